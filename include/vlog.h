@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Logging to stderr with a level and a tag (the object concerned, e.g. the
+ * device name or "vq 1"). The threshold is the one piece of process-wide
+ * state outside main: main sets it once before anything else runs.
+ */
+#ifndef VLOG_H
+#define VLOG_H
+
+enum vlog_level {
+	VLOG_ERR = 0,
+	VLOG_WARN = 1,
+	VLOG_INFO = 2,
+	VLOG_DEBUG = 3,
+};
+
+void vlog_set_level(enum vlog_level level);
+enum vlog_level vlog_get_level(void);
+/* Prefix every line with this name (the daemon's device name). */
+void vlog_set_name(const char *name);
+
+void vlog(enum vlog_level level, const char *tag, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define vlog_err(tag, ...) vlog(VLOG_ERR, tag, __VA_ARGS__)
+#define vlog_warn(tag, ...) vlog(VLOG_WARN, tag, __VA_ARGS__)
+#define vlog_info(tag, ...) vlog(VLOG_INFO, tag, __VA_ARGS__)
+#define vlog_debug(tag, ...) vlog(VLOG_DEBUG, tag, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Split virtqueue, device side. Everything in guest memory is hostile: each
+ * field is read once into a local, every index and address is checked, and
+ * any violation marks the queue broken (logged once), after which every
+ * datapath call on it fails with -EIO until the ring is set up again.
+ */
+#ifndef VQ_H
+#define VQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <linux/virtio_ring.h>
+
+#include "gmem.h"
+
+/* Most iovecs one chain may produce (readable + writable). */
+#define VQ_MAX_IOV 64
+
+/* One popped chain: iov[0..nout) readable, iov[nout..nout+nin) writable. */
+struct vq_chain {
+	uint16_t head; /* id to push back */
+	unsigned int nout;
+	unsigned int nin;
+	uint64_t out_len; /* sum of readable bytes */
+	uint64_t in_len;  /* sum of writable bytes */
+	struct iovec iov[VQ_MAX_IOV];
+};
+
+struct vq_used {
+	uint32_t id;
+	uint32_t len;
+};
+
+struct vq {
+	unsigned int index;
+	char tag[16]; /* "vq N", for logs */
+
+	/* As the frontend set them. */
+	uint16_t num; /* 0 = not set */
+	uint32_t addr_flags;
+	uint64_t desc_uaddr, avail_uaddr, used_uaddr, log_gaddr;
+	bool addr_set;
+
+	/* Translated by vq_map(); NULL when not mapped. */
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+
+	uint16_t last_avail;	 /* next avail index to pop */
+	uint16_t used_idx;	 /* our copy of used->idx */
+	uint16_t signalled_used; /* used_idx at the last call (EVENT_IDX) */
+	bool signalled_used_valid;
+	unsigned int inflight; /* popped, not yet pushed */
+
+	int kick_fd; /* -1 when none */
+	int call_fd;
+	int err_fd;
+
+	bool started; /* kick fd received and ring usable */
+	bool enabled; /* SET_VRING_ENABLE */
+	bool broken;
+
+	/* Negotiated ring features. */
+	bool event_idx;
+	bool indirect;
+	bool notify_on_empty;
+
+	const struct gmem *mem;
+};
+
+/* Reset to the state of a ring nobody set up; fds set to -1 (not closed). */
+void vq_init(struct vq *q, unsigned int index);
+
+/*
+ * Translate the ring addresses through mem (user addresses), checking
+ * alignment (desc 16, avail 2, used 4) and that each ring lies inside one
+ * region; then take used_idx from used->idx. Clears broken on success.
+ * -EINVAL when num or the addresses are not set, -EFAULT when outside memory.
+ */
+int vq_map(struct vq *q, const struct gmem *mem);
+
+/* Forget the translated pointers (memory is about to change). */
+void vq_unmap(struct vq *q);
+
+/* Mark broken and log why (once). */
+void vq_set_broken(struct vq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Number of chains the guest has made available and we have not popped. */
+int vq_avail_count(struct vq *q);
+
+/*
+ * Pop the next available chain into c. Returns 1 when a chain was popped,
+ * 0 when the ring is empty, -EIO when the ring is (or just became) broken.
+ */
+int vq_pop(struct vq *q, struct vq_chain *c);
+
+/* Return a popped chain: write the used element and publish used->idx. */
+int vq_push(struct vq *q, uint16_t head, uint32_t len);
+
+/* Same for n chains with a single used->idx update. */
+int vq_push_batch(struct vq *q, const struct vq_used *elems, unsigned int n);
+
+/* Whether the guest wants an interrupt now (EVENT_IDX, NO_INTERRUPT, NOTIFY_ON_EMPTY). */
+bool vq_should_notify(struct vq *q);
+
+/* Signal the call fd if vq_should_notify(); 0 or -errno from the write. */
+int vq_notify(struct vq *q);
+
+/* Signal the call fd unconditionally (after a ring (re)starts). */
+int vq_notify_force(struct vq *q);
+
+/*
+ * Ask the guest for kicks (enable=true) or not. With enable=true returns
+ * true when buffers arrived meanwhile (re-check after a full barrier).
+ */
+bool vq_set_kick_notify(struct vq *q, bool enable);
+
+/* Consume a pending kick from kick_fd (non-blocking). */
+void vq_drain_kick(struct vq *q);
+
+/* Copy between a chain's iovecs and a flat buffer, starting at byte off. */
+size_t vq_iov_read(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len);
+size_t vq_iov_write(const struct iovec *iov, unsigned int n, size_t off, const void *buf,
+		    size_t len);
+
+#endif

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+#
+# The test command. On a fresh Debian 12 machine as root: installs what is
+# missing, builds, runs every tier (unit, integration, vm), then builds
+# again with ASan+UBSan and runs the unit and integration tiers once more.
+# Exits non-zero on any failure.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc)
+
+"$root/scripts/install-deps.sh" build vm
+
+echo "== build (plain) =="
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build" -j"$jobs"
+echo "== tests: unit, integration, vm =="
+ctest --test-dir "$root/build" --output-on-failure -j"$jobs"
+
+echo "== build (ASan + UBSan) =="
+cmake -S "$root" -B "$root/build-san" -DCMAKE_BUILD_TYPE=Debug -DENABLE_SANITIZERS=ON >/dev/null
+cmake --build "$root/build-san" -j"$jobs"
+echo "== tests under sanitizers: unit, integration =="
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --test-dir "$root/build-san" --output-on-failure -j"$jobs" -L 'unit|integration'
+echo "== all tests passed =="

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * The virtio-can device: Txq, Rxq and Controlq, frame checks and
+ * conversion, controller state, bus-off and config space. It reaches CAN
+ * through struct vcd_port_ops (the real port, or a fake in unit tests) and
+ * knows nothing of sockets.
+ */
+#ifndef VCD_H
+#define VCD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cframe.h"
+#include "vu_backend.h"
+
+struct vcd;
+
+struct vcd_port_ops {
+	/* Send n frames; res[i] = 0 (handed to the bus) or -errno. 0 or -errno. */
+	int (*send)(void *port, const struct cframe *f, unsigned int n, int *res);
+	/* Controller START / STOP on the port side (link up/down); 0 or -errno. */
+	int (*start)(void *port);
+	int (*stop)(void *port);
+	/* Turn transmit confirmations (echoes) on or off for LATE_TX_ACK. */
+	int (*set_tx_confirm)(void *port, bool on);
+	/* Monotonic milliseconds; NULL means CLOCK_MONOTONIC. */
+	uint64_t (*now_ms)(void *port);
+};
+
+#define VCD_DEFAULT_RX_BACKLOG 1024
+#define VCD_DEFAULT_TX_ACK_TIMEOUT_MS 1000
+
+struct vcd_config {
+	const char *name;	       /* for logs */
+	bool fd;		       /* offer VIRTIO_CAN_F_CAN_FD */
+	unsigned int rx_backlog;       /* frames kept while the guest has no RX buffer */
+	unsigned int tx_ack_timeout_ms; /* LATE_TX_ACK: NOT_OK when no echo by then */
+};
+
+struct vcd_stats {
+	uint64_t tx_ok;
+	uint64_t tx_rejected; /* failed the spec's checks; never sent */
+	uint64_t tx_failed;   /* the port refused it (ENOBUFS, link down) */
+	uint64_t tx_timeout;  /* LATE_TX_ACK: no echo in time */
+	uint64_t tx_stopped;  /* pending when the controller stopped */
+	uint64_t rx_delivered;
+	uint64_t rx_dropped_stopped;  /* controller stopped */
+	uint64_t rx_dropped_type;     /* type not negotiated */
+	uint64_t rx_dropped_overflow; /* backlog full */
+	uint64_t rx_dropped_small;    /* guest buffer too small */
+	uint64_t busoff_events;
+};
+
+int vcd_new(struct vcd **out, const struct vcd_config *cfg, const struct vcd_port_ops *ops,
+	    void *port);
+void vcd_free(struct vcd *d);
+
+/* The description to give vu_backend_new(). */
+const struct vu_device *vcd_vu_device(struct vcd *d);
+
+/* The backend, for CONFIG_CHANGE_MSG on bus-off. */
+void vcd_set_backend(struct vcd *d, struct vu_backend *b);
+
+/* Events from the bus (the caller read them from the port). */
+void vcd_rx_frames(struct vcd *d, const struct cframe *f, unsigned int n);
+void vcd_tx_confirmed(struct vcd *d, const struct cframe *f);
+void vcd_bus_off(struct vcd *d);
+void vcd_bus_restarted(struct vcd *d);
+
+/* Milliseconds until vcd_tick() has work (LATE_TX_ACK timeouts), -1 when none. */
+int vcd_timeout_ms(struct vcd *d);
+void vcd_tick(struct vcd *d);
+
+/* Controller started (START accepted and not bus-off since). */
+bool vcd_started(const struct vcd *d);
+uint16_t vcd_status(const struct vcd *d);
+void vcd_get_stats(const struct vcd *d, struct vcd_stats *s);
+
+#endif

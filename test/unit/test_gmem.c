@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Guest memory: mapping from memfds, validation, translation bounds, fd hygiene. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gmem.h"
+
+#define PAGE 4096u
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own fd */
+}
+
+static int make_memfd(size_t size)
+{
+	int fd = memfd_create("gmem-test", MFD_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	return fd;
+}
+
+static struct vhost_user_mem_region region(uint64_t gpa, uint64_t size, uint64_t uaddr,
+					   uint64_t off)
+{
+	struct vhost_user_mem_region r = {
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = uaddr,
+	    .mmap_offset = off,
+	};
+	return r;
+}
+
+/* Two regions whose gpa differs from uaddr, the second at a non-zero fd offset. */
+static void test_two_regions_translate(void **state)
+{
+	struct gmem m;
+	struct vhost_user_mem_region r0 = region(0x0, 4 * PAGE, 0x7f0000000000ull, 0);
+	struct vhost_user_mem_region r1 = region(0x100000, 2 * PAGE, 0x7f1000000000ull, 3 * PAGE);
+	int fd0 = make_memfd(4 * PAGE), fd1 = make_memfd(5 * PAGE);
+	uint8_t byte = 0;
+	uint64_t len;
+	uint8_t *p;
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(gmem_add(&m, &r0, fd0), 0);
+	assert_int_equal(gmem_add(&m, &r1, fd1), 0);
+	assert_int_equal(m.nregions, 2);
+
+	/* gpa 0x100010 is byte 3*PAGE + 0x10 of fd1. */
+	len = 64;
+	p = gmem_gpa_to_host(&m, 0x100010, &len);
+	assert_non_null(p);
+	assert_int_equal(len, 64);
+	*p = 0xab;
+	assert_int_equal(pread(fd1, &byte, 1, 3 * PAGE + 0x10), 1);
+	assert_int_equal(byte, 0xab);
+
+	/* The same byte by user address. */
+	len = 1;
+	assert_ptr_equal(gmem_uva_to_host(&m, 0x7f1000000010ull, &len), p);
+	/* A user address is not a gpa and vice versa. */
+	len = 1;
+	assert_null(gmem_gpa_to_host(&m, 0x7f1000000010ull, &len));
+	len = 1;
+	assert_null(gmem_uva_to_host(&m, 0x100010, &len));
+
+	/* Region 0, by gpa, backed at offset 0 of fd0. */
+	len = 1;
+	p = gmem_gpa_to_host(&m, 2 * PAGE + 5, &len);
+	assert_non_null(p);
+	*p = 0x5a;
+	assert_int_equal(pread(fd0, &byte, 1, 2 * PAGE + 5), 1);
+	assert_int_equal(byte, 0x5a);
+	assert_ptr_equal(gmem_uva_range(&m, 0x7f0000000000ull + 2 * PAGE + 5, 1), p);
+	assert_ptr_equal(gmem_gpa_range(&m, 2 * PAGE + 5, 1), p);
+
+	gmem_clear(&m);
+	assert_int_equal(m.nregions, 0);
+	len = 1;
+	assert_null(gmem_gpa_to_host(&m, 0x100010, &len));
+	close(fd0);
+	close(fd1);
+}
+
+/* The contiguous length stops at the end of the region; the next region continues. */
+static void test_crossing_regions(void **state)
+{
+	struct gmem m;
+	struct vhost_user_mem_region r0 = region(0x10000, PAGE, 0x1000000, 0);
+	struct vhost_user_mem_region r1 = region(0x11000, PAGE, 0x3000000, 0);
+	int fd0 = make_memfd(PAGE), fd1 = make_memfd(PAGE);
+	uint8_t *p0, *p1;
+	uint64_t len;
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(gmem_add(&m, &r0, fd0), 0);
+	assert_int_equal(gmem_add(&m, &r1, fd1), 0);
+
+	len = 256;
+	p0 = gmem_gpa_to_host(&m, 0x11000 - 100, &len);
+	assert_non_null(p0);
+	assert_int_equal(len, 100);
+	len = 156;
+	p1 = gmem_gpa_to_host(&m, 0x11000, &len);
+	assert_non_null(p1);
+	assert_int_equal(len, 156);
+	assert_ptr_equal(p1, m.regions[1].host);
+
+	/* A range across the boundary is in no single region. */
+	assert_null(gmem_gpa_range(&m, 0x11000 - 100, 256));
+	assert_non_null(gmem_gpa_range(&m, 0x11000 - 100, 100));
+	/* By user address the two are not even adjacent. */
+	len = 256;
+	assert_non_null(gmem_uva_to_host(&m, 0x1000000 + PAGE - 10, &len));
+	assert_int_equal(len, 10);
+	len = 1;
+	assert_null(gmem_uva_to_host(&m, 0x1000000 + PAGE, &len));
+
+	gmem_clear(&m);
+	close(fd0);
+	close(fd1);
+}
+
+static void test_translation_bounds(void **state)
+{
+	static uint8_t backing[256];
+	struct gmem m;
+	struct vhost_user_mem_region r = region(1000, sizeof(backing), 5000, 0);
+	uint64_t len;
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(gmem_add_host(&m, &r, backing), 0);
+
+	len = 1;
+	assert_null(gmem_gpa_to_host(&m, 999, &len));
+	len = 1;
+	assert_ptr_equal(gmem_gpa_to_host(&m, 1000, &len), backing);
+	len = UINT64_MAX;
+	assert_ptr_equal(gmem_gpa_to_host(&m, 1255, &len), backing + 255);
+	assert_int_equal(len, 1);
+	len = 1;
+	assert_null(gmem_gpa_to_host(&m, 1256, &len));
+	len = 1;
+	assert_null(gmem_gpa_to_host(&m, UINT64_MAX, &len));
+
+	assert_ptr_equal(gmem_gpa_range(&m, 1000, 256), backing);
+	assert_null(gmem_gpa_range(&m, 1000, 257));
+	assert_null(gmem_gpa_range(&m, 1001, 256));
+	assert_null(gmem_gpa_range(&m, 1000, 0));
+	assert_null(gmem_gpa_range(&m, 1100, UINT64_MAX));
+	assert_ptr_equal(gmem_uva_range(&m, 5000, 256), backing);
+	assert_null(gmem_uva_range(&m, 4999, 2));
+	assert_null(gmem_uva_range(&m, 5255, 2));
+	gmem_clear(&m);
+}
+
+static void test_reject_invalid(void **state)
+{
+	static uint8_t backing[PAGE];
+	struct gmem m;
+	struct vhost_user_mem_region ok = region(0x10000, 0x1000, 0x90000, 0);
+	struct {
+		struct vhost_user_mem_region r;
+		int err;
+	} cases[] = {
+	    {region(0x20000, 0, 0xa0000, 0), -EINVAL},
+	    {region(UINT64_MAX - 0xfff, 0x1000, 0xa0000, 0), -EINVAL},
+	    {region(0x20000, 0x1000, UINT64_MAX - 0x7ff, 0), -EINVAL},
+	    {region(0x20000, 0x1000, 0xa0000, UINT64_MAX - 0xff), -EINVAL},
+	    {region(0x20000, UINT64_MAX, 0xa0000, 0), -EINVAL},
+	    /* gpa overlaps the existing region (start, middle, around). */
+	    {region(0x10000, 0x1000, 0xa0000, 0), -EINVAL},
+	    {region(0x10fff, 0x1000, 0xa0000, 0), -EINVAL},
+	    {region(0x0f000, 0x3000, 0xa0000, 0), -EINVAL},
+	    {region(0x0f001, 0x1000, 0xa0000, 0), -EINVAL},
+	    /* uaddr overlaps, gpa does not. */
+	    {region(0x20000, 0x1000, 0x90800, 0), -EINVAL},
+	    {region(0x20000, 0x1000, 0x8f001, 0), -EINVAL},
+	};
+	int fd = make_memfd(PAGE);
+	int fds = count_fds();
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(gmem_add_host(&m, &ok, backing), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		print_message("case %zu\n", i);
+		assert_int_equal(gmem_add(&m, &cases[i].r, fd), cases[i].err);
+		assert_int_equal(gmem_add_host(&m, &cases[i].r, backing), cases[i].err);
+		assert_int_equal(m.nregions, 1);
+	}
+	/* Adjacent on both sides is fine. */
+	struct vhost_user_mem_region below = region(0x0f000, 0x1000, 0x8f000, 0);
+	struct vhost_user_mem_region above = region(0x11000, 0x1000, 0x91000, 0);
+	assert_int_equal(gmem_add(&m, &below, fd), 0);
+	assert_int_equal(gmem_add(&m, &above, fd), 0);
+	assert_int_equal(m.nregions, 3);
+	/* A negative fd or one that cannot be mapped. */
+	struct vhost_user_mem_region fresh = region(0x40000, 0x1000, 0xc0000, 0);
+	assert_int_equal(gmem_add(&m, &fresh, -1), -EBADF);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_true(gmem_add(&m, &fresh, p[0]) < 0);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(m.nregions, 3);
+	gmem_clear(&m);
+	assert_int_equal(count_fds(), fds);
+	close(fd);
+}
+
+static void test_full_table(void **state)
+{
+	static uint8_t backing[PAGE];
+	struct gmem m;
+	struct vhost_user_mem_region r;
+	int fd = make_memfd(PAGE);
+
+	(void)state;
+	gmem_init(&m);
+	for (unsigned int i = 0; i < GMEM_MAX_REGIONS; i++) {
+		r = region(i * 0x10000ull, 0x1000, 0x1000000 + i * 0x10000ull, 0);
+		if (i % 2)
+			assert_int_equal(gmem_add(&m, &r, fd), 0);
+		else
+			assert_int_equal(gmem_add_host(&m, &r, backing), 0);
+	}
+	assert_int_equal(m.nregions, GMEM_MAX_REGIONS);
+	r = region(0x10000000, 0x1000, 0x20000000, 0);
+	assert_int_equal(gmem_add(&m, &r, fd), -ENOSPC);
+	assert_int_equal(gmem_add_host(&m, &r, backing), -ENOSPC);
+	/* The last region still translates. */
+	assert_non_null(gmem_gpa_range(&m, (GMEM_MAX_REGIONS - 1) * 0x10000ull, 0x1000));
+	/* Freeing a slot makes room. */
+	r = region(0, 0x1000, 0x1000000, 0);
+	assert_int_equal(gmem_remove(&m, &r), 0);
+	r = region(0x10000000, 0x1000, 0x20000000, 0);
+	assert_int_equal(gmem_add(&m, &r, fd), 0);
+	gmem_clear(&m);
+	close(fd);
+}
+
+static void test_remove(void **state)
+{
+	struct gmem m;
+	struct vhost_user_mem_region r0 = region(0x0, PAGE, 0x100000, 0);
+	struct vhost_user_mem_region r1 = region(0x10000, PAGE, 0x200000, PAGE);
+	struct vhost_user_mem_region r2 = region(0x20000, PAGE, 0x300000, 0);
+	struct vhost_user_mem_region q;
+	int fd = make_memfd(2 * PAGE);
+	unsigned char vec;
+	void *base;
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(gmem_add(&m, &r0, fd), 0);
+	assert_int_equal(gmem_add(&m, &r1, fd), 0);
+	assert_int_equal(gmem_add(&m, &r2, fd), 0);
+	base = m.regions[1].mmap_base;
+	assert_int_equal(mincore(base, PAGE, &vec), 0);
+
+	/* Each of gpa, size and uaddr must match. */
+	q = region(0x10000, 2 * PAGE, 0x200000, PAGE);
+	assert_int_equal(gmem_remove(&m, &q), -ENOENT);
+	q = region(0x11000, PAGE, 0x200000, PAGE);
+	assert_int_equal(gmem_remove(&m, &q), -ENOENT);
+	q = region(0x10000, PAGE, 0x201000, PAGE);
+	assert_int_equal(gmem_remove(&m, &q), -ENOENT);
+	assert_int_equal(m.nregions, 3);
+	/* mmap_offset is ignored. */
+	q = region(0x10000, PAGE, 0x200000, 12345);
+	assert_int_equal(gmem_remove(&m, &q), 0);
+	assert_int_equal(m.nregions, 2);
+	/* Unmapped. */
+	assert_int_equal(mincore(base, PAGE, &vec), -1);
+	assert_int_equal(errno, ENOMEM);
+	assert_null(gmem_gpa_range(&m, 0x10000, 1));
+	assert_non_null(gmem_gpa_range(&m, 0x0, PAGE));
+	assert_non_null(gmem_gpa_range(&m, 0x20000, PAGE));
+	assert_int_equal(gmem_remove(&m, &q), -ENOENT);
+	/* The freed range can be added again. */
+	assert_int_equal(gmem_add(&m, &r1, fd), 0);
+	assert_non_null(gmem_uva_range(&m, 0x200000, PAGE));
+	gmem_clear(&m);
+	close(fd);
+}
+
+/* The fd belongs to the caller: neither add nor clear closes or duplicates it. */
+static void test_fd_hygiene(void **state)
+{
+	struct gmem m;
+	struct vhost_user_mem_region r = region(0, 2 * PAGE, 0x100000, 0);
+	int fd = make_memfd(2 * PAGE);
+	int before = count_fds();
+	void *base;
+	unsigned char vec[2];
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(gmem_add(&m, &r, fd), 0);
+	assert_int_equal(count_fds(), before);
+	assert_true(fcntl(fd, F_GETFD) >= 0);
+	base = m.regions[0].mmap_base;
+	assert_non_null(base);
+	assert_true(m.regions[0].mmap_len >= 2 * PAGE);
+	/* Memory stays mapped after the caller closes the fd. */
+	close(fd);
+	uint8_t *p = gmem_gpa_range(&m, PAGE, 1);
+	assert_non_null(p);
+	*p = 1;
+	gmem_clear(&m);
+	assert_int_equal(mincore(base, 2 * PAGE, vec), -1);
+	assert_int_equal(count_fds(), before - 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_two_regions_translate),
+	    cmocka_unit_test(test_crossing_regions),
+	    cmocka_unit_test(test_translation_bounds),
+	    cmocka_unit_test(test_reject_invalid),
+	    cmocka_unit_test(test_full_table),
+	    cmocka_unit_test(test_remove),
+	    cmocka_unit_test(test_fd_hygiene),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

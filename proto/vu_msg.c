@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * vhost-user message framing. Only the header's generic fields are checked
+ * here (version, reserved flags, size bound); what a request means, and how
+ * large it must be, is the backend's business. Every fd that arrives is
+ * either handed to the caller in struct vu_msg or closed, on every path.
+ */
+#include "vu_msg.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define VU_MSG_KNOWN_FLAGS                                                                         \
+	(VHOST_USER_VERSION_MASK | VHOST_USER_REPLY_MASK | VHOST_USER_NEED_REPLY_MASK)
+
+void vu_msg_close_fds(struct vu_msg *m)
+{
+	for (unsigned int i = 0; i < m->nfds && i < VHOST_USER_MAX_FDS; i++) {
+		if (m->fds[i] >= 0)
+			close(m->fds[i]);
+		m->fds[i] = -1;
+	}
+	m->nfds = 0;
+}
+
+int vu_msg_take_fd(struct vu_msg *m, unsigned int i)
+{
+	int fd;
+
+	if (i >= m->nfds || i >= VHOST_USER_MAX_FDS)
+		return -1;
+	fd = m->fds[i];
+	m->fds[i] = -1;
+	return fd;
+}
+
+/*
+ * Read exactly len bytes. got says how many of them the caller already
+ * has. The peer closing the stream here is always mid-message: -EPROTO.
+ */
+static int read_rest(int sock, uint8_t *buf, size_t len, size_t got)
+{
+	while (got < len) {
+		ssize_t n = recv(sock, buf + got, len - got, MSG_CMSG_CLOEXEC);
+
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -EPROTO;
+		if (errno == EINTR)
+			continue;
+		/* A receive timeout on the socket: the peer stalled mid-message. */
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -ETIMEDOUT;
+		return -errno;
+	}
+	return 0;
+}
+
+/* Move SCM_RIGHTS fds into m; anything beyond the table is closed. */
+static void collect_fds(struct msghdr *mh, struct vu_msg *m)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		size_t n;
+		int fd;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (m->nfds < VHOST_USER_MAX_FDS)
+				m->fds[m->nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+int vu_msg_recv(int sock, struct vu_msg *m)
+{
+	union {
+		char buf[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = &m->hdr, .iov_len = VHOST_USER_HDR_SIZE};
+	struct msghdr mh = {
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = ctl.buf,
+	    .msg_controllen = sizeof(ctl.buf),
+	};
+	ssize_t n;
+	int ret;
+
+	memset(&m->hdr, 0, sizeof(m->hdr));
+	for (unsigned int i = 0; i < VHOST_USER_MAX_FDS; i++)
+		m->fds[i] = -1;
+	m->nfds = 0;
+
+	do {
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	collect_fds(&mh, m);
+	if (n == 0) {
+		ret = -ECONNRESET;
+		goto fail;
+	}
+	/* Some fds were dropped by the kernel: we cannot know what was meant. */
+	if (mh.msg_flags & MSG_CTRUNC) {
+		ret = -EPROTO;
+		goto fail;
+	}
+	ret = read_rest(sock, (uint8_t *)&m->hdr, VHOST_USER_HDR_SIZE, (size_t)n);
+	if (ret)
+		goto fail;
+	if ((m->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
+	    (m->hdr.flags & ~VU_MSG_KNOWN_FLAGS) != 0 || m->hdr.size > VHOST_USER_MAX_PAYLOAD) {
+		ret = -EPROTO;
+		goto fail;
+	}
+	ret = read_rest(sock, (uint8_t *)&m->payload, m->hdr.size, 0);
+	if (ret)
+		goto fail;
+	return 0;
+
+fail:
+	vu_msg_close_fds(m);
+	return ret;
+}
+
+int vu_msg_send(int sock, const struct vu_msg *m)
+{
+	union {
+		char buf[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov[2] = {
+	    {.iov_base = (void *)(uintptr_t)&m->hdr, .iov_len = VHOST_USER_HDR_SIZE},
+	    {.iov_base = (void *)(uintptr_t)&m->payload, .iov_len = m->hdr.size},
+	};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = m->hdr.size ? 2 : 1};
+	size_t total = VHOST_USER_HDR_SIZE + (size_t)m->hdr.size;
+	size_t sent = 0;
+	ssize_t n;
+
+	if (m->hdr.size > VHOST_USER_MAX_PAYLOAD || m->nfds > VHOST_USER_MAX_FDS)
+		return -EINVAL;
+	if (m->nfds) {
+		struct cmsghdr *c;
+
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(m->nfds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(m->nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), m->fds, m->nfds * sizeof(int));
+	}
+	/* The fds travel with the first chunk; a short write is finished without them. */
+	do {
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	sent = (size_t)n;
+	while (sent < total) {
+		const uint8_t *p;
+		size_t len;
+
+		if (sent < VHOST_USER_HDR_SIZE) {
+			p = (const uint8_t *)&m->hdr + sent;
+			len = VHOST_USER_HDR_SIZE - sent;
+		} else {
+			p = (const uint8_t *)&m->payload + (sent - VHOST_USER_HDR_SIZE);
+			len = total - sent;
+		}
+		n = send(sock, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		sent += (size_t)n;
+	}
+	return 0;
+}
+
+static const char *const vu_msg_names[VHOST_USER_REQUEST_MAX] = {
+    [VHOST_USER_GET_FEATURES] = "GET_FEATURES",
+    [VHOST_USER_SET_FEATURES] = "SET_FEATURES",
+    [VHOST_USER_SET_OWNER] = "SET_OWNER",
+    [VHOST_USER_RESET_OWNER] = "RESET_OWNER",
+    [VHOST_USER_SET_MEM_TABLE] = "SET_MEM_TABLE",
+    [VHOST_USER_SET_LOG_BASE] = "SET_LOG_BASE",
+    [VHOST_USER_SET_LOG_FD] = "SET_LOG_FD",
+    [VHOST_USER_SET_VRING_NUM] = "SET_VRING_NUM",
+    [VHOST_USER_SET_VRING_ADDR] = "SET_VRING_ADDR",
+    [VHOST_USER_SET_VRING_BASE] = "SET_VRING_BASE",
+    [VHOST_USER_GET_VRING_BASE] = "GET_VRING_BASE",
+    [VHOST_USER_SET_VRING_KICK] = "SET_VRING_KICK",
+    [VHOST_USER_SET_VRING_CALL] = "SET_VRING_CALL",
+    [VHOST_USER_SET_VRING_ERR] = "SET_VRING_ERR",
+    [VHOST_USER_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
+    [VHOST_USER_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
+    [VHOST_USER_GET_QUEUE_NUM] = "GET_QUEUE_NUM",
+    [VHOST_USER_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
+    [VHOST_USER_SEND_RARP] = "SEND_RARP",
+    [VHOST_USER_NET_SET_MTU] = "NET_SET_MTU",
+    [VHOST_USER_SET_BACKEND_REQ_FD] = "SET_BACKEND_REQ_FD",
+    [VHOST_USER_IOTLB_MSG] = "IOTLB_MSG",
+    [VHOST_USER_SET_VRING_ENDIAN] = "SET_VRING_ENDIAN",
+    [VHOST_USER_GET_CONFIG] = "GET_CONFIG",
+    [VHOST_USER_SET_CONFIG] = "SET_CONFIG",
+    [VHOST_USER_CREATE_CRYPTO_SESSION] = "CREATE_CRYPTO_SESSION",
+    [VHOST_USER_CLOSE_CRYPTO_SESSION] = "CLOSE_CRYPTO_SESSION",
+    [VHOST_USER_POSTCOPY_ADVISE] = "POSTCOPY_ADVISE",
+    [VHOST_USER_POSTCOPY_LISTEN] = "POSTCOPY_LISTEN",
+    [VHOST_USER_POSTCOPY_END] = "POSTCOPY_END",
+    [VHOST_USER_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
+    [VHOST_USER_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
+    [VHOST_USER_GPU_SET_SOCKET] = "GPU_SET_SOCKET",
+    [VHOST_USER_RESET_DEVICE] = "RESET_DEVICE",
+    [VHOST_USER_VRING_KICK] = "VRING_KICK",
+    [VHOST_USER_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
+    [VHOST_USER_ADD_MEM_REG] = "ADD_MEM_REG",
+    [VHOST_USER_REM_MEM_REG] = "REM_MEM_REG",
+};
+
+const char *vu_msg_name(uint32_t request)
+{
+	if (request < VHOST_USER_REQUEST_MAX && vu_msg_names[request])
+		return vu_msg_names[request];
+	return "UNKNOWN";
+}

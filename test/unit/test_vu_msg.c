@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* vhost-user message I/O over socketpairs: framing, fds, short reads, errors. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <linux/sockios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vu_msg.h"
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
+static void make_pair(int sv[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Send raw bytes with n fds attached (any n the kernel allows). */
+static void send_raw(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
+{
+	char ctl[CMSG_SPACE(64 * sizeof(int))];
+	struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	assert_true(nfds <= 64);
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	assert_int_equal(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	assert_int_equal(fstat(a, &sa), 0);
+	assert_int_equal(fstat(b, &sb), 0);
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static void test_roundtrip_with_fds(void **state)
+{
+	struct vu_msg out = {0}, in;
+	int sv[2], efd[3];
+	int before;
+
+	(void)state;
+	make_pair(sv);
+	for (int i = 0; i < 3; i++)
+		efd[i] = memfd_create("t", MFD_CLOEXEC);
+	before = count_fds();
+
+	out.hdr.request = VHOST_USER_SET_MEM_TABLE;
+	out.hdr.flags = VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_MASK;
+	out.hdr.size = 8 + 3 * 32;
+	out.payload.mem.nregions = 3;
+	out.payload.mem.regions[2].mmap_offset = 0x1122334455667788ull;
+	out.nfds = 3;
+	memcpy(out.fds, efd, sizeof(efd));
+	assert_int_equal(vu_msg_send(sv[0], &out), 0);
+	/* The sender keeps its fds. */
+	for (int i = 0; i < 3; i++)
+		assert_true(fcntl(efd[i], F_GETFD) >= 0);
+
+	assert_int_equal(vu_msg_recv(sv[1], &in), 0);
+	assert_int_equal(in.hdr.request, VHOST_USER_SET_MEM_TABLE);
+	assert_int_equal(in.hdr.flags, VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_MASK);
+	assert_int_equal(in.hdr.size, 8 + 3 * 32);
+	assert_int_equal(in.payload.mem.nregions, 3);
+	assert_int_equal(in.payload.mem.regions[2].mmap_offset, 0x1122334455667788ull);
+	assert_int_equal(in.nfds, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_true(same_file(in.fds[i], efd[i]));
+		assert_true(fcntl(in.fds[i], F_GETFD) & FD_CLOEXEC);
+	}
+	assert_int_equal(count_fds(), before + 3);
+
+	/* take_fd hands one over and leaves -1 behind; close_fds closes the rest. */
+	int fd = vu_msg_take_fd(&in, 1);
+	assert_true(fd >= 0);
+	assert_int_equal(vu_msg_take_fd(&in, 1), -1);
+	assert_int_equal(vu_msg_take_fd(&in, 3), -1);
+	vu_msg_close_fds(&in);
+	assert_int_equal(in.nfds, 0);
+	assert_int_equal(count_fds(), before + 1);
+	assert_true(fcntl(fd, F_GETFD) >= 0);
+	close(fd);
+
+	for (int i = 0; i < 3; i++)
+		close(efd[i]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_zero_payload_and_reply_flag(void **state)
+{
+	struct vu_msg out = {0}, in;
+	int sv[2];
+
+	(void)state;
+	make_pair(sv);
+	out.hdr.request = VHOST_USER_GET_FEATURES;
+	out.hdr.flags = VHOST_USER_REPLY_FLAGS;
+	out.hdr.size = 0;
+	assert_int_equal(vu_msg_send(sv[0], &out), 0);
+	out.hdr.size = 8;
+	out.payload.u64 = 0xdeadbeefcafef00dull;
+	assert_int_equal(vu_msg_send(sv[0], &out), 0);
+
+	assert_int_equal(vu_msg_recv(sv[1], &in), 0);
+	assert_int_equal(in.hdr.size, 0);
+	assert_int_equal(in.hdr.flags, VHOST_USER_REPLY_FLAGS);
+	assert_int_equal(in.nfds, 0);
+	assert_int_equal(vu_msg_recv(sv[1], &in), 0);
+	assert_int_equal(in.hdr.size, 8);
+	assert_int_equal(in.payload.u64, 0xdeadbeefcafef00dull);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_send_rejects_bad_message(void **state)
+{
+	struct vu_msg out = {0};
+	int sv[2];
+
+	(void)state;
+	make_pair(sv);
+	out.hdr.flags = VHOST_USER_VERSION;
+	out.hdr.size = VHOST_USER_MAX_PAYLOAD + 1;
+	assert_int_equal(vu_msg_send(sv[0], &out), -EINVAL);
+	out.hdr.size = 0;
+	out.nfds = VHOST_USER_MAX_FDS + 1;
+	assert_int_equal(vu_msg_send(sv[0], &out), -EINVAL);
+	/* The peer is gone: EPIPE, and no SIGPIPE kills the test. */
+	out.nfds = 0;
+	close(sv[1]);
+	assert_int_equal(vu_msg_send(sv[0], &out), -EPIPE);
+	close(sv[0]);
+}
+
+/* More fds than the receive buffer holds: MSG_CTRUNC, every received fd closed. */
+static void test_too_many_fds(void **state)
+{
+	struct vhost_user_hdr h = {
+	    .request = VHOST_USER_SET_MEM_TABLE, .flags = VHOST_USER_VERSION, .size = 0};
+	struct vu_msg in;
+	int sv[2], fds[12];
+	int before;
+
+	(void)state;
+	make_pair(sv);
+	before = count_fds();
+	for (int i = 0; i < 12; i++)
+		fds[i] = memfd_create("t", MFD_CLOEXEC);
+	send_raw(sv[0], &h, sizeof(h), fds, 12);
+	for (int i = 0; i < 12; i++)
+		close(fds[i]);
+	assert_int_equal(vu_msg_recv(sv[1], &in), -EPROTO);
+	assert_int_equal(in.nfds, 0);
+	assert_int_equal(count_fds(), before);
+
+	/* Exactly VHOST_USER_MAX_FDS is fine. */
+	for (int i = 0; i < VHOST_USER_MAX_FDS; i++)
+		fds[i] = memfd_create("t", MFD_CLOEXEC);
+	send_raw(sv[0], &h, sizeof(h), fds, VHOST_USER_MAX_FDS);
+	for (int i = 0; i < VHOST_USER_MAX_FDS; i++)
+		close(fds[i]);
+	assert_int_equal(vu_msg_recv(sv[1], &in), 0);
+	assert_int_equal(in.nfds, VHOST_USER_MAX_FDS);
+	vu_msg_close_fds(&in);
+	assert_int_equal(count_fds(), before);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* Header flag and size checks: each failure closes the fds that came with it. */
+static void test_bad_headers(void **state)
+{
+	static const struct {
+		uint32_t flags;
+		uint32_t size;
+	} bad[] = {
+	    {0x0, 0},
+	    {0x2, 0},
+	    {0x3, 0},
+	    {VHOST_USER_VERSION | 0x10, 0},
+	    {VHOST_USER_VERSION | 0x100, 0},
+	    {VHOST_USER_VERSION | 0x80000000u, 0},
+	    {VHOST_USER_VERSION, VHOST_USER_MAX_PAYLOAD + 1},
+	    {VHOST_USER_VERSION, UINT32_MAX},
+	};
+	struct vu_msg in;
+	int before = count_fds();
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct vhost_user_hdr h = {
+		    .request = 1, .flags = bad[i].flags, .size = bad[i].size};
+		int sv[2], fd;
+
+		print_message("case %zu\n", i);
+		make_pair(sv);
+		fd = memfd_create("t", MFD_CLOEXEC);
+		send_raw(sv[0], &h, sizeof(h), &fd, 1);
+		close(fd);
+		assert_int_equal(vu_msg_recv(sv[1], &in), -EPROTO);
+		assert_int_equal(in.nfds, 0);
+		close(sv[0]);
+		close(sv[1]);
+		assert_int_equal(count_fds(), before);
+	}
+	/* The largest payload is accepted; every known flag bit is. */
+	{
+		struct vu_msg *out = calloc(1, sizeof(*out));
+		int sv[2];
+
+		make_pair(sv);
+		out->hdr.request = 1;
+		out->hdr.flags =
+		    VHOST_USER_VERSION | VHOST_USER_REPLY_MASK | VHOST_USER_NEED_REPLY_MASK;
+		out->hdr.size = VHOST_USER_MAX_PAYLOAD;
+		memset(&out->payload, 0x5c, VHOST_USER_MAX_PAYLOAD);
+		assert_int_equal(vu_msg_send(sv[0], out), 0);
+		assert_int_equal(vu_msg_recv(sv[1], &in), 0);
+		assert_int_equal(in.hdr.size, VHOST_USER_MAX_PAYLOAD);
+		assert_memory_equal(&in.payload, &out->payload, VHOST_USER_MAX_PAYLOAD);
+		free(out);
+		close(sv[0]);
+		close(sv[1]);
+	}
+}
+
+static void test_eof(void **state)
+{
+	struct vhost_user_hdr h = {.request = 1, .flags = VHOST_USER_VERSION, .size = 8};
+	struct vu_msg in;
+	int sv[2], fd;
+	int before = count_fds();
+
+	(void)state;
+	/* Before any byte. */
+	make_pair(sv);
+	close(sv[0]);
+	assert_int_equal(vu_msg_recv(sv[1], &in), -ECONNRESET);
+	close(sv[1]);
+
+	/* Inside the header, with an fd that must not leak. */
+	make_pair(sv);
+	fd = memfd_create("t", MFD_CLOEXEC);
+	send_raw(sv[0], &h, 5, &fd, 1);
+	close(fd);
+	close(sv[0]);
+	assert_int_equal(vu_msg_recv(sv[1], &in), -EPROTO);
+	assert_int_equal(in.nfds, 0);
+	close(sv[1]);
+	assert_int_equal(count_fds(), before);
+
+	/* Inside the payload. */
+	make_pair(sv);
+	fd = memfd_create("t", MFD_CLOEXEC);
+	send_raw(sv[0], &h, sizeof(h), &fd, 1);
+	close(fd);
+	send_raw(sv[0], "abc", 3, NULL, 0);
+	shutdown(sv[0], SHUT_WR);
+	assert_int_equal(vu_msg_recv(sv[1], &in), -EPROTO);
+	assert_int_equal(in.nfds, 0);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* A whole message followed by EOF: the message, then -ECONNRESET. */
+	make_pair(sv);
+	send_raw(sv[0], &h, sizeof(h), NULL, 0);
+	send_raw(sv[0], "12345678", 8, NULL, 0);
+	close(sv[0]);
+	assert_int_equal(vu_msg_recv(sv[1], &in), 0);
+	assert_memory_equal(in.payload.raw, "12345678", 8);
+	assert_int_equal(vu_msg_recv(sv[1], &in), -ECONNRESET);
+	close(sv[1]);
+	assert_int_equal(count_fds(), before);
+}
+
+/* A receive timeout mid-message is reported, not waited out forever. */
+static void test_stall_mid_message(void **state)
+{
+	struct vhost_user_hdr h = {.request = 1, .flags = VHOST_USER_VERSION, .size = 8};
+	struct timeval tv = {.tv_sec = 0, .tv_usec = 50000};
+	struct vu_msg in;
+	int sv[2];
+
+	(void)state;
+	make_pair(sv);
+	assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	/* Nothing at all: the caller's try again. */
+	assert_int_equal(vu_msg_recv(sv[1], &in), -EAGAIN);
+	send_raw(sv[0], &h, sizeof(h), NULL, 0);
+	assert_int_equal(vu_msg_recv(sv[1], &in), -ETIMEDOUT);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+struct trickle {
+	int sock;
+	const uint8_t *buf;
+	size_t len;
+	int fd;
+	int ok;
+};
+
+/*
+ * Send one byte at a time and wait until the reader consumed it (SIOCOUTQ is
+ * the unread byte count of a unix socket), so every read is a short one.
+ */
+static void *trickle_thread(void *arg)
+{
+	struct trickle *t = arg;
+
+	for (size_t i = 0; i < t->len; i++) {
+		char ctl[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = {.iov_base = (void *)(uintptr_t)(t->buf + i), .iov_len = 1};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		int pending = 1;
+
+		if (i == 0 && t->fd >= 0) {
+			struct cmsghdr *c;
+
+			memset(ctl, 0, sizeof(ctl));
+			mh.msg_control = ctl;
+			mh.msg_controllen = sizeof(ctl);
+			c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &t->fd, sizeof(int));
+		}
+		if (sendmsg(t->sock, &mh, MSG_NOSIGNAL) != 1)
+			return NULL;
+		/* Guard against hangs only: 10 s per byte. */
+		for (int w = 0; w < 10000 && pending > 0; w++) {
+			if (ioctl(t->sock, SIOCOUTQ, &pending) != 0)
+				return NULL;
+			if (pending > 0)
+				sleep_ms(1);
+		}
+	}
+	t->ok = 1;
+	return NULL;
+}
+
+static void test_short_reads(void **state)
+{
+	struct {
+		struct vhost_user_hdr h;
+		struct vhost_user_vring_addr a;
+	} __attribute__((packed)) wire = {
+	    .h = {.request = VHOST_USER_SET_VRING_ADDR,
+		  .flags = VHOST_USER_VERSION,
+		  .size = sizeof(struct vhost_user_vring_addr)},
+	    .a = {.index = 2,
+		  .desc_user_addr = 0x1000,
+		  .used_user_addr = 0x2000,
+		  .avail_user_addr = 0x3000,
+		  .log_guest_addr = 0x123456789abcull},
+	};
+	struct trickle t = {.buf = (const uint8_t *)&wire, .len = sizeof(wire)};
+	struct vu_msg in;
+	pthread_t th;
+	int sv[2];
+	int before;
+
+	(void)state;
+	make_pair(sv);
+	t.sock = sv[0];
+	t.fd = memfd_create("t", MFD_CLOEXEC);
+	before = count_fds();
+	assert_int_equal(pthread_create(&th, NULL, trickle_thread, &t), 0);
+	assert_int_equal(vu_msg_recv(sv[1], &in), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(t.ok, 1);
+	assert_int_equal(in.hdr.request, VHOST_USER_SET_VRING_ADDR);
+	assert_int_equal(in.hdr.size, sizeof(struct vhost_user_vring_addr));
+	assert_memory_equal(&in.payload.addr, &wire.a, sizeof(wire.a));
+	assert_int_equal(in.nfds, 1);
+	assert_true(same_file(in.fds[0], t.fd));
+	vu_msg_close_fds(&in);
+	assert_int_equal(count_fds(), before);
+	close(t.fd);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static volatile sig_atomic_t signals_seen;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	signals_seen++;
+}
+
+struct interrupter {
+	pid_t tid;
+	pthread_t target;
+	int sock;
+};
+
+/* The target is asleep in a syscall when its /proc state is 'S'. */
+static bool thread_sleeping(pid_t tid)
+{
+	char path[64], buf[256];
+	ssize_t n;
+	char *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
+static void *interrupt_thread(void *arg)
+{
+	struct interrupter *it = arg;
+	struct vhost_user_hdr h = {.request = 3, .flags = VHOST_USER_VERSION, .size = 8};
+	uint64_t v = 42;
+
+	/* Interrupt the header read, then the payload read. */
+	for (int round = 0; round < 2; round++) {
+		for (int w = 0; w < 10000 && !thread_sleeping(it->tid); w++)
+			sleep_ms(1);
+		pthread_kill(it->target, SIGUSR1);
+		sleep_ms(20);
+		if (round == 0)
+			send(it->sock, &h, sizeof(h), MSG_NOSIGNAL);
+	}
+	send(it->sock, &v, sizeof(v), MSG_NOSIGNAL);
+	return NULL;
+}
+
+static void test_eintr_retried(void **state)
+{
+	struct sigaction sa = {.sa_handler = on_signal}, old;
+	struct interrupter it;
+	struct vu_msg in;
+	pthread_t th;
+	int sv[2];
+
+	(void)state;
+	make_pair(sv);
+	sa.sa_flags = 0; /* no SA_RESTART: the syscall fails with EINTR */
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	it.tid = gettid();
+	it.target = pthread_self();
+	it.sock = sv[0];
+	signals_seen = 0;
+	assert_int_equal(pthread_create(&th, NULL, interrupt_thread, &it), 0);
+	assert_int_equal(vu_msg_recv(sv[1], &in), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(signals_seen, 2);
+	assert_int_equal(in.hdr.request, 3);
+	assert_int_equal(in.payload.u64, 42);
+	sigaction(SIGUSR1, &old, NULL);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * A peer that stops reading cannot block the sender forever when the socket
+ * has a send timeout: the send fails, and no partial message is reported as
+ * success.
+ */
+static void test_send_full_socket(void **state)
+{
+	struct timeval tv = {.tv_sec = 0, .tv_usec = 20000};
+	struct vu_msg out = {0};
+	char junk[4096] = {0};
+	int sv[2], rc;
+
+	(void)state;
+	make_pair(sv);
+	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+	while (send(sv[0], junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		;
+	out.hdr.request = VHOST_USER_GET_FEATURES;
+	out.hdr.flags = VHOST_USER_REPLY_FLAGS;
+	out.hdr.size = 8;
+	rc = vu_msg_send(sv[0], &out);
+	assert_true(rc == -EAGAIN || rc == -EWOULDBLOCK);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(vu_msg_name(VHOST_USER_GET_FEATURES), "GET_FEATURES");
+	assert_string_equal(vu_msg_name(VHOST_USER_SET_MEM_TABLE), "SET_MEM_TABLE");
+	assert_string_equal(vu_msg_name(VHOST_USER_REM_MEM_REG), "REM_MEM_REG");
+	assert_string_equal(vu_msg_name(0), "UNKNOWN");
+	assert_string_equal(vu_msg_name(VHOST_USER_REQUEST_MAX), "UNKNOWN");
+	assert_string_equal(vu_msg_name(UINT32_MAX), "UNKNOWN");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_roundtrip_with_fds),
+	    cmocka_unit_test(test_zero_payload_and_reply_flag),
+	    cmocka_unit_test(test_send_rejects_bad_message),
+	    cmocka_unit_test(test_too_many_fds),
+	    cmocka_unit_test(test_bad_headers),
+	    cmocka_unit_test(test_eof),
+	    cmocka_unit_test(test_stall_mid_message),
+	    cmocka_unit_test(test_short_reads),
+	    cmocka_unit_test(test_eintr_retried),
+	    cmocka_unit_test(test_send_full_socket),
+	    cmocka_unit_test(test_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+#
+# vm-test.sh - run a command, by default the real-CAN test suite, in a small
+# QEMU virtual machine that has SocketCAN and vcan interfaces.
+#
+# The machine boots Debian's own kernel (downloaded once into a cache outside
+# the source tree) with a busybox initramfs, mounts this host's / read-only
+# over 9p, chroots into it and runs the command with the host's binaries.
+# Inside, vcan0 (MTU 72, CAN FD), vcan1 (default MTU) and vcan2 (MTU 16,
+# classic only) are up. Only tmpfs (/tmp, /run) is writable there.
+# See usage() below and shared notes "vm-rig".
+set -euo pipefail
+
+prog=vm-test.sh
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+usage() {
+	cat <<EOF
+Usage: $prog [--build-dir DIR] [--quick] [--] [COMMAND [ARG...]]
+
+Boots a QEMU virtual machine with the host's filesystem (read-only) and
+real vcan interfaces, runs COMMAND in it and exits with its status.
+
+  --build-dir DIR  the CMake build directory holding the test programs
+                   (default: $root/build); passed to the suite and
+                   exported as VDC_BUILD_DIR
+  --quick          a smoke run: the default command becomes
+                   "ip -details link show" instead of the suite
+  -h, --help       this text
+
+Without COMMAND, runs test/vm/run-suite.sh DIR. The command starts in the
+current directory with HOME=/tmp; vcan0 (MTU 72), vcan1 and vcan2 (MTU 16)
+are up. Exit status: the command's; 77 when the VM cannot run here (or the
+command skipped); 124 when the run timed out; 125 when the VM broke.
+
+Environment:
+  VDC_KERNEL_CACHE  where Debian's kernel is cached, per package version
+                    (default: /var/cache/vhost-device-can/kernel, or
+                    ~/.cache/vhost-device-can/kernel when not writable)
+  VDC_VM_TIMEOUT    seconds before the whole run is abandoned (default 1500)
+  VDC_VM_MEMORY     guest memory in MiB (default 1024)
+EOF
+}
+
+die() {
+	echo "$prog: $*" >&2
+	exit 125
+}
+skip() {
+	echo "$prog: SKIPPED: $*" >&2
+	exit 77
+}
+
+build_dir=$root/build
+quick=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--build-dir)
+		[ $# -ge 2 ] || {
+			usage >&2
+			exit 2
+		}
+		build_dir=$2
+		shift 2
+		;;
+	--build-dir=*)
+		build_dir=${1#*=}
+		shift
+		;;
+	--quick)
+		quick=1
+		shift
+		;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--)
+		shift
+		break
+		;;
+	-*)
+		echo "$prog: unknown option '$1'" >&2
+		usage >&2
+		exit 2
+		;;
+	*) break ;;
+	esac
+done
+[ -d "$build_dir" ] || skip "no build directory $build_dir"
+build_dir=$(cd "$build_dir" && pwd)
+
+if [ $# -eq 0 ]; then
+	if [ $quick -eq 1 ]; then
+		set -- ip -details link show
+	else
+		set -- "$root/test/vm/run-suite.sh" "$build_dir"
+	fi
+fi
+
+# --- what the host needs ---------------------------------------------------
+if ! "$root/scripts/install-deps.sh" vm; then
+	skip "the VM packages are missing and cannot be installed"
+fi
+for t in qemu-system-x86_64 busybox depmod modprobe cpio gzip apt-get dpkg flock timeout; do
+	command -v "$t" >/dev/null || skip "'$t' is not installed"
+done
+busybox_bin=$(command -v busybox)
+# The initramfs runs busybox alone, without a loader: it must be static.
+if ldd "$busybox_bin" >/dev/null 2>&1; then
+	skip "$busybox_bin is not static (install busybox-static)"
+fi
+
+# --- the kernel: Debian's, cached per package version -----------------------
+if [ -n "${VDC_KERNEL_CACHE:-}" ]; then
+	cache=$VDC_KERNEL_CACHE
+elif mkdir -p /var/cache/vhost-device-can/kernel 2>/dev/null &&
+	[ -w /var/cache/vhost-device-can/kernel ]; then
+	cache=/var/cache/vhost-device-can/kernel
+else
+	cache=${XDG_CACHE_HOME:-$HOME/.cache}/vhost-device-can/kernel
+fi
+mkdir -p "$cache" || skip "cannot create the kernel cache $cache"
+
+kernel_package() {
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }'
+}
+pkg=$(kernel_package)
+if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then
+	apt-get update -qq >/dev/null 2>&1 || true
+	pkg=$(kernel_package)
+fi
+
+kdir=
+if [ -n "$pkg" ]; then
+	pver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null |
+		awk '$1 == "Version:" { print $2; exit }')
+	kdir=$cache/${pkg}_${pver}
+	# One download at a time, also across concurrent runs.
+	exec 9>"$cache/.lock"
+	flock 9
+	if [ ! -e "$kdir/.complete" ]; then
+		echo "$prog: fetching $pkg $pver into $kdir"
+		rm -rf "$kdir" "$kdir.tmp"
+		mkdir -p "$kdir.tmp/deb"
+		if (cd "$kdir.tmp/deb" && apt-get download -qq "$pkg=$pver" >/dev/null 2>&1) &&
+			dpkg -x "$kdir.tmp"/deb/*.deb "$kdir.tmp"; then
+			rm -rf "$kdir.tmp/deb" "$kdir.tmp/usr/share/doc"
+			touch "$kdir.tmp/.complete"
+			mv "$kdir.tmp" "$kdir"
+		else
+			rm -rf "$kdir.tmp"
+			echo "$prog: could not download $pkg" >&2
+			kdir=
+		fi
+	fi
+	flock -u 9
+fi
+if [ -z "$kdir" ]; then
+	# Offline: the newest kernel already cached, if any.
+	kdir=$(find "$cache" -mindepth 2 -maxdepth 2 -name .complete -printf '%h\n' 2>/dev/null |
+		sort -V | tail -n 1)
+	[ -n "$kdir" ] || skip "no Debian kernel package available (apt) and none cached in $cache"
+fi
+kver=$(find "$kdir/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | head -n 1)
+vmlinuz=$kdir/boot/vmlinuz-$kver
+[ -n "$kver" ] && [ -f "$vmlinuz" ] || die "the cached kernel in $kdir is incomplete: remove it"
+[ -f "$kdir/lib/modules/$kver/modules.dep.bin" ] || depmod -b "$kdir" "$kver" ||
+	die "depmod failed for $kdir"
+
+# --- the initramfs -------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/vdc-vm.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+ird=$work/initramfs
+mkdir -p "$ird"/{bin,dev,proc,sys,host,newroot,modules}
+cp "$busybox_bin" "$ird/bin/busybox"
+cp "$root/scripts/vm/init" "$ird/init"
+chmod 755 "$ird/init"
+
+# Load order from modprobe itself: each module after what it needs.
+mods="virtio_pci 9pnet_virtio 9p can can_raw can_dev vcan"
+: >"$ird/modules/order"
+for m in $mods; do
+	modprobe -d "$kdir" -S "$kver" --show-depends "$m" ||
+		die "module $m not found in $kdir"
+done | awk '$1 == "insmod" { print $2 }' | while read -r ko; do
+	base=$(basename "$ko")
+	if ! grep -qxF "$base" "$ird/modules/order"; then
+		cp "$ko" "$ird/modules/$base"
+		echo "$base" >>"$ird/modules/order"
+	fi
+done
+[ -s "$ird/modules/order" ] || die "no modules to load"
+
+# Paths under /tmp or /run are hidden by the guest's tmpfs: bind them back.
+q() { printf '%q ' "$@"; }
+printf '%s\n' "$root" "$build_dir" "$PWD" "$kdir" >"$ird/binds"
+{
+	echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	echo "export HOME=/tmp TMPDIR=/tmp LANG=C.UTF-8"
+	echo "export VDC_IN_VM=1 VDC_BUILD_DIR=$(q "$build_dir") VDC_SOURCE_DIR=$(q "$root")"
+	echo "export VDC_KERNEL_DIR=$(q "$kdir")"
+	echo "cd $(q "$PWD") || exit 125"
+	echo "$(q "$@") </dev/null"
+} >"$ird/cmd.sh"
+(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
+
+# --- boot ------------------------------------------------------------------
+timeout_s=${VDC_VM_TIMEOUT:-1500}
+log=$work/console.log
+start=$(date +%s)
+set +e
+# KVM hangs on these machines: TCG only. stdin is closed so -nographic does
+# not take over a terminal; \r and the firmware's escapes are dropped.
+timeout -k 10 "$timeout_s" qemu-system-x86_64 \
+	-accel tcg -cpu max -m "${VDC_VM_MEMORY:-1024}" -smp 1 \
+	-nographic -no-reboot -nic none \
+	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" \
+	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
+	</dev/null 2>&1 | sed -u 's/\r$//; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' | tee "$log"
+qrc=${PIPESTATUS[0]}
+set -e
+elapsed=$(($(date +%s) - start))
+
+if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+	echo "$prog: the VM run timed out after ${timeout_s}s" >&2
+	exit 124
+fi
+rc=$(sed -n 's/^VDC-VM-EXIT=\([0-9]\{1,3\}\)$/\1/p' "$log" | tail -n 1)
+if [ -z "$rc" ]; then
+	echo "$prog: the VM stopped (qemu status $qrc) without reporting a status" >&2
+	exit 125
+fi
+echo "$prog: guest command exited $rc after ${elapsed}s (boot included)"
+exit "$rc"

@@ -151,7 +151,7 @@ void vq_set_broken(struct vq *q, const char *fmt, ...)
 }
 
 /* Chains available past last_avail; -EIO (and broken) when that exceeds num. */
-static int vq_pending(struct vq *q, uint16_t *avail_idx)
+static int vq_pending(struct vq *q)
 {
 	uint16_t idx = vq_load16(&q->avail->idx);
 	uint16_t n = (uint16_t)(idx - q->last_avail);
@@ -161,8 +161,6 @@ static int vq_pending(struct vq *q, uint16_t *avail_idx)
 			      q->last_avail, q->num);
 		return -EIO;
 	}
-	if (avail_idx)
-		*avail_idx = idx;
 	return n;
 }
 
@@ -172,7 +170,7 @@ int vq_avail_count(struct vq *q)
 		return -EIO;
 	if (!vq_mapped(q))
 		return 0;
-	return vq_pending(q, NULL);
+	return vq_pending(q);
 }
 
 /* Append the guest buffer [addr, addr+len) to c, one iovec per region crossed. */
@@ -218,14 +216,85 @@ static int vq_add_buffer(struct vq *q, struct vq_chain *c, uint64_t addr, uint32
 	return 0;
 }
 
+/*
+ * A descriptor table: the ring's own, or an indirect one. An indirect table
+ * is contiguous in guest physical memory but may span adjacent regions that
+ * are not adjacent on the host; then host is NULL and each descriptor is
+ * gathered through the region table.
+ */
+struct vq_table {
+	const uint8_t *host;
+	uint64_t gpa;
+	uint32_t size; /* entries */
+};
+
+/* Whether [gpa, gpa+len) is all guest memory, possibly over several regions. */
+static bool vq_gpa_covered(const struct gmem *mem, uint64_t gpa, uint64_t len)
+{
+	while (len) {
+		uint64_t chunk = len;
+
+		if (!gmem_gpa_to_host(mem, gpa, &chunk) || chunk == 0 || chunk > len)
+			return false;
+		gpa += chunk;
+		len -= chunk;
+	}
+	return true;
+}
+
+/* Copy entry i (< t->size) of t: one read of guest memory per byte. */
+static int vq_read_desc(const struct vq *q, const struct vq_table *t, uint32_t i,
+			struct vring_desc *d)
+{
+	uint8_t *dst = (uint8_t *)d;
+	uint64_t gpa = t->gpa + (uint64_t)i * VQ_DESC_SIZE;
+	uint64_t done = 0;
+
+	if (t->host) {
+		memcpy(d, t->host + (size_t)i * VQ_DESC_SIZE, sizeof(*d));
+		return 0;
+	}
+	while (done < sizeof(*d)) {
+		uint64_t chunk = sizeof(*d) - done;
+		const void *p = gmem_gpa_to_host(q->mem, gpa, &chunk);
+
+		if (!p || chunk == 0 || chunk > sizeof(*d) - done)
+			return -EIO;
+		memcpy(dst + done, p, (size_t)chunk);
+		done += chunk;
+		gpa += chunk;
+	}
+	return 0;
+}
+
+/* Switch t to the indirect table named by (addr, len); checks it whole. */
+static int vq_open_indirect(struct vq *q, uint16_t head, uint64_t addr, uint32_t len,
+			    struct vq_table *t)
+{
+	if (len == 0 || len % VQ_DESC_SIZE || len / VQ_DESC_SIZE > VQ_MAX_NUM) {
+		vq_set_broken(q, "indirect table of bad length %u at head %u", len, head);
+		return -EIO;
+	}
+	if (addr + len < addr || !vq_gpa_covered(q->mem, addr, len)) {
+		vq_set_broken(q, "indirect table 0x%llx+%u not in guest memory",
+			      (unsigned long long)addr, len);
+		return -EIO;
+	}
+	/* Read through memcpy, so the table needs no alignment. */
+	t->host = gmem_gpa_range(q->mem, addr, len);
+	t->gpa = addr;
+	t->size = len / VQ_DESC_SIZE;
+	return 0;
+}
+
 /* Walk the chain starting at head (already checked < num) into c. */
 static int vq_walk(struct vq *q, uint16_t head, struct vq_chain *c)
 {
-	const uint8_t *table = (const uint8_t *)q->desc;
-	uint32_t size = q->num;
+	struct vq_table t = {.host = (const uint8_t *)q->desc, .gpa = 0, .size = q->num};
 	uint32_t i = head;
 	uint32_t seen = 0;
 	bool indirect = false;
+	bool writable = false; /* by descriptor, zero-length ones included */
 
 	c->head = head;
 	c->nout = c->nin = 0;
@@ -237,20 +306,22 @@ static int vq_walk(struct vq *q, uint16_t head, struct vq_chain *c)
 		uint32_t len;
 		uint16_t flags, next;
 
-		if (++seen > size) {
+		/* Without a loop every entry is visited at most once. */
+		if (++seen > t.size) {
 			vq_set_broken(q, "chain at head %u loops (more than %u descriptors)", head,
-				      size);
+				      t.size);
 			return -EIO;
 		}
-		memcpy(&d, table + (size_t)i * VQ_DESC_SIZE, sizeof(d));
+		if (vq_read_desc(q, &t, i, &d)) {
+			vq_set_broken(q, "indirect table at head %u vanished", head);
+			return -EIO;
+		}
 		addr = le64toh(d.addr);
 		len = le32toh(d.len);
 		flags = le16toh(d.flags);
 		next = le16toh(d.next);
 
 		if (flags & VRING_DESC_F_INDIRECT) {
-			const void *t;
-
 			if (!q->indirect) {
 				vq_set_broken(q, "indirect descriptor without INDIRECT_DESC");
 				return -EIO;
@@ -263,20 +334,8 @@ static int vq_walk(struct vq *q, uint16_t head, struct vq_chain *c)
 				vq_set_broken(q, "indirect descriptor with NEXT at head %u", head);
 				return -EIO;
 			}
-			if (len == 0 || len % VQ_DESC_SIZE || len / VQ_DESC_SIZE > VQ_MAX_NUM) {
-				vq_set_broken(q, "indirect table of bad length %u at head %u", len,
-					      head);
+			if (vq_open_indirect(q, head, addr, len, &t))
 				return -EIO;
-			}
-			t = gmem_gpa_range(q->mem, addr, len);
-			if (!t) {
-				vq_set_broken(q, "indirect table 0x%llx+%u not in guest memory",
-					      (unsigned long long)addr, len);
-				return -EIO;
-			}
-			/* Read through memcpy, so the table needs no alignment. */
-			table = t;
-			size = len / VQ_DESC_SIZE;
 			i = 0;
 			seen = 0;
 			indirect = true;
@@ -284,10 +343,11 @@ static int vq_walk(struct vq *q, uint16_t head, struct vq_chain *c)
 		}
 
 		if (flags & VRING_DESC_F_WRITE) {
+			writable = true;
 			if (vq_add_buffer(q, c, addr, len, true))
 				return -EIO;
 		} else {
-			if (c->nin) {
+			if (writable) {
 				vq_set_broken(q, "readable descriptor after writable at head %u",
 					      head);
 				return -EIO;
@@ -298,8 +358,9 @@ static int vq_walk(struct vq *q, uint16_t head, struct vq_chain *c)
 
 		if (!(flags & VRING_DESC_F_NEXT))
 			return 0;
-		if (next >= size) {
-			vq_set_broken(q, "next %u out of table of %u at head %u", next, size, head);
+		if (next >= t.size) {
+			vq_set_broken(q, "next %u out of table of %u at head %u", next, t.size,
+				      head);
 			return -EIO;
 		}
 		i = next;
@@ -315,7 +376,7 @@ int vq_pop(struct vq *q, struct vq_chain *c)
 		return -EIO;
 	if (!vq_mapped(q))
 		return 0;
-	n = vq_pending(q, NULL);
+	n = vq_pending(q);
 	if (n <= 0)
 		return n;
 	if (q->inflight >= q->num) {
@@ -392,24 +453,22 @@ static bool vq_need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 
 bool vq_should_notify(struct vq *q)
 {
-	uint16_t old;
-	bool valid;
+	uint16_t old = q->signalled_used;
+	bool valid = q->signalled_used_valid;
 
 	if (q->broken || !vq_mapped(q))
 		return false;
 	/* Our used->idx store must be visible before we read the guest's flags. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 
+	if (q->event_idx) {
+		q->signalled_used = q->used_idx;
+		q->signalled_used_valid = true;
+	}
 	if (q->notify_on_empty && q->inflight == 0 && vq_load16(&q->avail->idx) == q->last_avail)
 		return true;
-
 	if (!q->event_idx)
 		return !(vq_load16(&q->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
-
-	old = q->signalled_used;
-	valid = q->signalled_used_valid;
-	q->signalled_used = q->used_idx;
-	q->signalled_used_valid = true;
 	if (!valid)
 		return true;
 	return vq_need_event(vq_load16(vq_used_event(q)), q->used_idx, old);

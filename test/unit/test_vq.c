@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -648,6 +649,17 @@ static void test_bad_read_after_write(void **state)
 	assert_pop_breaks(e);
 }
 
+/* The order rule holds for descriptors, even ones adding no iovec. */
+static void test_bad_read_after_empty_write(void **state)
+{
+	struct env *e = *state;
+
+	set_desc(e, 0, BUF_A, 0, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	set_desc(e, 1, BUF_A + 4, 4, 0, 0);
+	make_avail(e, 0);
+	assert_pop_breaks(e);
+}
+
 static void test_bad_avail_jump(void **state)
 {
 	struct env *e = *state;
@@ -683,6 +695,849 @@ static void test_bad_push_head(void **state)
 	assert_stays_broken(e);
 }
 
+/* Make a one-descriptor chain available at head, pop it and push it back. */
+static void pop_push(struct env *e, uint16_t head)
+{
+	struct vq_chain c;
+
+	set_desc(e, head, BUF_A, 1, VRING_DESC_F_WRITE, 0);
+	make_avail(e, head);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.head, head);
+	assert_int_equal(vq_push(&e->q, head, 1), 0);
+}
+
+static uint16_t used_event_get(struct env *e)
+{
+	return le16toh(avail_ring(e)->ring[NUM]);
+}
+
+static void used_event_set(struct env *e, uint16_t v)
+{
+	avail_ring(e)->ring[NUM] = htole16(v);
+	assert_int_equal(used_event_get(e), v);
+}
+
+static uint16_t avail_event_get(struct env *e)
+{
+	uint16_t v;
+
+	memcpy(&v, &used_ring(e)->ring[NUM], sizeof(v));
+	return le16toh(v);
+}
+
+static void avail_event_set(struct env *e, uint16_t v)
+{
+	v = htole16(v);
+	memcpy(&used_ring(e)->ring[NUM], &v, sizeof(v));
+}
+
+/* ---- more popping ---- */
+
+/* 16-bit indices wrap: last_avail 65535 -> 0, used idx 65535 -> 0. */
+static void test_index_wrap(void **state)
+{
+	struct env *e = *state;
+	struct vq_chain c;
+
+	used_ring(e)->idx = htole16(65535);
+	e->q.last_avail = 65534;
+	set_avail_idx(e, 65534);
+	assert_int_equal(vq_map(&e->q, &e->mem), 0);
+	assert_int_equal(e->q.used_idx, 65535);
+
+	set_desc(e, 1, BUF_A, 1, 0, 0);
+	set_desc(e, 2, BUF_A + 1, 2, 0, 0);
+	set_desc(e, 3, BUF_A + 3, 3, 0, 0);
+	make_avail(e, 1); /* slot 65534 % 8 = 6 */
+	make_avail(e, 2); /* slot 7 */
+	make_avail(e, 3); /* idx wrapped: slot 0 */
+	assert_int_equal(e->avail_idx, 1);
+	assert_int_equal(vq_avail_count(&e->q), 3);
+
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.head, 1);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.head, 2);
+	assert_int_equal(e->q.last_avail, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.head, 3);
+	assert_int_equal(c.out_len, 3);
+	assert_int_equal(e->q.last_avail, 1);
+	assert_int_equal(vq_pop(&e->q, &c), 0);
+
+	/* used idx 65535 writes slot 7, then wraps to 0. */
+	assert_int_equal(vq_push(&e->q, 1, 11), 0);
+	assert_int_equal(le16toh(used_ring(e)->idx), 0);
+	assert_int_equal(le32toh(used_ring(e)->ring[7].id), 1);
+	assert_int_equal(le32toh(used_ring(e)->ring[7].len), 11);
+	assert_int_equal(vq_push(&e->q, 2, 22), 0);
+	assert_int_equal(le16toh(used_ring(e)->idx), 1);
+	assert_int_equal(le32toh(used_ring(e)->ring[0].id), 2);
+	assert_false(e->q.broken);
+}
+
+/* With EVENT_IDX every pop moves avail_event to the new last_avail. */
+static void test_pop_sets_avail_event(void **state)
+{
+	struct env *e = *state;
+	struct vq_chain c;
+
+	set_desc(e, 0, BUF_A, 1, 0, 0);
+	avail_event_set(e, 0xbeef);
+	make_avail(e, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(avail_event_get(e), 0xbeef);
+
+	e->q.event_idx = true;
+	make_avail(e, 0);
+	make_avail(e, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(avail_event_get(e), 2);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(avail_event_get(e), 3);
+}
+
+/* A chain of exactly VQ_MAX_IOV buffers is fine; one more breaks. */
+static void test_pop_max_iov(void **state)
+{
+	struct env *e = *state;
+	const uint64_t t = BUF_B;
+	struct vq_chain c;
+
+	e->q.indirect = true;
+	for (unsigned int i = 0; i < VQ_MAX_IOV; i++)
+		set_idesc(e, t, i, BUF_A + 2 * i, 2,
+			  (i >= VQ_MAX_IOV / 2 ? VRING_DESC_F_WRITE : 0) |
+			      (i + 1 < VQ_MAX_IOV ? VRING_DESC_F_NEXT : 0),
+			  (uint16_t)(i + 1));
+	set_desc(e, 0, t, VQ_MAX_IOV * 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(e, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.nout, VQ_MAX_IOV / 2);
+	assert_int_equal(c.nin, VQ_MAX_IOV / 2);
+	assert_int_equal(c.out_len + c.in_len, 2 * VQ_MAX_IOV);
+	for (unsigned int i = 0; i < VQ_MAX_IOV; i++)
+		assert_ptr_equal(c.iov[i].iov_base, gpa_host(e, BUF_A + 2 * i));
+
+	/* One more descriptor. */
+	set_idesc(e, t, VQ_MAX_IOV - 1, BUF_A, 2, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT,
+		  VQ_MAX_IOV);
+	set_idesc(e, t, VQ_MAX_IOV, BUF_A, 2, VRING_DESC_F_WRITE, 0);
+	set_desc(e, 1, t, (VQ_MAX_IOV + 1) * 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(e, 1);
+	assert_pop_breaks(e);
+}
+
+/* The same limit counts the extra iovec of a buffer crossing regions. */
+static void test_pop_max_iov_split(void **state)
+{
+	struct env *e = *state;
+	const uint64_t t = BUF_B;
+
+	e->q.indirect = true;
+	for (unsigned int i = 0; i < VQ_MAX_IOV - 1; i++)
+		set_idesc(e, t, i, BUF_A + i, 1, VRING_DESC_F_NEXT, (uint16_t)(i + 1));
+	set_idesc(e, t, VQ_MAX_IOV - 1, GPA_B - 1, 2, 0, 0);
+	set_desc(e, 0, t, VQ_MAX_IOV * 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(e, 0);
+	assert_pop_breaks(e);
+}
+
+/* An indirect table contiguous in guest memory across the A/B boundary. */
+static void test_pop_indirect_spanning_regions(void **state)
+{
+	struct env *e = *state;
+	const uint64_t t = GPA_B - 24; /* entry 1 straddles the boundary */
+	uint8_t raw[16];
+	struct vq_chain c;
+
+	e->q.indirect = true;
+	set_idesc(e, t, 0, BUF_A, 5, VRING_DESC_F_NEXT, 1);
+	/* Entry 1 by hand: 8 bytes at the end of A, 8 at the start of B. */
+	put_desc(raw, BUF_B + 0x20, 6, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	memcpy(host_a(e) + REG_SIZE - 8, raw, 8);
+	memcpy(host_b(e), raw + 8, 8);
+	set_idesc(e, t, 2, BUF_B + 0x40, 7, VRING_DESC_F_WRITE, 0);
+	set_desc(e, 2, t, 48, VRING_DESC_F_INDIRECT, 0);
+	make_avail(e, 2);
+
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.nout, 1);
+	assert_int_equal(c.nin, 2);
+	assert_ptr_equal(c.iov[0].iov_base, gpa_host(e, BUF_A));
+	assert_ptr_equal(c.iov[1].iov_base, gpa_host(e, BUF_B + 0x20));
+	assert_int_equal(c.iov[1].iov_len, 6);
+	assert_ptr_equal(c.iov[2].iov_base, gpa_host(e, BUF_B + 0x40));
+	assert_int_equal(c.in_len, 13);
+}
+
+/* An indirect descriptor ending a direct chain (no NEXT on it) is followed. */
+static void test_pop_indirect_after_direct(void **state)
+{
+	struct env *e = *state;
+	const uint64_t t = BUF_B + 0x100;
+	struct vq_chain c;
+
+	e->q.indirect = true;
+	set_idesc(e, t, 0, BUF_A + 0x10, 4, VRING_DESC_F_NEXT, 1);
+	set_idesc(e, t, 1, BUF_A + 0x20, 8, VRING_DESC_F_WRITE, 0);
+	set_desc(e, 0, BUF_A, 2, VRING_DESC_F_NEXT, 5);
+	set_desc(e, 5, t, 32, VRING_DESC_F_INDIRECT, 0);
+	make_avail(e, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.head, 0);
+	assert_int_equal(c.nout, 2);
+	assert_int_equal(c.nin, 1);
+	assert_int_equal(c.out_len, 6);
+	assert_int_equal(c.in_len, 8);
+	assert_ptr_equal(c.iov[1].iov_base, gpa_host(e, BUF_A + 0x10));
+}
+
+/* A broken queue is usable again once the ring is set up again. */
+static void test_remap_clears_broken(void **state)
+{
+	struct env *e = *state;
+	struct vq_chain c;
+
+	make_avail(e, NUM);
+	assert_int_equal(vq_pop(&e->q, &c), -EIO);
+	assert_true(e->q.broken);
+	/* The frontend resets the ring: new base, sane contents. */
+	avail_ring(e)->ring[0] = htole16(0);
+	e->q.last_avail = 0;
+	assert_int_equal(vq_map(&e->q, &e->mem), 0);
+	assert_false(e->q.broken);
+	set_desc(e, 0, BUF_A, 9, 0, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.out_len, 9);
+}
+
+/* The reason is logged once, however often the queue is found broken. */
+static void test_broken_logged_once(void **state)
+{
+	struct env *e = *state;
+	struct vq_chain c;
+	char buf[4096];
+	FILE *f = tmpfile();
+	int saved;
+	ssize_t n;
+	char *p;
+	int lines = 0;
+
+	assert_non_null(f);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+
+	vq_set_broken(&e->q, "first reason %d", 42);
+	vq_set_broken(&e->q, "second reason");
+	make_avail(e, NUM);
+	assert_int_equal(vq_pop(&e->q, &c), -EIO);
+
+	fflush(stderr);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	n = pread(fileno(f), buf, sizeof(buf) - 1, 0);
+	fclose(f);
+	assert_true(n > 0);
+	buf[n] = 0;
+	for (p = buf; (p = strchr(p, '\n')); p++)
+		lines++;
+	assert_int_equal(lines, 1);
+	assert_non_null(strstr(buf, "vq 1"));
+	assert_non_null(strstr(buf, "first reason 42"));
+	assert_null(strstr(buf, "second"));
+}
+
+/* Alignment is checked on the user address and on the host pointer. */
+static void test_map_alignment_both_spaces(void **state)
+{
+	struct env *e = *state;
+	const uint64_t uva = 0x7f3400000000ull;
+	const uint64_t d = UVA_A + DESC_OFF, a = UVA_A + AVAIL_OFF, u = UVA_A + USED_OFF;
+	struct vhost_user_mem_region r = {
+	    .guest_phys_addr = 0x200000,
+	    .memory_size = 0x1000,
+	    .userspace_addr = uva,
+	};
+
+	/* A region whose host pointer is 2 bytes off its user address's alignment. */
+	assert_int_equal(gmem_add_host(&e->mem, &r, host_a(e) + 0x2002), 0);
+	set_ring_addrs(e, NUM, uva + 0xe, a, u);
+	assert_int_equal(vq_map(&e->q, &e->mem), -EINVAL); /* host aligned, uaddr not */
+	set_ring_addrs(e, NUM, uva + 0x10, a, u);
+	assert_int_equal(vq_map(&e->q, &e->mem), -EINVAL); /* uaddr aligned, host not */
+	set_ring_addrs(e, NUM, d, a, uva + 0x402);
+	assert_int_equal(vq_map(&e->q, &e->mem), -EINVAL);
+	set_ring_addrs(e, NUM, d, a, uva + 0x400);
+	assert_int_equal(vq_map(&e->q, &e->mem), -EINVAL);
+	set_ring_addrs(e, NUM, d, uva + 0x200, u);
+	assert_int_equal(vq_map(&e->q, &e->mem), 0);
+	assert_ptr_equal(e->q.avail, host_a(e) + 0x2202);
+	assert_int_equal(gmem_remove(&e->mem, &r), 0);
+}
+
+/* Indirect tables up to 32768 entries; one more is refused even in memory. */
+static void test_indirect_size_limit(void **state)
+{
+	struct env *e = *state;
+	const uint64_t gpa = 0x40000000;
+	const size_t len = (32768 + 1) * 16;
+	struct vhost_user_mem_region r = {
+	    .guest_phys_addr = gpa,
+	    .memory_size = len,
+	    .userspace_addr = 0x7f5600000000ull,
+	};
+	uint8_t *big = calloc(1, len);
+	struct vq_chain c;
+
+	assert_non_null(big);
+	assert_int_equal(gmem_add_host(&e->mem, &r, big), 0);
+	e->q.indirect = true;
+	put_desc(big, BUF_A, 4, 0, 0);
+	set_desc(e, 0, gpa, 32768 * 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(e, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.out_len, 4);
+	set_desc(e, 1, gpa, 32769 * 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(e, 1);
+	assert_pop_breaks(e);
+	assert_int_equal(gmem_remove(&e->mem, &r), 0);
+	free(big);
+}
+
+/* ---- more hostile guests ---- */
+
+static void test_bad_indirect_not_negotiated(void **state)
+{
+	struct env *e = *state;
+
+	set_idesc(e, BUF_B, 0, BUF_A, 4, 0, 0);
+	set_desc(e, 0, BUF_B, 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(e, 0);
+	assert_pop_breaks(e);
+}
+
+static void bad_indirect(struct env *e, uint64_t table, uint32_t len, uint16_t flags)
+{
+	e->q.indirect = true;
+	set_desc(e, 0, table, len, VRING_DESC_F_INDIRECT | flags, 1);
+	set_desc(e, 1, BUF_A, 4, 0, 0);
+	make_avail(e, 0);
+	assert_pop_breaks(e);
+}
+
+static void test_bad_indirect_len_zero(void **state)
+{
+	struct env *e = *state;
+
+	set_idesc(e, BUF_B, 0, BUF_A, 4, 0, 0);
+	bad_indirect(e, BUF_B, 0, 0);
+}
+
+static void test_bad_indirect_len_odd(void **state)
+{
+	struct env *e = *state;
+
+	set_idesc(e, BUF_B, 0, BUF_A, 4, 0, 0);
+	set_idesc(e, BUF_B, 1, BUF_A, 4, 0, 0);
+	bad_indirect(e, BUF_B, 24, 0);
+}
+
+static void test_bad_indirect_too_long(void **state)
+{
+	struct env *e = *state;
+
+	/* Rejected on its length alone, before looking at memory. */
+	bad_indirect(e, BUF_B, (32768 + 1) * 16, 0);
+}
+
+static void test_bad_indirect_with_next(void **state)
+{
+	struct env *e = *state;
+
+	set_idesc(e, BUF_B, 0, BUF_A, 4, 0, 0);
+	bad_indirect(e, BUF_B, 16, VRING_DESC_F_NEXT);
+}
+
+static void test_bad_indirect_outside(void **state)
+{
+	struct env *e = *state;
+
+	bad_indirect(e, GPA_A - 0x100, 32, 0);
+}
+
+static void test_bad_indirect_partly_outside(void **state)
+{
+	struct env *e = *state;
+
+	set_idesc(e, GPA_B + REG_SIZE - 16, 0, BUF_A, 4, 0, 0);
+	bad_indirect(e, GPA_B + REG_SIZE - 16, 32, 0);
+}
+
+static void test_bad_indirect_wraps(void **state)
+{
+	struct env *e = *state;
+
+	bad_indirect(e, UINT64_MAX - 15, 32, 0);
+}
+
+static void test_bad_indirect_nested(void **state)
+{
+	struct env *e = *state;
+
+	set_idesc(e, BUF_B, 0, BUF_A, 4, VRING_DESC_F_NEXT, 1);
+	set_idesc(e, BUF_B, 1, BUF_B + 0x100, 16, VRING_DESC_F_INDIRECT, 0);
+	set_idesc(e, BUF_B + 0x100, 0, BUF_A, 4, 0, 0);
+	bad_indirect(e, BUF_B, 32, 0);
+}
+
+static void test_bad_indirect_loop(void **state)
+{
+	struct env *e = *state;
+
+	set_idesc(e, BUF_B, 0, BUF_A, 4, VRING_DESC_F_NEXT, 1);
+	set_idesc(e, BUF_B, 1, BUF_A, 4, VRING_DESC_F_NEXT, 2);
+	set_idesc(e, BUF_B, 2, BUF_A, 4, VRING_DESC_F_NEXT, 1);
+	bad_indirect(e, BUF_B, 48, 0);
+}
+
+static void test_bad_indirect_next(void **state)
+{
+	struct env *e = *state;
+
+	/* next 3 fits the ring of 8 but not this table of 3. */
+	set_idesc(e, BUF_B, 0, BUF_A, 4, VRING_DESC_F_NEXT, 3);
+	set_idesc(e, BUF_B, 3, BUF_A, 4, 0, 0);
+	bad_indirect(e, BUF_B, 48, 0);
+}
+
+static void test_bad_indirect_read_after_write(void **state)
+{
+	struct env *e = *state;
+
+	set_idesc(e, BUF_B, 0, BUF_A, 4, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	set_idesc(e, BUF_B, 1, BUF_A, 4, 0, 0);
+	bad_indirect(e, BUF_B, 32, 0);
+}
+
+/* Writable in the direct part, readable inside the indirect table. */
+static void test_bad_read_after_write_into_indirect(void **state)
+{
+	struct env *e = *state;
+
+	e->q.indirect = true;
+	set_idesc(e, BUF_B, 0, BUF_A, 4, 0, 0);
+	set_desc(e, 0, BUF_A, 4, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	set_desc(e, 1, BUF_B, 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(e, 0);
+	assert_pop_breaks(e);
+}
+
+static void test_bad_buffer_wraps(void **state)
+{
+	struct env *e = *state;
+
+	set_desc(e, 0, UINT64_MAX - 0xff, 0x200, 0, 0);
+	make_avail(e, 0);
+	assert_pop_breaks(e);
+}
+
+/* Buffers in the guard gap: adjacent on the host, not guest memory. */
+static void test_bad_buffer_past_region(void **state)
+{
+	struct env *e = *state;
+
+	set_desc(e, 0, BUF_A, 4, VRING_DESC_F_NEXT, 1);
+	set_desc(e, 1, GPA_B + REG_SIZE, 1, VRING_DESC_F_WRITE, 0);
+	make_avail(e, 0);
+	assert_pop_breaks(e);
+}
+
+static void test_bad_inflight(void **state)
+{
+	struct env *e = *state;
+	struct vq_chain c;
+
+	for (uint16_t i = 0; i < NUM; i++) {
+		set_desc(e, i, BUF_A, 1, 0, 0);
+		make_avail(e, i);
+		assert_int_equal(vq_pop(&e->q, &c), 1);
+	}
+	assert_int_equal(e->q.inflight, NUM);
+	/* The guest reuses head 0 although we never returned it. */
+	make_avail(e, 0);
+	assert_int_equal(vq_avail_count(&e->q), 1);
+	assert_pop_breaks(e);
+}
+
+static void test_bad_push_nothing_inflight(void **state)
+{
+	struct env *e = *state;
+	struct vq_used u[2] = {{.id = 0, .len = 0}, {.id = 1, .len = 0}};
+	struct vq_chain c;
+
+	snap_used(e);
+	assert_int_equal(vq_push(&e->q, 0, 0), -EIO);
+	assert_true(e->q.broken);
+	assert_used_untouched(e);
+
+	/* Two pushed with one in flight. */
+	e->q.broken = false;
+	set_desc(e, 0, BUF_A, 1, 0, 0);
+	make_avail(e, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	snap_used(e);
+	assert_int_equal(vq_push_batch(&e->q, u, 2), -EIO);
+	assert_true(e->q.broken);
+	assert_used_untouched(e);
+	assert_int_equal(e->q.inflight, 1);
+}
+
+/* A bad id anywhere in a batch: nothing of the batch is published. */
+static void test_bad_push_batch_head(void **state)
+{
+	struct env *e = *state;
+	struct vq_used u[3] = {{.id = 0, .len = 1}, {.id = 0x10000, .len = 2}, {.id = 1, .len = 3}};
+	struct vq_chain c;
+
+	for (uint16_t i = 0; i < 3; i++) {
+		set_desc(e, i, BUF_A, 1, 0, 0);
+		make_avail(e, i);
+		assert_int_equal(vq_pop(&e->q, &c), 1);
+	}
+	snap_used(e);
+	assert_int_equal(vq_push_batch(&e->q, u, 3), -EIO);
+	assert_used_untouched(e);
+	assert_int_equal(e->q.used_idx, 0);
+	assert_stays_broken(e);
+}
+
+/* ---- notifications ---- */
+
+static void test_notify_no_event_idx(void **state)
+{
+	struct env *e = *state;
+
+	used_event_set(e, 0x7000); /* ignored without EVENT_IDX */
+	assert_true(vq_should_notify(&e->q));
+	pop_push(e, 0);
+	assert_true(vq_should_notify(&e->q));
+	avail_ring(e)->flags = htole16(VRING_AVAIL_F_NO_INTERRUPT);
+	pop_push(e, 1);
+	assert_false(vq_should_notify(&e->q));
+	avail_ring(e)->flags = 0;
+	assert_true(vq_should_notify(&e->q));
+}
+
+static void test_notify_event_idx(void **state)
+{
+	struct env *e = *state;
+
+	e->q.event_idx = true;
+	/* The first call after map always signals. */
+	used_event_set(e, 0x7000);
+	assert_true(vq_should_notify(&e->q));
+	assert_true(e->q.signalled_used_valid);
+	assert_int_equal(e->q.signalled_used, 0);
+	/* Nothing new since: no. */
+	assert_false(vq_should_notify(&e->q));
+
+	/* used 0 -> 1, guest waits for entry 0: yes. */
+	used_event_set(e, 0);
+	pop_push(e, 0);
+	assert_true(vq_should_notify(&e->q));
+	assert_int_equal(e->q.signalled_used, 1);
+
+	/* used 1 -> 2, guest waits for entry 5: no. */
+	used_event_set(e, 5);
+	pop_push(e, 1);
+	assert_false(vq_should_notify(&e->q));
+	assert_int_equal(e->q.signalled_used, 2);
+
+	/* 2 -> 5: entry 5 not written yet. */
+	pop_push(e, 2);
+	pop_push(e, 3);
+	pop_push(e, 4);
+	assert_false(vq_should_notify(&e->q));
+	/* 5 -> 6: entry 5 written now. */
+	pop_push(e, 5);
+	assert_true(vq_should_notify(&e->q));
+
+	/* 6 -> 9 passes 7 inside the step: yes, and NO_INTERRUPT is ignored. */
+	avail_ring(e)->flags = htole16(VRING_AVAIL_F_NO_INTERRUPT);
+	used_event_set(e, 7);
+	pop_push(e, 6);
+	pop_push(e, 7);
+	pop_push(e, 0);
+	assert_true(vq_should_notify(&e->q));
+	assert_int_equal(e->q.signalled_used, 9);
+
+	/* Re-mapping forgets what was signalled. */
+	used_event_set(e, 0x7000);
+	assert_int_equal(vq_map(&e->q, &e->mem), 0);
+	assert_true(vq_should_notify(&e->q));
+}
+
+static void test_notify_event_idx_wrap(void **state)
+{
+	struct env *e = *state;
+
+	used_ring(e)->idx = htole16(65534);
+	e->q.last_avail = 0xfff0;
+	set_avail_idx(e, 0xfff0);
+	e->q.event_idx = true;
+	assert_int_equal(vq_map(&e->q, &e->mem), 0);
+	assert_true(vq_should_notify(&e->q)); /* first */
+	assert_int_equal(e->q.signalled_used, 65534);
+
+	/* 65534 -> 1 across the wrap; the guest waits for entry 65535. */
+	used_event_set(e, 65535);
+	pop_push(e, 0);
+	pop_push(e, 1);
+	pop_push(e, 2);
+	assert_int_equal(e->q.used_idx, 1);
+	assert_true(vq_should_notify(&e->q));
+
+	/* 1 -> 2, guest still at 65535 (long passed): no. */
+	pop_push(e, 3);
+	assert_false(vq_should_notify(&e->q));
+}
+
+static void test_notify_on_empty(void **state)
+{
+	struct env *e = *state;
+	struct vq_chain c;
+
+	e->q.event_idx = true;
+	assert_true(vq_should_notify(&e->q)); /* first */
+	used_event_set(e, 0x7000);
+
+	/* Something in flight: the guest's event index decides (no). */
+	e->q.notify_on_empty = true;
+	set_desc(e, 0, BUF_A, 1, 0, 0);
+	make_avail(e, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_false(vq_should_notify(&e->q));
+	/* Ring empty and nothing in flight: yes despite the event index. */
+	assert_int_equal(vq_push(&e->q, 0, 0), 0);
+	assert_true(vq_should_notify(&e->q));
+	/* Available but not popped: not empty. */
+	make_avail(e, 0);
+	assert_false(vq_should_notify(&e->q));
+	/* Without the feature: no. */
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(vq_push(&e->q, 0, 0), 0);
+	e->q.notify_on_empty = false;
+	assert_false(vq_should_notify(&e->q));
+
+	/* Without EVENT_IDX it overrides NO_INTERRUPT. */
+	e->q.event_idx = false;
+	avail_ring(e)->flags = htole16(VRING_AVAIL_F_NO_INTERRUPT);
+	assert_false(vq_should_notify(&e->q));
+	e->q.notify_on_empty = true;
+	assert_true(vq_should_notify(&e->q));
+}
+
+/* Count of the eventfd, 0 when nothing was written. */
+static uint64_t eventfd_take(int fd)
+{
+	uint64_t v = 0;
+
+	if (read(fd, &v, sizeof(v)) < 0) {
+		assert_int_equal(errno, EAGAIN);
+		return 0;
+	}
+	return v;
+}
+
+static void test_notify_writes_call_fd(void **state)
+{
+	struct env *e = *state;
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+	assert_true(fd >= 0);
+	/* No call fd: nothing to do, no error. */
+	assert_int_equal(vq_notify(&e->q), 0);
+	assert_int_equal(vq_notify_force(&e->q), 0);
+
+	e->q.call_fd = fd;
+	assert_int_equal(vq_notify(&e->q), 0);
+	assert_int_equal(eventfd_take(fd), 1);
+	avail_ring(e)->flags = htole16(VRING_AVAIL_F_NO_INTERRUPT);
+	assert_int_equal(vq_notify(&e->q), 0);
+	assert_int_equal(eventfd_take(fd), 0);
+	assert_int_equal(vq_notify_force(&e->q), 0);
+	assert_int_equal(eventfd_take(fd), 1);
+
+	/* Broken: nothing written. */
+	avail_ring(e)->flags = 0;
+	vq_set_broken(&e->q, "test");
+	assert_int_equal(vq_notify(&e->q), -EIO);
+	assert_int_equal(vq_notify_force(&e->q), -EIO);
+	assert_int_equal(eventfd_take(fd), 0);
+}
+
+/* ---- kick suppression ---- */
+
+static void test_kick_notify_flags(void **state)
+{
+	struct env *e = *state;
+	struct vq_chain c;
+
+	avail_event_set(e, 0x4444);
+	assert_false(vq_set_kick_notify(&e->q, false));
+	assert_int_equal(le16toh(used_ring(e)->flags), VRING_USED_F_NO_NOTIFY);
+	assert_false(vq_set_kick_notify(&e->q, true));
+	assert_int_equal(le16toh(used_ring(e)->flags), 0);
+
+	/* A buffer arrived while kicks were off: the re-check sees it. */
+	assert_false(vq_set_kick_notify(&e->q, false));
+	set_desc(e, 0, BUF_A, 1, 0, 0);
+	make_avail(e, 0);
+	assert_true(vq_set_kick_notify(&e->q, true));
+	assert_int_equal(le16toh(used_ring(e)->flags), 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_false(vq_set_kick_notify(&e->q, true));
+	/* avail_event is not ours to touch in this mode. */
+	assert_int_equal(avail_event_get(e), 0x4444);
+}
+
+static void test_kick_notify_event_idx(void **state)
+{
+	struct env *e = *state;
+	struct vq_chain c;
+
+	e->q.event_idx = true;
+	e->q.last_avail = 0x1234;
+	set_avail_idx(e, 0x1234);
+	avail_event_set(e, 0x4444);
+
+	/* Disabling leaves avail_event alone; flags are never used. */
+	assert_false(vq_set_kick_notify(&e->q, false));
+	assert_int_equal(avail_event_get(e), 0x4444);
+	assert_int_equal(le16toh(used_ring(e)->flags), 0);
+
+	assert_false(vq_set_kick_notify(&e->q, true));
+	assert_int_equal(avail_event_get(e), 0x1234);
+	assert_int_equal(le16toh(used_ring(e)->flags), 0);
+
+	/* Arrived meanwhile. */
+	set_desc(e, 2, BUF_A, 1, 0, 0);
+	make_avail(e, 2);
+	assert_true(vq_set_kick_notify(&e->q, true));
+	assert_int_equal(avail_event_get(e), 0x1234);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.head, 2);
+	assert_false(vq_set_kick_notify(&e->q, true));
+	assert_int_equal(avail_event_get(e), 0x1235);
+}
+
+static bool fd_readable(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	assert_true(poll(&p, 1, 0) >= 0);
+	return p.revents & POLLIN;
+}
+
+static void test_drain_kick(void **state)
+{
+	struct env *e = *state;
+	uint64_t three = 3;
+	int fd = eventfd(0, EFD_CLOEXEC); /* blocking, as a frontend may send it */
+
+	assert_true(fd >= 0);
+	vq_drain_kick(&e->q); /* no fd: nothing */
+	e->q.kick_fd = fd;
+	assert_int_equal(write(fd, &three, sizeof(three)), sizeof(three));
+	assert_true(fd_readable(fd));
+	vq_drain_kick(&e->q);
+	assert_false(fd_readable(fd));
+	/* Nothing pending: must not block. */
+	vq_drain_kick(&e->q);
+	assert_false(fd_readable(fd));
+}
+
+/* ---- iov copies ---- */
+
+static void test_iov_read_write(void **state)
+{
+	uint8_t a[3], b[1], d[5];
+	struct iovec iov[4] = {
+	    {.iov_base = a, .iov_len = sizeof(a)},
+	    {.iov_base = b, .iov_len = 0},
+	    {.iov_base = b, .iov_len = sizeof(b)},
+	    {.iov_base = d, .iov_len = sizeof(d)},
+	};
+	uint8_t out[16], in[16];
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(0x10 + i);
+	memset(a, 0, sizeof(a));
+	memset(b, 0, sizeof(b));
+	memset(d, 0, sizeof(d));
+
+	/* Bytes 2..6: end of a, all of b, start of d. */
+	assert_int_equal(vq_iov_write(iov, 4, 2, in, 5), 5);
+	assert_int_equal(a[0], 0);
+	assert_int_equal(a[1], 0);
+	assert_int_equal(a[2], 0x10);
+	assert_int_equal(b[0], 0x11);
+	assert_int_equal(d[0], 0x12);
+	assert_int_equal(d[2], 0x14);
+	assert_int_equal(d[3], 0);
+
+	memset(out, 0xee, sizeof(out));
+	assert_int_equal(vq_iov_read(iov, 4, 1, out, 4), 4);
+	assert_int_equal(out[0], 0);
+	assert_int_equal(out[1], 0x10);
+	assert_int_equal(out[2], 0x11);
+	assert_int_equal(out[3], 0x12);
+	assert_int_equal(out[4], 0xee);
+
+	/* Short at the end: 9 bytes in all. */
+	assert_int_equal(vq_iov_write(iov, 4, 7, in, sizeof(in)), 2);
+	assert_int_equal(d[3], 0x10);
+	assert_int_equal(d[4], 0x11);
+	memset(out, 0xee, sizeof(out));
+	assert_int_equal(vq_iov_read(iov, 4, 0, out, sizeof(out)), 9);
+	assert_int_equal(out[8], 0x11);
+	assert_int_equal(out[9], 0xee);
+	/* Offset at or past the end, zero length, no iovecs. */
+	assert_int_equal(vq_iov_read(iov, 4, 9, out, 4), 0);
+	assert_int_equal(vq_iov_read(iov, 4, 100, out, 4), 0);
+	assert_int_equal(vq_iov_write(iov, 4, 9, in, 4), 0);
+	assert_int_equal(vq_iov_read(iov, 4, 0, out, 0), 0);
+	assert_int_equal(vq_iov_read(iov, 0, 0, out, 4), 0);
+	assert_int_equal(vq_iov_write(iov, 0, 0, in, 4), 0);
+}
+
+/* Copies through a popped chain reach the guest buffers across regions. */
+static void test_iov_through_chain(void **state)
+{
+	struct env *e = *state;
+	const char msg[] = "0123456789abcdefghij";
+	char back[sizeof(msg)];
+	struct vq_chain c;
+
+	set_desc(e, 0, BUF_A, 2, VRING_DESC_F_NEXT, 1);
+	set_desc(e, 1, GPA_B - 5, (uint32_t)sizeof(msg) - 2, VRING_DESC_F_WRITE, 0);
+	make_avail(e, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.nin, 2);
+	assert_int_equal(vq_iov_write(c.iov + c.nout, c.nin, 0, msg + 2, sizeof(msg) - 2),
+			 sizeof(msg) - 2);
+	assert_memory_equal(host_a(e) + REG_SIZE - 5, msg + 2, 5);
+	assert_memory_equal(host_b(e), msg + 7, sizeof(msg) - 7);
+	memcpy(gpa_host(e, BUF_A), msg, 2);
+	assert_int_equal(vq_iov_read(c.iov, c.nout + c.nin, 0, back, sizeof(back)), sizeof(msg));
+	assert_memory_equal(back, msg, sizeof(msg));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,8 +1561,53 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_buffer_outside, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_buffer_partly_outside, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_read_after_write, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_read_after_empty_write, setup_mapped,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_avail_jump, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_push_head, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_index_wrap, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_sets_avail_event, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_max_iov, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_max_iov_split, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_indirect_spanning_regions, setup_mapped,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_indirect_after_direct, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_remap_clears_broken, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_broken_logged_once, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_not_negotiated, setup_mapped,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_len_zero, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_len_odd, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_too_long, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_with_next, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_outside, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_partly_outside, setup_mapped,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_wraps, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_nested, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_loop, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_next, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_indirect_read_after_write, setup_mapped,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_read_after_write_into_indirect, setup_mapped,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_buffer_wraps, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_buffer_past_region, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_inflight, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_push_nothing_inflight, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_push_batch_head, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_no_event_idx, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_event_idx, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_event_idx_wrap, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_on_empty, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_writes_call_fd, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_kick_notify_flags, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_kick_notify_event_idx, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_kick, setup_mapped, teardown),
+	    cmocka_unit_test(test_iov_read_write),
+	    cmocka_unit_test_setup_teardown(test_map_alignment_both_spaces, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_indirect_size_limit, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_iov_through_chain, setup_mapped, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -240,6 +240,10 @@ int fe_ring_set_enable(struct fe *f, unsigned int q, bool enable);
 /* GET_VRING_BASE: stops the ring; the answer becomes the ring's base. */
 int fe_ring_get_base(struct fe *f, unsigned int q, uint16_t *base);
 
+/* The ring's kick and call eventfds (owned by f), or -1. */
+int fe_ring_kick_fd(const struct fe *f, unsigned int q);
+int fe_ring_call_fd(const struct fe *f, unsigned int q);
+
 /* Guest addresses of the ring parts (for tests that break them). */
 int fe_ring_gpas(const struct fe *f, unsigned int q, uint64_t *desc, uint64_t *avail,
 		 uint64_t *used);
@@ -335,9 +339,10 @@ int fe_ring_add(struct fe *f, unsigned int q, const struct fe_sg *out, unsigned 
 		uint16_t *head);
 
 /*
- * Notify the device of new buffers unless it asked not to be (used->flags
- * NO_NOTIFY, or avail_event with EVENT_IDX); force kicks anyway. Returns 1
- * when a kick was sent, 0 when suppressed.
+ * Notify the device of buffers added since the last call unless it asked not
+ * to be (used->flags NO_NOTIFY, or avail_event with EVENT_IDX); nothing added
+ * means no kick either. force kicks anyway. Returns 1 when a kick was sent,
+ * 0 when not.
  */
 int fe_ring_kick(struct fe *f, unsigned int q, bool force);
 

@@ -261,6 +261,20 @@ int fe_ring_get_base(struct fe *f, unsigned int q, uint16_t *base)
 	return 0;
 }
 
+int fe_ring_kick_fd(const struct fe *f, unsigned int q)
+{
+	const struct fe_ring *r = cring_of(f, q);
+
+	return r ? r->kick_fd : -1;
+}
+
+int fe_ring_call_fd(const struct fe *f, unsigned int q)
+{
+	const struct fe_ring *r = cring_of(f, q);
+
+	return r ? r->call_fd : -1;
+}
+
 int fe_ring_gpas(const struct fe *f, unsigned int q, uint64_t *desc, uint64_t *avail,
 		 uint64_t *used)
 {
@@ -418,7 +432,9 @@ int fe_ring_kick(struct fe *f, unsigned int q, bool force)
 	new_idx = r->avail_idx;
 	old_idx = r->kicked_idx;
 	r->kicked_idx = new_idx;
-	if (has_event_idx(f)) {
+	if (new_idx == old_idx) {
+		need = false; /* nothing new to tell */
+	} else if (has_event_idx(f)) {
 		uint16_t ev = load16(avail_event_of(r));
 
 		need = (uint16_t)(new_idx - ev - 1) < (uint16_t)(new_idx - old_idx);

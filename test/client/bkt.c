@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* A backend served by an epoll loop in its own thread (integration tests). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bkt.h"
+
+enum { BKT_EV_WAKE = 1, BKT_EV_BACKEND = 2 };
+
+struct bkt {
+	struct vu_backend *b;
+	pthread_t thread;
+	bool thread_running;
+	int ep;
+	int wake_fd;
+	char dir[64];
+	char path[96];
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	bool exited;
+	int error;
+	/* One request at a time from the test thread. */
+	void (*req_fn)(struct vu_backend *b, void *arg);
+	void *req_arg;
+	bool req_busy; /* a request is posted or running */
+	bool req_done;
+	/* Dispatches so far: what bkt_wait waits on. */
+	unsigned long gen;
+};
+
+/* Run the posted request, if any, in the loop thread. */
+static void run_request(struct bkt *t)
+{
+	void (*fn)(struct vu_backend * b, void *arg);
+	void *arg;
+
+	pthread_mutex_lock(&t->lock);
+	fn = t->req_busy && !t->req_done ? t->req_fn : NULL;
+	arg = t->req_arg;
+	pthread_mutex_unlock(&t->lock);
+	if (!fn)
+		return;
+	fn(t->b, arg);
+	pthread_mutex_lock(&t->lock);
+	t->req_done = true;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void *loop(void *opaque)
+{
+	struct bkt *t = opaque;
+
+	for (;;) {
+		struct epoll_event ev[4];
+		bool backend = false;
+		bool stop;
+		int n = epoll_wait(t->ep, ev, 4, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			pthread_mutex_lock(&t->lock);
+			t->error = -errno;
+			pthread_mutex_unlock(&t->lock);
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.u32 == BKT_EV_WAKE) {
+				eventfd_t v;
+
+				eventfd_read(t->wake_fd, &v);
+			} else {
+				backend = true;
+			}
+		}
+		pthread_mutex_lock(&t->lock);
+		stop = t->stop;
+		pthread_mutex_unlock(&t->lock);
+		if (stop)
+			break;
+		run_request(t);
+		if (backend) {
+			int ret = vu_backend_dispatch(t->b);
+
+			pthread_mutex_lock(&t->lock);
+			if (ret < 0 && t->error == 0)
+				t->error = ret;
+			t->gen++;
+			pthread_cond_broadcast(&t->cond);
+			pthread_mutex_unlock(&t->lock);
+			if (ret < 0)
+				break;
+		}
+	}
+	pthread_mutex_lock(&t->lock);
+	t->exited = true;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+static void bkt_free(struct bkt *t)
+{
+	if (t->b)
+		vu_backend_free(t->b);
+	if (t->dir[0])
+		rmdir(t->dir);
+	if (t->ep >= 0)
+		close(t->ep);
+	if (t->wake_fd >= 0)
+		close(t->wake_fd);
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+int bkt_start(struct bkt **out, const struct vu_device *dev)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	pthread_condattr_t ca;
+	const char *tmp = getenv("TMPDIR");
+	struct bkt *t;
+	int ret;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->ep = -1;
+	t->wake_fd = -1;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	if (!tmp || !tmp[0] || strlen(tmp) > 32)
+		tmp = "/tmp";
+	snprintf(t->dir, sizeof(t->dir), "%s/vdc-XXXXXX", tmp);
+	if (!mkdtemp(t->dir)) {
+		ret = -errno;
+		t->dir[0] = '\0';
+		goto err;
+	}
+	snprintf(t->path, sizeof(t->path), "%s/vhost.sock", t->dir);
+
+	ret = vu_backend_new(&t->b, dev);
+	if (ret < 0) {
+		t->b = NULL;
+		goto err;
+	}
+	ret = vu_backend_listen(t->b, t->path);
+	if (ret < 0)
+		goto err;
+
+	t->ep = epoll_create1(EPOLL_CLOEXEC);
+	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->ep < 0 || t->wake_fd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	ev.data.u32 = BKT_EV_WAKE;
+	if (epoll_ctl(t->ep, EPOLL_CTL_ADD, t->wake_fd, &ev) < 0) {
+		ret = -errno;
+		goto err;
+	}
+	ev.data.u32 = BKT_EV_BACKEND;
+	if (epoll_ctl(t->ep, EPOLL_CTL_ADD, vu_backend_fd(t->b), &ev) < 0) {
+		ret = -errno;
+		goto err;
+	}
+	ret = -pthread_create(&t->thread, NULL, loop, t);
+	if (ret < 0)
+		goto err;
+	t->thread_running = true;
+	*out = t;
+	return 0;
+
+err:
+	bkt_free(t);
+	return ret;
+}
+
+void bkt_stop(struct bkt *t)
+{
+	if (!t)
+		return;
+	if (t->thread_running) {
+		pthread_mutex_lock(&t->lock);
+		t->stop = true;
+		pthread_mutex_unlock(&t->lock);
+		eventfd_write(t->wake_fd, 1);
+		pthread_join(t->thread, NULL);
+	}
+	bkt_free(t);
+}
+
+const char *bkt_path(const struct bkt *t)
+{
+	return t->path;
+}
+
+static struct timespec deadline_in(int timeout_ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+int bkt_exec(struct bkt *t, void (*fn)(struct vu_backend *b, void *arg), void *arg)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&t->lock);
+	while (t->req_busy && !t->exited)
+		pthread_cond_wait(&t->cond, &t->lock);
+	if (t->exited) {
+		pthread_mutex_unlock(&t->lock);
+		return -ESRCH;
+	}
+	t->req_fn = fn;
+	t->req_arg = arg;
+	t->req_busy = true;
+	t->req_done = false;
+	pthread_mutex_unlock(&t->lock);
+
+	eventfd_write(t->wake_fd, 1);
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->req_done && !t->exited)
+		pthread_cond_wait(&t->cond, &t->lock);
+	if (!t->req_done)
+		ret = -ESRCH;
+	t->req_busy = false;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}
+
+struct pred_call {
+	bool (*pred)(struct vu_backend *b, void *arg);
+	void *arg;
+	struct bkt *t;
+	bool result;
+	unsigned long gen;
+};
+
+static void eval_pred(struct vu_backend *b, void *opaque)
+{
+	struct pred_call *pc = opaque;
+
+	pc->result = pc->pred(b, pc->arg);
+	/* gen only moves in this thread: the value seen goes with the result. */
+	pthread_mutex_lock(&pc->t->lock);
+	pc->gen = pc->t->gen;
+	pthread_mutex_unlock(&pc->t->lock);
+}
+
+int bkt_wait(struct bkt *t, bool (*pred)(struct vu_backend *b, void *arg), void *arg,
+	     int timeout_ms)
+{
+	struct timespec dl = deadline_in(timeout_ms);
+	struct pred_call pc = {.pred = pred, .arg = arg, .t = t};
+
+	for (;;) {
+		int ret = bkt_exec(t, eval_pred, &pc);
+
+		if (ret < 0)
+			return ret;
+		if (pc.result)
+			return 0;
+		pthread_mutex_lock(&t->lock);
+		while (t->gen == pc.gen && !t->exited) {
+			if (pthread_cond_timedwait(&t->cond, &t->lock, &dl) == ETIMEDOUT) {
+				pthread_mutex_unlock(&t->lock);
+				return -ETIMEDOUT;
+			}
+		}
+		pthread_mutex_unlock(&t->lock);
+	}
+}
+
+static void get_sessions(struct vu_backend *b, void *arg)
+{
+	*(unsigned int *)arg = vu_backend_sessions(b);
+}
+
+unsigned int bkt_sessions(struct bkt *t)
+{
+	unsigned int n = 0;
+
+	bkt_exec(t, get_sessions, &n);
+	return n;
+}
+
+static void get_connected(struct vu_backend *b, void *arg)
+{
+	*(bool *)arg = vu_backend_connected(b);
+}
+
+bool bkt_connected(struct bkt *t)
+{
+	bool c = false;
+
+	bkt_exec(t, get_connected, &c);
+	return c;
+}
+
+static bool idle_after(struct vu_backend *b, void *arg)
+{
+	return vu_backend_sessions(b) >= *(unsigned int *)arg && !vu_backend_connected(b);
+}
+
+int bkt_wait_idle(struct bkt *t, unsigned int sessions, int timeout_ms)
+{
+	return bkt_wait(t, idle_after, &sessions, timeout_ms);
+}
+
+int bkt_error(struct bkt *t)
+{
+	int e;
+
+	pthread_mutex_lock(&t->lock);
+	e = t->error;
+	pthread_mutex_unlock(&t->lock);
+	return e;
+}
+
+int bkt_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own fd */
+}

@@ -32,9 +32,9 @@ struct vcd_port_ops {
 #define VCD_DEFAULT_TX_ACK_TIMEOUT_MS 1000
 
 struct vcd_config {
-	const char *name;	       /* for logs */
-	bool fd;		       /* offer VIRTIO_CAN_F_CAN_FD */
-	unsigned int rx_backlog;       /* frames kept while the guest has no RX buffer */
+	const char *name;		/* for logs */
+	bool fd;			/* offer VIRTIO_CAN_F_CAN_FD */
+	unsigned int rx_backlog;	/* frames kept while the guest has no RX buffer */
 	unsigned int tx_ack_timeout_ms; /* LATE_TX_ACK: NOT_OK when no echo by then */
 };
 
@@ -61,6 +61,14 @@ const struct vu_device *vcd_vu_device(struct vcd *d);
 
 /* The backend, for CONFIG_CHANGE_MSG on bus-off. */
 void vcd_set_backend(struct vcd *d, struct vu_backend *b);
+
+/*
+ * Who tells the driver that config space changed (bus-off): 0 or -errno.
+ * vcd_set_backend() installs vu_backend_config_changed(); tests may install
+ * their own to observe it. NULL: nobody is told.
+ */
+typedef int (*vcd_config_notify_fn)(void *opaque);
+void vcd_set_config_notify(struct vcd *d, vcd_config_notify_fn fn, void *opaque);
 
 /* Events from the bus (the caller read them from the port). */
 void vcd_rx_frames(struct vcd *d, const struct cframe *f, unsigned int n);

@@ -1,0 +1,751 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * The virtio-can device (VIRTIO 1.4, 5.20).
+ *
+ * Everything read from a chain is guest input: lengths are checked against
+ * what the chain really holds, reads and writes go through the chain's
+ * iovecs only, and a malformed request is completed (never left hanging)
+ * rather than acted on. Policies decided here:
+ *  - TX and control results go to the first device-writable byte; a
+ *    request without one is completed with used length 0 and not acted on.
+ *  - A TX request whose length field exceeds the readable bytes after the
+ *    header is completed NOT_OK without reading past the buffer.
+ *  - CAN FD frames from the guest are sent with BRS (see vcd_frame.c).
+ *  - RX backlog full: the newest frame is dropped (rx_dropped_overflow),
+ *    so the guest sees an unbroken prefix of the traffic.
+ *  - RX chain too small for a frame: the chain is returned with used
+ *    length 0 and that frame is dropped (rx_dropped_small), so a guest
+ *    posting small buffers loses one frame per buffer, never stalls.
+ *  - RTR frames to the guest carry the DLC as length, followed by that
+ *    many zero bytes (the driver wants used length >= 16 + length).
+ */
+#include "vcd.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vcd_frame.h"
+#include "virtio_can.h"
+#include "vlog.h"
+
+/* Frames handed to ops->send in one call; chains completed per push. */
+#define VCD_BATCH 256
+
+struct vcd_tx_item {
+	struct cframe f;
+	uint8_t *result; /* first device-writable byte of the chain */
+	uint16_t head;
+};
+
+/* A TX request sent and waiting for its echo (LATE_TX_ACK). */
+struct vcd_pending {
+	struct cframe f;
+	uint8_t *result;
+	uint64_t deadline;
+	uint16_t head;
+};
+
+struct vcd {
+	char name[32];
+	struct vcd_port_ops ops;
+	void *port;
+	unsigned int tx_ack_timeout_ms;
+
+	struct vu_device vdev;
+	vcd_config_notify_fn config_notify;
+	void *config_notify_opaque;
+
+	uint64_t features; /* negotiated device bits */
+	bool started;
+	uint16_t status; /* config space, host order */
+	struct vq *q[VIRTIO_CAN_NUM_QUEUES];
+
+	/* LATE_TX_ACK: ring of pending requests, oldest first, no holes. */
+	struct vcd_pending *pend;
+	unsigned int pend_cap, pend_first, pend_count;
+
+	/* RX backlog: fixed ring of frames not yet given to the guest. */
+	struct cframe *rx;
+	unsigned int rx_cap, rx_first, rx_count;
+
+	struct vcd_stats stats;
+
+	/* Scratch, kept here rather than on the stack. */
+	struct vq_chain chain;
+	struct vcd_tx_item tx[VCD_BATCH];
+	struct cframe tx_frames[VCD_BATCH];
+	int tx_res[VCD_BATCH];
+	/* Used elements of one queue at a time: every user flushes before returning. */
+	struct vq_used used[VCD_BATCH];
+	unsigned int nused;
+};
+
+static uint64_t vcd_now(const struct vcd *d)
+{
+	struct timespec ts;
+
+	if (d->ops.now_ms)
+		return d->ops.now_ms(d->port);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The first device-writable byte of a popped chain, or NULL. */
+static uint8_t *chain_result_byte(const struct vq_chain *c)
+{
+	for (unsigned int i = c->nout; i < c->nout + c->nin; i++)
+		if (c->iov[i].iov_len > 0)
+			return c->iov[i].iov_base;
+	return NULL;
+}
+
+/* Queue a used element; pushes when the batch is full. */
+static void used_add(struct vcd *d, struct vq *q, uint16_t head, uint32_t len)
+{
+	d->used[d->nused].id = head;
+	d->used[d->nused].len = len;
+	d->nused++;
+	if (d->nused == VCD_BATCH) {
+		vq_push_batch(q, d->used, d->nused);
+		d->nused = 0;
+	}
+}
+
+/* Push what used_add() collected; true when anything was pushed. */
+static bool used_flush(struct vcd *d, struct vq *q)
+{
+	unsigned int n = d->nused;
+
+	if (n > 0)
+		vq_push_batch(q, d->used, n);
+	d->nused = 0;
+	return n > 0;
+}
+
+static void complete_result(struct vcd *d, struct vq *q, uint16_t head, uint8_t *result,
+			    uint8_t value)
+{
+	if (result) {
+		*result = value;
+		used_add(d, q, head, 1);
+	} else {
+		used_add(d, q, head, 0);
+	}
+}
+
+/* ---- LATE_TX_ACK pending requests ---- */
+
+static struct vcd_pending *pend_at(struct vcd *d, unsigned int i)
+{
+	return &d->pend[(d->pend_first + i) % d->pend_cap];
+}
+
+/* Remove entry i, keeping order: shift the older ones up by one. */
+static void pend_remove(struct vcd *d, unsigned int i)
+{
+	for (; i > 0; i--)
+		*pend_at(d, i) = *pend_at(d, i - 1);
+	d->pend_first = (d->pend_first + 1) % d->pend_cap;
+	d->pend_count--;
+}
+
+/* Complete every pending TX request NOT_OK (controller or ring stopped). */
+static void pend_fail_all(struct vcd *d, const char *why)
+{
+	struct vq *q = d->q[VIRTIO_CAN_QUEUE_TX];
+
+	if (d->pend_count == 0)
+		return;
+	vlog_debug(d->name, "%u pending TX requests NOT_OK: %s", d->pend_count, why);
+	while (d->pend_count > 0) {
+		struct vcd_pending *p = pend_at(d, 0);
+
+		if (q)
+			complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_NOT_OK);
+		d->stats.tx_stopped++;
+		pend_remove(d, 0);
+	}
+	if (q && used_flush(d, q))
+		vq_notify(q);
+}
+
+/* ---- RX ---- */
+
+static void rx_drop_head(struct vcd *d)
+{
+	d->rx_first = (d->rx_first + 1) % d->rx_cap;
+	d->rx_count--;
+}
+
+/* The controller stopped: what the guest has not taken yet is stale. */
+static void rx_drop_backlog(struct vcd *d)
+{
+	d->stats.rx_dropped_stopped += d->rx_count;
+	d->rx_first = d->rx_count = 0;
+}
+
+/* Give backlog frames to the guest while it has buffers. Pushes, no notify. */
+static bool rx_deliver(struct vcd *d)
+{
+	struct vq *q = d->q[VIRTIO_CAN_QUEUE_RX];
+	uint8_t msg[VIRTIO_CAN_HDR_SIZE + CFRAME_MAX_DATA];
+	bool pushed = false;
+
+	if (!q)
+		return false;
+	/* Pop only when there is a frame to put in the chain. */
+	while (d->rx_count > 0) {
+		struct vq_chain *c = &d->chain;
+		const struct cframe *f = &d->rx[d->rx_first];
+		unsigned int len;
+		int r = vq_pop(q, c);
+
+		if (r <= 0)
+			break;
+		len = vcd_rx_encode(f, msg);
+		if (c->in_len < len) {
+			vlog_debug(d->name,
+				   "RX buffer of %llu bytes for a %u-byte message: dropped",
+				   (unsigned long long)c->in_len, len);
+			used_add(d, q, c->head, 0);
+			d->stats.rx_dropped_small++;
+		} else {
+			vq_iov_write(c->iov + c->nout, c->nin, 0, msg, len);
+			used_add(d, q, c->head, len);
+			d->stats.rx_delivered++;
+		}
+		rx_drop_head(d);
+	}
+	if (used_flush(d, q))
+		pushed = true;
+	return pushed;
+}
+
+void vcd_rx_frames(struct vcd *d, const struct cframe *f, unsigned int n)
+{
+	bool pushed = false;
+
+	for (unsigned int i = 0; i < n; i++) {
+		const char *why;
+
+		if (!d->started) {
+			d->stats.rx_dropped_stopped++;
+			continue;
+		}
+		why = vcd_rx_check(&f[i], d->features);
+		if (why) {
+			vlog_debug(d->name, "RX frame %#x dropped: %s", f[i].id, why);
+			d->stats.rx_dropped_type++;
+			continue;
+		}
+		if (d->rx_count == d->rx_cap) {
+			pushed |= rx_deliver(d);
+			if (d->rx_count == d->rx_cap) {
+				d->stats.rx_dropped_overflow++;
+				continue;
+			}
+		}
+		d->rx[(d->rx_first + d->rx_count) % d->rx_cap] = f[i];
+		d->rx_count++;
+	}
+	pushed |= rx_deliver(d);
+	if (pushed)
+		vq_notify(d->q[VIRTIO_CAN_QUEUE_RX]);
+}
+
+/* ---- TX ---- */
+
+/*
+ * Parse one TX chain. Returns true with item filled when the frame may be
+ * sent; false when it was rejected (already queued for completion).
+ */
+static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
+		     struct vcd_tx_item *item)
+{
+	uint8_t raw[VIRTIO_CAN_HDR_SIZE];
+	struct vcd_hdr h;
+	const char *why = NULL;
+
+	item->head = c->head;
+	item->result = chain_result_byte(c);
+	if (!item->result)
+		why = "no writable byte for the result";
+	else if (vq_iov_read(c->iov, c->nout, 0, raw, sizeof(raw)) != sizeof(raw))
+		why = "request shorter than the header";
+	if (!why) {
+		vcd_hdr_decode(raw, &h);
+		why = vcd_tx_check(&h, d->features);
+	}
+	if (!why && !d->started)
+		why = (d->status & VIRTIO_CAN_S_CTRL_BUSOFF) ? "controller bus-off"
+							     : "controller stopped";
+	if (!why) {
+		vcd_tx_to_cframe(&h, &item->f);
+		/* RTR: the length is the requested DLC, there is no payload. */
+		if (!(h.flags & VIRTIO_CAN_FLAGS_RTR) && h.length > 0 &&
+		    vq_iov_read(c->iov, c->nout, VIRTIO_CAN_HDR_SIZE, item->f.data, h.length) !=
+			h.length)
+			why = "length beyond the readable buffer";
+	}
+	if (!why)
+		return true;
+	vlog_debug(d->name, "TX request %u rejected: %s", c->head, why);
+	d->stats.tx_rejected++;
+	complete_result(d, q, c->head, item->result, VIRTIO_CAN_RESULT_NOT_OK);
+	return false;
+}
+
+static void pend_add(struct vcd *d, const struct vcd_tx_item *it, uint64_t now)
+{
+	struct vcd_pending *p;
+
+	p = &d->pend[(d->pend_first + d->pend_count) % d->pend_cap];
+	p->f = it->f;
+	p->result = it->result;
+	p->head = it->head;
+	p->deadline = now + d->tx_ack_timeout_ms;
+	d->pend_count++;
+}
+
+/* Send a batch and complete (or park) each request. */
+static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
+{
+	bool late = d->features & VCD_F_LATE_TX_ACK;
+	uint64_t now = 0;
+	int r;
+
+	for (unsigned int i = 0; i < n; i++) {
+		d->tx_frames[i] = d->tx[i].f;
+		d->tx_res[i] = 0;
+	}
+	r = d->ops.send(d->port, d->tx_frames, n, d->tx_res);
+	if (r < 0) {
+		vlog_warn(d->name, "send of %u frames failed: %s", n, strerror(-r));
+		for (unsigned int i = 0; i < n; i++)
+			d->tx_res[i] = r;
+	}
+	if (late)
+		now = vcd_now(d);
+	for (unsigned int i = 0; i < n; i++) {
+		const struct vcd_tx_item *it = &d->tx[i];
+
+		if (d->tx_res[i] < 0) {
+			vlog_debug(d->name, "frame %#x not sent: %s", it->f.id,
+				   strerror(-d->tx_res[i]));
+			d->stats.tx_failed++;
+			complete_result(d, q, it->head, it->result, VIRTIO_CAN_RESULT_NOT_OK);
+		} else if (late && d->pend_count < d->pend_cap) {
+			/* Always room: each pending request holds one of q->num chains. */
+			pend_add(d, it, now);
+		} else {
+			/* Handed to the bus; without LATE_TX_ACK that is OK. */
+			d->stats.tx_ok++;
+			complete_result(d, q, it->head, it->result, VIRTIO_CAN_RESULT_OK);
+		}
+	}
+}
+
+static void tx_kick(struct vcd *d, struct vq *q)
+{
+	bool pushed = false;
+	int r;
+
+	do {
+		unsigned int nvalid = 0;
+
+		r = 0;
+		while (nvalid + d->nused < VCD_BATCH) {
+			r = vq_pop(q, &d->chain);
+			if (r <= 0)
+				break;
+			if (tx_parse(d, q, &d->chain, &d->tx[nvalid]))
+				nvalid++;
+		}
+		if (nvalid > 0)
+			tx_send_batch(d, q, nvalid);
+		pushed |= used_flush(d, q);
+	} while (r > 0);
+	if (pushed)
+		vq_notify(q);
+}
+
+void vcd_tx_confirmed(struct vcd *d, const struct cframe *f)
+{
+	struct vq *q = d->q[VIRTIO_CAN_QUEUE_TX];
+
+	for (unsigned int i = 0; i < d->pend_count; i++) {
+		struct vcd_pending *p = pend_at(d, i);
+
+		if (!vcd_cframe_same(&p->f, f))
+			continue;
+		if (q) {
+			complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_OK);
+			used_flush(d, q);
+			vq_notify(q);
+		}
+		d->stats.tx_ok++;
+		pend_remove(d, i);
+		return;
+	}
+	vlog_debug(d->name, "echo of frame %#x matches no pending request", f->id);
+}
+
+int vcd_timeout_ms(struct vcd *d)
+{
+	uint64_t now, deadline;
+
+	if (d->pend_count == 0)
+		return -1;
+	/* Same timeout for all, added in order: the oldest expires first. */
+	deadline = pend_at(d, 0)->deadline;
+	now = vcd_now(d);
+	if (deadline <= now)
+		return 0;
+	if (deadline - now > INT_MAX)
+		return INT_MAX;
+	return (int)(deadline - now);
+}
+
+void vcd_tick(struct vcd *d)
+{
+	struct vq *q = d->q[VIRTIO_CAN_QUEUE_TX];
+	uint64_t now;
+
+	if (d->pend_count == 0)
+		return;
+	now = vcd_now(d);
+	while (d->pend_count > 0 && pend_at(d, 0)->deadline <= now) {
+		struct vcd_pending *p = pend_at(d, 0);
+
+		vlog_debug(d->name, "frame %#x: no transmit confirmation in %u ms", p->f.id,
+			   d->tx_ack_timeout_ms);
+		if (q)
+			complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_NOT_OK);
+		d->stats.tx_timeout++;
+		pend_remove(d, 0);
+	}
+	if (q && used_flush(d, q))
+		vq_notify(q);
+}
+
+/* ---- Controller state ---- */
+
+static uint8_t ctrl_start(struct vcd *d)
+{
+	int r;
+
+	if (d->started)
+		return VIRTIO_CAN_RESULT_OK;
+	if (d->ops.start) {
+		r = d->ops.start(d->port);
+		if (r < 0) {
+			vlog_err(d->name, "controller start failed: %s", strerror(-r));
+			return VIRTIO_CAN_RESULT_NOT_OK;
+		}
+	}
+	/* Status first: the driver reads it once the request is used. */
+	d->status &= (uint16_t)~VIRTIO_CAN_S_CTRL_BUSOFF;
+	d->started = true;
+	vlog_info(d->name, "controller started");
+	return VIRTIO_CAN_RESULT_OK;
+}
+
+static uint8_t ctrl_stop(struct vcd *d)
+{
+	int r;
+
+	pend_fail_all(d, "controller stopped");
+	if (!d->started)
+		return VIRTIO_CAN_RESULT_OK;
+	d->started = false;
+	rx_drop_backlog(d);
+	if (d->ops.stop) {
+		r = d->ops.stop(d->port);
+		/* The device stops transmitting either way: still OK. */
+		if (r < 0)
+			vlog_warn(d->name, "controller stop on the port failed: %s", strerror(-r));
+	}
+	vlog_info(d->name, "controller stopped");
+	return VIRTIO_CAN_RESULT_OK;
+}
+
+static void ctrl_kick(struct vcd *d, struct vq *q)
+{
+	bool pushed = false;
+
+	/* In order, one at a time: each result depends on the previous state. */
+	for (;;) {
+		struct vq_chain *c = &d->chain;
+		struct virtio_can_control_out out;
+		uint8_t *result;
+		uint8_t res;
+
+		if (vq_pop(q, c) <= 0)
+			break;
+		result = chain_result_byte(c);
+		if (!result) {
+			vlog_warn(d->name, "control request without a result byte: ignored");
+			res = 0;
+		} else if (vq_iov_read(c->iov, c->nout, 0, &out, sizeof(out)) != sizeof(out)) {
+			vlog_warn(d->name, "control request shorter than msg_type");
+			res = VIRTIO_CAN_RESULT_NOT_OK;
+		} else {
+			switch (le16toh(out.msg_type)) {
+			case VIRTIO_CAN_SET_CTRL_MODE_START:
+				res = ctrl_start(d);
+				break;
+			case VIRTIO_CAN_SET_CTRL_MODE_STOP:
+				res = ctrl_stop(d);
+				break;
+			default:
+				vlog_debug(d->name, "unknown control msg_type %#x",
+					   le16toh(out.msg_type));
+				res = VIRTIO_CAN_RESULT_NOT_OK;
+				break;
+			}
+		}
+		complete_result(d, q, c->head, result, res);
+		pushed |= used_flush(d, q);
+	}
+	if (pushed)
+		vq_notify(q);
+}
+
+void vcd_bus_off(struct vcd *d)
+{
+	int r;
+
+	if (d->status & VIRTIO_CAN_S_CTRL_BUSOFF)
+		return;
+	vlog_warn(d->name, "controller bus-off");
+	d->status |= VIRTIO_CAN_S_CTRL_BUSOFF;
+	d->started = false;
+	d->stats.busoff_events++;
+	rx_drop_backlog(d);
+	pend_fail_all(d, "bus-off");
+	if (d->config_notify) {
+		r = d->config_notify(d->config_notify_opaque);
+		if (r < 0)
+			vlog_warn(d->name, "cannot notify the driver of bus-off: %s", strerror(-r));
+	}
+}
+
+void vcd_bus_restarted(struct vcd *d)
+{
+	/* The driver restarts with START, which clears the status bit. */
+	vlog_info(d->name, "controller restarted on the bus%s",
+		  (d->status & VIRTIO_CAN_S_CTRL_BUSOFF) ? ", waiting for START" : "");
+}
+
+/* ---- vu_device_ops ---- */
+
+static int vcd_set_features(void *opaque, uint64_t features)
+{
+	struct vcd *d = opaque;
+	uint64_t dev = features & VCD_F_ALL;
+	int r = 0;
+
+	if (!(dev & (VCD_F_CLASSIC | VCD_F_FD))) {
+		vlog_err(d->name, "driver accepted neither CAN_CLASSIC nor CAN_FD");
+		return -EINVAL;
+	}
+	if ((dev & VCD_F_RTR) && !(dev & VCD_F_CLASSIC)) {
+		vlog_err(d->name, "driver accepted RTR_FRAMES without CAN_CLASSIC");
+		return -EINVAL;
+	}
+	if (d->ops.set_tx_confirm) {
+		r = d->ops.set_tx_confirm(d->port, (dev & VCD_F_LATE_TX_ACK) != 0);
+		if (r < 0) {
+			vlog_err(d->name, "cannot set transmit confirmations: %s", strerror(-r));
+			return r;
+		}
+	}
+	d->features = dev;
+	vlog_debug(d->name, "features %#llx", (unsigned long long)dev);
+	return 0;
+}
+
+static int vcd_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32_t size)
+{
+	struct vcd *d = opaque;
+	struct virtio_can_config cfg = {.status = htole16(d->status)};
+	uint8_t bytes[sizeof(cfg)];
+
+	memcpy(bytes, &cfg, sizeof(bytes));
+	for (uint32_t i = 0; i < size; i++) {
+		uint64_t at = (uint64_t)offset + i;
+
+		buf[i] = at < sizeof(bytes) ? bytes[at] : 0;
+	}
+	return 0;
+}
+
+static void vcd_queue_start(void *opaque, struct vq *q)
+{
+	struct vcd *d = opaque;
+
+	if (q->index >= VIRTIO_CAN_NUM_QUEUES)
+		return;
+	if (q->index == VIRTIO_CAN_QUEUE_TX) {
+		/* Each pending request holds a chain: the ring size bounds them. */
+		pend_fail_all(d, "TX queue restarted");
+		free(d->pend);
+		d->pend_first = d->pend_count = 0;
+		d->pend_cap = q->num;
+		d->pend = calloc(q->num ? q->num : 1, sizeof(*d->pend));
+		if (!d->pend) {
+			d->pend_cap = 0;
+			vq_set_broken(q, "no memory for %u pending TX requests", q->num);
+			return;
+		}
+	}
+	d->q[q->index] = q;
+	/* Kicks may have been lost while the ring was stopped. */
+	switch (q->index) {
+	case VIRTIO_CAN_QUEUE_TX:
+		tx_kick(d, q);
+		break;
+	case VIRTIO_CAN_QUEUE_RX:
+		if (rx_deliver(d))
+			vq_notify(q);
+		break;
+	default:
+		ctrl_kick(d, q);
+		break;
+	}
+}
+
+static void vcd_queue_stop(void *opaque, struct vq *q)
+{
+	struct vcd *d = opaque;
+
+	if (q->index >= VIRTIO_CAN_NUM_QUEUES || d->q[q->index] != q)
+		return;
+	if (q->index == VIRTIO_CAN_QUEUE_TX) {
+		pend_fail_all(d, "TX queue stopped");
+		free(d->pend);
+		d->pend = NULL;
+		d->pend_cap = 0;
+	}
+	d->q[q->index] = NULL;
+}
+
+static void vcd_queue_kick(void *opaque, struct vq *q)
+{
+	struct vcd *d = opaque;
+
+	if (q->index >= VIRTIO_CAN_NUM_QUEUES || d->q[q->index] != q)
+		return;
+	switch (q->index) {
+	case VIRTIO_CAN_QUEUE_TX:
+		tx_kick(d, q);
+		break;
+	case VIRTIO_CAN_QUEUE_RX:
+		/* New buffers: the backlog can move. */
+		if (rx_deliver(d))
+			vq_notify(q);
+		break;
+	default:
+		ctrl_kick(d, q);
+		break;
+	}
+}
+
+static void vcd_reset(void *opaque)
+{
+	struct vcd *d = opaque;
+
+	pend_fail_all(d, "device reset");
+	if (d->started && d->ops.stop)
+		d->ops.stop(d->port);
+	d->started = false;
+	d->status = 0;
+	d->features = 0;
+	rx_drop_backlog(d);
+	vlog_debug(d->name, "reset");
+}
+
+static const struct vu_device_ops vcd_vu_ops = {
+    .set_features = vcd_set_features,
+    .get_config = vcd_get_config,
+    .set_config = NULL,
+    .queue_start = vcd_queue_start,
+    .queue_stop = vcd_queue_stop,
+    .queue_kick = vcd_queue_kick,
+    .reset = vcd_reset,
+};
+
+/* ---- Object ---- */
+
+int vcd_new(struct vcd **out, const struct vcd_config *cfg, const struct vcd_port_ops *ops,
+	    void *port)
+{
+	struct vcd *d;
+
+	*out = NULL;
+	if (!cfg || !ops || !ops->send)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	snprintf(d->name, sizeof(d->name), "%s", cfg->name ? cfg->name : "vcd");
+	d->ops = *ops;
+	d->port = port;
+	d->tx_ack_timeout_ms =
+	    cfg->tx_ack_timeout_ms ? cfg->tx_ack_timeout_ms : VCD_DEFAULT_TX_ACK_TIMEOUT_MS;
+	d->rx_cap = cfg->rx_backlog ? cfg->rx_backlog : VCD_DEFAULT_RX_BACKLOG;
+	d->rx = calloc(d->rx_cap, sizeof(*d->rx));
+	if (!d->rx) {
+		free(d);
+		return -ENOMEM;
+	}
+	d->vdev.name = d->name;
+	d->vdev.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK | (cfg->fd ? VCD_F_FD : 0);
+	d->vdev.num_queues = VIRTIO_CAN_NUM_QUEUES;
+	d->vdev.max_queue_size = 32768;
+	d->vdev.config_size = sizeof(struct virtio_can_config);
+	d->vdev.ops = &vcd_vu_ops;
+	d->vdev.opaque = d;
+	*out = d;
+	return 0;
+}
+
+void vcd_free(struct vcd *d)
+{
+	if (!d)
+		return;
+	free(d->pend);
+	free(d->rx);
+	free(d);
+}
+
+const struct vu_device *vcd_vu_device(struct vcd *d)
+{
+	return &d->vdev;
+}
+
+void vcd_set_config_notify(struct vcd *d, vcd_config_notify_fn fn, void *opaque)
+{
+	d->config_notify = fn;
+	d->config_notify_opaque = opaque;
+}
+
+bool vcd_started(const struct vcd *d)
+{
+	return d->started;
+}
+
+uint16_t vcd_status(const struct vcd *d)
+{
+	return d->status;
+}
+
+void vcd_get_stats(const struct vcd *d, struct vcd_stats *s)
+{
+	*s = d->stats;
+}

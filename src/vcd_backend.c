@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * The device's one call into the vhost-user backend: CONFIG_CHANGE_MSG on
+ * bus-off. Kept apart so that programs driving the device without a
+ * backend (unit tests) do not link the backend.
+ */
+#include "vcd.h"
+
+static int vcd_backend_notify(void *opaque)
+{
+	return vu_backend_config_changed(opaque);
+}
+
+void vcd_set_backend(struct vcd *d, struct vu_backend *b)
+{
+	vcd_set_config_notify(d, b ? vcd_backend_notify : NULL, b);
+}

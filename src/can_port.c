@@ -1,0 +1,662 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * The SocketCAN port: raw AF_CAN sockets, batched with sendmmsg/recvmmsg.
+ *
+ * Sockets:
+ * - in == out: one socket bound to the interface. The kernel never hands a
+ *   raw socket its own frames unless CAN_RAW_RECV_OWN_MSGS is on, so the
+ *   guest never sees its own frames; with transmit confirmation on, the
+ *   echoes come back flagged MSG_CONFIRM and become TX_DONE events.
+ * - in != out: an rx socket bound to in (every frame) and a tx socket bound
+ *   to out that takes no bus frames (empty CAN_RAW_FILTER), only error
+ *   frames. With transmit confirmation on, the tx socket accepts every
+ *   frame again (a filter cannot select "own frames only") and drops what
+ *   is not flagged MSG_CONFIRM.
+ * Error frames (bus-off, restarted) are subscribed on the socket bound to
+ * out; other error classes are ignored.
+ *
+ * Link control (can_port_start/stop) only touches out: it is the controller
+ * the guest drives. libsocketcan first; where it fails, a plain SIOCSIFFLAGS.
+ */
+#define _GNU_SOURCE /* sendmmsg, recvmmsg */
+#include "can_port.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/netlink.h>
+#include <linux/can/raw.h>
+
+#include <libsocketcan.h>
+
+#include "vlog.h"
+
+#ifndef SO_RXQ_OVFL
+#define SO_RXQ_OVFL 40
+#endif
+
+#define TAG "can"
+
+/* Frames per sendmmsg/recvmmsg call. */
+#define CP_BATCH 32
+/* A roomy receive buffer: bursts on a busy bus should not be dropped. */
+#define CP_RCVBUF (1 << 20)
+
+struct can_port {
+	int tx_fd; /* bound to out (and in, when they are the same) */
+	int rx_fd; /* bound to in; equal to tx_fd when in == out */
+	bool same;
+	bool fd_capable;  /* both interfaces carry CAN FD */
+	bool out_fd;	  /* the tx socket has CAN_RAW_FD_FRAMES */
+	bool link_ctl;	  /* link_up_on_start */
+	bool tx_confirm;  /* CAN_RAW_RECV_OWN_MSGS is on */
+	bool has_state;	  /* libsocketcan knows out's controller state */
+	uint32_t ovfl_tx; /* last SO_RXQ_OVFL count seen on each socket */
+	uint32_t ovfl_rx;
+	char out_name[IFNAMSIZ];
+	char in_name[IFNAMSIZ];
+};
+
+static bool valid_ifname(const char *name)
+{
+	return name && name[0] != '\0' && strnlen(name, IFNAMSIZ) < IFNAMSIZ;
+}
+
+static int raw_socket(int extra_flags)
+{
+	int s = socket(AF_CAN, SOCK_RAW | SOCK_CLOEXEC | extra_flags, CAN_RAW);
+
+	if (s >= 0)
+		return s;
+	/* No AF_CAN at all, or AF_CAN without the raw protocol (can-raw). */
+	if (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)
+		return -EAFNOSUPPORT;
+	return -errno;
+}
+
+/* The interface behind name, looked up on s: index, type, FD capability. */
+static int iface_probe(int s, const char *name, unsigned int *ifindex, bool *fd_capable)
+{
+	struct ifreq ifr;
+	unsigned int idx;
+
+	if (!valid_ifname(name))
+		return -ENODEV;
+	idx = if_nametoindex(name);
+	if (idx == 0)
+		return -ENODEV;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0)
+		return errno == ENODEV ? -ENODEV : -errno;
+	if (ifr.ifr_hwaddr.sa_family != ARPHRD_CAN)
+		return -EMEDIUMTYPE;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(s, SIOCGIFMTU, &ifr) < 0)
+		return errno == ENODEV ? -ENODEV : -errno;
+
+	if (ifindex)
+		*ifindex = idx;
+	if (fd_capable)
+		*fd_capable = ifr.ifr_mtu == (int)CANFD_MTU;
+	return 0;
+}
+
+int can_port_check(const char *ifname, bool *fd_capable)
+{
+	int s, ret;
+
+	s = raw_socket(0);
+	if (s < 0)
+		return s;
+	ret = iface_probe(s, ifname, NULL, fd_capable);
+	close(s);
+	return ret;
+}
+
+const char *can_port_strerror(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0:
+		return "no error";
+	case EAFNOSUPPORT:
+		return "the kernel has no CAN support (CONFIG_CAN, can-raw)";
+	case ENODEV:
+		return "no such network interface";
+	case EMEDIUMTYPE:
+		return "not a CAN interface";
+	case EPERM:
+	case EACCES:
+		return "not permitted (CAP_NET_ADMIN or CAP_NET_RAW needed)";
+	default:
+		return strerror(err < 0 ? -err : err);
+	}
+}
+
+static int set_opt(int s, int level, int name, const void *val, socklen_t len)
+{
+	return setsockopt(s, level, name, val, len) < 0 ? -errno : 0;
+}
+
+/*
+ * A raw socket on ifname, non-blocking, options set before bind() so that
+ * nothing unwanted is queued in between.
+ */
+static int open_bound(const char *ifname, bool *fd_out, bool is_tx, bool is_rx, int *out)
+{
+	struct sockaddr_can addr;
+	unsigned int ifindex = 0;
+	bool fd = false;
+	int s, ret, one = 1, rcvbuf = CP_RCVBUF;
+
+	s = raw_socket(SOCK_NONBLOCK);
+	if (s < 0)
+		return s;
+	ret = iface_probe(s, ifname, &ifindex, &fd);
+	if (ret < 0)
+		goto fail;
+	if (fd) {
+		ret = set_opt(s, SOL_CAN_RAW, CAN_RAW_FD_FRAMES, &one, sizeof(one));
+		if (ret < 0)
+			goto fail;
+	}
+	if (!is_rx) {
+		/* No bus frames on a tx-only socket (until tx confirmation). */
+		ret = set_opt(s, SOL_CAN_RAW, CAN_RAW_FILTER, NULL, 0);
+		if (ret < 0)
+			goto fail;
+	}
+	if (is_tx) {
+		can_err_mask_t errs = CAN_ERR_BUSOFF | CAN_ERR_RESTARTED;
+
+		ret = set_opt(s, SOL_CAN_RAW, CAN_RAW_ERR_FILTER, &errs, sizeof(errs));
+		if (ret < 0)
+			goto fail;
+	}
+	ret = set_opt(s, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+	if (ret < 0)
+		goto fail;
+	/* Best effort: the kernel caps it at net.core.rmem_max. */
+	(void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+
+	memset(&addr, 0, sizeof(addr));
+	addr.can_family = AF_CAN;
+	addr.can_ifindex = (int)ifindex;
+	if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		ret = errno == ENODEV ? -ENODEV : -errno;
+		goto fail;
+	}
+	*fd_out = fd;
+	*out = s;
+	return 0;
+fail:
+	close(s);
+	return ret;
+}
+
+/*
+ * Whether libsocketcan can tell out's controller state. Virtual interfaces
+ * (vcan, vxcan: no device behind them) have no CAN link data, and there
+ * libsocketcan fails with a line on stderr each time: ask once, and only
+ * where a device exists.
+ */
+static bool probe_state(const char *name)
+{
+	char path[64 + IFNAMSIZ];
+	int st;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/device", name);
+	if (access(path, F_OK) != 0)
+		return false;
+	return can_get_state(name, &st) == 0;
+}
+
+int can_port_open(struct can_port **out, const struct can_port_config *cfg)
+{
+	struct can_port *p;
+	bool in_fd = false;
+	int ret;
+
+	if (!out || !cfg || !cfg->in_ifname || !cfg->out_ifname)
+		return -EINVAL;
+	*out = NULL;
+	if (!valid_ifname(cfg->in_ifname) || !valid_ifname(cfg->out_ifname))
+		return -ENODEV;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->tx_fd = -1;
+	p->rx_fd = -1;
+	p->link_ctl = cfg->link_up_on_start;
+	p->same = strcmp(cfg->in_ifname, cfg->out_ifname) == 0;
+	memcpy(p->out_name, cfg->out_ifname, strlen(cfg->out_ifname) + 1);
+	memcpy(p->in_name, cfg->in_ifname, strlen(cfg->in_ifname) + 1);
+
+	ret = open_bound(p->out_name, &p->out_fd, true, p->same, &p->tx_fd);
+	if (ret < 0) {
+		vlog_err(TAG, "%s: %s", p->out_name, can_port_strerror(ret));
+		goto fail;
+	}
+	if (p->same) {
+		p->rx_fd = p->tx_fd;
+		in_fd = p->out_fd;
+	} else {
+		ret = open_bound(p->in_name, &in_fd, false, true, &p->rx_fd);
+		if (ret < 0) {
+			vlog_err(TAG, "%s: %s", p->in_name, can_port_strerror(ret));
+			goto fail;
+		}
+	}
+	p->fd_capable = p->out_fd && in_fd;
+	p->has_state = probe_state(p->out_name);
+	vlog_info(TAG, "in %s, out %s%s, %s", p->in_name, p->out_name,
+		  p->same ? " (one socket)" : "", p->fd_capable ? "CAN FD" : "classic CAN");
+	*out = p;
+	return 0;
+fail:
+	can_port_close(p);
+	return ret;
+}
+
+void can_port_close(struct can_port *p)
+{
+	if (!p)
+		return;
+	if (p->rx_fd >= 0 && p->rx_fd != p->tx_fd)
+		close(p->rx_fd);
+	if (p->tx_fd >= 0)
+		close(p->tx_fd);
+	free(p);
+}
+
+bool can_port_fd_capable(const struct can_port *p)
+{
+	return p && p->fd_capable;
+}
+
+unsigned int can_port_fds(const struct can_port *p, int fds[2])
+{
+	if (!p)
+		return 0;
+	fds[0] = p->rx_fd;
+	if (p->same)
+		return 1;
+	fds[1] = p->tx_fd;
+	return 2;
+}
+
+int can_port_set_tx_confirm(struct can_port *p, bool on)
+{
+	int v = on ? 1 : 0, ret;
+
+	if (!p)
+		return -EINVAL;
+	ret = set_opt(p->tx_fd, SOL_CAN_RAW, CAN_RAW_RECV_OWN_MSGS, &v, sizeof(v));
+	if (ret < 0)
+		return ret;
+	if (!p->same) {
+		/* Own echoes pass the filter only if every frame does. */
+		struct can_filter all = {.can_id = 0, .can_mask = 0};
+
+		if (on)
+			ret = set_opt(p->tx_fd, SOL_CAN_RAW, CAN_RAW_FILTER, &all, sizeof(all));
+		else
+			ret = set_opt(p->tx_fd, SOL_CAN_RAW, CAN_RAW_FILTER, NULL, 0);
+		if (ret < 0) {
+			v = p->tx_confirm ? 1 : 0;
+			(void)setsockopt(p->tx_fd, SOL_CAN_RAW, CAN_RAW_RECV_OWN_MSGS, &v,
+					 sizeof(v));
+			return ret;
+		}
+	}
+	p->tx_confirm = on;
+	return 0;
+}
+
+static bool fd_len_valid(unsigned int len)
+{
+	if (len <= 8)
+		return true;
+	switch (len) {
+	case 12:
+	case 16:
+	case 20:
+	case 24:
+	case 32:
+	case 48:
+	case 64:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* cframe -> SocketCAN; returns the bytes to write (CAN_MTU/CANFD_MTU) or -EINVAL. */
+static int to_socketcan(const struct cframe *f, bool fd_ok, struct canfd_frame *out)
+{
+	const unsigned int known = CFRAME_EXT | CFRAME_FD | CFRAME_RTR | CFRAME_BRS | CFRAME_ESI;
+
+	memset(out, 0, sizeof(*out));
+	if (f->flags & ~known)
+		return -EINVAL;
+	if (f->flags & CFRAME_EXT) {
+		if (f->id > CAN_EFF_MASK)
+			return -EINVAL;
+		out->can_id = f->id | CAN_EFF_FLAG;
+	} else {
+		if (f->id > CAN_SFF_MASK)
+			return -EINVAL;
+		out->can_id = f->id;
+	}
+
+	if (f->flags & CFRAME_FD) {
+		if (!fd_ok || (f->flags & CFRAME_RTR) || !fd_len_valid(f->len))
+			return -EINVAL;
+		out->len = f->len;
+		if (f->flags & CFRAME_BRS)
+			out->flags |= CANFD_BRS;
+		if (f->flags & CFRAME_ESI)
+			out->flags |= CANFD_ESI;
+		memcpy(out->data, f->data, f->len);
+		return (int)CANFD_MTU;
+	}
+
+	if ((f->flags & (CFRAME_BRS | CFRAME_ESI)) || f->len > CAN_MAX_DLEN)
+		return -EINVAL;
+	/* canfd_frame and can_frame share the first 8 data bytes' layout. */
+	out->len = f->len;
+	if (f->flags & CFRAME_RTR)
+		out->can_id |= CAN_RTR_FLAG; /* len is the requested DLC, no data */
+	else
+		memcpy(out->data, f->data, f->len);
+	return (int)CAN_MTU;
+}
+
+int can_port_send(struct can_port *p, const struct cframe *f, unsigned int n, int *res)
+{
+	struct canfd_frame frames[CP_BATCH];
+	struct iovec iov[CP_BATCH];
+	struct mmsghdr msgs[CP_BATCH];
+	unsigned int slot[CP_BATCH]; /* batch position -> index in f */
+	unsigned int i = 0;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (n == 0)
+		return 0;
+	if (!p || !f || !res)
+		return -EINVAL;
+
+	/* Clear a stale socket error (a past link down) so it does not fail a frame now. */
+	(void)getsockopt(p->tx_fd, SOL_SOCKET, SO_ERROR, &err, &len);
+
+	while (i < n) {
+		unsigned int cnt = 0, pos = 0;
+
+		for (; i < n && cnt < CP_BATCH; i++) {
+			int size = to_socketcan(&f[i], p->out_fd, &frames[cnt]);
+
+			if (size < 0) {
+				res[i] = size;
+				continue;
+			}
+			iov[cnt].iov_base = &frames[cnt];
+			iov[cnt].iov_len = (size_t)size;
+			memset(&msgs[cnt], 0, sizeof(msgs[cnt]));
+			msgs[cnt].msg_hdr.msg_iov = &iov[cnt];
+			msgs[cnt].msg_hdr.msg_iovlen = 1;
+			slot[cnt] = i;
+			cnt++;
+		}
+		/*
+		 * sendmmsg stops at the first failing frame and, when some went
+		 * out before it, does not say why: send again from there to get
+		 * that frame's errno, then go on with the frame after it.
+		 */
+		while (pos < cnt) {
+			int r = sendmmsg(p->tx_fd, &msgs[pos], cnt - pos, MSG_DONTWAIT);
+
+			if (r > 0) {
+				for (unsigned int k = 0; k < (unsigned int)r; k++)
+					res[slot[pos + k]] = 0;
+				pos += (unsigned int)r;
+			} else {
+				res[slot[pos]] = r < 0 ? -errno : -EIO;
+				pos++;
+			}
+		}
+	}
+	return 0;
+}
+
+/* SocketCAN -> cframe for a normal frame of nbytes; false when malformed. */
+static bool from_socketcan(const struct canfd_frame *cf, size_t nbytes, struct cframe *f)
+{
+	memset(f, 0, sizeof(*f));
+	if (cf->can_id & CAN_EFF_FLAG) {
+		f->id = cf->can_id & CAN_EFF_MASK;
+		f->flags |= CFRAME_EXT;
+	} else {
+		f->id = cf->can_id & CAN_SFF_MASK;
+	}
+
+	if (nbytes == CANFD_MTU) {
+		f->flags |= CFRAME_FD;
+		f->len = cf->len > CANFD_MAX_DLEN ? CANFD_MAX_DLEN : cf->len;
+		if (cf->flags & CANFD_BRS)
+			f->flags |= CFRAME_BRS;
+		if (cf->flags & CANFD_ESI)
+			f->flags |= CFRAME_ESI;
+		memcpy(f->data, cf->data, f->len);
+		return true;
+	}
+	if (nbytes != CAN_MTU)
+		return false;
+	f->len = cf->len > CAN_MAX_DLEN ? CAN_MAX_DLEN : cf->len;
+	if (cf->can_id & CAN_RTR_FLAG)
+		f->flags |= CFRAME_RTR; /* len stays the DLC; no data */
+	else
+		memcpy(f->data, cf->data, f->len);
+	return true;
+}
+
+static uint32_t ovfl_count(struct msghdr *mh, bool *found)
+{
+	uint32_t v = 0;
+
+	*found = false;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(v))) {
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			*found = true;
+		}
+	}
+	return v;
+}
+
+int can_port_recv(struct can_port *p, int fd, struct can_port_event *ev, unsigned int max)
+{
+	struct canfd_frame frames[CP_BATCH];
+	struct iovec iov[CP_BATCH];
+	struct mmsghdr msgs[CP_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint32_t))];
+		struct cmsghdr align;
+	} ctl[CP_BATCH];
+	unsigned int want, got = 0;
+	bool is_tx, is_rx;
+	int r;
+
+	if (!p || (max > 0 && !ev))
+		return -EINVAL;
+	is_tx = fd == p->tx_fd;
+	is_rx = fd == p->rx_fd;
+	if (!is_tx && !is_rx)
+		return -EBADF;
+	if (max == 0)
+		return 0;
+
+	want = max < CP_BATCH ? max : CP_BATCH;
+	memset(msgs, 0, sizeof(msgs[0]) * want);
+	for (unsigned int i = 0; i < want; i++) {
+		iov[i].iov_base = &frames[i];
+		iov[i].iov_len = sizeof(frames[i]);
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+		msgs[i].msg_hdr.msg_control = ctl[i].buf;
+		msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
+	}
+	r = recvmmsg(fd, msgs, want, MSG_DONTWAIT, NULL);
+	if (r < 0) {
+		/* ENETDOWN: the link went down; reading the error cleared it. */
+		int err = errno;
+
+		if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ENETDOWN)
+			return 0;
+		vlog_warn(TAG, "%s: receive failed: %s", fd == p->tx_fd ? p->out_name : p->in_name,
+			  strerror(err));
+		return -err;
+	}
+
+	for (unsigned int i = 0; i < (unsigned int)r; i++) {
+		struct msghdr *mh = &msgs[i].msg_hdr;
+		const struct canfd_frame *cf = &frames[i];
+		bool have_ovfl;
+		uint32_t ovfl = ovfl_count(mh, &have_ovfl);
+
+		if (have_ovfl) {
+			if (is_rx && !p->same)
+				p->ovfl_rx = ovfl;
+			else
+				p->ovfl_tx = ovfl;
+		}
+		if (msgs[i].msg_len < CAN_MTU || (mh->msg_flags & MSG_TRUNC))
+			continue;
+
+		if (cf->can_id & CAN_ERR_FLAG) {
+			if (!is_tx)
+				continue;
+			/* Both bits at once with one slot left: the later state wins. */
+			if ((cf->can_id & CAN_ERR_BUSOFF) &&
+			    !((cf->can_id & CAN_ERR_RESTARTED) && got + 1 >= max)) {
+				memset(&ev[got], 0, sizeof(ev[got]));
+				ev[got++].type = CAN_PORT_EV_BUSOFF;
+			}
+			if ((cf->can_id & CAN_ERR_RESTARTED) && got < max) {
+				memset(&ev[got], 0, sizeof(ev[got]));
+				ev[got++].type = CAN_PORT_EV_RESTARTED;
+			}
+			continue;
+		}
+
+		if (mh->msg_flags & MSG_CONFIRM) {
+			/* Our own frame came back: only the tx socket asks for that. */
+			if (!is_tx)
+				continue;
+			if (from_socketcan(cf, msgs[i].msg_len, &ev[got].frame))
+				ev[got++].type = CAN_PORT_EV_TX_DONE;
+			continue;
+		}
+		/* Bus traffic on a separate tx socket (tx confirmation on) is not for the guest. */
+		if (!is_rx)
+			continue;
+		if (from_socketcan(cf, msgs[i].msg_len, &ev[got].frame))
+			ev[got++].type = CAN_PORT_EV_FRAME;
+	}
+	return (int)got;
+}
+
+/* Bring a link up or down without libsocketcan (vcan and friends). */
+static int link_flags(const char *name, bool up)
+{
+	struct ifreq ifr;
+	int s, ret = 0;
+
+	/* Any socket will do for interface ioctls; AF_CAN is there for sure. */
+	s = raw_socket(0);
+	if (s < 0)
+		return s;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (up)
+		ifr.ifr_flags = (short)(ifr.ifr_flags | IFF_UP);
+	else
+		ifr.ifr_flags = (short)(ifr.ifr_flags & ~IFF_UP);
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		ret = -errno;
+out:
+	close(s);
+	return ret;
+}
+
+int can_port_start(struct can_port *p)
+{
+	int ret;
+
+	if (!p)
+		return -EINVAL;
+	if (!p->link_ctl)
+		return 0;
+	if (can_do_start(p->out_name) == 0)
+		return 0;
+	ret = link_flags(p->out_name, true);
+	if (ret < 0)
+		vlog_warn(TAG, "%s: cannot bring the link up: %s", p->out_name,
+			  can_port_strerror(ret));
+	return ret;
+}
+
+int can_port_stop(struct can_port *p)
+{
+	int ret;
+
+	if (!p)
+		return -EINVAL;
+	if (!p->link_ctl)
+		return 0;
+	if (can_do_stop(p->out_name) == 0)
+		return 0;
+	ret = link_flags(p->out_name, false);
+	if (ret < 0)
+		vlog_warn(TAG, "%s: cannot bring the link down: %s", p->out_name,
+			  can_port_strerror(ret));
+	return ret;
+}
+
+int can_port_bus_off(const struct can_port *p)
+{
+	int state = 0;
+
+	if (!p)
+		return -EINVAL;
+	/* vcan has no CAN link data: libsocketcan fails, and that is no error. */
+	if (!p->has_state || can_get_state(p->out_name, &state) != 0)
+		return -ENODATA;
+	return state == CAN_STATE_BUS_OFF ? 1 : 0;
+}
+
+unsigned long can_port_kernel_drops(const struct can_port *p)
+{
+	if (!p)
+		return 0;
+	return (unsigned long)p->ovfl_tx + (unsigned long)(p->same ? 0 : p->ovfl_rx);
+}

@@ -88,16 +88,15 @@ while [ $# -gt 0 ]; do
 	*) break ;;
 	esac
 done
-[ -d "$build_dir" ] || skip "no build directory $build_dir"
-build_dir=$(cd "$build_dir" && pwd)
-
-if [ $# -eq 0 ]; then
-	if [ $quick -eq 1 ]; then
-		set -- ip -details link show
-	else
-		set -- "$root/test/vm/run-suite.sh" "$build_dir"
-	fi
+if [ $# -eq 0 ] && [ $quick -eq 1 ]; then
+	set -- ip -details link show
 fi
+if [ -d "$build_dir" ]; then
+	build_dir=$(cd "$build_dir" && pwd)
+elif [ $# -eq 0 ]; then
+	skip "no build directory $build_dir (build first, or give --build-dir)"
+fi
+[ $# -gt 0 ] || set -- "$root/test/vm/run-suite.sh" "$build_dir"
 
 # --- what the host needs ---------------------------------------------------
 if ! "$root/scripts/install-deps.sh" vm; then
@@ -196,7 +195,9 @@ done
 
 # Paths under /tmp or /run are hidden by the guest's tmpfs: bind them back.
 q() { printf '%q ' "$@"; }
-printf '%s\n' "$root" "$build_dir" "$PWD" "$kdir" >"$ird/binds"
+for p in "$root" "$build_dir" "$PWD" "$kdir"; do
+	[ ! -d "$p" ] || echo "$p"
+done >"$ird/binds"
 {
 	echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	echo "export HOME=/tmp TMPDIR=/tmp LANG=C.UTF-8"

@@ -35,6 +35,10 @@ passed=0
 failed=0
 skipped=0
 failed_names=()
+if ! find "$build_dir" -maxdepth 4 -type f -name 'test_vm_*' -perm -u+x | grep -q .; then
+	echo "--- SKIPPED test_vm_*: no test programs built in $build_dir"
+	skipped=$((skipped + 1))
+fi
 for t in "${tests[@]}"; do
 	name=$(basename "$t")
 	log=$logs/$name.log

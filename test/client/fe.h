@@ -117,8 +117,7 @@ int fe_attach(struct fe *f, int fd);
 
 /*
  * Close the connection and the backend channel. Guest memory, rings and
- * eventfds stay; each ring's base for the next start becomes its used index
- * unless GET_VRING_BASE gave one (what a VMM does when its backend died).
+ * eventfds stay, for a later fe_connect and fe_start (see fe_ring_set_base).
  */
 void fe_disconnect(struct fe *f);
 
@@ -230,7 +229,11 @@ int fe_wait_config_change(struct fe *f, int timeout_ms);
 int fe_ring_setup(struct fe *f, unsigned int q, uint16_t num);
 
 int fe_ring_set_num(struct fe *f, unsigned int q);
-/* SET_VRING_BASE with the ring's base: 0, or what GET_VRING_BASE returned. */
+/*
+ * SET_VRING_BASE: what the last GET_VRING_BASE returned if none was sent
+ * since, else the used index as it is now (0 for a new ring): after a
+ * backend went away without GET_VRING_BASE, what a VMM does.
+ */
 int fe_ring_set_base(struct fe *f, unsigned int q);
 /* SET_VRING_ADDR with our user addresses of desc, avail and used. */
 int fe_ring_set_addr(struct fe *f, unsigned int q);

@@ -47,8 +47,8 @@ struct fe_ring {
 	uint16_t avail_idx;  /* next avail index to publish */
 	uint16_t kicked_idx; /* avail_idx when the last kick was decided */
 	uint16_t last_used;  /* used entries taken */
-	uint16_t base;	     /* SET_VRING_BASE of the next start */
-	bool base_known;     /* base came from GET_VRING_BASE */
+	uint16_t base;	     /* GET_VRING_BASE's answer */
+	bool base_known;     /* base is the next SET_VRING_BASE (else used->idx) */
 	bool irq_off;
 
 	/* Our own copy of the chain links: never trust what is in guest memory. */
@@ -87,7 +87,7 @@ void fe_mem_fini(struct fe *f);
 /* fe_ring.c */
 void fe_ring_init(struct fe_ring *r);
 void fe_ring_fini(struct fe_ring *r);
-/* Connection gone: forget started state, pick the base of the next start. */
+/* Connection gone: the ring is no longer started. */
 void fe_ring_disconnected(struct fe_ring *r);
 
 /* fe_conn.c */

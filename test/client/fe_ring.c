@@ -69,9 +69,6 @@ void fe_ring_fini(struct fe_ring *r)
 
 void fe_ring_disconnected(struct fe_ring *r)
 {
-	if (r->ready && !r->base_known)
-		r->base = load16(&r->used->idx);
-	r->base_known = false;
 	r->started = false;
 }
 
@@ -179,6 +176,14 @@ int fe_ring_set_base(struct fe *f, unsigned int q)
 
 	if (!r)
 		return -EINVAL;
+	/*
+	 * Without an answer to GET_VRING_BASE (the backend went away), go on
+	 * from what the device completed, as a VMM does; read it now, not at
+	 * the disconnect, as the old backend may push until it lets go.
+	 */
+	if (!r->base_known)
+		r->base = load16(&r->used->idx);
+	r->base_known = false;
 	return ring_state_msg(f, VHOST_USER_SET_VRING_BASE, q, r->base);
 }
 

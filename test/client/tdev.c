@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* The trivial test device (see tdev.h). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tdev.h"
+#include "vlog.h"
 #include "vq.h"
 
 /* Bytes moved per step of the transform; chains may be longer. */
@@ -113,8 +115,10 @@ static void op_queue_start(void *opaque, struct vq *q)
 	d->q[q->index] = q;
 	d->st.starts[q->index]++;
 	d->st.running++;
-	/* Buffers made available while the ring was down got no kick. */
-	process(d, q);
+	/*
+	 * Buffers made available while the ring was down are not looked at
+	 * here: the backend must call queue_kick after queue_start (tested).
+	 */
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -220,4 +224,122 @@ void tdev_config_bump(struct vu_backend *b, void *arg)
 	pthread_mutex_lock(&d->lock);
 	d->st.config_changed = ret;
 	pthread_mutex_unlock(&d->lock);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Frontend side */
+
+#define XF_BUF 64
+#define XF_FILL 0xee
+
+struct xf_slot {
+	uint8_t *out, *in;
+	uint64_t out_gpa, in_gpa;
+	uint32_t out_len, in_len;
+	uint16_t head;
+	bool busy;
+};
+
+static int xf_check(struct xf_slot *s, uint32_t len)
+{
+	uint32_t want = s->out_len < s->in_len ? s->out_len : s->in_len;
+
+	if (len != want) {
+		vlog_err("tdev", "used len %u, want %u", len, want);
+		return -EBADMSG;
+	}
+	for (uint32_t i = 0; i < XF_BUF; i++) {
+		uint8_t exp = i < len ? tdev_xform(s->out[i]) : XF_FILL;
+
+		if (s->in[i] != exp) {
+			vlog_err("tdev", "byte %u of %u: 0x%02x, want 0x%02x", i, len, s->in[i],
+				 exp);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+int tdev_fe_xform(struct fe *f, unsigned int n, const struct fe_add_opts *add, unsigned int batch,
+		  int timeout_ms)
+{
+	struct xf_slot *slots;
+	unsigned int added = 0, done = 0, busy = 0, seq = 0;
+	int ret = 0;
+
+	if (batch == 0)
+		batch = 64;
+	slots = calloc(batch, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < batch; i++) {
+		slots[i].out = fe_alloc(f, XF_BUF, 8, &slots[i].out_gpa);
+		slots[i].in = fe_alloc(f, XF_BUF, 8, &slots[i].in_gpa);
+		if (!slots[i].out || !slots[i].in) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+
+	while (done < n) {
+		uint32_t id, len;
+		unsigned int k;
+
+		/* Fill every free slot the ring has room for. */
+		for (k = 0; k < batch && added < n; k++) {
+			struct xf_slot *s = &slots[k];
+			struct fe_sg o, i;
+			int r;
+
+			if (s->busy)
+				continue;
+			s->out_len = 1 + (seq * 7) % XF_BUF;
+			s->in_len = 1 + (seq * 13) % XF_BUF;
+			for (uint32_t b = 0; b < XF_BUF; b++)
+				s->out[b] = (uint8_t)(seq + b * 31);
+			memset(s->in, XF_FILL, XF_BUF);
+			o = (struct fe_sg){s->out_gpa, s->out_len};
+			i = (struct fe_sg){s->in_gpa, s->in_len};
+			r = fe_ring_add(f, TDEV_Q_XFORM, &o, 1, &i, 1, add, &s->head);
+			if (r == -ENOSPC && busy > 0)
+				break;
+			if (r < 0) {
+				ret = r;
+				goto out;
+			}
+			s->busy = true;
+			busy++;
+			added++;
+			seq++;
+		}
+		ret = fe_ring_kick(f, TDEV_Q_XFORM, false);
+		if (ret < 0)
+			goto out;
+
+		/* Take back at least one, and whatever else is there. */
+		ret = fe_ring_wait_used(f, TDEV_Q_XFORM, timeout_ms, &id, &len);
+		while (ret == 1) {
+			for (k = 0; k < batch; k++)
+				if (slots[k].busy && slots[k].head == id)
+					break;
+			if (k == batch) {
+				vlog_err("tdev", "used id %u is none of ours", id);
+				ret = -EBADMSG;
+				goto out;
+			}
+			ret = xf_check(&slots[k], len);
+			if (ret < 0)
+				goto out;
+			slots[k].busy = false;
+			busy--;
+			done++;
+			ret = fe_ring_get_used(f, TDEV_Q_XFORM, &id, &len);
+		}
+		if (ret < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	free(slots);
+	return ret;
 }

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fe.h"
 #include "vu_backend.h"
 
 #define TDEV_NUM_QUEUES 2
@@ -62,6 +63,17 @@ void tdev_snapshot(struct tdev *d, struct tdev_stats *out);
  */
 void tdev_release(struct vu_backend *b, void *arg);
 void tdev_config_bump(struct vu_backend *b, void *arg);
+
+/*
+ * Frontend side: move n chains through queue TDEV_Q_XFORM of a started
+ * session, at most batch (0: 64) in flight, one readable and one writable
+ * buffer each (1..64 bytes, sizes varying with seq), added with add (may be
+ * NULL). Checks every used entry: the right id, len = the smaller size, the
+ * transformed bytes, and nothing written past len. Waits at most
+ * timeout_ms for each entry. 0, -EBADMSG on wrong data, or a fe_* error.
+ */
+int tdev_fe_xform(struct fe *f, unsigned int n, const struct fe_add_opts *add, unsigned int batch,
+		  int timeout_ms);
 
 /* The transform the device applies, for the test's expectations. */
 static inline uint8_t tdev_xform(uint8_t b)

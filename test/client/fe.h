@@ -47,10 +47,10 @@ struct fe;
 
 /*
  * One region: guest physical address, size, and where it starts in its
- * memfd (both page aligned). fd_size is the memfd's size (0: mmap_offset + size); bytes of the
- * memfd outside the region are filled with 0xa5, so a backend that ignores
- * mmap_offset reads garbage. The frontend's user address of a region is
- * where this process mapped it.
+ * memfd (gpa and offset page aligned). fd_size is the memfd's size (0:
+ * mmap_offset + size); bytes of the memfd outside the region are filled
+ * with 0xa5, so a backend that ignores mmap_offset reads garbage. The
+ * frontend's user address of a region is where this process mapped it.
  */
 struct fe_region_spec {
 	uint64_t gpa;

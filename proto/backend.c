@@ -658,9 +658,19 @@ static int h_get_config(struct vu_backend *b, struct vu_msg *m, struct vu_msg *r
 	reply->payload.config.size = c->size;
 	reply->payload.config.flags = c->flags;
 	memset(reply->payload.config.region, 0, c->size);
-	if (c->offset <= limit && c->size <= limit - c->offset && ops && ops->get_config)
-		ret = ops->get_config(b->dev->opaque, c->offset, reply->payload.config.region,
-				      c->size);
+	/*
+	 * Frontends may declare more config space than the device has (QEMU's
+	 * generic device with config_size=16) and must get exactly the size
+	 * asked: the device's bytes where they fall, zeros after.
+	 */
+	if (ops && ops->get_config) {
+		ret = 0;
+		if (c->offset < limit)
+			ret = ops->get_config(b->dev->opaque, c->offset,
+					      reply->payload.config.region,
+					      c->size < limit - c->offset ? c->size
+									  : limit - c->offset);
+	}
 	if (ret) {
 		/* The spec's way to fail: an empty reply. */
 		vlog_warn(b->tag, "GET_CONFIG: offset %u size %u: cannot read (config size %u)",

@@ -648,14 +648,22 @@ static void test_get_config(void **state)
 	assert_int_equal(r.payload.config.offset, 4);
 	assert_int_equal(r.payload.config.region[0], 0xa4);
 	assert_int_equal(r.payload.config.region[1], 0xa5);
-	/* Past the end of config space: the empty failure reply. */
+	/*
+	 * Past the end of config space: still exactly the size asked, the
+	 * device's bytes where they fall and zeros after (QEMU's generic device
+	 * may declare more config space than the device has).
+	 */
 	get_config(t, 10, 8, &r);
-	assert_int_equal(r.hdr.size, 0);
+	assert_int_equal(r.hdr.size, VHOST_USER_CONFIG_HDR_SIZE + 8);
+	assert_memory_equal(r.payload.config.region, t->dev.config + 10, TB_CONFIG_SIZE - 10);
+	assert_memory_equal(r.payload.config.region + TB_CONFIG_SIZE - 10, "\0\0", 2);
 	get_config(t, UINT32_MAX, 1, &r);
-	assert_int_equal(r.hdr.size, 0);
-	get_config(t, TB_CONFIG_SIZE, 1, &r);
-	assert_int_equal(r.hdr.size, 0);
-	/* The backend checked the bounds itself: the device was never asked. */
+	assert_int_equal(r.hdr.size, VHOST_USER_CONFIG_HDR_SIZE + 1);
+	assert_int_equal(r.payload.config.region[0], 0);
+	get_config(t, TB_CONFIG_SIZE, 4, &r);
+	assert_int_equal(r.hdr.size, VHOST_USER_CONFIG_HDR_SIZE + 4);
+	assert_memory_equal(r.payload.config.region, "\0\0\0\0", 4);
+	/* The backend clipped the read itself: the device was never asked out of bounds. */
 	assert_int_equal(t->dev.config_oob, 0);
 	/* NEED_REPLY changes nothing: one reply. */
 	tb_req(t, VHOST_USER_GET_CONFIG, VHOST_USER_NEED_REPLY_MASK,

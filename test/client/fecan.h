@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * A guest virtio-can driver on top of the frontend client: what the Linux
+ * virtio_can driver does, from the ring side. It keeps the Rxq full of
+ * device-writable buffers (24 bytes, or 80 when CAN FD is negotiated),
+ * sends TX requests as one readable descriptor (header + data) and one
+ * 1-byte writable result, and sends START/STOP on the Controlq.
+ *
+ * Used by the device integration tests, the real-CAN suite, the frontend
+ * tool and the benchmarks. Synchronous; every wait is bounded.
+ */
+#ifndef FECAN_H
+#define FECAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cframe.h"
+#include "fe.h"
+#include "virtio_can.h"
+
+struct fecan;
+
+struct fecan_opts {
+	/* Session as fe_start does it (order, features, queue size ...). */
+	struct fe_start_opts start;
+	/*
+	 * Device feature bits wanted (ANDed with the offer); ~0 = all. They
+	 * are merged into start.features.
+	 */
+	uint64_t can_features;
+	/* RX buffer size; 0 = 16 + 64 with CAN FD negotiated, else 16 + 8. */
+	uint32_t rx_buf_size;
+	/* Post this many RX buffers (0 = fill the ring). */
+	unsigned int rx_buffers;
+};
+
+void fecan_opts_default(struct fecan_opts *o);
+
+/*
+ * Connect to the backend at path (retrying up to timeout_ms while it
+ * starts), negotiate, start the three rings, and fill the Rxq. Does NOT
+ * send START. 0 or -errno.
+ */
+int fecan_open(struct fecan **out, const char *path, const struct fecan_opts *o,
+	       int timeout_ms);
+
+/* Disconnect and free everything. NULL is a no-op. */
+void fecan_close(struct fecan *c);
+
+/*
+ * Drop the connection and connect again as a restarted VMM would, keeping
+ * guest memory (in-flight TX requests are forgotten). Refills the Rxq.
+ */
+int fecan_reconnect(struct fecan *c, const char *path, int timeout_ms);
+
+struct fe *fecan_fe(struct fecan *c);
+
+/* Negotiated virtio features (device bits in the low 24). */
+uint64_t fecan_features(const struct fecan *c);
+bool fecan_has(const struct fecan *c, unsigned int can_feature_bit);
+
+/* Controlq: VIRTIO_CAN_RESULT_OK / NOT_OK, or -errno. */
+int fecan_ctrl(struct fecan *c, uint16_t msg_type, int timeout_ms);
+int fecan_start(struct fecan *c, int timeout_ms);
+int fecan_stop(struct fecan *c, int timeout_ms);
+
+/* config space status (GET_CONFIG of 2 bytes), or -errno. */
+int fecan_status(struct fecan *c);
+
+/* Wait for CONFIG_CHANGE_MSG on the backend channel: 0 or -ETIMEDOUT. */
+int fecan_wait_config_change(struct fecan *c, int timeout_ms);
+
+/*
+ * TX: queue one request for frame f (kicks). Returns the request's token
+ * (>= 0), -ENOSPC when the Txq is full, or -errno.
+ */
+int fecan_tx(struct fecan *c, const struct cframe *f);
+
+/* Same with a raw header and data, for requests the device must refuse. */
+int fecan_tx_raw(struct fecan *c, const struct virtio_can_hdr *h, const void *data,
+		 uint32_t len);
+
+/* Wait for one TX completion: 1 with *token and *result, or -ETIMEDOUT. */
+int fecan_tx_wait(struct fecan *c, int timeout_ms, int *token, uint8_t *result);
+
+/* fecan_tx then wait for that request: the result byte, or -errno. */
+int fecan_tx_sync(struct fecan *c, const struct cframe *f, int timeout_ms);
+
+/* TX requests not yet completed. */
+unsigned int fecan_tx_pending(const struct fecan *c);
+
+/*
+ * RX: take one received frame (waiting up to timeout_ms; 0 = poll) and
+ * repost its buffer. 1 with *f filled, or -ETIMEDOUT. -EPROTO when the
+ * device wrote something the Linux driver would drop (wrong msg_type,
+ * unknown flags, used length != 16 + length, length out of range).
+ */
+int fecan_rx(struct fecan *c, struct cframe *f, int timeout_ms);
+
+/* Raw view of the last frame fecan_rx took: header and used length. */
+void fecan_rx_last(const struct fecan *c, struct virtio_can_hdr *h, uint32_t *used_len);
+
+/* RX buffers posted and not yet used. */
+unsigned int fecan_rx_posted(const struct fecan *c);
+
+#endif

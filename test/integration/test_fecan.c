@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * The guest virtio-can driver of the test client (fecan) against the real
+ * backend and device, with a port that only records: the driver's own
+ * behaviour (buffers, reposting, result bytes, reconnection).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bkt.h"
+#include "fecan.h"
+#include "vcd.h"
+
+#define T_MS 5000
+
+struct rec_port {
+	pthread_mutex_t lock;
+	struct cframe sent[64];
+	unsigned int nsent;
+};
+
+static int rec_send(void *p, const struct cframe *f, unsigned int n, int *res)
+{
+	struct rec_port *r = p;
+
+	pthread_mutex_lock(&r->lock);
+	for (unsigned int i = 0; i < n; i++) {
+		if (r->nsent < 64)
+			r->sent[r->nsent++] = f[i];
+		res[i] = 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static int rec_ok(void *p)
+{
+	(void)p;
+	return 0;
+}
+
+static int rec_confirm(void *p, bool on)
+{
+	(void)p;
+	(void)on;
+	return 0;
+}
+
+static const struct vcd_port_ops rec_ops = {
+	.send = rec_send, .start = rec_ok, .stop = rec_ok, .set_tx_confirm = rec_confirm};
+
+struct fx {
+	struct rec_port port;
+	struct vcd *dev;
+	struct bkt *bkt;
+	struct fecan *can;
+};
+
+static int setup(void **state)
+{
+	struct vcd_config cfg = {.name = "t", .fd = true, .rx_backlog = 16,
+				 .tx_ack_timeout_ms = 1000};
+	struct fecan_opts o;
+	struct fx *x = calloc(1, sizeof(*x));
+
+	assert_non_null(x);
+	pthread_mutex_init(&x->port.lock, NULL);
+	assert_int_equal(vcd_new(&x->dev, &cfg, &rec_ops, &x->port), 0);
+	assert_int_equal(bkt_start(&x->bkt, vcd_vu_device(x->dev)), 0);
+	fecan_opts_default(&o);
+	o.can_features &= ~(1ull << VIRTIO_CAN_F_LATE_TX_ACK);
+	assert_int_equal(fecan_open(&x->can, bkt_path(x->bkt), &o, T_MS), 0);
+	*state = x;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *x = *state;
+
+	fecan_close(x->can);
+	bkt_stop(x->bkt);
+	vcd_free(x->dev);
+	pthread_mutex_destroy(&x->port.lock);
+	free(x);
+	return 0;
+}
+
+static void test_features_and_buffers(void **state)
+{
+	struct fx *x = *state;
+
+	assert_true(fecan_has(x->can, VIRTIO_CAN_F_CAN_CLASSIC));
+	assert_true(fecan_has(x->can, VIRTIO_CAN_F_CAN_FD));
+	assert_true(fecan_has(x->can, VIRTIO_CAN_F_RTR_FRAMES));
+	assert_false(fecan_has(x->can, VIRTIO_CAN_F_LATE_TX_ACK));
+	assert_int_equal(fecan_rx_posted(x->can), 256);
+	assert_int_equal(fecan_status(x->can), 0);
+}
+
+static void test_tx(void **state)
+{
+	struct fx *x = *state;
+	struct cframe f = {.id = 0x123, .len = 4, .data = {0xde, 0xad, 0xbe, 0xef}};
+	struct cframe fd = {.id = 0x1abcdef, .flags = CFRAME_EXT | CFRAME_FD, .len = 12};
+	struct virtio_can_hdr bad = {.msg_type = VIRTIO_CAN_TX, .length = 1, .can_id = 0x800};
+
+	for (int i = 0; i < 12; i++)
+		fd.data[i] = (uint8_t)i;
+	/* Stopped: refused. */
+	assert_int_equal(fecan_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(fecan_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(fecan_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(fecan_tx_sync(x->can, &fd, T_MS), VIRTIO_CAN_RESULT_OK);
+	/* A standard id above 0x7ff: refused by the device, never sent. */
+	assert_true(fecan_tx_raw(x->can, &bad, "x", 1) >= 0);
+	{
+		int token;
+		uint8_t result;
+
+		assert_int_equal(fecan_tx_wait(x->can, T_MS, &token, &result), 1);
+		assert_int_equal(result, VIRTIO_CAN_RESULT_NOT_OK);
+	}
+	assert_int_equal(fecan_tx_pending(x->can), 0);
+	pthread_mutex_lock(&x->port.lock);
+	assert_int_equal(x->port.nsent, 2);
+	assert_int_equal(x->port.sent[0].id, 0x123);
+	assert_memory_equal(x->port.sent[0].data, f.data, 4);
+	assert_int_equal(x->port.sent[1].flags & (CFRAME_EXT | CFRAME_FD), CFRAME_EXT | CFRAME_FD);
+	assert_memory_equal(x->port.sent[1].data, fd.data, 12);
+	pthread_mutex_unlock(&x->port.lock);
+	assert_int_equal(fecan_stop(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
+}
+
+struct inject {
+	struct vcd *dev;
+	struct cframe f[3];
+};
+
+static void do_inject(struct vu_backend *b, void *arg)
+{
+	struct inject *in = arg;
+
+	(void)b;
+	vcd_rx_frames(in->dev, in->f, 3);
+}
+
+static void test_rx_and_repost(void **state)
+{
+	struct fx *x = *state;
+	struct inject in = {.dev = x->dev};
+	struct cframe got;
+	uint32_t used;
+
+	in.f[0] = (struct cframe){.id = 0x7ff, .len = 8, .data = {1, 2, 3, 4, 5, 6, 7, 8}};
+	in.f[1] = (struct cframe){.id = 0x10, .flags = CFRAME_RTR, .len = 3};
+	in.f[2] = (struct cframe){.id = 0x1fffffff, .flags = CFRAME_EXT | CFRAME_FD, .len = 64};
+	memset(in.f[2].data, 0x5a, 64);
+	assert_int_equal(fecan_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(bkt_exec(x->bkt, do_inject, &in), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(fecan_rx(x->can, &got, T_MS), 1);
+		assert_int_equal(got.id, in.f[i].id);
+		assert_int_equal(got.flags, in.f[i].flags);
+		assert_int_equal(got.len, in.f[i].len);
+		if (!(got.flags & CFRAME_RTR))
+			assert_memory_equal(got.data, in.f[i].data, got.len);
+		fecan_rx_last(x->can, NULL, &used);
+		assert_int_equal(used, VIRTIO_CAN_HDR_SIZE + in.f[i].len);
+		/* Every buffer taken went straight back. */
+		assert_int_equal(fecan_rx_posted(x->can), 256);
+	}
+	assert_int_equal(fecan_rx(x->can, &got, 0), -ETIMEDOUT);
+}
+
+static void test_reconnect(void **state)
+{
+	struct fx *x = *state;
+	struct cframe f = {.id = 0x42, .len = 1, .data = {9}};
+
+	assert_int_equal(fecan_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(fecan_reconnect(x->can, bkt_path(x->bkt), T_MS), 0);
+	/* The device was reset with the old frontend: START again, as the driver does. */
+	assert_int_equal(fecan_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(fecan_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(fecan_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(bkt_sessions(x->bkt), 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_features_and_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_and_repost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

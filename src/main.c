@@ -231,14 +231,31 @@ static const struct vcd_port_ops port_ops = {
 	.set_tx_confirm = port_set_tx_confirm,
 };
 
+struct sig_ctx {
+	int sfd;
+	struct can_port *port;
+};
+
+/*
+ * The device's counters, then the frames the kernel dropped before we could
+ * read them (receive buffer full): without those a flood's count cannot add up.
+ */
+static void print_stats(struct dmn *m, struct can_port *port)
+{
+	dmn_print_stats(m, stderr);
+	fprintf(stderr, "rx: dropped by the kernel (socket buffer full) %lu\n",
+		can_port_kernel_drops(port));
+	fflush(stderr);
+}
+
 static int on_signal(struct dmn *m, void *arg)
 {
+	struct sig_ctx *ctx = arg;
 	struct signalfd_siginfo si;
-	int sfd = *(int *)arg;
 
-	while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+	while (read(ctx->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGUSR1) {
-			dmn_print_stats(m, stderr);
+			print_stats(m, ctx->port);
 			continue;
 		}
 		vlog_info(NULL, "%s received, stopping", strsignal((int)si.ssi_signo));
@@ -254,6 +271,7 @@ int main(int argc, char **argv)
 	struct dmn_port dport = {0};
 	struct vcd_config dcfg = {0};
 	struct dmn m = {.epfd = -1};
+	struct sig_ctx sctx;
 	struct options o;
 	char name[2 * IFNAMSIZ + 8];
 	bool fd_in = false, fd_out = false, inited = false;
@@ -317,7 +335,9 @@ int main(int argc, char **argv)
 	vlog_info(name, "listening on %s (in %s, out %s, CAN FD %s)", o.socket_path, o.can_in,
 		  o.can_out, dcfg.fd ? "offered" : "not offered");
 
-	ret = dmn_run(&m, sfd, on_signal, &sfd);
+	sctx.sfd = sfd;
+	sctx.port = port;
+	ret = dmn_run(&m, sfd, on_signal, &sctx);
 	if (ret < 0) {
 		vlog_err(name, "event loop: %s", strerror(-ret));
 		goto out;
@@ -325,7 +345,7 @@ int main(int argc, char **argv)
 	status = EXIT_SUCCESS;
 out:
 	if (inited) {
-		dmn_print_stats(&m, stderr);
+		print_stats(&m, port);
 		dmn_fini(&m);
 	}
 	if (port)

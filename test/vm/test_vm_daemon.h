@@ -1,0 +1,663 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Helpers shared by the real-CAN end-to-end tests (test_vm_daemon*.c): the
+ * real daemon binary run with fork/exec (stderr to a log file), a guest
+ * driver over a real unix socket and memfd memory (fecan), and raw AF_CAN
+ * sockets as independent peers on the bus. Meant for the VM rig (vcan0 and
+ * vcan1 MTU 72, vcan2 MTU 16); the programs exit 77 without CAN.
+ *
+ * Every wait is bounded: the timeouts only guard against hangs.
+ */
+#ifndef TEST_VM_DAEMON_H
+#define TEST_VM_DAEMON_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "cframe.h"
+#include "fecan.h"
+#include "virtio_can.h"
+
+#ifndef VDC_DAEMON_PATH
+#error "VDC_DAEMON_PATH must name the daemon binary"
+#endif
+
+#define WAIT_MS 10000  /* guard against hangs, never a timing assertion */
+#define MARK_ID 0x7ffu /* the marker frame: "everything before it has passed" */
+#define ALL_CAN ~0ull  /* fecan_opts.can_features: everything offered */
+#define NO_LATE_ACK (~0ull & ~(1ull << VIRTIO_CAN_F_LATE_TX_ACK))
+
+/* ---- small things ------------------------------------------------------- */
+
+static inline uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static inline void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static inline int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return (st != -1 && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
+}
+
+/* Skip (exit 77) where the kernel has no CAN or the rig's interfaces are missing. */
+static inline void skip_without_vcan(void)
+{
+	const char *ifs[] = {"vcan0", "vcan1", "vcan2"};
+	int s = socket(AF_CAN, SOCK_RAW | SOCK_CLOEXEC, CAN_RAW);
+
+	if (s < 0) {
+		printf("SKIPPED: no CAN in this kernel (%s); run in scripts/vm-test.sh\n",
+		       strerror(errno));
+		exit(77);
+	}
+	close(s);
+	for (unsigned int i = 0; i < 3; i++) {
+		if (if_nametoindex(ifs[i]) == 0) {
+			printf("SKIPPED: %s is missing (the VM rig creates it)\n", ifs[i]);
+			exit(77);
+		}
+	}
+}
+
+/* Read a whole (small) file into buf, NUL-terminated; bytes read. */
+static inline size_t read_file(const char *path, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return 0;
+	while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fd);
+	return len;
+}
+
+static inline int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* ---- the daemon under test ---------------------------------------------- */
+
+struct vd {
+	pid_t pid;  /* 0 when not running */
+	int status; /* exit code, or 128 + signal, once reaped */
+	char dir[64];
+	char sock[96];
+	char log[96];
+};
+
+static inline void vd_init(struct vd *d)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "/tmp/vdc-e2e.XXXXXX");
+	assert_non_null(mkdtemp(d->dir));
+	snprintf(d->sock, sizeof(d->sock), "%s/can.sock", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+}
+
+static inline void vd_print_log(const struct vd *d)
+{
+	static char buf[1 << 16];
+
+	if (!d->dir[0])
+		return;
+	read_file(d->log, buf, sizeof(buf));
+	printf("---- daemon log (%s) ----\n%s---- end of daemon log ----\n", d->log, buf);
+	fflush(stdout);
+}
+
+/* Run the daemon with argv (NULL-terminated, without argv[0]); no waiting. */
+static inline void vd_spawn(struct vd *d, const char *const *args)
+{
+	const char *argv[24] = {VDC_DAEMON_PATH};
+	unsigned int argc = 1;
+	pid_t pid;
+
+	while (args[argc - 1] && argc < 23) {
+		argv[argc] = args[argc - 1];
+		argc++;
+	}
+	argv[argc] = NULL;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		/* Nothing of the test (a frontend's memfds, peers) leaks into it. */
+		close_range(3, ~0u, 0);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	d->pid = pid;
+	d->status = -1;
+}
+
+/* Reap the daemon if it exited within timeout_ms: true with d->status set. */
+static inline bool vd_wait_exit(struct vd *d, int timeout_ms)
+{
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	int st;
+
+	if (!d->pid)
+		return true;
+	for (;;) {
+		pid_t r = waitpid(d->pid, &st, WNOHANG);
+
+		if (r == d->pid) {
+			d->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			d->pid = 0;
+			return true;
+		}
+		assert_int_equal(r, 0);
+		if (now_ms() >= end)
+			return false;
+		sleep_ms(5);
+	}
+}
+
+static inline bool vd_running(struct vd *d)
+{
+	return d->pid && !vd_wait_exit(d, 0);
+}
+
+/*
+ * Start the daemon on in/out with extra options (NULL-terminated) and wait
+ * until its socket exists. Fails the test (log printed) if it exits first.
+ */
+static inline void vd_start(struct vd *d, const char *in, const char *out, ...)
+{
+	const char *args[20] = {"--socket-path", d->sock, "--can-in", in, "--can-out", out, "-v"};
+	unsigned int n = 7;
+	uint64_t end = now_ms() + WAIT_MS;
+	struct stat st;
+	va_list ap;
+
+	va_start(ap, out);
+	while (n < 19 && (args[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	va_end(ap);
+	args[n] = NULL;
+	vd_spawn(d, args);
+	while (stat(d->sock, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		if (vd_wait_exit(d, 0)) {
+			vd_print_log(d);
+			fail_msg("the daemon exited (%d) before listening", d->status);
+		}
+		if (now_ms() >= end) {
+			vd_print_log(d);
+			fail_msg("no socket at %s after %d ms", d->sock, WAIT_MS);
+		}
+		sleep_ms(5);
+	}
+}
+
+/* Run the daemon with args to completion (it must exit by itself): its status. */
+static inline int vd_run_to_exit(struct vd *d, const char *const *args)
+{
+	vd_spawn(d, args);
+	if (!vd_wait_exit(d, WAIT_MS)) {
+		kill(d->pid, SIGKILL);
+		vd_wait_exit(d, WAIT_MS);
+		vd_print_log(d);
+		fail_msg("the daemon did not exit by itself");
+	}
+	return d->status;
+}
+
+/* SIGTERM; the daemon must exit with 0 and remove its socket. */
+static inline void vd_stop(struct vd *d)
+{
+	struct stat st;
+
+	assert_true(d->pid > 0);
+	assert_int_equal(kill(d->pid, SIGTERM), 0);
+	if (!vd_wait_exit(d, WAIT_MS)) {
+		vd_print_log(d);
+		fail_msg("the daemon did not exit within %d ms of SIGTERM", WAIT_MS);
+	}
+	if (d->status != 0) {
+		vd_print_log(d);
+		fail_msg("the daemon exited with %d after SIGTERM", d->status);
+	}
+	assert_int_equal(lstat(d->sock, &st), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+/* Teardown: kill what still runs, remove the files. */
+static inline void vd_cleanup(struct vd *d)
+{
+	if (d->pid) {
+		kill(d->pid, SIGKILL);
+		(void)vd_wait_exit(d, WAIT_MS);
+	}
+	if (d->dir[0]) {
+		unlink(d->sock);
+		unlink(d->log);
+		rmdir(d->dir);
+		d->dir[0] = '\0';
+	}
+}
+
+/* The counters SIGUSR1 prints. */
+struct vd_stats {
+	unsigned long long tx_ok, tx_rejected, tx_failed, tx_timeout, tx_stopped;
+	unsigned long long rx_delivered, rx_stopped, rx_type, rx_full, rx_small;
+	unsigned long long busoff;
+	unsigned long long rx_kernel; /* ~0 when the daemon does not print it */
+};
+
+static inline unsigned int count_str(const char *s, const char *what)
+{
+	unsigned int n = 0;
+
+	while ((s = strstr(s, what)) != NULL) {
+		n++;
+		s += strlen(what);
+	}
+	return n;
+}
+
+static inline const char *last_str(const char *s, const char *what)
+{
+	const char *last = NULL;
+
+	while ((s = strstr(s, what)) != NULL) {
+		last = s;
+		s += strlen(what);
+	}
+	return last;
+}
+
+/* SIGUSR1, wait for the new block of counters in the log, parse it. */
+static inline void vd_stats(struct vd *d, struct vd_stats *s)
+{
+	static char buf[1 << 20];
+	const char *tx, *rx, *bo, *kd;
+	unsigned int before;
+	uint64_t end = now_ms() + WAIT_MS;
+
+	read_file(d->log, buf, sizeof(buf));
+	before = count_str(buf, "bus-off events:");
+	assert_int_equal(kill(d->pid, SIGUSR1), 0);
+	for (;;) {
+		sleep_ms(10);
+		read_file(d->log, buf, sizeof(buf));
+		/* The kernel line comes last; wait for the whole block. */
+		if (count_str(buf, "bus-off events:") > before &&
+		    (bo = last_str(buf, "bus-off events:")) && strchr(bo, '\n') &&
+		    (!strstr(buf, "rx: dropped by the kernel") ||
+		     ((kd = last_str(buf, "rx: dropped by the kernel")) > bo && strchr(kd, '\n'))))
+			break;
+		if (now_ms() >= end || !vd_running(d)) {
+			vd_print_log(d);
+			fail_msg("no counters in the log after SIGUSR1");
+		}
+	}
+	tx = last_str(buf, "tx: ok ");
+	rx = last_str(buf, "rx: delivered ");
+	assert_non_null(tx);
+	assert_non_null(rx);
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(sscanf(tx,
+				"tx: ok %llu, rejected %llu, failed %llu, ack timeout %llu, "
+				"stopped %llu",
+				&s->tx_ok, &s->tx_rejected, &s->tx_failed, &s->tx_timeout,
+				&s->tx_stopped),
+			 5);
+	assert_int_equal(sscanf(rx,
+				"rx: delivered %llu, dropped: stopped %llu, type %llu, backlog "
+				"full %llu, buffer too small %llu",
+				&s->rx_delivered, &s->rx_stopped, &s->rx_type, &s->rx_full,
+				&s->rx_small),
+			 5);
+	assert_int_equal(sscanf(bo, "bus-off events: %llu", &s->busoff), 1);
+	kd = last_str(buf, "rx: dropped by the kernel (socket buffer full) ");
+	s->rx_kernel = ~0ull;
+	if (kd)
+		assert_int_equal(sscanf(kd, "rx: dropped by the kernel (socket buffer full) %llu",
+					&s->rx_kernel),
+				 1);
+}
+
+static inline bool vd_log_has(const struct vd *d, const char *what)
+{
+	static char buf[1 << 16];
+
+	read_file(d->log, buf, sizeof(buf));
+	return strstr(buf, what) != NULL;
+}
+
+/* Field of /proc/PID/status in kB (VmRSS ...). */
+static inline long vd_status_kb(const struct vd *d, const char *field)
+{
+	char path[64], buf[4096];
+	const char *p;
+	long v = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)d->pid);
+	assert_true(read_file(path, buf, sizeof(buf)) > 0);
+	p = strstr(buf, field);
+	assert_non_null(p);
+	assert_int_equal(sscanf(p + strlen(field), ": %ld kB", &v), 1);
+	return v;
+}
+
+/* utime + stime of the daemon in clock ticks. */
+static inline unsigned long long vd_cpu_ticks(const struct vd *d)
+{
+	char path[64], buf[1024];
+	unsigned long long ut = 0, st = 0;
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)d->pid);
+	assert_true(read_file(path, buf, sizeof(buf)) > 0);
+	/* After "(comm)": state is field 3, utime 14, stime 15. */
+	p = strrchr(buf, ')');
+	assert_non_null(p);
+	assert_int_equal(
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st), 2);
+	return ut + st;
+}
+
+static inline int vd_count_fds(const struct vd *d)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)d->pid);
+	return count_dir(path);
+}
+
+/* ---- the guest ---------------------------------------------------------- */
+
+/* Open a guest driver on the daemon with can_features, not started. */
+static inline struct fecan *guest_open_only(const struct vd *d, uint64_t can_features)
+{
+	struct fecan_opts o;
+	struct fecan *c = NULL;
+	int r;
+
+	fecan_opts_default(&o);
+	o.can_features = can_features;
+	r = fecan_open(&c, d->sock, &o, WAIT_MS);
+	if (r < 0)
+		vd_print_log(d);
+	assert_int_equal(r, 0);
+	assert_non_null(c);
+	return c;
+}
+
+/* The same, then START. */
+static inline struct fecan *guest_open(const struct vd *d, uint64_t can_features)
+{
+	struct fecan *c = guest_open_only(d, can_features);
+
+	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	return c;
+}
+
+/* ---- frames ------------------------------------------------------------- */
+
+static inline struct cframe cf_make(uint32_t id, uint8_t flags, uint8_t len, uint8_t seed)
+{
+	struct cframe f;
+
+	memset(&f, 0, sizeof(f));
+	f.id = id;
+	f.flags = flags;
+	f.len = len;
+	if (!(flags & CFRAME_RTR))
+		for (unsigned int i = 0; i < len && i < CFRAME_MAX_DATA; i++)
+			f.data[i] = (uint8_t)(seed + i * 7);
+	return f;
+}
+
+static inline struct cframe cf_marker(void)
+{
+	struct cframe f = cf_make(MARK_ID, 0, 4, 0);
+
+	memcpy(f.data, "MARK", 4);
+	return f;
+}
+
+static inline bool cf_is_marker(const struct cframe *f)
+{
+	return f->id == MARK_ID && !(f->flags & (CFRAME_EXT | CFRAME_FD | CFRAME_RTR)) &&
+	       f->len == 4 && memcmp(f->data, "MARK", 4) == 0;
+}
+
+/* The set of the issue: classic standard and extended, RTR, FD 12 and 64. */
+#define N_SET 5
+static inline void cf_set(struct cframe set[N_SET])
+{
+	set[0] = cf_make(0x123, 0, 3, 0x10);
+	set[1] = cf_make(0x1abcdef, CFRAME_EXT, 8, 0x20);
+	set[2] = cf_make(0x456, CFRAME_RTR, 4, 0);
+	set[3] = cf_make(0x321, CFRAME_FD, 12, 0x30);
+	set[4] = cf_make(0x1fffffff, CFRAME_EXT | CFRAME_FD, 64, 0x40);
+}
+
+/* What the guest received against what was sent (virtio has no BRS/ESI). */
+static inline void assert_guest_frame(const struct cframe *got, const struct cframe *want)
+{
+	const uint8_t kind = CFRAME_EXT | CFRAME_FD | CFRAME_RTR;
+
+	assert_int_equal(got->id, want->id);
+	assert_int_equal(got->flags & kind, want->flags & kind);
+	assert_int_equal(got->len, want->len);
+	if (!(want->flags & CFRAME_RTR))
+		assert_memory_equal(got->data, want->data, want->len);
+}
+
+/* One frame into the guest (the test fails if none comes). */
+static inline void guest_rx(struct fecan *c, struct cframe *f)
+{
+	int r = fecan_rx(c, f, WAIT_MS);
+
+	if (r != 1)
+		fail_msg("guest RX: %d (%s)", r, r < 0 ? strerror(-r) : "?");
+}
+
+/* ---- peers on the bus (raw sockets) ------------------------------------- */
+
+static inline int peer_open(const char *ifname)
+{
+	struct sockaddr_can addr = {.can_family = AF_CAN};
+	int s = socket(AF_CAN, SOCK_RAW | SOCK_CLOEXEC, CAN_RAW);
+	int one = 1;
+	can_err_mask_t none = 0;
+
+	assert_true(s >= 0);
+	/* Refused on a classic interface only when sending FD; receiving is fine. */
+	assert_int_equal(setsockopt(s, SOL_CAN_RAW, CAN_RAW_FD_FRAMES, &one, sizeof(one)), 0);
+	assert_int_equal(setsockopt(s, SOL_CAN_RAW, CAN_RAW_ERR_FILTER, &none, sizeof(none)), 0);
+	addr.can_ifindex = (int)if_nametoindex(ifname);
+	assert_true(addr.can_ifindex > 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	return s;
+}
+
+static inline void peer_close(int *s)
+{
+	if (*s >= 0)
+		close(*s);
+	*s = -1;
+}
+
+/* Write f on the bus as a raw frame (FD with BRS when asked). */
+static inline void peer_send(int s, const struct cframe *f)
+{
+	struct canfd_frame cf;
+	size_t size = (f->flags & CFRAME_FD) ? CANFD_MTU : CAN_MTU;
+
+	memset(&cf, 0, sizeof(cf));
+	cf.can_id = f->id | ((f->flags & CFRAME_EXT) ? CAN_EFF_FLAG : 0) |
+		    ((f->flags & CFRAME_RTR) ? CAN_RTR_FLAG : 0);
+	cf.len = f->len;
+	if (f->flags & CFRAME_BRS)
+		cf.flags |= CANFD_BRS;
+	if (!(f->flags & CFRAME_RTR))
+		memcpy(cf.data, f->data, f->len);
+	assert_int_equal(write(s, &cf, size), (ssize_t)size);
+}
+
+static inline void peer_send_marker(int s)
+{
+	struct cframe m = cf_marker();
+
+	peer_send(s, &m);
+}
+
+/* An error frame as a controller would report it (vcan passes it on). */
+static inline void peer_send_error(int s, uint32_t err_class)
+{
+	struct can_frame cf;
+
+	memset(&cf, 0, sizeof(cf));
+	cf.can_id = CAN_ERR_FLAG | err_class;
+	cf.len = CAN_ERR_DLC;
+	assert_int_equal(write(s, &cf, sizeof(cf)), (ssize_t)sizeof(cf));
+}
+
+/* One frame from a peer socket: its size, or 0 when none came in time. */
+static inline size_t peer_recv(int s, struct canfd_frame *cf, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = s, .events = POLLIN};
+
+	/* A link that went down leaves ENETDOWN to read once: skip it. */
+	for (int tries = 0; tries < 3; tries++) {
+		ssize_t n;
+
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return 0;
+		n = recv(s, cf, sizeof(*cf), MSG_DONTWAIT);
+		if (n > 0)
+			return (size_t)n;
+		if (n < 0 && errno != ENETDOWN)
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * The next frame on the bus is f, as the guest sent it: FD frames carry BRS
+ * (the daemon's documented policy) and never ESI.
+ */
+static inline void assert_bus_frame(int s, const struct cframe *f)
+{
+	struct canfd_frame cf;
+	size_t n = peer_recv(s, &cf, WAIT_MS);
+	uint32_t want_id = f->id | ((f->flags & CFRAME_EXT) ? CAN_EFF_FLAG : 0) |
+			   ((f->flags & CFRAME_RTR) ? CAN_RTR_FLAG : 0);
+
+	if (n == 0)
+		fail_msg("frame %#x never appeared on the bus", f->id);
+	assert_int_equal(n, (f->flags & CFRAME_FD) ? CANFD_MTU : CAN_MTU);
+	assert_int_equal(cf.can_id, want_id);
+	assert_int_equal(cf.len, f->len);
+	if (f->flags & CFRAME_FD)
+		assert_int_equal(cf.flags & (CANFD_BRS | CANFD_ESI), CANFD_BRS);
+	if (!(f->flags & CFRAME_RTR))
+		assert_memory_equal(cf.data, f->data, f->len);
+}
+
+/* Nothing (more) on a peer socket right now. */
+static inline void assert_bus_quiet(int s)
+{
+	struct canfd_frame cf;
+	ssize_t n = recv(s, &cf, sizeof(cf), MSG_DONTWAIT);
+
+	if (n > 0)
+		fail_msg("unexpected frame %#x (%zd bytes) on the bus", cf.can_id, n);
+	assert_int_equal(n, -1);
+	assert_true(errno == EAGAIN || errno == ENETDOWN);
+}
+
+/* The guest sends the marker (OK); the peer sees it next. Everything sent
+ * before it has then passed the daemon. */
+static inline void guest_marker_through(struct fecan *c, int peer)
+{
+	struct cframe m = cf_marker();
+
+	assert_int_equal(fecan_tx_sync(c, &m, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_bus_frame(peer, &m);
+}
+
+/* A peer sends the marker; the guest's next frame is that marker. */
+static inline void bus_marker_through(struct fecan *c, int peer)
+{
+	struct cframe got;
+
+	peer_send_marker(peer);
+	guest_rx(c, &got);
+	if (!cf_is_marker(&got))
+		fail_msg("guest got frame %#x (flags %#x, len %u) before the marker", got.id,
+			 got.flags, got.len);
+}
+
+static inline void link_set(const char *ifname, bool up)
+{
+	assert_int_equal(sh("ip link set dev %s %s", ifname, up ? "up" : "down"), 0);
+}
+
+#endif

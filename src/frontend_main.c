@@ -85,6 +85,8 @@ static void usage(FILE *f)
 		   "  \"  virtio  123   [4]  DE AD BE EF\"      classic\n"
 		   "  \"  virtio  123  [12]  00 11 22 ...\"     CAN FD (two-digit length)\n"
 		   "  \"  virtio  123   [2]  remote request\"   remote request\n"
+		   "As candump, once an extended id was printed, standard ids move right\n"
+		   "to line up with them (\"  virtio       123   [4]  DE AD BE EF\").\n"
 		   "A TX request the device answers with NOT_OK is reported on stderr with\n"
 		   "the frame. The program exits when every frame was sent and answered and\n"
 		   "then --count frames arrived or --timeout passed; SIGINT and SIGTERM end\n"
@@ -144,6 +146,7 @@ struct run {
 	int64_t tx_progress_ms;
 	/* receiving */
 	unsigned long received;
+	unsigned int view; /* candump's CANFMT_VIEW_* */
 	/* outcome */
 	unsigned long not_ok;
 	bool failed;
@@ -395,7 +398,10 @@ static void drain_rx(struct run *r)
 		}
 		if (r->o->count && r->received >= r->o->count)
 			continue;
-		if (canfmt_candump(line, sizeof(line), r->o->ifname, &f) < 0) {
+		/* As candump: once an extended id was printed, standard ids line up with them. */
+		if (f.flags & CFRAME_EXT)
+			r->view |= CANFMT_VIEW_INDENT_SFF;
+		if (canfmt_candump(line, sizeof(line), r->o->ifname, &f, r->view) < 0) {
 			report_bad_rx(r);
 			continue;
 		}

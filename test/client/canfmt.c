@@ -253,18 +253,24 @@ int canfmt_cansend(char *buf, size_t size, const struct cframe *f)
 	return out_end(&o);
 }
 
-int canfmt_candump(char *buf, size_t size, const char *ifname, const struct cframe *f)
+int canfmt_candump(char *buf, size_t size, const char *ifname, const struct cframe *f,
+		   unsigned int view)
 {
 	struct out o = {.buf = buf, .size = size};
-	unsigned int width = (f && (f->flags & CFRAME_EXT)) ? 8 : 3;
 
-	if (!buf || !ifname || !canfmt_valid(f))
+	if (!buf || !ifname || !canfmt_valid(f) || (view & ~CANFMT_VIEW_INDENT_SFF))
 		return -EINVAL;
 	put_s(&o, "  ");
 	put_s(&o, ifname);
 	put_s(&o, "  ");
-	put_hex(&o, f->id, width);
-	/* The id field is 5 (standard) or 10 (extended) wide, as candump's. */
+	/* The id field is 5 (standard) or 10 (extended, indented standard) wide. */
+	if (f->flags & CFRAME_EXT) {
+		put_hex(&o, f->id, 8);
+	} else {
+		if (view & CANFMT_VIEW_INDENT_SFF)
+			put_s(&o, "     ");
+		put_hex(&o, f->id, 3);
+	}
 	put_s(&o, "  ");
 	if (f->flags & CFRAME_FD) {
 		put_c(&o, '[');

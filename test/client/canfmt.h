@@ -83,6 +83,9 @@ bool canfmt_valid(const struct cframe *f);
  */
 int canfmt_cansend(char *buf, size_t size, const struct cframe *f);
 
+/* candump's view flag this formatter knows. */
+#define CANFMT_VIEW_INDENT_SFF 0x1u /* standard ids in the extended ids' column */
+
 /*
  * Write f as candump prints it by default (no timestamp, no ASCII), for
  * the interface ifname, without the newline:
@@ -90,9 +93,13 @@ int canfmt_cansend(char *buf, size_t size, const struct cframe *f);
  *   "  vcan0  12345678   [1]  00"            extended
  *   "  vcan0  123  [12]  00 11 22 ..."       CAN FD (two-digit length)
  *   "  vcan0  123   [5]  remote request"     remote request
- * An empty frame ends in one blank, as candump's does. Returns as
- * canfmt_cansend.
+ * An empty frame ends in one blank, as candump's does. candump indents
+ * standard ids by 5 columns once it has printed an extended frame, so that
+ * the columns line up: view CANFMT_VIEW_INDENT_SFF does that
+ * ("  vcan0       123   [4]  DE AD BE EF"); the caller keeps that state.
+ * Returns as canfmt_cansend; -EINVAL also for unknown view bits.
  */
-int canfmt_candump(char *buf, size_t size, const char *ifname, const struct cframe *f);
+int canfmt_candump(char *buf, size_t size, const char *ifname, const struct cframe *f,
+		   unsigned int view);
 
 #endif

@@ -371,6 +371,7 @@ static void test_receive_candump_lines(void **state)
 
 	for (int i = 0; i < 12; i++)
 		f[1].data[i] = (uint8_t)(0xa0 + i);
+	/* After the extended frame, standard ids are indented as candump does. */
 	spawn(&p, &r, NULL, args);
 	assert_int_equal(bkt_wait(x->bkt, pred_started, x->dev, T_MS), 0);
 	inject(x, f, 2);
@@ -380,8 +381,8 @@ static void test_receive_candump_lines(void **state)
 	assert_string_equal(r.err, "");
 	assert_string_equal(r.out, "  vcan0  123   [4]  DE AD BE EF\n"
 				   "  vcan0  1ABCDEF0  [12]  A0 A1 A2 A3 A4 A5 A6 A7 A8 A9 AA AB\n"
-				   "  vcan0  010   [3]  remote request\n"
-				   "  vcan0  005   [0] \n");
+				   "  vcan0       010   [3]  remote request\n"
+				   "  vcan0       005   [0] \n");
 }
 
 /* Exactly --count lines, even when more frames arrive together. */

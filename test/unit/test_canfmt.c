@@ -124,8 +124,7 @@ static void test_fd(void **state)
 		     "00112233445566778899AABBCCDDEEFF"
 		     "00112233445566778899AABBCCDDEEFF"
 		     "00112233445566778899AABBCCDDEEFF");
-	expect_frame("123##0001122334455667788", 0x123, CFRAME_FD, 12,
-		     "001122334455667788000000");
+	expect_frame("123##0001122334455667788", 0x123, CFRAME_FD, 12, "001122334455667788000000");
 }
 
 /* Lengths no DLC expresses are padded with zeros up to the next one. */
@@ -276,12 +275,18 @@ static const uint8_t seq[64] = {
     0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f,
     0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0xff};
 
-static void expect_dump(const struct cframe *f, const char *ifname, const char *want)
+static void expect_view(const struct cframe *f, const char *ifname, unsigned int view,
+			const char *want)
 {
 	char buf[CANFMT_DUMP_MAX];
 
-	assert_int_equal(canfmt_candump(buf, sizeof(buf), ifname, f), (int)strlen(want));
+	assert_int_equal(canfmt_candump(buf, sizeof(buf), ifname, f, view), (int)strlen(want));
 	assert_string_equal(buf, want);
+}
+
+static void expect_dump(const struct cframe *f, const char *ifname, const char *want)
+{
+	expect_view(f, ifname, 0, want);
 }
 
 static void test_candump(void **state)
@@ -315,6 +320,30 @@ static void test_candump(void **state)
 	expect_dump(&f, "vcan0", "  vcan0  123  [09]  DE AD BE EF 04 05 06 07 08");
 }
 
+/* After an extended frame candump moves standard ids into the extended column. */
+static void test_candump_indent(void **state)
+{
+	const unsigned int in = CANFMT_VIEW_INDENT_SFF;
+	char buf[CANFMT_DUMP_MAX];
+	struct cframe f;
+
+	(void)state;
+	f = frame(0x123, 0, 4, seq);
+	expect_view(&f, "vcan0", in, "  vcan0       123   [4]  DE AD BE EF");
+	f = frame(0x123, CFRAME_FD, 8, seq);
+	expect_view(&f, "vcan0", in, "  vcan0       123  [08]  DE AD BE EF 04 05 06 07");
+	f = frame(0x321, CFRAME_RTR, 2, NULL);
+	expect_view(&f, "vcan0", in, "  vcan0       321   [2]  remote request");
+	f = frame(0x7, 0, 0, NULL);
+	expect_view(&f, "vcan0", in, "  vcan0       007   [0] ");
+	/* Extended ids are where they were. */
+	f = frame(0x12345678, CFRAME_EXT, 1, (const uint8_t[]){0});
+	expect_view(&f, "vcan0", in, "  vcan0  12345678   [1]  00");
+	f = frame(0x123, 0, 0, NULL);
+	assert_int_equal(canfmt_candump(buf, sizeof(buf), "vcan0", &f, 0x2), -EINVAL);
+	assert_int_equal(canfmt_candump(buf, sizeof(buf), "vcan0", &f, ~0u), -EINVAL);
+}
+
 /* The longest line with the longest name fits CANFMT_DUMP_MAX exactly or with room. */
 static void test_candump_longest(void **state)
 {
@@ -330,7 +359,7 @@ static void test_candump_longest(void **state)
 	n = (size_t)snprintf(want, sizeof(want), "  %s  1FFFFFFF  [64] ", name);
 	for (unsigned int i = 0; i < 64; i++)
 		n += (size_t)snprintf(want + n, sizeof(want) - n, " %02X", seq[i]);
-	len = canfmt_candump(buf, sizeof(buf), name, &f);
+	len = canfmt_candump(buf, sizeof(buf), name, &f, 0);
 	assert_int_equal(len, (int)n);
 	assert_true(n < sizeof(buf));
 	assert_string_equal(buf, want);
@@ -408,12 +437,12 @@ static void test_format_invalid(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_false(canfmt_valid(&bad[i]));
 		assert_int_equal(canfmt_cansend(buf, sizeof(buf), &bad[i]), -EINVAL);
-		assert_int_equal(canfmt_candump(buf, sizeof(buf), "vcan0", &bad[i]), -EINVAL);
+		assert_int_equal(canfmt_candump(buf, sizeof(buf), "vcan0", &bad[i], 0), -EINVAL);
 	}
 	assert_false(canfmt_valid(NULL));
 	assert_int_equal(canfmt_cansend(buf, sizeof(buf), NULL), -EINVAL);
-	assert_int_equal(canfmt_candump(buf, sizeof(buf), "vcan0", NULL), -EINVAL);
-	assert_int_equal(canfmt_candump(buf, sizeof(buf), NULL, &(struct cframe){0}), -EINVAL);
+	assert_int_equal(canfmt_candump(buf, sizeof(buf), "vcan0", NULL, 0), -EINVAL);
+	assert_int_equal(canfmt_candump(buf, sizeof(buf), NULL, &(struct cframe){0}, 0), -EINVAL);
 	assert_int_equal(canfmt_cansend(NULL, 10, &(struct cframe){0}), -EINVAL);
 }
 
@@ -426,17 +455,17 @@ static void test_small_buffers(void **state)
 	int need_dump, need_send;
 
 	(void)state;
-	need_dump = canfmt_candump(full, sizeof(full), "vcan0", &f);
+	need_dump = canfmt_candump(full, sizeof(full), "vcan0", &f, 0);
 	assert_true(need_dump > 0);
 	for (size_t size = 0; size <= (size_t)need_dump; size++) {
 		memset(buf, 'x', sizeof(buf));
-		assert_int_equal(canfmt_candump(buf, size, "vcan0", &f), -ENOSPC);
+		assert_int_equal(canfmt_candump(buf, size, "vcan0", &f, 0), -ENOSPC);
 		if (size > 0)
 			assert_int_equal(buf[0], '\0');
 		for (size_t i = size; i < sizeof(buf); i++)
 			assert_int_equal(buf[i], 'x');
 	}
-	assert_int_equal(canfmt_candump(buf, (size_t)need_dump + 1, "vcan0", &f), need_dump);
+	assert_int_equal(canfmt_candump(buf, (size_t)need_dump + 1, "vcan0", &f, 0), need_dump);
 	assert_string_equal(buf, full);
 
 	need_send = canfmt_cansend(full, sizeof(full), &f);
@@ -501,6 +530,7 @@ int main(void)
 	    cmocka_unit_test(test_length_bound),
 	    cmocka_unit_test(test_strerror),
 	    cmocka_unit_test(test_candump),
+	    cmocka_unit_test(test_candump_indent),
 	    cmocka_unit_test(test_candump_longest),
 	    cmocka_unit_test(test_cansend_format),
 	    cmocka_unit_test(test_format_invalid),

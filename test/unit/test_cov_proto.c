@@ -102,6 +102,28 @@ static void test_new_config_size_limit(void **state)
 	assert_int_equal(tb_count_fds(), fds);
 }
 
+/* No path: refused before anything is created. */
+static void test_listen_empty_path(void **state)
+{
+	struct vu_device vd = {.name = "nopath", .num_queues = 1, .ops = &tb_ops};
+	char dir[] = "/tmp/vdc-cov-XXXXXX", path[64];
+	struct vu_backend *b;
+	int fds = tb_count_fds();
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	assert_int_equal(vu_backend_new(&b, &vd), 0);
+	assert_int_equal(vu_backend_listen(b, ""), -EINVAL);
+	assert_int_equal(vu_backend_listen(b, NULL), -EINVAL);
+	/* Nothing half-done: a real path still works afterwards. */
+	assert_int_equal(vu_backend_listen(b, path), 0);
+	vu_backend_free(b);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(tb_count_fds(), fds);
+}
+
 /* A device that states no ring size limit gets the protocol's. */
 static void test_vring_num_default_limit(void **state)
 {
@@ -268,6 +290,7 @@ int main(void)
 	    cmocka_unit_test(test_get_config_device_error),
 	    cmocka_unit_test(test_set_config_device_refuses),
 	    cmocka_unit_test(test_new_config_size_limit),
+	    cmocka_unit_test(test_listen_empty_path),
 	    cmocka_unit_test(test_vring_num_default_limit),
 	    cmocka_unit_test(test_recv_stall_in_header),
 	    cmocka_unit_test(test_recv_stall_in_payload),

@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* A fake CAN port fed through a pipe, and the daemon's loop in a thread. */
+#define _GNU_SOURCE
+#include "fakeport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct fakeport {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int rfd; /* the loop reads events here (non-blocking) */
+	int wfd; /* the test writes them here (blocking) */
+	uint64_t injected;
+	uint64_t consumed;
+
+	struct cframe *sent;
+	unsigned int nsent, sent_cap;
+	unsigned int fail_next;
+	int fail_err;
+	int fail_call_err;
+	unsigned int failed;
+	unsigned int calls;
+
+	int start_err;
+	unsigned int starts, stops;
+	bool tx_confirm;
+};
+
+/* Records per write: at most PIPE_BUF bytes, so each write is atomic and the
+ * pipe only ever holds whole records. */
+#define FAKEPORT_CHUNK (PIPE_BUF / sizeof(struct can_port_event))
+
+static struct timespec deadline_in(int timeout_ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* ---- vcd_port_ops, called in the loop thread ---- */
+
+static int fp_send(void *port, const struct cframe *f, unsigned int n, int *res)
+{
+	struct fakeport *p = port;
+	int ret = 0;
+
+	pthread_mutex_lock(&p->lock);
+	p->calls++;
+	if (p->fail_call_err) {
+		p->failed += n;
+		ret = p->fail_call_err;
+		goto out;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		if (p->fail_next > 0) {
+			p->fail_next--;
+			p->failed++;
+			res[i] = p->fail_err;
+			continue;
+		}
+		if (p->nsent == p->sent_cap) {
+			unsigned int cap = p->sent_cap ? 2 * p->sent_cap : 256;
+			struct cframe *s = realloc(p->sent, cap * sizeof(*s));
+
+			if (!s) {
+				res[i] = -ENOMEM;
+				p->failed++;
+				continue;
+			}
+			p->sent = s;
+			p->sent_cap = cap;
+		}
+		p->sent[p->nsent++] = f[i];
+		res[i] = 0;
+	}
+	pthread_cond_broadcast(&p->cond);
+out:
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
+static int fp_start(void *port)
+{
+	struct fakeport *p = port;
+	int ret;
+
+	pthread_mutex_lock(&p->lock);
+	ret = p->start_err;
+	if (ret == 0)
+		p->starts++;
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
+static int fp_stop(void *port)
+{
+	struct fakeport *p = port;
+
+	pthread_mutex_lock(&p->lock);
+	p->stops++;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+static int fp_set_tx_confirm(void *port, bool on)
+{
+	struct fakeport *p = port;
+
+	pthread_mutex_lock(&p->lock);
+	p->tx_confirm = on;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+static int fp_recv(void *port, int fd, struct can_port_event *ev, unsigned int max)
+{
+	struct fakeport *p = port;
+	ssize_t r = read(fd, ev, max * sizeof(*ev));
+	unsigned int n;
+
+	if (r < 0)
+		return -errno;
+	if (r % (ssize_t)sizeof(*ev) != 0)
+		return -EPROTO; /* cannot happen: writes are atomic whole records */
+	n = (unsigned int)(r / (ssize_t)sizeof(*ev));
+	pthread_mutex_lock(&p->lock);
+	p->consumed += n;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return (int)n;
+}
+
+static const struct vcd_port_ops fp_ops = {
+    .send = fp_send,
+    .start = fp_start,
+    .stop = fp_stop,
+    .set_tx_confirm = fp_set_tx_confirm,
+    .now_ms = NULL,
+};
+
+int fakeport_new(struct fakeport **out)
+{
+	struct fakeport *p = calloc(1, sizeof(*p));
+	int fds[2];
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		int ret = -errno;
+
+		free(p);
+		return ret;
+	}
+	/* The loop must never block on the port. */
+	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+	p->rfd = fds[0];
+	p->wfd = fds[1];
+	pthread_mutex_init(&p->lock, NULL);
+	cond_init_monotonic(&p->cond);
+	*out = p;
+	return 0;
+}
+
+void fakeport_free(struct fakeport *p)
+{
+	if (!p)
+		return;
+	close(p->rfd);
+	close(p->wfd);
+	free(p->sent);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+void fakeport_dmn_port(struct fakeport *p, struct dmn_port *dp)
+{
+	memset(dp, 0, sizeof(*dp));
+	dp->ops = &fp_ops;
+	dp->recv = fp_recv;
+	dp->port = p;
+	dp->fds[0] = p->rfd;
+	dp->nfds = 1;
+}
+
+/* ---- Bus side ---- */
+
+int fakeport_inject(struct fakeport *p, const struct can_port_event *ev, unsigned int n)
+{
+	while (n > 0) {
+		unsigned int k = n < FAKEPORT_CHUNK ? n : (unsigned int)FAKEPORT_CHUNK;
+		size_t len = k * sizeof(*ev);
+		ssize_t r = write(p->wfd, ev, len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if ((size_t)r != len)
+			return -EIO;
+		pthread_mutex_lock(&p->lock);
+		p->injected += k;
+		pthread_mutex_unlock(&p->lock);
+		ev += k;
+		n -= k;
+	}
+	return 0;
+}
+
+int fakeport_inject_frames(struct fakeport *p, const struct cframe *f, unsigned int n)
+{
+	struct can_port_event ev[FAKEPORT_CHUNK];
+
+	while (n > 0) {
+		unsigned int k = n < FAKEPORT_CHUNK ? n : (unsigned int)FAKEPORT_CHUNK;
+		int ret;
+
+		memset(ev, 0, k * sizeof(ev[0]));
+		for (unsigned int i = 0; i < k; i++) {
+			ev[i].type = CAN_PORT_EV_FRAME;
+			ev[i].frame = f[i];
+		}
+		ret = fakeport_inject(p, ev, k);
+		if (ret < 0)
+			return ret;
+		f += k;
+		n -= k;
+	}
+	return 0;
+}
+
+int fakeport_inject_event(struct fakeport *p, enum can_port_event_type type, const struct cframe *f)
+{
+	struct can_port_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	if (f)
+		ev.frame = *f;
+	return fakeport_inject(p, &ev, 1);
+}
+
+uint64_t fakeport_injected(struct fakeport *p)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->injected;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+uint64_t fakeport_consumed(struct fakeport *p)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->consumed;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+int fakeport_wait_consumed(struct fakeport *p, int timeout_ms)
+{
+	struct timespec dl = deadline_in(timeout_ms);
+	int ret = 0;
+
+	pthread_mutex_lock(&p->lock);
+	while (p->consumed < p->injected) {
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &dl) == ETIMEDOUT) {
+			ret = p->consumed < p->injected ? -ETIMEDOUT : 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
+/* ---- Send side ---- */
+
+unsigned int fakeport_sent_count(struct fakeport *p)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->nsent;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+int fakeport_sent(struct fakeport *p, unsigned int i, struct cframe *f)
+{
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&p->lock);
+	if (i < p->nsent) {
+		*f = p->sent[i];
+		ret = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
+int fakeport_wait_sent(struct fakeport *p, unsigned int n, int timeout_ms)
+{
+	struct timespec dl = deadline_in(timeout_ms);
+	int ret = 0;
+
+	pthread_mutex_lock(&p->lock);
+	while (p->nsent < n) {
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &dl) == ETIMEDOUT) {
+			ret = p->nsent < n ? -ETIMEDOUT : 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
+void fakeport_clear_sent(struct fakeport *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->nsent = 0;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void fakeport_fail_next(struct fakeport *p, unsigned int n, int err)
+{
+	pthread_mutex_lock(&p->lock);
+	p->fail_next = n;
+	p->fail_err = err;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void fakeport_fail_calls(struct fakeport *p, int err)
+{
+	pthread_mutex_lock(&p->lock);
+	p->fail_call_err = err;
+	pthread_mutex_unlock(&p->lock);
+}
+
+unsigned int fakeport_failed_count(struct fakeport *p)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->failed;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+unsigned int fakeport_send_calls(struct fakeport *p)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->calls;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+void fakeport_fail_start(struct fakeport *p, int err)
+{
+	pthread_mutex_lock(&p->lock);
+	p->start_err = err;
+	pthread_mutex_unlock(&p->lock);
+}
+
+unsigned int fakeport_starts(struct fakeport *p)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->starts;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+unsigned int fakeport_stops(struct fakeport *p)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->stops;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+bool fakeport_tx_confirm(struct fakeport *p)
+{
+	bool on;
+
+	pthread_mutex_lock(&p->lock);
+	on = p->tx_confirm;
+	pthread_mutex_unlock(&p->lock);
+	return on;
+}
+
+/* ---- The daemon's loop in a thread ---- */
+
+struct fakeport_dmn {
+	struct dmn m;
+	struct dmn_port dp;
+	struct fakeport *p;
+	int ctl_fd;
+	pthread_t thread;
+	bool thread_running;
+	bool inited;
+	char dir[64];
+	char path[96];
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	bool exited;
+	int ret;
+	/* One request at a time from the test thread. */
+	void (*req_fn)(struct dmn *m, void *arg);
+	void *req_arg;
+	bool req_busy;
+	bool req_done;
+};
+
+/* dmn_run's control callback: run the posted request, say whether to stop. */
+static int fpd_on_ctl(struct dmn *m, void *arg)
+{
+	struct fakeport_dmn *d = arg;
+	void (*fn)(struct dmn * m, void *arg);
+	void *fn_arg;
+	eventfd_t v;
+	bool stop;
+
+	eventfd_read(d->ctl_fd, &v);
+	pthread_mutex_lock(&d->lock);
+	stop = d->stop;
+	fn = d->req_busy && !d->req_done ? d->req_fn : NULL;
+	fn_arg = d->req_arg;
+	pthread_mutex_unlock(&d->lock);
+	if (fn) {
+		fn(m, fn_arg);
+		pthread_mutex_lock(&d->lock);
+		d->req_done = true;
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+	}
+	return stop ? 1 : 0;
+}
+
+static void *fpd_thread(void *opaque)
+{
+	struct fakeport_dmn *d = opaque;
+	int ret = dmn_run(&d->m, d->ctl_fd, fpd_on_ctl, d);
+
+	pthread_mutex_lock(&d->lock);
+	d->ret = ret;
+	d->exited = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+static void fpd_free(struct fakeport_dmn *d)
+{
+	if (d->inited)
+		dmn_fini(&d->m);
+	if (d->dir[0])
+		rmdir(d->dir);
+	if (d->ctl_fd >= 0)
+		close(d->ctl_fd);
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+int fakeport_dmn_start(struct fakeport_dmn **out, const struct vcd_config *cfg, struct fakeport *p)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct fakeport_dmn *d;
+	int ret;
+
+	*out = NULL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->ctl_fd = -1;
+	d->p = p;
+	pthread_mutex_init(&d->lock, NULL);
+	cond_init_monotonic(&d->cond);
+
+	if (!tmp || !tmp[0] || strlen(tmp) > 32)
+		tmp = "/tmp";
+	snprintf(d->dir, sizeof(d->dir), "%s/vdc-XXXXXX", tmp);
+	if (!mkdtemp(d->dir)) {
+		ret = -errno;
+		d->dir[0] = '\0';
+		goto err;
+	}
+	snprintf(d->path, sizeof(d->path), "%s/vhost.sock", d->dir);
+
+	d->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->ctl_fd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	fakeport_dmn_port(p, &d->dp);
+	ret = dmn_init(&d->m, cfg, &d->dp, d->path, -1);
+	if (ret < 0)
+		goto err;
+	d->inited = true;
+	ret = -pthread_create(&d->thread, NULL, fpd_thread, d);
+	if (ret < 0)
+		goto err;
+	d->thread_running = true;
+	*out = d;
+	return 0;
+
+err:
+	fpd_free(d);
+	return ret;
+}
+
+int fakeport_dmn_stop(struct fakeport_dmn *d)
+{
+	int ret;
+
+	if (!d)
+		return 0;
+	if (d->thread_running) {
+		pthread_mutex_lock(&d->lock);
+		d->stop = true;
+		pthread_mutex_unlock(&d->lock);
+		eventfd_write(d->ctl_fd, 1);
+		pthread_join(d->thread, NULL);
+	}
+	ret = d->ret;
+	fpd_free(d);
+	return ret;
+}
+
+const char *fakeport_dmn_path(const struct fakeport_dmn *d)
+{
+	return d->path;
+}
+
+int fakeport_dmn_exec(struct fakeport_dmn *d, void (*fn)(struct dmn *m, void *arg), void *arg)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&d->lock);
+	while (d->req_busy && !d->exited)
+		pthread_cond_wait(&d->cond, &d->lock);
+	if (d->exited) {
+		pthread_mutex_unlock(&d->lock);
+		return -ESRCH;
+	}
+	d->req_fn = fn;
+	d->req_arg = arg;
+	d->req_busy = true;
+	d->req_done = false;
+	pthread_mutex_unlock(&d->lock);
+
+	eventfd_write(d->ctl_fd, 1);
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->req_done && !d->exited)
+		pthread_cond_wait(&d->cond, &d->lock);
+	if (!d->req_done)
+		ret = -ESRCH;
+	d->req_busy = false;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
+static void fpd_nothing(struct dmn *m, void *arg)
+{
+	(void)m;
+	(void)arg;
+}
+
+int fakeport_dmn_sync(struct fakeport_dmn *d, int timeout_ms)
+{
+	int ret = fakeport_wait_consumed(d->p, timeout_ms);
+
+	if (ret < 0)
+		return ret;
+	/*
+	 * The loop counts events as read before it hands them to the device,
+	 * in the same callback: a request it runs after that sees them handled.
+	 */
+	return fakeport_dmn_exec(d, fpd_nothing, NULL);
+}
+
+static void fpd_get_stats(struct dmn *m, void *arg)
+{
+	vcd_get_stats(m->dev, arg);
+}
+
+int fakeport_dmn_stats(struct fakeport_dmn *d, struct vcd_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	return fakeport_dmn_exec(d, fpd_get_stats, s);
+}
+
+bool fakeport_dmn_exited(struct fakeport_dmn *d, int *ret)
+{
+	bool e;
+
+	pthread_mutex_lock(&d->lock);
+	e = d->exited;
+	if (ret)
+		*ret = d->ret;
+	pthread_mutex_unlock(&d->lock);
+	return e;
+}

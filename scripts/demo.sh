@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
 	cat <<EOF
-Usage: $prog [--build-dir DIR] [--in-vm]
+Usage: $prog [--build-dir DIR] [--in-vm] [--first-step=N]
 
 A guided demo of vhost-device-can, for newcomers; every step is printed
 with the command it runs. On a fresh Debian machine, as root, it:
@@ -32,16 +32,19 @@ scripts/vm-test.sh (the first run downloads Debian's kernel, about 70 MB).
 
   --build-dir DIR  the CMake build directory (default: $root/build)
   --in-vm          run in the VM rig: no install, no build, vcan0 given
+  --first-step=N   number the steps from N (the VM run goes on counting)
   -h, --help       this text
 
 Environment (for tests): VDC_DEMO_DAEMON_OPTS, extra daemon options.
 Exit status: 0 when every frame crossed, 1 when one did not or a step
-failed, 2 on a usage error, 77 when neither this kernel nor a VM can run it.
+failed, 2 on a usage error, 77 when neither this kernel nor a VM can run
+it; in the VM case, the other statuses of scripts/vm-test.sh.
 EOF
 }
 
 build_dir=$root/build
 in_vm=0
+step_no=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build-dir)
@@ -60,6 +63,15 @@ while [ $# -gt 0 ]; do
 		in_vm=1
 		shift
 		;;
+	--first-step=*)
+		step_no=${1#*=}
+		[[ $step_no =~ ^[0-9]+$ ]] || {
+			usage >&2
+			exit 2
+		}
+		step_no=$((step_no - 1))
+		shift
+		;;
 	-h | --help)
 		usage
 		exit 0
@@ -73,7 +85,6 @@ while [ $# -gt 0 ]; do
 done
 
 # --- how the steps are printed ----------------------------------------------
-step_no=0
 step() {
 	step_no=$((step_no + 1))
 	printf '\n[%d] %s\n' "$step_no" "$*"
@@ -101,6 +112,16 @@ run() {
 	rc=${PIPESTATUS[0]}
 	return "$rc"
 }
+# run_quiet CMD...: print it, run it, show its output only when it fails.
+run_quiet() {
+	local log rc=0
+	show "$(cmdline "$@")"
+	log=$(mktemp) || return 1
+	"$@" >"$log" 2>&1 || rc=$?
+	[ $rc -eq 0 ] || sed 's/^/      /' "$log"
+	rm -f "$log"
+	return "$rc"
+}
 fail() {
 	printf '\n%s: FAILED: %s\n' "$prog" "$*" >&2
 	exit 1
@@ -118,7 +139,7 @@ if [ $in_vm -eq 0 ]; then
 	run scripts/install-deps.sh build vm || fail "installing the packages"
 
 	step "Build the daemon and the frontend tool with CMake"
-	run cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null ||
+	run_quiet cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo ||
 		fail "cmake configure"
 	run cmake --build "$build_dir" -j"$(nproc)" --target vhost-device-can vhost-device-can-frontend ||
 		fail "the build"
@@ -139,8 +160,9 @@ if [ $in_vm -eq 0 ]; then
 			"this machine's files are shared with it read-only. Booting takes a while."
 		# Not through run: the VM's console is shown as it comes.
 		show "$(cmdline scripts/vm-test.sh --build-dir "$build_dir" -- scripts/demo.sh --in-vm \
-			--build-dir "$build_dir")"
-		scripts/vm-test.sh --build-dir "$build_dir" -- scripts/demo.sh --in-vm --build-dir "$build_dir"
+			--build-dir "$build_dir" --first-step=$((step_no + 1)))"
+		scripts/vm-test.sh --build-dir "$build_dir" -- scripts/demo.sh --in-vm \
+			--build-dir "$build_dir" --first-step=$((step_no + 1))
 		exit $?
 	fi
 	note "It has: the vcan module is there."

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+"""Write the seed inputs of test/fuzz/corpus/ (run from anywhere).
+
+Seeds are a few well-formed inputs per target, in each target's input
+layout (see the comment at the top of test/fuzz/fuzz_*.c), so the fuzzer
+starts from sessions and rings that work. fuzz_canfmt's seeds are plain
+text written by hand. Crash inputs are added to the corpus by hand next to
+these and are never regenerated.
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# ---- fuzz_msg: header (request, flags, size), control byte, payload ----
+def msg(req, payload=b"", flags=1, ctl=0):
+    return struct.pack("<III", req, flags, len(payload)) + bytes([ctl]) + payload
+
+
+def u64(v):
+    return struct.pack("<Q", v)
+
+
+def state(i, n):
+    return struct.pack("<II", i, n)
+
+
+def region(gpa, size, uaddr, off=0):
+    return struct.pack("<QQQQ", gpa, size, uaddr, off)
+
+
+UA = 0x7F0000000000
+PROTO = (1 << 0) | (1 << 3) | (1 << 5) | (1 << 9) | (1 << 13) | (1 << 15)
+setup = (msg(1) + msg(2, u64((1 << 32) | (1 << 30) | (1 << 28) | (1 << 29)))
+         + msg(15) + msg(16, u64(PROTO)) + msg(3))
+ring0 = (msg(8, state(0, 16))
+         + msg(9, struct.pack("<IIQQQQ", 0, 0, UA, UA + 0x200, UA + 0x100, 0))
+         + msg(10, state(0, 0)) + msg(13, u64(0)) + msg(12, u64(0))
+         + msg(18, state(0, 1)))
+write("fuzz_msg", "session", setup
+      + msg(5, struct.pack("<II", 1, 0) + region(0, 0x10000, UA)) + ring0
+      + msg(11, state(0, 0)) + msg(17) + msg(24, struct.pack("<III", 0, 8, 0) + bytes(8)))
+write("fuzz_msg", "slots", setup + msg(36) + msg(37, u64(0) + region(0, 0x8000, UA))
+      + msg(37, u64(0) + region(0x8000, 0x8000, UA + 0x8000, 0x1000)) + ring0
+      + msg(38, u64(0) + region(0, 0x8000, UA)) + msg(21) + msg(34))
+write("fuzz_msg", "need-reply", setup + msg(8, state(1, 8), flags=9)
+      + msg(25, struct.pack("<III", 0, 2, 0) + bytes(2), flags=9) + msg(4))
+write("fuzz_msg", "bad-fds", setup + msg(13, u64(0), ctl=0x82) + msg(99) + msg(1, flags=2))
+
+# ---- fuzz_vq: mode, how, 3 offsets, then guest memory ----
+GPA0 = 0x10000
+
+
+def desc(addr, ln, flags, nxt):
+    return struct.pack("<QIHH", addr, ln, flags, nxt)
+
+
+def vq_input(mode, descs, avail_heads, extra=b"", extra_at=0x800, num=4):
+    mem = bytearray(0x1000)
+    table = b"".join(descs)
+    mem[0:len(table)] = table
+    avail = 16 * num
+    mem[avail:avail + 4] = struct.pack("<HH", 0, len(avail_heads))
+    for i, h in enumerate(avail_heads):
+        mem[avail + 4 + 2 * i:avail + 6 + 2 * i] = struct.pack("<H", h)
+    mem[extra_at:extra_at + len(extra)] = extra
+    return bytes([mode, 0]) + bytes(6) + bytes(mem)
+
+
+NEXT, WRITE, INDIRECT = 1, 2, 4
+write("fuzz_vq", "direct", vq_input(2, [desc(GPA0 + 0x900, 16, NEXT, 1),
+                                        desc(GPA0 + 0xA00, 32, WRITE, 0)], [0]))
+write("fuzz_vq", "indirect", vq_input(2 | 0x10, [desc(GPA0 + 0x800, 32, INDIRECT, 0)], [0],
+                                      desc(GPA0 + 0x900, 8, NEXT, 1)
+                                      + desc(GPA0 + 0xA00, 8, WRITE, 0)))
+write("fuzz_vq", "two-regions", vq_input(2 | 0x40 | 0x20, [
+    desc(GPA0 + 0x3F00, 0x200, 0, 0), desc(GPA0 + 0x4000, 16, WRITE, 0)], [0, 1]))
+write("fuzz_vq", "loop", vq_input(2, [desc(GPA0 + 0x900, 16, NEXT, 1),
+                                      desc(GPA0 + 0x900, 16, NEXT, 0)], [0]))
+
+# ---- fuzz_vcd: features, backlog, then ops ----
+def seg(data=b"", ln=None, w=False):
+    ln = len(data) if ln is None else ln
+    return bytes([ln, 1 if w else 0]) + (b"" if w else data[:24])
+
+
+def chain(segs, indirect=False):
+    return bytes([((len(segs) - 1) << 1) | (1 if indirect else 0)]) + b"".join(segs)
+
+
+def can_hdr(mtype, length, flags, can_id):
+    return struct.pack("<HHBBHII", mtype, length, 0, 0, 0, flags, can_id)
+
+
+def cframe(cid, flags, data):
+    return struct.pack("<IBB", cid, flags, len(data)) + data.ljust(66, b"\0")
+
+
+start = bytes([1]) + chain([seg(b"\x01\x02"), seg(ln=1, w=True)])
+stop = bytes([1]) + chain([seg(b"\x02\x02"), seg(ln=1, w=True)])
+tx = bytes([0]) + chain([seg(can_hdr(1, 8, 0, 0x123) + bytes(range(8))), seg(ln=1, w=True)])
+txfd = bytes([0]) + chain([seg(can_hdr(1, 12, 0x4000, 0x1234567) + bytes(8), ln=28),
+                           seg(ln=1, w=True)], indirect=True)
+rxbuf = bytes([2]) + chain([seg(ln=80, w=True)])
+rx = bytes([4, 0]) + cframe(0x123, 0, b"\x11\x22")
+write("fuzz_vcd", "tx-rx", bytes([0x0F | 0x10, 4]) + start + tx + txfd + rxbuf + rxbuf + rx
+      + bytes([5, 0, 8, 0x10, 0x00]) + stop)
+write("fuzz_vcd", "late-ack", bytes([0x0F, 2]) + start + tx + bytes([8, 0xFF, 0x7F]) + tx
+      + bytes([5, 0]) + bytes([6, 7]) + start + rxbuf + rx)
+write("fuzz_vcd", "busy-port", bytes([0x05, 1]) + bytes([9, 0x0F]) + start + bytes([9, 0])
+      + start + bytes([9, 2]) + tx + rx + rx + rxbuf + bytes([10, 1, 12, 0x07, 13, 0x10]))
+
+# ---- fuzz_canfmt: text ----
+for name, text in [("std", "123#DEADBEEF"), ("ext", "12345678#00"), ("dots", "123#11.22.33"),
+                   ("rtr", "123#R5"), ("fd", "123##1AABBCCDDEEFF0011223344"),
+                   ("empty", "7FF#"), ("fdflags", "1FFFFFFF##7"), ("rawdlc", "123#_9")]:
+    write("fuzz_canfmt", name, text.encode())

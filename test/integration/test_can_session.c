@@ -407,6 +407,54 @@ static void test_session_cloud_hv(void **state)
 	session(state, FE_ORDER_CLOUD_HV);
 }
 
+/*
+ * The VMM reconnects while the controller runs, keeping guest memory: the
+ * requests pending at the disconnect come back NOT_OK, frames already
+ * delivered stay with the guest, and the device starts again stopped.
+ */
+static void test_reconnect_while_started(void **state)
+{
+	struct fx *x = *state;
+	struct cframe rx[5];
+	const struct cframe a = mkframe(0x10, 0, 1, 1);
+	const struct cframe b = mkframe(0x11, 0, 1, 2);
+	struct cframe echo;
+	struct fecan *c;
+	int ta, tb;
+
+	fx_up(x, true, 0, T_ACK_NEVER_MS);
+	c = can_open(x, FE_ORDER_QEMU, F_ALL, 0);
+	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	ta = fecan_tx(c, &a);
+	tb = fecan_tx(c, &b);
+	assert_true(ta >= 0 && tb >= 0);
+	for (unsigned int i = 0; i < 5; i++)
+		rx[i] = mkframe(0x20 + i, 0, 8, (uint8_t)i);
+	assert_int_equal(fakeport_inject_frames(x->p, rx, 5), 0);
+	assert_int_equal(fakeport_wait_sent(x->p, 2, T_MS), 0);
+	sync_loop(x);
+
+	assert_int_equal(fecan_reconnect(c, fakeport_dmn_path(x->d), T_MS), 0);
+	tx_results(c, (const int[]){ta, tb}, 2, VIRTIO_CAN_RESULT_NOT_OK);
+	for (unsigned int i = 0; i < 5; i++)
+		receive(c, &rx[i]);
+	assert_no_rx(x, c);
+	assert_no_rx_held(x, c);
+
+	/* Reset with the old connection: stopped until START. */
+	assert_int_equal(fecan_tx_sync(c, &a, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	ta = fecan_tx(c, &a);
+	assert_int_equal(fakeport_wait_sent(x->p, 3, T_MS), 0);
+	assert_int_equal(fakeport_sent(x->p, 2, &echo), 0);
+	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_TX_DONE, &echo), 0);
+	tx_result(c, ta, VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(fakeport_inject_frames(x->p, &rx[0], 1), 0);
+	receive(c, &rx[0]);
+	fecan_close(c);
+	wait_idle(x, 2);
+}
+
 /* Without CAN_FD (not offered, or not accepted) and without RTR_FRAMES. */
 static void test_types_not_negotiated(void **state)
 {
@@ -554,6 +602,65 @@ static void test_late_tx_ack_echo(void **state)
 	stats(x, &s);
 	assert_int_equal(s.tx_ok, 2);
 	assert_int_equal(s.tx_timeout + s.tx_stopped + s.tx_failed, 0);
+	fecan_close(c);
+}
+
+/* The Linux driver keeps up to 128 TX requests in flight. */
+static void test_late_tx_ack_many(void **state)
+{
+	struct fx *x = *state;
+	enum { N = 128 };
+	struct cframe f[N];
+	int tok[N];
+	struct vcd_stats s;
+	struct fecan *c;
+
+	fx_up(x, true, 0, T_ACK_NEVER_MS);
+	c = can_open(x, FE_ORDER_CLOUD_HV, F_ALL, 0);
+	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	for (unsigned int i = 0; i < N; i++) {
+		/* Pairs of identical frames: an echo completes the older of the two. */
+		f[i] = mkframe(0x100 + i / 2, (i % 4 < 2) ? 0 : CFRAME_FD, 8, (uint8_t)(i / 2));
+		tok[i] = fecan_tx(c, &f[i]);
+		assert_true(tok[i] >= 0);
+	}
+	assert_int_equal(fakeport_wait_sent(x->p, N, T_MS), 0);
+	assert_no_tx_completion(x, c);
+
+	/* Echoes of the odd frames first, newest first, then the even ones. */
+	for (int i = N - 1; i >= 0; i -= 2) {
+		struct cframe echo;
+
+		assert_int_equal(fakeport_sent(x->p, (unsigned int)i, &echo), 0);
+		assert_same_frame(&echo, &f[i]);
+		assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_TX_DONE, &echo), 0);
+	}
+	{
+		int even[N / 2];
+
+		for (unsigned int i = 0; i < N / 2; i++)
+			even[i] = tok[2 * i];
+		/* Each echo matched the oldest of its pair: the even ones are done. */
+		tx_results(c, even, N / 2, VIRTIO_CAN_RESULT_OK);
+		assert_no_tx_completion(x, c);
+	}
+	for (int i = N - 2; i >= 0; i -= 2) {
+		struct cframe echo;
+
+		assert_int_equal(fakeport_sent(x->p, (unsigned int)i, &echo), 0);
+		assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_TX_DONE, &echo), 0);
+	}
+	{
+		int odd[N / 2];
+
+		for (unsigned int i = 0; i < N / 2; i++)
+			odd[i] = tok[2 * i + 1];
+		tx_results(c, odd, N / 2, VIRTIO_CAN_RESULT_OK);
+	}
+	assert_int_equal(fecan_tx_pending(c), 0);
+	stats(x, &s);
+	assert_int_equal(s.tx_ok, N);
+	assert_int_equal(s.tx_timeout + s.tx_stopped + s.tx_failed + s.tx_rejected, 0);
 	fecan_close(c);
 }
 
@@ -1008,6 +1115,50 @@ static void test_rx_flood(void **state)
 	fecan_close(c);
 }
 
+/*
+ * A guest that negotiated CAN FD but posts classic-sized buffers (24 bytes):
+ * a 64-byte frame does not fit; that buffer comes back empty (the driver
+ * drops it) and the frame is counted, the ring does not stall.
+ */
+static void test_rx_buffer_too_small(void **state)
+{
+	struct fx *x = *state;
+	const struct cframe big = mkframe(0x1, CFRAME_FD, 64, 1);
+	const struct cframe fits = mkframe(0x2, CFRAME_FD, 8, 2);
+	struct fecan_opts o;
+	struct vcd_stats s;
+	struct fecan *c = NULL;
+	struct cframe got;
+	uint32_t used;
+
+	fx_up(x, true, 0, 0);
+	fecan_opts_default(&o);
+	o.rx_buf_size = VIRTIO_CAN_HDR_SIZE + 8;
+	o.rx_buffers = 4;
+	assert_int_equal(fecan_open(&c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_true(fecan_has(c, VIRTIO_CAN_F_CAN_FD));
+	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+
+	assert_int_equal(fakeport_inject_frames(x->p, &big, 1), 0);
+	assert_int_equal(fakeport_inject_frames(x->p, &fits, 1), 0);
+	assert_int_equal(fecan_rx(c, &got, T_MS), -EPROTO);
+	fecan_rx_last(c, NULL, &used);
+	assert_int_equal(used, 0);
+	receive(c, &fits);
+	/* More of them than buffers: each costs one buffer, which comes back. */
+	for (unsigned int i = 0; i < 10; i++) {
+		assert_int_equal(fakeport_inject_frames(x->p, &big, 1), 0);
+		assert_int_equal(fecan_rx(c, &got, T_MS), -EPROTO);
+	}
+	assert_int_equal(fakeport_inject_frames(x->p, &fits, 1), 0);
+	receive(c, &fits);
+	assert_no_rx_held(x, c);
+	stats(x, &s);
+	assert_int_equal(s.rx_dropped_small, 11);
+	assert_int_equal(s.rx_delivered, 2);
+	fecan_close(c);
+}
+
 /* ---- Frontends that vanish ---- */
 
 static void test_vanishing_frontends(void **state)
@@ -1086,6 +1237,37 @@ static void test_vanishing_frontends(void **state)
 	assert_int_equal(bkt_count_fds(), fds_running);
 }
 
+/* A frontend breaking the protocol loses its connection; the loop goes on. */
+static void test_protocol_error_mid_session(void **state)
+{
+	struct fx *x = *state;
+	const struct cframe f = mkframe(0x42, 0, 1, 1);
+	struct fecan *c;
+	int fds_running, ret = 0;
+
+	fx_up(x, false, 0, 0);
+	fds_running = bkt_count_fds();
+	c = can_open(x, FE_ORDER_QEMU, F_ALL & ~F_LATE, 0);
+	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(fakeport_inject_frames(x->p, &f, 1), 0);
+	receive(c, &f);
+	/* An unknown request. */
+	assert_int_equal(fe_send(fecan_fe(c), 200, 0, NULL, 0, NULL, 0), 0);
+	assert_int_equal(fe_wait_closed(fecan_fe(c), T_MS), 0);
+	fecan_close(c);
+	wait_idle(x, 1);
+	assert_false(fakeport_dmn_exited(x->d, &ret));
+	assert_int_equal(bkt_count_fds(), fds_running);
+
+	c = can_open(x, FE_ORDER_CLOUD_HV, F_ALL & ~F_LATE, 0);
+	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(fecan_tx_sync(c, &f, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(fakeport_inject_frames(x->p, &f, 1), 0);
+	receive(c, &f);
+	fecan_close(c);
+	wait_idle(x, 2);
+}
+
 /* ---- No busy waiting ---- */
 
 static void thread_cpu(struct dmn *m, void *arg)
@@ -1154,10 +1336,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_session_qemu),
 	    T(test_session_cloud_hv),
+	    T(test_reconnect_while_started),
 	    T(test_types_not_negotiated),
 	    T(test_start_twice_stop_fails_pending),
 	    T(test_start_fails_on_port),
 	    T(test_late_tx_ack_echo),
+	    T(test_late_tx_ack_many),
 	    T(test_late_tx_ack_timeout),
 	    T(test_tx_port_failure),
 	    T(test_tx_port_failure_in_batch),
@@ -1167,7 +1351,9 @@ int main(void)
 	    T(test_rx_while_stopped),
 	    T(test_rx_backlog),
 	    T(test_rx_flood),
+	    T(test_rx_buffer_too_small),
 	    T(test_vanishing_frontends),
+	    T(test_protocol_error_mid_session),
 	    T(test_idle_loop_sleeps),
 	};
 

@@ -98,25 +98,25 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_RX_BACKLOG = 256, OPT_TX_ACK_TIMEOUT, OPT_LINK_UP, OPT_NO_FD };
 	static const struct option longopts[] = {
-		{"socket-path", required_argument, NULL, 's'},
-		{"can-in", required_argument, NULL, 'i'},
-		{"can-out", required_argument, NULL, 'o'},
-		{"rx-backlog", required_argument, NULL, OPT_RX_BACKLOG},
-		{"tx-ack-timeout", required_argument, NULL, OPT_TX_ACK_TIMEOUT},
-		{"link-up", no_argument, NULL, OPT_LINK_UP},
-		{"no-fd", no_argument, NULL, OPT_NO_FD},
-		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"socket-path", required_argument, NULL, 's'},
+	    {"can-in", required_argument, NULL, 'i'},
+	    {"can-out", required_argument, NULL, 'o'},
+	    {"rx-backlog", required_argument, NULL, OPT_RX_BACKLOG},
+	    {"tx-ack-timeout", required_argument, NULL, OPT_TX_ACK_TIMEOUT},
+	    {"link-up", no_argument, NULL, OPT_LINK_UP},
+	    {"no-fd", no_argument, NULL, OPT_NO_FD},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
 	*o = (struct options){
-		.rx_backlog = VCD_DEFAULT_RX_BACKLOG,
-		.tx_ack_timeout_ms = VCD_DEFAULT_TX_ACK_TIMEOUT_MS,
-		.verbosity = VLOG_INFO,
+	    .rx_backlog = VCD_DEFAULT_RX_BACKLOG,
+	    .tx_ack_timeout_ms = VCD_DEFAULT_TX_ACK_TIMEOUT_MS,
+	    .verbosity = VLOG_INFO,
 	};
 	while ((c = getopt_long(argc, argv, "s:i:o:vqVh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -134,8 +134,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			break;
 		case OPT_TX_ACK_TIMEOUT:
-			if (parse_uint("--tx-ack-timeout", optarg, 1, 600000, &o->tx_ack_timeout_ms) <
-			    0)
+			if (parse_uint("--tx-ack-timeout", optarg, 1, 600000,
+				       &o->tx_ack_timeout_ms) < 0)
 				return -1;
 			break;
 		case OPT_LINK_UP:
@@ -225,10 +225,10 @@ static int port_recv(void *p, int fd, struct can_port_event *ev, unsigned int ma
 }
 
 static const struct vcd_port_ops port_ops = {
-	.send = port_send,
-	.start = port_start,
-	.stop = port_stop,
-	.set_tx_confirm = port_set_tx_confirm,
+    .send = port_send,
+    .start = port_start,
+    .stop = port_stop,
+    .set_tx_confirm = port_set_tx_confirm,
 };
 
 struct sig_ctx {
@@ -284,7 +284,8 @@ int main(int argc, char **argv)
 	vlog_set_level((enum vlog_level)o.verbosity);
 
 	if (check_iface("--can-in", o.can_in, &fd_in) < 0 ||
-	    check_iface("--can-out", o.can_out, &fd_out) < 0 || check_socket_path(o.socket_path) < 0)
+	    check_iface("--can-out", o.can_out, &fd_out) < 0 ||
+	    check_socket_path(o.socket_path) < 0)
 		return EXIT_FAILURE;
 
 	if (strcmp(o.can_in, o.can_out) == 0)
@@ -332,8 +333,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	inited = true;
-	vlog_info(name, "listening on %s (in %s, out %s, CAN FD %s)", o.socket_path, o.can_in,
-		  o.can_out, dcfg.fd ? "offered" : "not offered");
+	vlog_info(name, "ready: in %s, out %s, CAN FD %s", o.can_in, o.can_out,
+		  dcfg.fd ? "offered" : "not offered");
 
 	sctx.sfd = sfd;
 	sctx.port = port;

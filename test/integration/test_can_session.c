@@ -309,8 +309,11 @@ static void traffic(struct fx *x, struct fecan *c)
 	    mkframe(0x321, 0, 8, 5),
 	    mkframe(0x1234567, CFRAME_EXT, 3, 6),
 	    mkframe(0x6, CFRAME_RTR, 3, 0),
-	    mkframe(0x7ff, CFRAME_FD, 64, 7),
-	    mkframe(0x1fffffff, CFRAME_EXT | CFRAME_FD, 20, 8),
+	    /* BRS and ESI have no virtio flag: the guest sees a plain FD frame. */
+	    mkframe(0x7ff, CFRAME_FD | CFRAME_BRS | CFRAME_ESI, 64, 7),
+	    mkframe(0x1fffffff, CFRAME_EXT | CFRAME_FD | CFRAME_BRS, 20, 8),
+	    /* An extended frame with a small id stays extended. */
+	    mkframe(0x5, CFRAME_EXT, 2, 10),
 	    mkframe(0x0, CFRAME_FD, 0, 0),
 	    mkframe(0x99, 0, 1, 9),
 	};
@@ -390,8 +393,8 @@ static void session(void **state, enum fe_order order)
 	stats(x, &s);
 	assert_int_equal(s.tx_ok, 14);
 	assert_int_equal(s.tx_rejected + s.tx_failed + s.tx_timeout + s.tx_stopped, 0);
-	assert_int_equal(s.rx_delivered, 14);
-	assert_int_equal(rx_accounted(&s), 14);
+	assert_int_equal(s.rx_delivered, 16);
+	assert_int_equal(rx_accounted(&s), 16);
 	assert_int_equal(s.busoff_events, 0);
 	fecan_close(c);
 	wait_idle(x, 2);
@@ -1314,6 +1317,15 @@ static void test_idle_loop_sleeps(void **state)
 	receive(c, &f);
 	/* Started, after traffic. */
 	assert_idle(x);
+	/* A second frontend knocking while the first is served (it waits its turn). */
+	{
+		struct fe *other;
+
+		assert_int_equal(fe_new(&other, NULL), 0);
+		assert_int_equal(fe_connect(other, fakeport_dmn_path(x->d), T_MS), 0);
+		assert_idle(x);
+		fe_free(other);
+	}
 
 	/* A TX request waiting for its echo: the loop sleeps until its deadline. */
 	t = fecan_tx(c, &f);
@@ -1323,8 +1335,14 @@ static void test_idle_loop_sleeps(void **state)
 	tx_result(c, t, VIRTIO_CAN_RESULT_NOT_OK);
 	/* Bus-off. */
 	assert_idle(x);
+	/* Rings stopped as QEMU stops them, and a guest still kicking them. */
+	assert_int_equal(fe_stop(fecan_fe(c)), 0);
+	for (unsigned int q = 0; q < VIRTIO_CAN_NUM_QUEUES; q++)
+		assert_int_equal(fe_ring_kick(fecan_fe(c), q, true), 1);
+	assert_idle(x);
 	fecan_close(c);
-	wait_idle(x, 1);
+	/* The one that knocked is served next, and finds nobody there. */
+	wait_idle(x, 2);
 	/* Again nobody connected. */
 	assert_idle(x);
 }

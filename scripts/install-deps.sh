@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 #
-# install-deps.sh [build] [vm] [fuzz] [coverage]
+# install-deps.sh [build] [vm] [fuzz] [coverage] [bench]
 # Installs, with apt-get, the Debian packages the named jobs need and that
 # are missing. Runs "apt-get update" at most once. Needs root for installs.
 set -euo pipefail
@@ -11,6 +11,7 @@ declare -A groups=(
 	[vm]="qemu-system-x86 busybox-static kmod cpio can-utils iproute2"
 	[fuzz]="clang libclang-rt-14-dev"
 	[coverage]="lcov"
+	[bench]="valgrind"
 )
 
 want=()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+#
+# run-vm.sh BUILD_DIR [SECONDS] - the real-CAN benchmarks, meant to run inside
+# the scripts/vm-test.sh guest (called by scripts/bench.sh). Runs every
+# built bench_* program but bench_inproc (a host one) one after the other;
+# their "BENCH key value unit" lines are what bench.sh collects. Exits 1 when
+# one of them failed.
+set -uo pipefail
+
+if [ $# -lt 1 ] || [ ! -d "$1" ]; then
+	echo "usage: run-vm.sh BUILD_DIR [SECONDS]" >&2
+	exit 2
+fi
+build_dir=$(cd "$1" && pwd)
+secs=${2:-3}
+failed=0
+while IFS= read -r p; do
+	name=$(basename "$p")
+	[ "$name" = bench_inproc ] && continue
+	echo "=== $name"
+	timeout -k 5 600 "$p" "$secs"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "--- FAILED $name (exit $rc)"
+		failed=1
+	fi
+done < <(find "$build_dir" -maxdepth 3 -type f -name 'bench_*' -perm -u+x | sort)
+exit $failed

@@ -377,6 +377,18 @@ int vq_pop(struct vq *q, struct vq_chain *c)
 	if (!vq_mapped(q))
 		return 0;
 	n = vq_pending(q);
+	if (n == 0 && q->event_idx) {
+		/*
+		 * Empty: tell the guest where to kick, then look once more after a
+		 * full barrier. Without it our avail_event store can still sit in
+		 * the store buffer when the guest, having published a new idx,
+		 * reads the old threshold: no kick, and the queue stalls. So a 0
+		 * from here always means a kick will come.
+		 */
+		vq_store16(vq_avail_event(q), q->last_avail);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		n = vq_pending(q);
+	}
 	if (n <= 0)
 		return n;
 	if (q->inflight >= q->num) {

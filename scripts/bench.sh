@@ -69,18 +69,18 @@ set +e
 	bash "$root/test/bench/run-vm.sh" "$build_dir" "$secs" 2>&1 | tee -a "$log"
 status=${PIPESTATUS[0]}
 inproc=$build_dir/test/bench_inproc
-# Host figures. EVENT_IDX is off here: with it a full Txq stalls for the
-# client's 10 s timeout every few hundred frames (see bench_tx's evidx rows).
+# Host figures, with EVENT_IDX and indirect descriptors as the Linux driver
+# negotiates them.
 if [ -x "$inproc" ]; then
 	echo "=== bench_inproc (host)" | tee -a "$log"
-	"$inproc" --no-event-idx --frames 20000 2>&1 | grep -v ': info: ' | tee -a "$log"
+	"$inproc" --frames 20000 2>&1 | grep -v ': info: ' | tee -a "$log"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
 # Instructions per frame of the backend + device (the loop thread only),
 # from two runs so that connection set-up cancels out.
 ir() {
 	valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect=loop \
-		"$inproc" "$1" --no-event-idx --frames "$2" 2>&1 |
+		"$inproc" "$1" --frames "$2" 2>&1 |
 		sed -n 's/.*Collected : \([0-9][0-9]*\).*/\1/p'
 }
 if [ -x "$inproc" ] && command -v valgrind >/dev/null; then

@@ -83,6 +83,7 @@ struct vcd {
 	/* Used elements of one queue at a time: every user flushes before returning. */
 	struct vq_used used[VCD_BATCH];
 	unsigned int nused;
+	bool used_pushed; /* used_add() pushed a full batch since the last flush */
 };
 
 static uint64_t vcd_now(const struct vcd *d)
@@ -113,18 +114,21 @@ static void used_add(struct vcd *d, struct vq *q, uint16_t head, uint32_t len)
 	if (d->nused == VCD_BATCH) {
 		vq_push_batch(q, d->used, d->nused);
 		d->nused = 0;
+		/* Remembered, or a run of exactly VCD_BATCH would go unsignalled. */
+		d->used_pushed = true;
 	}
 }
 
-/* Push what used_add() collected; true when anything was pushed. */
+/* Push what used_add() collected; true when anything was pushed since the last flush. */
 static bool used_flush(struct vcd *d, struct vq *q)
 {
-	unsigned int n = d->nused;
+	bool pushed = d->nused > 0 || d->used_pushed;
 
-	if (n > 0)
-		vq_push_batch(q, d->used, n);
+	if (d->nused > 0)
+		vq_push_batch(q, d->used, d->nused);
 	d->nused = 0;
-	return n > 0;
+	d->used_pushed = false;
+	return pushed;
 }
 
 static void complete_result(struct vcd *d, struct vq *q, uint16_t head, uint8_t *result,

@@ -1059,6 +1059,31 @@ static void test_tx_batch(void **state)
 	assert_int_equal(notified(t, TXQ), 1);
 }
 
+/*
+ * A whole ring of 256 requests (indirect, one descriptor each) in one kick:
+ * exactly one device batch, and still an interrupt at the end.
+ */
+static void test_tx_full_ring_notifies(void **state)
+{
+	struct opts o = {0};
+	struct t *t = t_open(state, &o);
+
+	start_ok(t);
+	(void)notified(t, TXQ);
+	for (unsigned int i = 0; i < QNUM; i++) {
+		uint8_t *b = galloc(t, 17);
+		struct seg s[2] = {{b, 16, false}, {b + 16, 1, true}};
+
+		put_hdr(b, VIRTIO_CAN_TX, 0, 0, 0x100 + i);
+		b[16] = NOT_SET;
+		(void)post_indirect(t, TXQ, s, 2);
+	}
+	kick(t, TXQ);
+	assert_int_equal(t->port.nsent, QNUM);
+	assert_int_equal(used_count(t, TXQ), QNUM);
+	assert_int_equal(notified(t, TXQ), 1);
+}
+
 /* A send error fails that frame only; the controller stays up. */
 static void test_tx_send_error(void **state)
 {
@@ -1352,6 +1377,26 @@ static void test_rx_one_notify_per_batch(void **state)
 	(void)notified(t, RXQ);
 	vcd_rx_frames(t->d, f, 5);
 	assert_int_equal(used_count(t, RXQ), 5);
+	assert_int_equal(notified(t, RXQ), 1);
+}
+
+/* A whole Rxq of 256 buffers filled by one burst still gets its interrupt. */
+static void test_rx_full_ring_notifies(void **state)
+{
+	struct opts o = {0};
+	struct t *t = t_open(state, &o);
+	struct cframe f[QNUM];
+	uint16_t h;
+
+	start_ok(t);
+	for (unsigned int i = 0; i < QNUM; i++) {
+		f[i] = mkframe(0x10 + i, 0, 8, (uint8_t)i);
+		(void)rx_post(t, 24, &h);
+	}
+	(void)notified(t, RXQ);
+	vcd_rx_frames(t->d, f, QNUM);
+	assert_int_equal(used_count(t, RXQ), QNUM);
+	assert_int_equal(stats(t).rx_delivered, QNUM);
 	assert_int_equal(notified(t, RXQ), 1);
 }
 
@@ -1982,6 +2027,7 @@ int main(void)
 	    T(test_tx_split_layout),
 	    T(test_tx_indirect_layout),
 	    T(test_tx_batch),
+	    T(test_tx_full_ring_notifies),
 	    T(test_tx_send_error),
 	    T(test_tx_send_call_error),
 	    T(test_tx_processed_on_queue_start),
@@ -1995,6 +2041,7 @@ int main(void)
 	    T(test_rx_backlog_overflow),
 	    T(test_rx_burst_with_buffers),
 	    T(test_rx_one_notify_per_batch),
+	    T(test_rx_full_ring_notifies),
 	    T(test_rx_no_frame_no_pop),
 	    T(test_rx_stopped_dropped),
 	    T(test_rx_backlog_dropped_on_stop),

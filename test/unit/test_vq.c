@@ -798,6 +798,30 @@ static void test_pop_sets_avail_event(void **state)
 	assert_int_equal(avail_event_get(e), 3);
 }
 
+/*
+ * With EVENT_IDX an empty pop re-arms the kick at last_avail, also when no
+ * pop moved it (a ring restarted at a base), and then finds what came.
+ */
+static void test_empty_pop_arms_kick(void **state)
+{
+	struct env *e = *state;
+	struct vq_chain c;
+
+	e->q.event_idx = true;
+	e->q.last_avail = 5;
+	set_avail_idx(e, 5);
+	avail_event_set(e, 0xbeef);
+	assert_int_equal(vq_pop(&e->q, &c), 0);
+	assert_int_equal(avail_event_get(e), 5);
+	assert_false(e->q.broken);
+
+	/* Without EVENT_IDX avail_event is not ours to write. */
+	e->q.event_idx = false;
+	avail_event_set(e, 0xbeef);
+	assert_int_equal(vq_pop(&e->q, &c), 0);
+	assert_int_equal(avail_event_get(e), 0xbeef);
+}
+
 /* A chain of exactly VQ_MAX_IOV buffers is fine; one more breaks. */
 static void test_pop_max_iov(void **state)
 {
@@ -1567,6 +1591,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_push_head, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_index_wrap, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_pop_sets_avail_event, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_empty_pop_arms_kick, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_pop_max_iov, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_pop_max_iov_split, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_pop_indirect_spanning_regions, setup_mapped,

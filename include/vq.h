@@ -94,8 +94,10 @@ int vq_avail_count(struct vq *q);
 /*
  * Pop the next available chain into c. Returns 1 when a chain was popped,
  * 0 when the ring is empty, -EIO when the ring is (or just became) broken.
- * With EVENT_IDX a 0 also re-arms the guest's kick (avail_event) and checks
- * again after a full barrier, so a caller may sleep on the kick fd after 0.
+ * With EVENT_IDX, popping leaves avail_event alone (no kicks while the
+ * device drains); a 0 re-arms the guest's kick (avail_event = last_avail)
+ * and checks again after a full barrier, so a caller may sleep on the kick
+ * fd after 0. A device that needs kicks must therefore pop until 0.
  */
 int vq_pop(struct vq *q, struct vq_chain *c);
 

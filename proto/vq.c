@@ -379,11 +379,11 @@ int vq_pop(struct vq *q, struct vq_chain *c)
 	n = vq_pending(q);
 	if (n == 0 && q->event_idx) {
 		/*
-		 * Empty: tell the guest where to kick, then look once more after a
-		 * full barrier. Without it our avail_event store can still sit in
-		 * the store buffer when the guest, having published a new idx,
-		 * reads the old threshold: no kick, and the queue stalls. So a 0
-		 * from here always means a kick will come.
+		 * Empty: ask for a kick at the next buffer, then look once more
+		 * after a full barrier. Without it our avail_event store can still
+		 * sit in the store buffer when the guest, having published a new
+		 * idx, reads the old threshold: no kick, and the queue stalls. So
+		 * a 0 from here always means a kick will come.
 		 */
 		vq_store16(vq_avail_event(q), q->last_avail);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -408,11 +408,10 @@ int vq_pop(struct vq *q, struct vq_chain *c)
 	q->last_avail++;
 	q->inflight++;
 	/*
-	 * Keep the guest's kick threshold moving with us; otherwise a device
-	 * that never toggles kick notification would stop getting kicks.
+	 * avail_event stays where the last empty pop left it: while we drain,
+	 * the guest's new buffers are past it and cost no kicks (as vhost
+	 * does). The empty pop that ends the drain asks for the next one.
 	 */
-	if (q->event_idx)
-		vq_store16(vq_avail_event(q), q->last_avail);
 	return 1;
 }
 

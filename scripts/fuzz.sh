@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 #
-# fuzz.sh [seconds]
+# fuzz.sh [seconds [runs]]
 # Builds the libFuzzer targets (build-fuzz, clang, ENABLE_FUZZING=ON) and
-# runs each in turn for the given seconds (default 60), one job, starting
+# runs each in turn for the given seconds (default 60), or until it made
+# the given number of executions when that comes first, one job, starting
 # from a scratch copy of its checked-in corpus (which is never grown).
 # Prints executions and crashes per target; exits non-zero on a crash and
 # names the crash file. Crash files go to build-fuzz/fuzz-out/<target>/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}
-case "$secs" in '' | *[!0-9]*)
-	echo "usage: fuzz.sh [seconds]" >&2
+runs=${2:--1}
+case "$secs/$runs" in '' | *[!0-9/-]* | *?-*)
+	echo "usage: fuzz.sh [seconds [runs]]" >&2
 	exit 2
 	;;
 esac
@@ -31,9 +33,9 @@ for src in "$root"/test/fuzz/fuzz_*.c; do
 	rm -rf "$out"
 	mkdir -p "$out/corpus"
 	cp "$root/test/fuzz/corpus/$t/"* "$out/corpus/" 2>/dev/null || true
-	echo "== $t: ${secs}s =="
+	echo "== $t: ${secs}s$([ "$runs" -ge 0 ] && echo " or $runs runs") =="
 	rc=0
-	(cd "$out" && "$build/test/fuzz/$t" -max_total_time="$secs" -jobs=1 -workers=1 \
+	(cd "$out" && "$build/test/fuzz/$t" -max_total_time="$secs" -runs="$runs" \
 		-timeout=20 -print_final_stats=1 -artifact_prefix="$out/" corpus) \
 		>"$out/log" 2>&1 || rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/log" | tail -1)

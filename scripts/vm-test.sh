@@ -216,7 +216,7 @@ set +e
 # KVM hangs on these machines: TCG only. stdin is closed so -nographic does
 # not take over a terminal; \r and the firmware's escapes are dropped.
 timeout -k 10 "$timeout_s" qemu-system-x86_64 \
-	-accel tcg -cpu max -m "${VDC_VM_MEMORY:-1024}" -smp 1 \
+	-accel tcg -cpu max -m "${VDC_VM_MEMORY:-1024}" -smp "${VDC_VM_CPUS:-1}" \
 	-nographic -no-reboot -nic none \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
 	-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" \

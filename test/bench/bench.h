@@ -10,6 +10,9 @@
 #ifndef BENCH_H
 #define BENCH_H
 
+#include <pthread.h>
+#include <sched.h>
+
 #include "../vm/test_vm_daemon.h"
 
 static inline double bench_now_s(void)
@@ -34,10 +37,133 @@ static inline double bench_secs(int argc, char **argv, double def)
 	return s > 0 ? s : def;
 }
 
+/*
+ * A benchmark's body runs as one cmocka test, so that a failed check is
+ * reported with its place and the program exits non-zero.
+ */
+static int bench_argc;
+static char **bench_argv;
+
+#define BENCH_MAIN(body)                                                                           \
+	int main(int argc, char **argv)                                                            \
+	{                                                                                          \
+		const struct CMUnitTest t[] = {cmocka_unit_test(body)};                            \
+                                                                                                   \
+		bench_argc = argc;                                                                 \
+		bench_argv = argv;                                                                 \
+		skip_without_vcan();                                                               \
+		return cmocka_run_group_tests_name(#body, t, NULL, NULL);                          \
+	}
+
 /* A frame of the benchmark: classic 8 bytes or FD 64 bytes. */
 static inline struct cframe bench_frame(bool fd, uint32_t seq)
 {
 	return cf_make(0x100 + (seq & 0xff), fd ? CFRAME_FD : 0, fd ? 64 : 8, (uint8_t)seq);
+}
+
+/*
+ * A flood from the bus: a thread writing frames on an interface through its
+ * own raw socket, one write() each, as fast as the kernel takes them, for
+ * `secs` seconds or `limit` frames (whichever comes first; 0 = no limit).
+ * Then it sends the marker frame again every 50 ms until the receiver sets
+ * `stop`: a marker can be dropped like any frame in a flood.
+ */
+struct bench_flood {
+	const char *ifname;
+	bool fd;
+	double secs;
+	unsigned long long limit;
+	pthread_t thread;
+	/* Results, read after bench_flood_join(). */
+	unsigned long long written, nobufs, markers;
+	double t_start, t_end;
+	int stop; /* atomic: the receiver saw a marker */
+};
+
+static inline void *bench_flood_main(void *arg)
+{
+	struct bench_flood *w = arg;
+	int s = peer_open(w->ifname);
+	struct canfd_frame cf;
+	size_t size = w->fd ? CANFD_MTU : CAN_MTU;
+	double t;
+
+	memset(&cf, 0, sizeof(cf));
+	cf.can_id = 0x100;
+	cf.len = w->fd ? 64 : 8;
+	w->t_start = bench_now_s();
+	do {
+		for (unsigned int i = 0; i < 256; i++) {
+			cf.data[0] = (uint8_t)w->written;
+			if (write(s, &cf, size) == (ssize_t)size) {
+				w->written++;
+			} else {
+				/* The socket's send queue is full: let the readers run. */
+				assert_int_equal(errno, ENOBUFS);
+				w->nobufs++;
+				sched_yield();
+			}
+			if (w->limit && w->written >= w->limit)
+				break;
+		}
+		t = bench_now_s() - w->t_start;
+	} while (t < w->secs && (!w->limit || w->written < w->limit));
+	w->t_end = bench_now_s();
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		struct cframe m = cf_marker();
+
+		peer_send(s, &m);
+		w->markers++;
+		sleep_ms(50);
+	}
+	close(s);
+	return NULL;
+}
+
+static inline void bench_flood_start(struct bench_flood *w, const char *ifname, bool fd,
+				     double secs, unsigned long long limit)
+{
+	memset(w, 0, sizeof(*w));
+	w->ifname = ifname;
+	w->fd = fd;
+	w->secs = secs;
+	w->limit = limit;
+	assert_int_equal(pthread_create(&w->thread, NULL, bench_flood_main, w), 0);
+}
+
+static inline void bench_flood_stop(struct bench_flood *w)
+{
+	__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+}
+
+static inline void bench_flood_join(struct bench_flood *w)
+{
+	bench_flood_stop(w);
+	assert_int_equal(pthread_join(w->thread, NULL), 0);
+}
+
+/* Frames the network stack dropped before any socket (softnet backlog). */
+static inline unsigned long long bench_softnet_drops(void)
+{
+	char buf[8192];
+	unsigned long long sum = 0;
+	char *line, *save = NULL;
+
+	if (read_file("/proc/net/softnet_stat", buf, sizeof(buf)) == 0)
+		return 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned int processed, dropped;
+
+		if (sscanf(line, "%x %x", &processed, &dropped) == 2)
+			sum += dropped;
+	}
+	return sum;
+}
+
+/* The daemon's RSS without shared memory (guest memory is shared), in kB. */
+static inline long bench_rss_private_kb(const struct vd *d)
+{
+	return vd_status_kb(d, "RssAnon") + vd_status_kb(d, "RssFile");
 }
 
 #endif

@@ -103,11 +103,11 @@ static double guest_tx_rate(bool fd, bool evidx_indirect, double secs, const cha
 	return (double)done / t;
 }
 
-int main(int argc, char **argv)
+static void run(void **state)
 {
-	double secs = bench_secs(argc, argv, 3.0);
+	(void)state;
+	double secs = bench_secs(bench_argc, bench_argv, 3.0);
 
-	skip_without_vcan();
 	for (int fd = 0; fd <= 1; fd++) {
 		const char *kind = fd ? "fd64" : "classic8";
 		double base = raw_write_rate(fd, secs);
@@ -125,5 +125,6 @@ int main(int argc, char **argv)
 			bench_put(key, rate / base, "x");
 		}
 	}
-	return 0;
 }
+
+BENCH_MAIN(run)

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Bus -> guest throughput on real CAN (VM rig). A raw-socket writer floods
+ * vcan0 for a few seconds while the guest driver takes every frame and
+ * reposts its buffer: 80-byte buffers as a guest with CAN FD posts them
+ * (classic 8-byte and FD 64-byte frames) and 24-byte ones as a classic-only
+ * guest does. Baseline, same writer, same interface, same run: a
+ * candump-style reader doing one read() per frame.
+ *
+ * Every frame written must be accounted for: delivered to the guest, or
+ * counted as dropped by the daemon (backlog full, socket buffer overflow,
+ * ...) or by the network stack before any socket. The program fails when
+ * the numbers do not add up.
+ *
+ * Usage: bench_rx [SECONDS per run, default 3]
+ */
+#define _GNU_SOURCE
+#include "bench.h"
+
+/* Frames per second a plain raw socket reads, one read() each. */
+static double raw_read_rate(bool fd, double secs)
+{
+	struct bench_flood w;
+	struct canfd_frame cf;
+	unsigned long long n = 0;
+	int s = peer_open("vcan0");
+	double t;
+
+	bench_flood_start(&w, "vcan0", fd, secs, 0);
+	for (;;) {
+		ssize_t r = read(s, &cf, sizeof(cf));
+
+		assert_true(r > 0);
+		if ((cf.can_id & CAN_SFF_MASK) == MARK_ID && cf.len == 4 &&
+		    memcmp(cf.data, "MARK", 4) == 0)
+			break;
+		n++;
+	}
+	t = bench_now_s() - w.t_start;
+	bench_flood_join(&w);
+	close(s);
+	printf("raw read (%s): %llu of %llu frames in %.2f s\n", fd ? "fd64" : "classic8", n,
+	       w.written, t);
+	return (double)n / t;
+}
+
+static unsigned long long drops_of(const struct vd_stats *s)
+{
+	return s->rx_stopped + s->rx_type + s->rx_full + s->rx_small +
+	       (s->rx_kernel == ~0ull ? 0 : s->rx_kernel);
+}
+
+/* Frames per second the guest receives through the daemon. */
+static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const char *key)
+{
+	uint64_t features = NO_LATE_ACK & (fd_guest ? ~0ull : ~(1ull << VIRTIO_CAN_F_CAN_FD));
+	struct vd_stats st0, st1;
+	struct bench_flood w;
+	struct fecan *c;
+	struct cframe f;
+	unsigned long long n = 0, extra = 0, sn0, sn1, delivered, dropped, sent;
+	double t;
+	struct vd d;
+	char k[128];
+
+	vd_init(&d);
+	vd_start(&d, "vcan0", "vcan0", NULL);
+	c = guest_open(&d, features);
+	assert_int_equal(fecan_has(c, VIRTIO_CAN_F_CAN_FD), fd_guest);
+	vd_stats(&d, &st0);
+	sn0 = bench_softnet_drops();
+
+	bench_flood_start(&w, "vcan0", fd_frames, secs, 0);
+	for (;;) {
+		guest_rx(c, &f);
+		if (cf_is_marker(&f))
+			break;
+		n++;
+	}
+	t = bench_now_s() - w.t_start;
+	bench_flood_join(&w);
+	/* Markers sent after the first one the guest saw, or still queued. */
+	while (fecan_rx(c, &f, 300) == 1)
+		extra++;
+	vd_stats(&d, &st1);
+	sn1 = bench_softnet_drops();
+
+	delivered = st1.rx_delivered - st0.rx_delivered;
+	dropped = drops_of(&st1) - drops_of(&st0) + (sn1 - sn0);
+	sent = w.written + w.markers;
+	printf("%s: written %llu + %llu markers; delivered %llu (guest took %llu), dropped %llu "
+	       "(backlog full %llu, socket buffer %llu, stack %llu) in %.2f s\n",
+	       key, w.written, w.markers, delivered, n + 1 + extra, dropped,
+	       st1.rx_full - st0.rx_full,
+	       st1.rx_kernel == ~0ull ? 0 : st1.rx_kernel - st0.rx_kernel, sn1 - sn0, t);
+	if (delivered + dropped != sent || n + 1 + extra != delivered) {
+		vd_print_log(&d);
+		fail_msg("%s: frames unaccounted for: sent %llu, delivered %llu + dropped %llu, "
+			 "guest %llu",
+			 key, sent, delivered, dropped, n + 1 + extra);
+	}
+	snprintf(k, sizeof(k), "%s_dropped_pct", key);
+	bench_put(k, 100.0 * (double)dropped / (double)sent, "%");
+	fecan_close(c);
+	vd_stop(&d);
+	vd_cleanup(&d);
+	return (double)n / t;
+}
+
+static void run(void **state)
+{
+	(void)state;
+	double secs = bench_secs(bench_argc, bench_argv, 3.0);
+	const struct {
+		bool fd_frames, fd_guest;
+		const char *key;
+	} runs[] = {
+	    {false, true, "rx_classic8_buf80"},
+	    {false, false, "rx_classic8_buf24"},
+	    {true, true, "rx_fd64_buf80"},
+	};
+
+	for (int fd = 0; fd <= 1; fd++) {
+		double base = raw_read_rate(fd, secs);
+		char key[96];
+
+		snprintf(key, sizeof(key), "rx_%s_raw_read", fd ? "fd64" : "classic8");
+		bench_put(key, base, "frames/s");
+		for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+			double rate;
+
+			if (runs[i].fd_frames != (bool)fd)
+				continue;
+			rate =
+			    guest_rx_rate(runs[i].fd_frames, runs[i].fd_guest, secs, runs[i].key);
+			bench_put(runs[i].key, rate, "frames/s");
+			snprintf(key, sizeof(key), "%s_ratio", runs[i].key);
+			bench_put(key, rate / base, "x");
+		}
+	}
+}
+
+BENCH_MAIN(run)

@@ -2,14 +2,15 @@
 # SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 #
 # The test command. On a fresh Debian 12 machine as root: installs what is
-# missing, builds, runs every tier (unit, integration, vm), then builds
-# again with ASan+UBSan and runs the unit and integration tiers once more.
-# Exits non-zero on any failure.
+# missing, builds, runs every tier (unit, integration, vm, bench smoke),
+# then builds again with ASan+UBSan and runs the unit and integration tiers
+# once more, and last builds the libFuzzer targets with clang and replays
+# their corpora (label fuzz). Exits non-zero on any failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
 
-"$root/scripts/install-deps.sh" build vm
+"$root/scripts/install-deps.sh" build vm fuzz
 
 echo "== build (plain) =="
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -23,4 +24,10 @@ cmake --build "$root/build-san" -j"$jobs"
 echo "== tests under sanitizers: unit, integration =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir "$root/build-san" --output-on-failure -j"$jobs" -L 'unit|integration'
+echo "== build (libFuzzer targets, clang) =="
+cmake -S "$root" -B "$root/build-fuzz-replay" -DCMAKE_C_COMPILER=clang -DENABLE_FUZZING=ON \
+	-DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build-fuzz-replay" -j"$jobs"
+echo "== fuzz targets over their corpora =="
+ctest --test-dir "$root/build-fuzz-replay" --output-on-failure -j"$jobs" -L fuzz
 echo "== all tests passed =="

@@ -283,9 +283,9 @@ int main(int argc, char **argv)
 		return ret > 0 ? EXIT_SUCCESS : EXIT_USAGE;
 	vlog_set_level((enum vlog_level)o.verbosity);
 
-	if (check_iface("--can-in", o.can_in, &fd_in) < 0 ||
-	    check_iface("--can-out", o.can_out, &fd_out) < 0 ||
-	    check_socket_path(o.socket_path) < 0)
+	/* The socket path first: its check needs no CAN in the kernel. */
+	if (check_socket_path(o.socket_path) < 0 || check_iface("--can-in", o.can_in, &fd_in) < 0 ||
+	    check_iface("--can-out", o.can_out, &fd_out) < 0)
 		return EXIT_FAILURE;
 
 	if (strcmp(o.can_in, o.can_out) == 0)

@@ -186,13 +186,48 @@ static void test_no_such_interface(void **state)
 	rmdir(dir);
 }
 
+/* A path that is something else than a socket is never replaced. */
+static void test_socket_path_not_a_socket(void **state)
+{
+	char dir[] = "/tmp/vdc-cli-XXXXXX", path[64];
+	struct stat st;
+	struct run r;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/precious", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("keep me\n", f);
+	fclose(f);
+	run_daemon(&r, "-s", path, "-i", "nosuchcan7", "-o", "nosuchcan7", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "exists and is not a socket"));
+	assert_non_null(strstr(r.err, path));
+	/* The file is untouched. */
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 8);
+	/* A directory is refused the same way. */
+	run_daemon(&r, "-s", dir, "-i", "nosuchcan7", "-o", "nosuchcan7", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "exists and is not a socket"));
+	assert_int_equal(unlink(path), 0);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_help),	       cmocka_unit_test(test_version),
-		cmocka_unit_test(test_missing_all),    cmocka_unit_test(test_missing_can_out),
-		cmocka_unit_test(test_bad_numbers),    cmocka_unit_test(test_unknown_option),
-		cmocka_unit_test(test_no_such_interface),
+	    cmocka_unit_test(test_help),
+	    cmocka_unit_test(test_version),
+	    cmocka_unit_test(test_missing_all),
+	    cmocka_unit_test(test_missing_can_out),
+	    cmocka_unit_test(test_bad_numbers),
+	    cmocka_unit_test(test_unknown_option),
+	    cmocka_unit_test(test_no_such_interface),
+	    cmocka_unit_test(test_socket_path_not_a_socket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

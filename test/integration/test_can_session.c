@@ -459,6 +459,33 @@ static void test_reconnect_while_started(void **state)
 }
 
 /* Without CAN_FD (not offered, or not accepted) and without RTR_FRAMES. */
+struct printed {
+	char *buf;
+	size_t len;
+};
+
+static void print_in_loop(struct dmn *m, void *arg)
+{
+	struct printed *p = arg;
+	FILE *f = open_memstream(&p->buf, &p->len);
+
+	if (!f)
+		return;
+	dmn_print_stats(m, f);
+	fclose(f);
+}
+
+/* What dmn_print_stats() writes, printed in the loop thread. */
+static void counters_printed(struct fx *x, const char *want)
+{
+	struct printed p = {0};
+
+	assert_int_equal(fakeport_dmn_exec(x->d, print_in_loop, &p), 0);
+	assert_non_null(p.buf);
+	assert_string_equal(p.buf, want);
+	free(p.buf);
+}
+
 static void test_types_not_negotiated(void **state)
 {
 	struct fx *x = *state;
@@ -490,6 +517,11 @@ static void test_types_not_negotiated(void **state)
 	assert_int_equal(s.tx_rejected, 2);
 	assert_int_equal(s.rx_dropped_type, 2);
 	assert_int_equal(s.rx_delivered, 1);
+	/* The same counters as the daemon prints them (at exit, on SIGUSR1). */
+	counters_printed(x, "tx: ok 1, rejected 2, failed 0, ack timeout 0, stopped 0\n"
+			    "rx: delivered 1, dropped: stopped 0, type 2, backlog full 0, "
+			    "buffer too small 0\n"
+			    "bus-off events: 0\n");
 	fecan_close(c);
 }
 
@@ -567,7 +599,7 @@ static void test_late_tx_ack_echo(void **state)
 	const struct cframe a = mkframe(0x300, 0, 8, 1);
 	const struct cframe b = mkframe(0x1300, CFRAME_EXT | CFRAME_FD, 32, 2);
 	const struct cframe other = mkframe(0x300, 0, 8, 9); /* same id, other data */
-	struct cframe echo_a, echo_b;
+	struct cframe echo_a, echo_b, got;
 	struct vcd_stats s;
 	struct fecan *c;
 	int ta, tb;
@@ -605,6 +637,10 @@ static void test_late_tx_ack_echo(void **state)
 	stats(x, &s);
 	assert_int_equal(s.tx_ok, 2);
 	assert_int_equal(s.tx_timeout + s.tx_stopped + s.tx_failed, 0);
+	/* Echoes are confirmations, not traffic: none reached the guest's Rxq. */
+	assert_int_equal(fecan_rx(c, &got, 50), -ETIMEDOUT);
+	assert_int_equal(s.rx_delivered, 0);
+	assert_int_equal(rx_accounted(&s), 0);
 	fecan_close(c);
 }
 
@@ -880,6 +916,10 @@ static void bus_off(void **state, enum fe_order order)
 	assert_int_equal(s.tx_ok, 1);
 	assert_int_equal(s.rx_dropped_stopped, 1);
 	assert_int_equal(s.rx_delivered, 1);
+	counters_printed(x, "tx: ok 1, rejected 1, failed 0, ack timeout 0, stopped 2\n"
+			    "rx: delivered 1, dropped: stopped 1, type 0, backlog full 0, "
+			    "buffer too small 0\n"
+			    "bus-off events: 1\n");
 	fecan_close(c);
 }
 

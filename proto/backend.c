@@ -82,6 +82,7 @@ struct vu_backend {
 	const char *tag;
 	int epfd;
 	int listen_fd;
+	int spare_fd;	 /* held back so a full fd table cannot make accept spin */
 	char *sock_path; /* the socket file we created */
 	dev_t sock_dev;
 	ino_t sock_ino;
@@ -666,10 +667,9 @@ static int h_get_config(struct vu_backend *b, struct vu_msg *m, struct vu_msg *r
 	if (ops && ops->get_config) {
 		ret = 0;
 		if (c->offset < limit)
-			ret = ops->get_config(b->dev->opaque, c->offset,
-					      reply->payload.config.region,
-					      c->size < limit - c->offset ? c->size
-									  : limit - c->offset);
+			ret = ops->get_config(
+			    b->dev->opaque, c->offset, reply->payload.config.region,
+			    c->size < limit - c->offset ? c->size : limit - c->offset);
 	}
 	if (ret) {
 		/* The spec's way to fail: an empty reply. */
@@ -854,6 +854,7 @@ int vu_backend_new(struct vu_backend **out, const struct vu_device *dev)
 	b->dev = dev;
 	b->tag = dev->name ? dev->name : "vhost-user";
 	b->listen_fd = -1;
+	b->spare_fd = -1;
 	b->conn_fd = -1;
 	b->backend_fd = -1;
 	gmem_init(&b->mem);
@@ -905,6 +906,7 @@ void vu_backend_free(struct vu_backend *b)
 		return;
 	vu_backend_disconnect(b);
 	vu_close(&b->listen_fd);
+	vu_close(&b->spare_fd);
 	/* Remove the socket file only if it is still the one we created. */
 	if (b->sock_path && lstat(b->sock_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
 	    st.st_dev == b->sock_dev && st.st_ino == b->sock_ino)
@@ -979,6 +981,7 @@ int vu_backend_listen(struct vu_backend *b, const char *path)
 		goto fail;
 	}
 	b->listen_fd = fd;
+	b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (b->conn_fd < 0)
 		vu_watch_listen(b);
 	vlog_info(b->tag, "listening on %s", path);
@@ -1048,6 +1051,20 @@ static void vu_accept(struct vu_backend *b)
 	do {
 		fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	} while (fd < 0 && errno == EINTR);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && b->spare_fd >= 0) {
+		/*
+		 * Out of fds: the frontend would stay in the backlog and the
+		 * level-triggered listening socket would wake us forever. Use the
+		 * spare fd to take it and hang up on it.
+		 */
+		vlog_err(b->tag, "accept: %s: refusing the frontend", strerror(errno));
+		vu_close(&b->spare_fd);
+		fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return;
+	}
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
 			vlog_err(b->tag, "accept: %s", strerror(errno));

@@ -2,6 +2,7 @@
 /* Backend: listening socket, sessions, disconnect, backend channel. */
 #include "test_backend.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -203,6 +204,55 @@ static void test_free_keeps_foreign_socket(void **state)
 	vu_backend_free(b);
 	assert_int_equal(lstat(e->path, &st), 0);
 	unlink(e->path);
+}
+
+/*
+ * Out of fds: the waiting frontend is hung up on (through the spare fd)
+ * instead of staying in the backlog, where the level-triggered listening
+ * socket would wake the loop forever.
+ */
+static void test_accept_out_of_fds(void **state)
+{
+	struct conn_env *e = *state;
+	struct rlimit old, low;
+	struct vu_backend *b;
+	bool connected, still_ready;
+	char byte;
+	int c, lowest, r1, r2;
+
+	assert_int_equal(vu_backend_new(&b, &e->vd), 0);
+	assert_int_equal(vu_backend_listen(b, e->path), 0);
+	c = connect_to(e->path);
+	assert_true(readable(vu_backend_fd(b)));
+	/* A limit at the lowest free fd: no new fd fits. */
+	lowest = dup(0);
+	assert_true(lowest >= 0);
+	close(lowest);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	r1 = vu_backend_dispatch(b);
+	r2 = vu_backend_dispatch(b);
+	connected = vu_backend_connected(b);
+	still_ready = readable(vu_backend_fd(b));
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+
+	assert_int_equal(r1, 0);
+	assert_int_equal(r2, 0);
+	assert_false(connected);
+	assert_false(still_ready);
+	assert_int_equal(recv(c, &byte, 1, 0), 0);
+	close(c);
+	/* With fds again, the next frontend is served. */
+	c = connect_to(e->path);
+	assert_int_equal(vu_backend_dispatch(b), 0);
+	assert_true(vu_backend_connected(b));
+	send_get_features(c);
+	assert_int_equal(vu_backend_dispatch(b), 0);
+	assert_int_equal(recv_u64(c, VHOST_USER_GET_FEATURES), TB_OFFERED);
+	close(c);
+	vu_backend_free(b);
 }
 
 static void test_one_frontend_at_a_time(void **state)
@@ -469,6 +519,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_free_keeps_foreign_socket, env_setup,
 					    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_one_frontend_at_a_time, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_accept_out_of_fds, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_resets_everything, env_setup,
 					    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_protocol_error_then_next_frontend, env_setup,

@@ -923,6 +923,41 @@ static void bus_off(void **state, enum fe_order order)
 	fecan_close(c);
 }
 
+/*
+ * Bus order across event kinds: frames read in the same batch as a bus-off,
+ * but before it, reach the guest; the one after it does not.
+ */
+static void test_bus_order_with_bus_off(void **state)
+{
+	struct fx *x = *state;
+	const struct cframe f1 = mkframe(0x631, 0, 1, 1);
+	const struct cframe f2 = mkframe(0x632, 0, 2, 2);
+	const struct cframe f3 = mkframe(0x633, 0, 3, 3);
+	const struct can_port_event ev[4] = {
+	    {.type = CAN_PORT_EV_FRAME, .frame = f1},
+	    {.type = CAN_PORT_EV_FRAME, .frame = f2},
+	    {.type = CAN_PORT_EV_BUSOFF},
+	    {.type = CAN_PORT_EV_FRAME, .frame = f3},
+	};
+	struct vcd_stats s;
+	struct fecan *c;
+
+	fx_up(x, false, 0, 0);
+	c = can_open(x, FE_ORDER_QEMU, F_CLASSIC, 0);
+	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(fakeport_inject(x->p, ev, 4), 0);
+	receive(c, &f1);
+	receive(c, &f2);
+	assert_int_equal(fecan_wait_config_change(c, T_MS), 0);
+	assert_int_equal(fecan_status(c), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_no_rx(x, c);
+	stats(x, &s);
+	assert_int_equal(s.rx_delivered, 2);
+	assert_int_equal(s.rx_dropped_stopped, 1);
+	assert_int_equal(s.busoff_events, 1);
+	fecan_close(c);
+}
+
 static void test_bus_off_qemu(void **state)
 {
 	bus_off(state, FE_ORDER_QEMU);
@@ -1405,6 +1440,7 @@ int main(void)
 	    T(test_tx_port_failure_in_batch),
 	    T(test_bus_off_qemu),
 	    T(test_bus_off_cloud_hv),
+	    T(test_bus_order_with_bus_off),
 	    T(test_get_config_16),
 	    T(test_rx_while_stopped),
 	    T(test_rx_backlog),

@@ -63,7 +63,11 @@ build_dir=$(cd "$build_dir" && pwd)
 log=$build_dir/bench.log
 json=$build_dir/bench-results.json
 
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, VM: QEMU TCG" | tee "$log"
+# Two vCPUs: the guest driver, the daemon and the bus peer run side by side,
+# as a guest's vCPU and the daemon's thread do beside a real VM.
+export VDC_VM_CPUS=${VDC_VM_CPUS:-2}
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), host $(nproc) cores, VM: QEMU TCG with $VDC_VM_CPUS vCPUs" |
+	tee "$log"
 set +e
 "$root/scripts/vm-test.sh" --build-dir "$build_dir" -- \
 	bash "$root/test/bench/run-vm.sh" "$build_dir" "$secs" 2>&1 | tee -a "$log"

@@ -37,6 +37,31 @@ static inline double bench_secs(int argc, char **argv, double def)
 	return s > 0 ? s : def;
 }
 
+/* Repetitions of each timed run (BENCH_REPS, default 3): figures are medians. */
+#define BENCH_MAX_REPS 9
+static inline int bench_reps(void)
+{
+	const char *e = getenv("BENCH_REPS");
+	int n = e ? atoi(e) : 3;
+
+	return n < 1 ? 1 : n > BENCH_MAX_REPS ? BENCH_MAX_REPS : n;
+}
+
+static inline double bench_median(const double *v, int n)
+{
+	double s[BENCH_MAX_REPS];
+
+	memcpy(s, v, (size_t)n * sizeof(*v));
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
+			double t = s[j];
+
+			s[j] = s[j - 1];
+			s[j - 1] = t;
+		}
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
 /*
  * A benchmark's body runs as one cmocka test, so that a failed check is
  * reported with its place and the program exits non-zero.

@@ -51,7 +51,8 @@ static unsigned long long drops_of(const struct vd_stats *s)
 }
 
 /* Frames per second the guest receives through the daemon. */
-static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const char *key)
+static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const char *key,
+			    double *dropped_pct)
 {
 	uint64_t features = NO_LATE_ACK & (fd_guest ? ~0ull : ~(1ull << VIRTIO_CAN_F_CAN_FD));
 	struct vd_stats st0, st1;
@@ -61,7 +62,6 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 	unsigned long long n = 0, extra = 0, sn0, sn1, delivered, dropped, sent;
 	double t;
 	struct vd d;
-	char k[128];
 
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", NULL);
@@ -99,8 +99,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 			 "guest %llu",
 			 key, sent, delivered, dropped, n + 1 + extra);
 	}
-	snprintf(k, sizeof(k), "%s_dropped_pct", key);
-	bench_put(k, 100.0 * (double)dropped / (double)sent, "%");
+	*dropped_pct = 100.0 * (double)dropped / (double)sent;
 	fecan_close(c);
 	vd_stop(&d);
 	vd_cleanup(&d);
@@ -109,8 +108,8 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 
 static void run(void **state)
 {
-	(void)state;
 	double secs = bench_secs(bench_argc, bench_argv, 3.0);
+	int reps = bench_reps();
 	const struct {
 		bool fd_frames, fd_guest;
 		const char *key;
@@ -119,23 +118,36 @@ static void run(void **state)
 	    {false, false, "rx_classic8_buf24"},
 	    {true, true, "rx_fd64_buf80"},
 	};
+	const size_t nruns = sizeof(runs) / sizeof(runs[0]);
 
+	(void)state;
 	for (int fd = 0; fd <= 1; fd++) {
-		double base = raw_read_rate(fd, secs);
+		double base[BENCH_MAX_REPS], rate[3][BENCH_MAX_REPS], drop[3][BENCH_MAX_REPS], b;
 		char key[96];
 
+		/* Baseline and daemon runs alternate, so drift hits both alike. */
+		for (int r = 0; r < reps; r++) {
+			base[r] = raw_read_rate(fd, secs);
+			for (size_t i = 0; i < nruns; i++)
+				if (runs[i].fd_frames == (bool)fd)
+					rate[i][r] =
+					    guest_rx_rate(runs[i].fd_frames, runs[i].fd_guest, secs,
+							  runs[i].key, &drop[i][r]);
+		}
+		b = bench_median(base, reps);
 		snprintf(key, sizeof(key), "rx_%s_raw_read", fd ? "fd64" : "classic8");
-		bench_put(key, base, "frames/s");
-		for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
-			double rate;
+		bench_put(key, b, "frames/s");
+		for (size_t i = 0; i < nruns; i++) {
+			double m;
 
 			if (runs[i].fd_frames != (bool)fd)
 				continue;
-			rate =
-			    guest_rx_rate(runs[i].fd_frames, runs[i].fd_guest, secs, runs[i].key);
-			bench_put(runs[i].key, rate, "frames/s");
+			m = bench_median(rate[i], reps);
+			bench_put(runs[i].key, m, "frames/s");
 			snprintf(key, sizeof(key), "%s_ratio", runs[i].key);
-			bench_put(key, rate / base, "x");
+			bench_put(key, m / b, "x");
+			snprintf(key, sizeof(key), "%s_dropped_pct", runs[i].key);
+			bench_put(key, bench_median(drop[i], reps), "%");
 		}
 	}
 }

@@ -329,35 +329,17 @@ static inline const char *last_str(const char *s, const char *what)
 	return last;
 }
 
-/* SIGUSR1, wait for the new block of counters in the log, parse it. */
-static inline void vd_stats(struct vd *d, struct vd_stats *s)
+/* Parse the last block of counters in buf (a daemon log) into s. */
+static inline void vd_parse_stats(const char *buf, struct vd_stats *s)
 {
-	static char buf[1 << 20];
 	const char *tx, *rx, *bo, *kd;
-	unsigned int before;
-	uint64_t end = now_ms() + WAIT_MS;
 
-	read_file(d->log, buf, sizeof(buf));
-	before = count_str(buf, "bus-off events:");
-	assert_int_equal(kill(d->pid, SIGUSR1), 0);
-	for (;;) {
-		sleep_ms(10);
-		read_file(d->log, buf, sizeof(buf));
-		/* The kernel line comes last; wait for the whole block. */
-		if (count_str(buf, "bus-off events:") > before &&
-		    (bo = last_str(buf, "bus-off events:")) && strchr(bo, '\n') &&
-		    (!strstr(buf, "rx: dropped by the kernel") ||
-		     ((kd = last_str(buf, "rx: dropped by the kernel")) > bo && strchr(kd, '\n'))))
-			break;
-		if (now_ms() >= end || !vd_running(d)) {
-			vd_print_log(d);
-			fail_msg("no counters in the log after SIGUSR1");
-		}
-	}
 	tx = last_str(buf, "tx: ok ");
 	rx = last_str(buf, "rx: delivered ");
+	bo = last_str(buf, "bus-off events:");
 	assert_non_null(tx);
 	assert_non_null(rx);
+	assert_non_null(bo);
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(sscanf(tx,
 				"tx: ok %llu, rejected %llu, failed %llu, ack timeout %llu, "
@@ -378,6 +360,34 @@ static inline void vd_stats(struct vd *d, struct vd_stats *s)
 		assert_int_equal(sscanf(kd, "rx: dropped by the kernel (socket buffer full) %llu",
 					&s->rx_kernel),
 				 1);
+}
+
+/* SIGUSR1, wait for the new block of counters in the log, parse it. */
+static inline void vd_stats(struct vd *d, struct vd_stats *s)
+{
+	static char buf[1 << 20];
+	const char *bo, *kd;
+	unsigned int before;
+	uint64_t end = now_ms() + WAIT_MS;
+
+	read_file(d->log, buf, sizeof(buf));
+	before = count_str(buf, "bus-off events:");
+	assert_int_equal(kill(d->pid, SIGUSR1), 0);
+	for (;;) {
+		sleep_ms(10);
+		read_file(d->log, buf, sizeof(buf));
+		/* The kernel line comes last; wait for the whole block. */
+		if (count_str(buf, "bus-off events:") > before &&
+		    (bo = last_str(buf, "bus-off events:")) && strchr(bo, '\n') &&
+		    (!strstr(buf, "rx: dropped by the kernel") ||
+		     ((kd = last_str(buf, "rx: dropped by the kernel")) > bo && strchr(kd, '\n'))))
+			break;
+		if (now_ms() >= end || !vd_running(d)) {
+			vd_print_log(d);
+			fail_msg("no counters in the log after SIGUSR1");
+		}
+	}
+	vd_parse_stats(buf, s);
 }
 
 static inline bool vd_log_has(const struct vd *d, const char *what)

@@ -214,7 +214,7 @@ struct rx_tally {
 
 static void tally(struct rx_tally *r, const struct cframe *f)
 {
-	uint32_t seq;
+	uint32_t seq = 0;
 
 	if (f->flags & (CFRAME_EXT | CFRAME_FD | CFRAME_RTR) || !seq_get(f->data, f->len, &seq))
 		fail_msg("the guest got a frame %#x (flags %#x, len %u) nobody sent", f->id,

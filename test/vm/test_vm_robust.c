@@ -501,7 +501,7 @@ static void take_old_frames(int s, struct bus_tally *b, int timeout_ms)
 	struct canfd_frame cf;
 
 	while (tap_recv(s, &cf, timeout_ms) > 0) {
-		uint32_t seq;
+		uint32_t seq = 0;
 
 		if (cf.can_id != OLD_TX_ID || !seq_get(cf.data, cf.len, &seq))
 			fail_msg("frame %#x on the bus from nobody", cf.can_id);

@@ -33,8 +33,14 @@
 #include "virtio_can.h"
 #include "vlog.h"
 
-/* Frames handed to ops->send in one call; chains completed per push. */
+/* Chains completed per push (RX, failing pending requests). */
 #define VCD_BATCH 256
+/*
+ * TX requests per send call, completed and signalled before the next ones
+ * are popped: the guest refills the ring while the device sends the rest,
+ * instead of the two taking turns over a whole ring.
+ */
+#define VCD_TX_CHUNK 32
 
 struct vcd_tx_item {
 	struct cframe f;
@@ -77,9 +83,9 @@ struct vcd {
 
 	/* Scratch, kept here rather than on the stack. */
 	struct vq_chain chain;
-	struct vcd_tx_item tx[VCD_BATCH];
-	struct cframe tx_frames[VCD_BATCH];
-	int tx_res[VCD_BATCH];
+	struct vcd_tx_item tx[VCD_TX_CHUNK];
+	struct cframe tx_frames[VCD_TX_CHUNK];
+	int tx_res[VCD_TX_CHUNK];
 	/* Used elements of one queue at a time: every user flushes before returning. */
 	struct vq_used used[VCD_BATCH];
 	unsigned int nused;
@@ -356,14 +362,13 @@ static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
 
 static void tx_kick(struct vcd *d, struct vq *q)
 {
-	bool pushed = false;
 	int r;
 
 	do {
 		unsigned int nvalid = 0;
 
 		r = 0;
-		while (nvalid + d->nused < VCD_BATCH) {
+		while (nvalid + d->nused < VCD_TX_CHUNK) {
 			r = vq_pop(q, &d->chain);
 			if (r <= 0)
 				break;
@@ -372,10 +377,10 @@ static void tx_kick(struct vcd *d, struct vq *q)
 		}
 		if (nvalid > 0)
 			tx_send_batch(d, q, nvalid);
-		pushed |= used_flush(d, q);
+		/* With EVENT_IDX the guest says whether it wants this chunk signalled. */
+		if (used_flush(d, q))
+			vq_notify(q);
 	} while (r > 0);
-	if (pushed)
-		vq_notify(q);
 }
 
 void vcd_tx_confirmed(struct vcd *d, const struct cframe *f)

@@ -106,6 +106,7 @@ set -e
 
 # The table and the JSON, from the BENCH lines of the log.
 awk -v json="$json" -v date="$(date -u '+%Y-%m-%dT%H:%MZ')" '
+	BEGIN { n = 0 }
 	{ sub(/\r$/, "") }
 	$1 == "BENCH" && NF == 4 { key[n] = $2; val[n] = $3; unit[n] = $4; n++ }
 	END {

@@ -23,6 +23,21 @@ static inline double bench_now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU seconds of this thread (the raw-socket baselines run in one thread). */
+static inline double bench_thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds the daemon used so far (user + system, in clock ticks). */
+static inline double bench_daemon_cpu_s(const struct vd *d)
+{
+	return (double)vd_cpu_ticks(d) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static inline void bench_put(const char *key, double value, const char *unit)
 {
 	printf("BENCH %s %.6g %s\n", key, value, unit);

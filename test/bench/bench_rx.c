@@ -18,13 +18,13 @@
 #include "bench.h"
 
 /* Frames per second a plain raw socket reads, one read() each. */
-static double raw_read_rate(bool fd, double secs)
+static double raw_read_rate(bool fd, double secs, double *cpu_us)
 {
 	struct bench_flood w;
 	struct canfd_frame cf;
 	unsigned long long n = 0;
 	int s = peer_open("vcan0");
-	double t;
+	double t, c0 = bench_thread_cpu_s();
 
 	bench_flood_start(&w, "vcan0", fd, secs, 0);
 	for (;;) {
@@ -37,6 +37,7 @@ static double raw_read_rate(bool fd, double secs)
 		n++;
 	}
 	t = bench_now_s() - w.t_start;
+	*cpu_us = (bench_thread_cpu_s() - c0) * 1e6 / (double)n;
 	bench_flood_join(&w);
 	close(s);
 	printf("raw read (%s): %llu of %llu frames in %.2f s\n", fd ? "fd64" : "classic8", n,
@@ -52,7 +53,7 @@ static unsigned long long drops_of(const struct vd_stats *s)
 
 /* Frames per second the guest receives through the daemon. */
 static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const char *key,
-			    double *dropped_pct)
+			    double *dropped_pct, double *cpu_us)
 {
 	uint64_t features = NO_LATE_ACK & (fd_guest ? ~0ull : ~(1ull << VIRTIO_CAN_F_CAN_FD));
 	struct vd_stats st0, st1;
@@ -60,7 +61,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 	struct fecan *c;
 	struct cframe f;
 	unsigned long long n = 0, extra = 0, sn0, sn1, delivered, dropped, sent;
-	double t;
+	double t, c0;
 	struct vd d;
 
 	vd_init(&d);
@@ -69,6 +70,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 	assert_int_equal(fecan_has(c, VIRTIO_CAN_F_CAN_FD), fd_guest);
 	vd_stats(&d, &st0);
 	sn0 = bench_softnet_drops();
+	c0 = bench_daemon_cpu_s(&d);
 
 	bench_flood_start(&w, "vcan0", fd_frames, secs, 0);
 	for (;;) {
@@ -78,6 +80,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 		n++;
 	}
 	t = bench_now_s() - w.t_start;
+	*cpu_us = (bench_daemon_cpu_s(&d) - c0) * 1e6 / (double)n;
 	bench_flood_join(&w);
 	/* Markers sent after the first one the guest saw, or still queued. */
 	while (fecan_rx(c, &f, 300) == 1)
@@ -122,23 +125,28 @@ static void run(void **state)
 
 	(void)state;
 	for (int fd = 0; fd <= 1; fd++) {
-		double base[BENCH_MAX_REPS], rate[3][BENCH_MAX_REPS], drop[3][BENCH_MAX_REPS], b;
+		double base[BENCH_MAX_REPS], rate[3][BENCH_MAX_REPS], drop[3][BENCH_MAX_REPS], b,
+		    bc;
+		double base_cpu[BENCH_MAX_REPS], cpu[3][BENCH_MAX_REPS];
 		char key[96];
 
 		/* Baseline and daemon runs alternate, so drift hits both alike. */
 		for (int r = 0; r < reps; r++) {
-			base[r] = raw_read_rate(fd, secs);
+			base[r] = raw_read_rate(fd, secs, &base_cpu[r]);
 			for (size_t i = 0; i < nruns; i++)
 				if (runs[i].fd_frames == (bool)fd)
 					rate[i][r] =
 					    guest_rx_rate(runs[i].fd_frames, runs[i].fd_guest, secs,
-							  runs[i].key, &drop[i][r]);
+							  runs[i].key, &drop[i][r], &cpu[i][r]);
 		}
 		b = bench_median(base, reps);
 		snprintf(key, sizeof(key), "rx_%s_raw_read", fd ? "fd64" : "classic8");
 		bench_put(key, b, "frames/s");
+		bc = bench_median(base_cpu, reps);
+		snprintf(key, sizeof(key), "rx_%s_raw_read_cpu", fd ? "fd64" : "classic8");
+		bench_put(key, bc, "us/frame");
 		for (size_t i = 0; i < nruns; i++) {
-			double m;
+			double m, mc;
 
 			if (runs[i].fd_frames != (bool)fd)
 				continue;
@@ -148,6 +156,12 @@ static void run(void **state)
 			bench_put(key, m / b, "x");
 			snprintf(key, sizeof(key), "%s_dropped_pct", runs[i].key);
 			bench_put(key, bench_median(drop[i], reps), "%");
+			/* Daemon CPU per frame against the raw reader's: > 1 means cheaper. */
+			mc = bench_median(cpu[i], reps);
+			snprintf(key, sizeof(key), "%s_daemon_cpu", runs[i].key);
+			bench_put(key, mc, "us/frame");
+			strncat(key, "_ratio", sizeof(key) - strlen(key) - 1);
+			bench_put(key, bc / mc, "x");
 		}
 	}
 }

@@ -12,13 +12,13 @@
 #include "bench.h"
 
 /* Frames per second written by one raw socket, one write() each. */
-static double raw_write_rate(bool fd, double secs)
+static double raw_write_rate(bool fd, double secs, double *cpu_us)
 {
 	int s = peer_open("vcan0");
 	struct canfd_frame cf;
 	size_t size = fd ? CANFD_MTU : CAN_MTU;
 	unsigned long long n = 0, nobufs = 0;
-	double t0 = bench_now_s(), t;
+	double t0 = bench_now_s(), c0 = bench_thread_cpu_s(), t;
 
 	memset(&cf, 0, sizeof(cf));
 	cf.can_id = 0x100;
@@ -36,6 +36,7 @@ static double raw_write_rate(bool fd, double secs)
 		}
 		t = bench_now_s() - t0;
 	} while (t < secs);
+	*cpu_us = (bench_thread_cpu_s() - c0) * 1e6 / (double)n;
 	close(s);
 	if (nobufs)
 		printf("raw write: %llu ENOBUFS\n", nobufs);
@@ -44,14 +45,14 @@ static double raw_write_rate(bool fd, double secs)
 
 /* TX completions per second of the daemon with the Txq kept full. */
 static double guest_tx_rate(bool fd, bool evidx_indirect, double secs, const char *key,
-			    unsigned long long *not_ok_sum)
+			    unsigned long long *not_ok_sum, double *cpu_us)
 {
 	struct vd d;
 	struct fecan_opts o;
 	struct fecan *c = NULL;
 	struct vd_stats st;
 	unsigned long long sent = 0, done = 0, not_ok = 0;
-	double t0, t;
+	double t0, t, c0;
 
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", NULL);
@@ -66,6 +67,7 @@ static double guest_tx_rate(bool fd, bool evidx_indirect, double secs, const cha
 	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 
 	t0 = bench_now_s();
+	c0 = bench_daemon_cpu_s(&d);
 	do {
 		struct cframe f = bench_frame(fd, (uint32_t)sent);
 		uint8_t res = 0;
@@ -92,6 +94,7 @@ static double guest_tx_rate(bool fd, bool evidx_indirect, double secs, const cha
 		assert_int_equal(fecan_tx_wait(c, WAIT_MS, &tok, &res), 1);
 		not_ok += res != VIRTIO_CAN_RESULT_OK;
 	}
+	*cpu_us = (bench_daemon_cpu_s(&d) - c0) * 1e6 / (double)done;
 	vd_stats(&d, &st);
 	printf("%s: %llu completions in %.2f s (%llu NOT_OK); daemon tx ok %llu, failed %llu\n",
 	       key, done, t, not_ok, st.tx_ok, st.tx_failed);
@@ -110,30 +113,41 @@ static void run(void **state)
 	(void)state;
 	for (int fd = 0; fd <= 1; fd++) {
 		const char *kind = fd ? "fd64" : "classic8";
-		double base[BENCH_MAX_REPS], rate[2][BENCH_MAX_REPS], b;
+		double base[BENCH_MAX_REPS], rate[2][BENCH_MAX_REPS], b, bc;
+		double base_cpu[BENCH_MAX_REPS], cpu[2][BENCH_MAX_REPS];
 		unsigned long long not_ok[2] = {0, 0};
 		char key[96];
 
 		/* Baseline and daemon runs alternate, so drift hits both alike. */
 		for (int r = 0; r < reps; r++) {
-			base[r] = raw_write_rate(fd, secs);
+			base[r] = raw_write_rate(fd, secs, &base_cpu[r]);
 			printf("tx_%s_raw_write: %.0f frames/s\n", kind, base[r]);
 			for (int ev = 1; ev >= 0; ev--) {
 				snprintf(key, sizeof(key), "tx_%s_%s", kind,
 					 ev ? "evidx" : "noevidx");
-				rate[ev][r] = guest_tx_rate(fd, ev, secs, key, &not_ok[ev]);
+				rate[ev][r] =
+				    guest_tx_rate(fd, ev, secs, key, &not_ok[ev], &cpu[ev][r]);
 			}
 		}
 		b = bench_median(base, reps);
 		snprintf(key, sizeof(key), "tx_%s_raw_write", kind);
 		bench_put(key, b, "frames/s");
+		bc = bench_median(base_cpu, reps);
+		snprintf(key, sizeof(key), "tx_%s_raw_write_cpu", kind);
+		bench_put(key, bc, "us/frame");
 		for (int ev = 1; ev >= 0; ev--) {
-			double m = bench_median(rate[ev], reps);
+			double m = bench_median(rate[ev], reps), mc = bench_median(cpu[ev], reps);
 
 			snprintf(key, sizeof(key), "tx_%s_%s", kind, ev ? "evidx" : "noevidx");
 			bench_put(key, m, "frames/s");
 			strncat(key, "_ratio", sizeof(key) - strlen(key) - 1);
 			bench_put(key, m / b, "x");
+			/* Daemon CPU per frame against the raw loop's: > 1 means cheaper. */
+			snprintf(key, sizeof(key), "tx_%s_%s_daemon_cpu", kind,
+				 ev ? "evidx" : "noevidx");
+			bench_put(key, mc, "us/frame");
+			strncat(key, "_ratio", sizeof(key) - strlen(key) - 1);
+			bench_put(key, bc / mc, "x");
 			snprintf(key, sizeof(key), "tx_%s_%s_not_ok", kind,
 				 ev ? "evidx" : "noevidx");
 			bench_put(key, (double)not_ok[ev], "frames");

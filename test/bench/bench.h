@@ -182,24 +182,6 @@ static inline void bench_flood_join(struct bench_flood *w)
 	assert_int_equal(pthread_join(w->thread, NULL), 0);
 }
 
-/* Frames the network stack dropped before any socket (softnet backlog). */
-static inline unsigned long long bench_softnet_drops(void)
-{
-	char buf[8192];
-	unsigned long long sum = 0;
-	char *line, *save = NULL;
-
-	if (read_file("/proc/net/softnet_stat", buf, sizeof(buf)) == 0)
-		return 0;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		unsigned int processed, dropped;
-
-		if (sscanf(line, "%x %x", &processed, &dropped) == 2)
-			sum += dropped;
-	}
-	return sum;
-}
-
 /* The daemon's RSS without shared memory (guest memory is shared), in kB. */
 static inline long bench_rss_private_kb(const struct vd *d)
 {

@@ -69,7 +69,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 	c = guest_open(&d, features);
 	assert_int_equal(fecan_has(c, VIRTIO_CAN_F_CAN_FD), fd_guest);
 	vd_stats(&d, &st0);
-	sn0 = bench_softnet_drops();
+	sn0 = softnet_drops();
 	c0 = bench_daemon_cpu_s(&d);
 
 	bench_flood_start(&w, "vcan0", fd_frames, secs, 0);
@@ -86,7 +86,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 	while (fecan_rx(c, &f, 300) == 1)
 		extra++;
 	vd_stats(&d, &st1);
-	sn1 = bench_softnet_drops();
+	sn1 = softnet_drops();
 
 	delivered = st1.rx_delivered - st0.rx_delivered;
 	dropped = drops_of(&st1) - drops_of(&st0) + (sn1 - sn0);

@@ -398,6 +398,23 @@ static inline bool vd_log_has(const struct vd *d, const char *what)
 	return strstr(buf, what) != NULL;
 }
 
+/* Frames the network stack dropped before any socket (softnet backlog full). */
+static inline unsigned long long softnet_drops(void)
+{
+	char buf[8192], *line, *save = NULL;
+	unsigned long long sum = 0;
+
+	if (read_file("/proc/net/softnet_stat", buf, sizeof(buf)) == 0)
+		return 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned int processed, dropped;
+
+		if (sscanf(line, "%x %x", &processed, &dropped) == 2)
+			sum += dropped;
+	}
+	return sum;
+}
+
 /* Field of /proc/PID/status in kB (VmRSS ...). */
 static inline long vd_status_kb(const struct vd *d, const char *field)
 {

@@ -129,23 +129,6 @@ static int raw_write(int s, uint32_t id, uint32_t seq, unsigned long long *nobuf
 	}
 }
 
-/* Frames the network stack dropped before any socket (softnet backlog full). */
-static unsigned long long stack_drops(void)
-{
-	char buf[8192], *line, *save = NULL;
-	unsigned long long sum = 0;
-
-	if (read_file("/proc/net/softnet_stat", buf, sizeof(buf)) == 0)
-		return 0;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		unsigned int processed, dropped;
-
-		if (sscanf(line, "%x %x", &processed, &dropped) == 2)
-			sum += dropped;
-	}
-	return sum;
-}
-
 static unsigned long long rx_drops(const struct vd_stats *s)
 {
 	return s->rx_stopped + s->rx_type + s->rx_full + s->rx_small + s->rx_kernel;
@@ -331,7 +314,7 @@ static void test_flood_accounted(void **state)
 	assert_true(s0.rx_kernel != ~0ull); /* the daemon reports kernel drops */
 	rss0 = vd_status_kb(&t->d, "VmRSS");
 	anon0 = vd_status_kb(&t->d, "RssAnon");
-	sn0 = stack_drops();
+	sn0 = softnet_drops();
 
 	memset(&r, 0, sizeof(r));
 	r.last_seq = -1;
@@ -339,7 +322,7 @@ static void test_flood_accounted(void **state)
 	t0 = now_ms();
 	flood_run(t, FLOOD_N, FLOOD_N / 5, &r, &sent, &w);
 	vd_stats(&t->d, &s1);
-	sn1 = stack_drops();
+	sn1 = softnet_drops();
 	rss1 = vd_status_kb(&t->d, "VmRSS");
 	anon1 = vd_status_kb(&t->d, "RssAnon");
 
@@ -672,7 +655,7 @@ static void kill_round(struct t *t, struct kill_ctx *k, bool frozen)
 	end = now_ms() + WAIT_MS;
 	for (;;) {
 		vd_stats(&t->d, &s);
-		if (s.rx_delivered + rx_drops(&s) + (stack_drops() - k->stack0) == k->bus_sent)
+		if (s.rx_delivered + rx_drops(&s) + (softnet_drops() - k->stack0) == k->bus_sent)
 			break;
 		if (now_ms() >= end)
 			fail_msg("bus frames: %llu sent, %llu delivered + %llu dropped",
@@ -709,7 +692,7 @@ static void test_frontend_killed(void **state)
 	k.fds_idle = vd_count_fds(&t->d);
 	if (getenv("VDC_E2E_LOG"))
 		print_fds(&t->d);
-	k.stack0 = stack_drops();
+	k.stack0 = softnet_drops();
 
 	kill_round(t, &k, false);
 	kill_round(t, &k, true);

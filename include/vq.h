@@ -59,8 +59,9 @@ struct vq {
 	int call_fd;
 	int err_fd;
 
-	bool started; /* kick fd received and ring usable */
-	bool enabled; /* SET_VRING_ENABLE */
+	bool kicks_off; /* without EVENT_IDX: we set VRING_USED_F_NO_NOTIFY */
+	bool started;	/* kick fd received and ring usable */
+	bool enabled;	/* SET_VRING_ENABLE */
 	bool broken;
 
 	/* Negotiated ring features. */
@@ -94,8 +95,9 @@ int vq_avail_count(struct vq *q);
 /*
  * Pop the next available chain into c. Returns 1 when a chain was popped,
  * 0 when the ring is empty, -EIO when the ring is (or just became) broken.
- * With EVENT_IDX, popping leaves avail_event alone (no kicks while the
- * device drains); a 0 re-arms the guest's kick (avail_event = last_avail)
+ * While the device drains, the guest need not kick: without EVENT_IDX the
+ * first pop sets VRING_USED_F_NO_NOTIFY; with it avail_event is left alone.
+ * A 0 turns kicks back on (clears the flag, or avail_event = last_avail)
  * and checks again after a full barrier, so a caller may sleep on the kick
  * fd after 0. A device that needs kicks must therefore pop until 0.
  */

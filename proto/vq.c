@@ -117,6 +117,8 @@ int vq_map(struct vq *q, const struct gmem *mem)
 	q->used_idx = vq_load16(&q->used->idx);
 	q->signalled_used = q->used_idx;
 	q->signalled_used_valid = false;
+	/* A drain cut short by a disconnect may have left kicks off. */
+	q->kicks_off = (vq_load16(&q->used->flags) & VRING_USED_F_NO_NOTIFY) != 0;
 	q->broken = false;
 	return 0;
 
@@ -377,7 +379,7 @@ int vq_pop(struct vq *q, struct vq_chain *c)
 	if (!vq_mapped(q))
 		return 0;
 	n = vq_pending(q);
-	if (n == 0 && q->event_idx) {
+	if (n == 0 && (q->event_idx || q->kicks_off)) {
 		/*
 		 * Empty: ask for a kick at the next buffer, then look once more
 		 * after a full barrier. Without it our avail_event store can still
@@ -385,7 +387,12 @@ int vq_pop(struct vq *q, struct vq_chain *c)
 		 * idx, reads the old threshold: no kick, and the queue stalls. So
 		 * a 0 from here always means a kick will come.
 		 */
-		vq_store16(vq_avail_event(q), q->last_avail);
+		if (q->event_idx) {
+			vq_store16(vq_avail_event(q), q->last_avail);
+		} else {
+			vq_store16(&q->used->flags, 0);
+			q->kicks_off = false;
+		}
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		n = vq_pending(q);
 	}
@@ -408,10 +415,15 @@ int vq_pop(struct vq *q, struct vq_chain *c)
 	q->last_avail++;
 	q->inflight++;
 	/*
-	 * avail_event stays where the last empty pop left it: while we drain,
-	 * the guest's new buffers are past it and cost no kicks (as vhost
-	 * does). The empty pop that ends the drain asks for the next one.
+	 * No kicks while we drain (as vhost does): with EVENT_IDX avail_event
+	 * stays where the last empty pop left it, so the guest's new buffers
+	 * are past it; without, we say so in used->flags. The empty pop that
+	 * ends the drain asks for kicks again.
 	 */
+	if (!q->event_idx && !q->kicks_off) {
+		vq_store16(&q->used->flags, VRING_USED_F_NO_NOTIFY);
+		q->kicks_off = true;
+	}
 	return 1;
 }
 
@@ -526,9 +538,10 @@ bool vq_set_kick_notify(struct vq *q, bool enable)
 {
 	if (q->broken || !vq_mapped(q))
 		return false;
-	if (!q->event_idx)
+	if (!q->event_idx) {
 		vq_store16(&q->used->flags, enable ? 0 : VRING_USED_F_NO_NOTIFY);
-	else if (enable)
+		q->kicks_off = !enable;
+	} else if (enable)
 		vq_store16(vq_avail_event(q), q->last_avail);
 	if (!enable)
 		return false;

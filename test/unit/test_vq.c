@@ -807,7 +807,7 @@ static void test_pop_sets_avail_event(void **state)
 
 /*
  * With EVENT_IDX an empty pop re-arms the kick at last_avail, also when no
- * pop moved it (a ring restarted at a base), and then finds what came.
+ * pop moved it (a ring restarted at a base).
  */
 static void test_empty_pop_arms_kick(void **state)
 {

@@ -382,18 +382,12 @@ int vq_pop(struct vq *q, struct vq_chain *c)
 	if (n == 0 && (q->event_idx || q->kicks_off)) {
 		/*
 		 * Empty: ask for a kick at the next buffer, then look once more
-		 * after a full barrier. Without it our avail_event store can still
-		 * sit in the store buffer when the guest, having published a new
-		 * idx, reads the old threshold: no kick, and the queue stalls. So
-		 * a 0 from here always means a kick will come.
+		 * (vq_set_kick_notify has the full barrier). Without it our store
+		 * can still sit in the store buffer when the guest, having
+		 * published a new idx, reads the old threshold: no kick, and the
+		 * queue stalls. So a 0 from here always means a kick will come.
 		 */
-		if (q->event_idx) {
-			vq_store16(vq_avail_event(q), q->last_avail);
-		} else {
-			vq_store16(&q->used->flags, 0);
-			q->kicks_off = false;
-		}
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		vq_set_kick_notify(q, true);
 		n = vq_pending(q);
 	}
 	if (n <= 0)
@@ -420,10 +414,8 @@ int vq_pop(struct vq *q, struct vq_chain *c)
 	 * are past it; without, we say so in used->flags. The empty pop that
 	 * ends the drain asks for kicks again.
 	 */
-	if (!q->event_idx && !q->kicks_off) {
-		vq_store16(&q->used->flags, VRING_USED_F_NO_NOTIFY);
-		q->kicks_off = true;
-	}
+	if (!q->event_idx && !q->kicks_off)
+		vq_set_kick_notify(q, false);
 	return 1;
 }
 

@@ -398,6 +398,12 @@ static inline bool vd_log_has(const struct vd *d, const char *what)
 	return strstr(buf, what) != NULL;
 }
 
+/* Every frame from the bus the daemon counted as dropped, for whatever reason. */
+static inline unsigned long long vd_rx_drops(const struct vd_stats *s)
+{
+	return s->rx_stopped + s->rx_type + s->rx_full + s->rx_small + s->rx_kernel;
+}
+
 /* Frames the network stack dropped before any socket (softnet backlog full). */
 static inline unsigned long long softnet_drops(void)
 {

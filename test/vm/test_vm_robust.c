@@ -129,11 +129,6 @@ static int raw_write(int s, uint32_t id, uint32_t seq, unsigned long long *nobuf
 	}
 }
 
-static unsigned long long rx_drops(const struct vd_stats *s)
-{
-	return s->rx_stopped + s->rx_type + s->rx_full + s->rx_small + s->rx_kernel;
-}
-
 /* ---- flood --------------------------------------------------------------- */
 
 /* A writer thread: count frames FLOOD_ID, seq 0.. (no cmocka calls in here). */
@@ -328,7 +323,7 @@ static void test_flood_accounted(void **state)
 
 	assert_int_equal(w.written, FLOOD_N);
 	delivered = s1.rx_delivered - s0.rx_delivered;
-	dropped = rx_drops(&s1) - rx_drops(&s0);
+	dropped = vd_rx_drops(&s1) - vd_rx_drops(&s0);
 	stack = sn1 - sn0;
 	guest = r.flood + r.sync;
 	printf("flood: %llu frames written in %llu ms (%llu ENOBUFS retries) + %llu sync; "
@@ -655,11 +650,11 @@ static void kill_round(struct t *t, struct kill_ctx *k, bool frozen)
 	end = now_ms() + WAIT_MS;
 	for (;;) {
 		vd_stats(&t->d, &s);
-		if (s.rx_delivered + rx_drops(&s) + (softnet_drops() - k->stack0) == k->bus_sent)
+		if (s.rx_delivered + vd_rx_drops(&s) + (softnet_drops() - k->stack0) == k->bus_sent)
 			break;
 		if (now_ms() >= end)
 			fail_msg("bus frames: %llu sent, %llu delivered + %llu dropped",
-				 k->bus_sent, s.rx_delivered, rx_drops(&s));
+				 k->bus_sent, s.rx_delivered, vd_rx_drops(&s));
 		sleep_ms(50);
 	}
 	printf("%s kill: child had %llu TX OK (%llu pending), %llu RX; on the bus %llu of its "
@@ -726,7 +721,7 @@ static void test_frontend_killed(void **state)
 	vd_stats(&t->d, &s1);
 	assert_int_equal(s1.tx_ok - s0.tx_ok, 21);
 	assert_int_equal(s1.rx_delivered - s0.rx_delivered, 21);
-	assert_int_equal(rx_drops(&s1) - rx_drops(&s0), 0);
+	assert_int_equal(vd_rx_drops(&s1) - vd_rx_drops(&s0), 0);
 	assert_int_equal(t->d.pid, pid0);
 	vd_stop(&t->d);
 	t->passed = true;
@@ -806,7 +801,8 @@ static void test_sigterm_live_session(void **state)
 	assert_true(s1.tx_ok >= s0.tx_ok && s1.tx_ok <= s0.tx_ok + queued);
 	assert_true(s1.rx_delivered >= s0.rx_delivered);
 	/* Frames still in the socket at exit are in no counter: at most what was sent. */
-	assert_true(s1.rx_delivered + rx_drops(&s1) <= s0.rx_delivered + rx_drops(&s0) + w.written);
+	assert_true(s1.rx_delivered + vd_rx_drops(&s1) <=
+		    s0.rx_delivered + vd_rx_drops(&s0) + w.written);
 	assert_int_equal(s1.tx_rejected + s1.tx_failed + s1.tx_timeout, 0);
 	t->passed = true;
 }

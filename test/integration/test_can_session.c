@@ -458,7 +458,6 @@ static void test_reconnect_while_started(void **state)
 	wait_idle(x, 2);
 }
 
-/* Without CAN_FD (not offered, or not accepted) and without RTR_FRAMES. */
 struct printed {
 	char *buf;
 	size_t len;
@@ -486,6 +485,7 @@ static void counters_printed(struct fx *x, const char *want)
 	free(p.buf);
 }
 
+/* Without CAN_FD (not offered, or not accepted) and without RTR_FRAMES. */
 static void test_types_not_negotiated(void **state)
 {
 	struct fx *x = *state;

@@ -124,8 +124,11 @@ int vq_notify_force(struct vq *q);
  */
 bool vq_set_kick_notify(struct vq *q, bool enable);
 
-/* Consume a pending kick from kick_fd (non-blocking). */
-void vq_drain_kick(struct vq *q);
+/*
+ * Consume a pending kick from kick_fd, which must be non-blocking. 0, or
+ * -EPIPE when the fd reached end of file (its writer hung up), or -errno.
+ */
+int vq_drain_kick(struct vq *q);
 
 /* Copy between a chain's iovecs and a flat buffer, starting at byte off. */
 size_t vq_iov_read(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len);

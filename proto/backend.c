@@ -295,7 +295,7 @@ static void vu_serve_messages(struct vu_backend *b)
 	}
 }
 
-static void vu_handle_kick(struct vu_backend *b, unsigned int i)
+static void vu_handle_kick(struct vu_backend *b, unsigned int i, uint32_t events)
 {
 	const struct vu_device_ops *ops = b->dev->ops;
 	struct vq *q;
@@ -306,7 +306,15 @@ static void vu_handle_kick(struct vu_backend *b, unsigned int i)
 	/* The event may be stale: an earlier one in this batch stopped the ring. */
 	if (!q->started)
 		return;
-	vq_drain_kick(q);
+	/*
+	 * A kick fd that hung up (a pipe whose writer closed) can never kick
+	 * again: the frontend broke its ring, and loses the connection.
+	 */
+	if ((events & (EPOLLHUP | EPOLLERR)) || vq_drain_kick(q) == -EPIPE) {
+		vlog_err(q->tag, "kick fd hung up: dropping the frontend");
+		vu_backend_disconnect(b);
+		return;
+	}
 	if (b->active[i] && ops && ops->queue_kick)
 		ops->queue_kick(b->dev->opaque, q);
 }
@@ -342,7 +350,7 @@ int vu_backend_dispatch(struct vu_backend *b)
 				vu_backend_disconnect(b);
 			break;
 		case VU_EV_KICK:
-			vu_handle_kick(b, VU_EV_ARG(d));
+			vu_handle_kick(b, VU_EV_ARG(d), evs[i].events);
 			break;
 		default:
 			break;

@@ -11,9 +11,11 @@
  * what it holds while the old memory is still mapped.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "backend_priv.h"
 #include "vlog.h"
@@ -57,7 +59,12 @@ void vub_ring_halt(struct vu_backend *b, unsigned int i)
 int vub_ring_try_start(struct vu_backend *b, unsigned int i)
 {
 	struct vq *q = &b->vqs[i];
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = VU_EV_KICK | i};
+	/*
+	 * Edge-triggered: a kick fd that stays readable (a pipe whose writer
+	 * hung up, a semaphore eventfd with a huge count) wakes us once, not on
+	 * every turn of the loop.
+	 */
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = VU_EV_KICK | i};
 	int ret;
 
 	if (q->started || q->kick_fd < 0 || !q->addr_set || q->num == 0 || b->mem.nregions == 0)
@@ -232,6 +239,28 @@ static struct vq *vring_fd_target(struct vu_backend *b, struct vu_msg *m, bool *
 	return vring_index(b, m, v & VHOST_USER_VRING_IDX_MASK);
 }
 
+/*
+ * Take the message's fd for a ring, made non-blocking: the frontend may pass
+ * a pipe or socket that nobody reads or writes, and a blocking read or write
+ * on it would freeze the loop. The flag is shared with the frontend's copy;
+ * every frontend we know uses its eventfds non-blocking anyway.
+ */
+static int take_ring_fd(struct vu_backend *b, struct vu_msg *m, int *out)
+{
+	int fd = vu_msg_take_fd(m, 0);
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+		int ret = -errno;
+
+		close(fd);
+		return vub_reject(b, m, -EINVAL, "cannot make the fd non-blocking: %s",
+				  strerror(-ret));
+	}
+	*out = fd;
+	return 0;
+}
+
 int vub_h_set_vring_kick(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply)
 {
 	struct vq *q;
@@ -247,7 +276,9 @@ int vub_h_set_vring_kick(struct vu_backend *b, struct vu_msg *m, struct vu_msg *
 	/* No fd would mean polling mode, which we do not do: the ring stays stopped. */
 	if (nofd)
 		return 0;
-	q->kick_fd = vu_msg_take_fd(m, 0);
+	ret = take_ring_fd(b, m, &q->kick_fd);
+	if (ret)
+		return ret;
 	ret = vub_ring_try_start(b, q->index);
 	if (ret) {
 		vub_close(&q->kick_fd);
@@ -266,9 +297,9 @@ int vub_h_set_vring_call(struct vu_backend *b, struct vu_msg *m, struct vu_msg *
 	if (!q)
 		return -EINVAL;
 	vub_close(&q->call_fd);
-	if (!nofd)
-		q->call_fd = vu_msg_take_fd(m, 0);
-	return 0;
+	if (nofd)
+		return 0;
+	return take_ring_fd(b, m, &q->call_fd);
 }
 
 int vub_h_set_vring_err(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply)
@@ -281,9 +312,9 @@ int vub_h_set_vring_err(struct vu_backend *b, struct vu_msg *m, struct vu_msg *r
 	if (!q)
 		return -EINVAL;
 	vub_close(&q->err_fd);
-	if (!nofd)
-		q->err_fd = vu_msg_take_fd(m, 0);
-	return 0;
+	if (nofd)
+		return 0;
+	return take_ring_fd(b, m, &q->err_fd);
 }
 
 int vub_h_get_queue_num(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply)

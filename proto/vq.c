@@ -15,7 +15,6 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -542,25 +541,30 @@ bool vq_set_kick_notify(struct vq *q, bool enable)
 	return vq_load16(&q->avail->idx) != q->last_avail;
 }
 
-void vq_drain_kick(struct vq *q)
+int vq_drain_kick(struct vq *q)
 {
-	struct pollfd pfd;
-	uint64_t v;
+	uint8_t buf[64];
 	ssize_t r;
 
 	if (q->kick_fd < 0)
-		return;
-	/* Poll first: the frontend's eventfd may be blocking. */
-	pfd.fd = q->kick_fd;
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & POLLIN))
-		return;
+		return 0;
+	/*
+	 * The fd is non-blocking (the backend made it so): an eventfd drained
+	 * by someone else, or a socket below its low-water mark, gives EAGAIN
+	 * here instead of a read that never returns. An eventfd gives 8 bytes;
+	 * anything else gets one bounded read, the edge-triggered watch does
+	 * the rest.
+	 */
 	do {
-		r = read(q->kick_fd, &v, sizeof(v));
+		r = read(q->kick_fd, buf, sizeof(buf));
 	} while (r < 0 && errno == EINTR);
-	if (r < 0 && errno != EAGAIN)
+	if (r == 0)
+		return -EPIPE;
+	if (r < 0 && errno != EAGAIN) {
 		vlog_warn(q->tag, "reading kick fd: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
 }
 
 size_t vq_iov_read(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len)

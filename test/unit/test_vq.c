@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1517,18 +1518,29 @@ static void test_drain_kick(void **state)
 {
 	struct env *e = *state;
 	uint64_t three = 3;
-	int fd = eventfd(0, EFD_CLOEXEC); /* blocking, as a frontend may send it */
+	/* Non-blocking, as the backend makes every kick fd on receipt. */
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int p[2];
 
 	assert_true(fd >= 0);
-	vq_drain_kick(&e->q); /* no fd: nothing */
+	assert_int_equal(vq_drain_kick(&e->q), 0); /* no fd: nothing */
 	e->q.kick_fd = fd;
 	assert_int_equal(write(fd, &three, sizeof(three)), sizeof(three));
 	assert_true(fd_readable(fd));
-	vq_drain_kick(&e->q);
+	assert_int_equal(vq_drain_kick(&e->q), 0);
 	assert_false(fd_readable(fd));
 	/* Nothing pending: must not block. */
-	vq_drain_kick(&e->q);
+	assert_int_equal(vq_drain_kick(&e->q), 0);
 	assert_false(fd_readable(fd));
+	close(fd);
+
+	/* A pipe whose writer hung up: end of file, said so. */
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	close(p[1]);
+	e->q.kick_fd = p[0];
+	assert_int_equal(vq_drain_kick(&e->q), -EPIPE);
+	close(p[0]);
+	e->q.kick_fd = -1;
 }
 
 /* ---- iov copies ---- */

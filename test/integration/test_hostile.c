@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * A hostile frontend against the daemon's own event loop (dmn_run in a
+ * thread, fake CAN port) over a real unix socket: fds that block, hang up
+ * or are never read. Each test shows that the loop keeps turning (it
+ * answers the test through its control fd within a bound) and that the
+ * worst the frontend gets is to lose its own connection.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bkt.h"
+#include "fakeport.h"
+#include "fecan.h"
+#include "vlog.h"
+
+#define T_MS 5000
+#define F_CLASSIC (1ull << VIRTIO_CAN_F_CAN_CLASSIC)
+
+struct fx {
+	struct fakeport *p;
+	struct fakeport_dmn *d;
+	struct fecan *c;
+	int fds_before;
+};
+
+static int fx_setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+	struct vcd_config cfg = {.name = "can-hostile"};
+	struct fecan_opts o;
+
+	assert_non_null(x);
+	x->fds_before = bkt_count_fds();
+	assert_int_equal(fakeport_new(&x->p), 0);
+	assert_int_equal(fakeport_dmn_start(&x->d, &cfg, x->p), 0);
+	fecan_opts_default(&o);
+	o.can_features = F_CLASSIC;
+	assert_int_equal(fecan_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(fecan_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
+	*state = x;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *x = *state;
+	int ret = 0;
+
+	fecan_close(x->c);
+	assert_false(fakeport_dmn_exited(x->d, &ret));
+	assert_int_equal(fakeport_dmn_stop(x->d), 0);
+	fakeport_free(x->p);
+	assert_int_equal(bkt_count_fds(), x->fds_before);
+	free(x);
+	return 0;
+}
+
+/* The loop answers its control fd: it is not stuck in a call. */
+static void assert_loop_alive(struct fx *x)
+{
+	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
+}
+
+/* SET_VRING_CALL / KICK of ring q with fd (the backend gets its own copy). */
+static void set_ring_fd(struct fx *x, uint32_t request, unsigned int q, int fd)
+{
+	uint64_t v = q;
+
+	assert_int_equal(fe_set(fecan_fe(x->c), request, &v, sizeof(v), &fd, 1), 0);
+}
+
+static struct cframe frame(uint32_t id)
+{
+	struct cframe f;
+
+	memset(&f, 0, sizeof(f));
+	f.id = id;
+	f.len = 1;
+	f.data[0] = 0x5a;
+	return f;
+}
+
+static void fill_pipe(int wfd)
+{
+	uint8_t buf[4096] = {0};
+	int fl = fcntl(wfd, F_GETFL);
+
+	assert_int_equal(fcntl(wfd, F_SETFL, fl | O_NONBLOCK), 0);
+	while (write(wfd, buf, sizeof(buf)) > 0)
+		;
+	assert_int_equal(errno, EAGAIN);
+	/* Given back blocking: that is how a careless frontend would pass it. */
+	assert_int_equal(fcntl(wfd, F_SETFL, fl & ~O_NONBLOCK), 0);
+}
+
+/*
+ * A call fd that is a full pipe nobody reads: a blocking write() on it would
+ * freeze the loop at the first interrupt. The backend makes it non-blocking.
+ */
+static void test_call_fd_full_pipe(void **state)
+{
+	struct fx *x = *state;
+	struct cframe f = frame(0x123);
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	fill_pipe(p[1]);
+	set_ring_fd(x, VHOST_USER_SET_VRING_CALL, VIRTIO_CAN_QUEUE_TX, p[1]);
+	close(p[1]);
+	/* Completing this request signals the call fd. */
+	assert_true(fecan_tx(x->c, &f) >= 0);
+	assert_int_equal(fakeport_wait_sent(x->p, 1, T_MS), 0);
+	assert_loop_alive(x);
+	/* And the frontend is served as before. */
+	assert_true(fecan_status(x->c) >= 0);
+	close(p[0]);
+}
+
+/*
+ * A kick fd that polls readable but whose read() would block: a unix socket
+ * with SO_RCVLOWAT 8 holding one byte. poll-then-blocking-read froze here.
+ */
+static void test_kick_fd_rcvlowat_socket(void **state)
+{
+	struct fx *x = *state;
+	int sv[2], lowat = 8;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)), 0);
+	set_ring_fd(x, VHOST_USER_SET_VRING_KICK, VIRTIO_CAN_QUEUE_TX, sv[0]);
+	close(sv[0]);
+	assert_int_equal(write(sv[1], "k", 1), 1);
+	assert_loop_alive(x);
+	assert_true(fecan_status(x->c) >= 0);
+	close(sv[1]);
+}
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A kick fd that is a pipe whose writer hung up: readable (EOF) forever. It
+ * must neither spin the loop nor stay: the frontend broke its ring and loses
+ * the connection, and the daemon sleeps again.
+ */
+static void test_kick_fd_hung_up_pipe(void **state)
+{
+	struct fx *x = *state;
+	struct timespec idle = {.tv_nsec = 300 * 1000000L};
+	double before;
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	set_ring_fd(x, VHOST_USER_SET_VRING_KICK, VIRTIO_CAN_QUEUE_TX, p[0]);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(fe_wait_closed(fecan_fe(x->c), T_MS), 0);
+	assert_loop_alive(x);
+	/* Idle now: this process (the loop and us sleeping) uses next to no CPU. */
+	before = cpu_s();
+	nanosleep(&idle, NULL);
+	assert_true(cpu_s() - before < 0.1);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_call_fd_full_pipe),
+	    T(test_kick_fd_rcvlowat_socket),
+	    T(test_kick_fd_hung_up_pipe),
+	};
+
+	if (!getenv("VDC_TEST_VERBOSE"))
+		vlog_set_level(VLOG_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -60,6 +60,8 @@ struct vq {
 	int err_fd;
 
 	bool kicks_off; /* without EVENT_IDX: we set VRING_USED_F_NO_NOTIFY */
+	bool resume;	/* vq_resume_later() was called: the backend kicks the device again */
+	int wake_fd;	/* the backend's eventfd that wakes its loop; -1 when none */
 	bool started;	/* kick fd received and ring usable */
 	bool enabled;	/* SET_VRING_ENABLE */
 	bool broken;
@@ -129,6 +131,15 @@ bool vq_set_kick_notify(struct vq *q, bool enable);
  * -EPIPE when the fd reached end of file (its writer hung up), or -errno.
  */
 int vq_drain_kick(struct vq *q);
+
+/*
+ * The device stopped on its per-wakeup budget with work left on q: the
+ * backend calls queue_kick again on its next dispatch, after every other
+ * ready source had its turn, so no queue delays another by more than one
+ * budget. The guest need not kick meanwhile (kicks stay off until a pop
+ * finds the ring empty).
+ */
+void vq_resume_later(struct vq *q);
 
 /* Copy between a chain's iovecs and a flat buffer, starting at byte off. */
 size_t vq_iov_read(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len);

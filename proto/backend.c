@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,6 +29,7 @@
 
 int vu_backend_new(struct vu_backend **out, const struct vu_device *dev)
 {
+	struct epoll_event wake = {.events = EPOLLIN, .data.u64 = VU_EV_WAKE};
 	struct vu_backend *b;
 
 	*out = NULL;
@@ -45,14 +47,18 @@ int vu_backend_new(struct vu_backend **out, const struct vu_device *dev)
 	b->conn_fd = -1;
 	b->backend_fd = -1;
 	gmem_init(&b->mem);
-	vub_rings_init(b);
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (b->epfd < 0) {
+	b->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (b->epfd < 0 || b->wake_fd < 0 ||
+	    epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->wake_fd, &wake) != 0) {
 		int ret = -errno;
 
+		vub_close(&b->wake_fd);
+		vub_close(&b->epfd);
 		free(b);
 		return ret;
 	}
+	vub_rings_init(b);
 	*out = b;
 	return 0;
 }
@@ -99,6 +105,7 @@ void vu_backend_free(struct vu_backend *b)
 	    st.st_dev == b->sock_dev && st.st_ino == b->sock_ino)
 		unlink(b->sock_path);
 	free(b->sock_path);
+	vub_close(&b->wake_fd);
 	vub_close(&b->epfd);
 	free(b);
 }
@@ -295,6 +302,32 @@ static void vu_serve_messages(struct vu_backend *b)
 	}
 }
 
+/* Rings that stopped on their budget at the last turn: cleared, and which. */
+static unsigned int vu_take_resumes(struct vu_backend *b)
+{
+	unsigned int want = 0;
+	uint64_t v;
+
+	for (unsigned int i = 0; i < vu_num_queues(b); i++) {
+		if (!b->vqs[i].resume)
+			continue;
+		b->vqs[i].resume = false;
+		want |= 1u << i;
+	}
+	/* A flag set means a wake-up was written since the last read. */
+	if (want && read(b->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		vlog_warn(b->tag, "wake fd: %s", strerror(errno));
+	return want;
+}
+
+static void vu_resume(struct vu_backend *b, unsigned int i)
+{
+	const struct vu_device_ops *ops = b->dev->ops;
+
+	if (b->active[i] && b->vqs[i].started && ops && ops->queue_kick)
+		ops->queue_kick(b->dev->opaque, &b->vqs[i]);
+}
+
 static void vu_handle_kick(struct vu_backend *b, unsigned int i, uint32_t events)
 {
 	const struct vu_device_ops *ops = b->dev->ops;
@@ -321,8 +354,16 @@ static void vu_handle_kick(struct vu_backend *b, unsigned int i, uint32_t events
 
 int vu_backend_dispatch(struct vu_backend *b)
 {
-	struct epoll_event evs[VU_MAX_QUEUES + 2];
+	struct epoll_event evs[VU_MAX_QUEUES + 4];
+	unsigned int resumes, kicked = 0;
 	int n;
+
+	/*
+	 * Taken before the events: a ring that stops on its budget again in
+	 * this dispatch is resumed at the next one, after the caller's other
+	 * sources (CAN sockets, signals) had their turn.
+	 */
+	resumes = vu_take_resumes(b);
 
 	do {
 		n = epoll_wait(b->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), 0);
@@ -351,11 +392,17 @@ int vu_backend_dispatch(struct vu_backend *b)
 			break;
 		case VU_EV_KICK:
 			vu_handle_kick(b, VU_EV_ARG(d), evs[i].events);
+			if (VU_EV_ARG(d) < VU_MAX_QUEUES)
+				kicked |= 1u << VU_EV_ARG(d);
 			break;
-		default:
+		default: /* VU_EV_WAKE: read by vu_take_resumes */
 			break;
 		}
 	}
+	/* One budget per ring and dispatch: a kicked ring already had its turn. */
+	for (unsigned int i = 0; i < vu_num_queues(b); i++)
+		if ((resumes & ~kicked) & (1u << i))
+			vu_resume(b, i);
 	return 0;
 }
 

@@ -31,6 +31,7 @@
 #define VU_EV_LISTEN (1ull << 32)
 #define VU_EV_CONN (2ull << 32)
 #define VU_EV_KICK (3ull << 32)
+#define VU_EV_WAKE (4ull << 32)
 #define VU_EV_KIND(d) ((d) & ~0xffffffffull)
 #define VU_EV_ARG(d) ((uint32_t)((d)&0xffffffffull))
 
@@ -47,6 +48,7 @@ struct vu_backend {
 	const struct vu_device *dev;
 	const char *tag;
 	int epfd;
+	int wake_fd; /* eventfd: a ring stopped on its budget (vq_resume_later) */
 	int listen_fd;
 	int spare_fd;	 /* held back so a full fd table cannot make accept spin */
 	char *sock_path; /* the socket file we created */

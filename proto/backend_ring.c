@@ -121,6 +121,7 @@ void vub_rings_init(struct vu_backend *b)
 {
 	for (unsigned int i = 0; i < VU_MAX_QUEUES; i++) {
 		vq_init(&b->vqs[i], i);
+		b->vqs[i].wake_fd = b->wake_fd;
 		b->active[i] = false;
 	}
 }

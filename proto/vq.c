@@ -61,6 +61,7 @@ void vq_init(struct vq *q, unsigned int index)
 	q->kick_fd = -1;
 	q->call_fd = -1;
 	q->err_fd = -1;
+	q->wake_fd = -1;
 }
 
 /* Translate one ring: aligned in both address spaces and inside one region. */
@@ -565,6 +566,18 @@ int vq_drain_kick(struct vq *q)
 		return -errno;
 	}
 	return 0;
+}
+
+void vq_resume_later(struct vq *q)
+{
+	uint64_t one = 1;
+
+	if (q->resume)
+		return;
+	q->resume = true;
+	/* EAGAIN: the counter is saturated, a wake-up is pending anyway. */
+	if (q->wake_fd >= 0 && write(q->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		vlog_warn(q->tag, "cannot wake the loop: %s", strerror(errno));
 }
 
 size_t vq_iov_read(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len)

@@ -41,6 +41,17 @@
  * instead of the two taking turns over a whole ring.
  */
 #define VCD_TX_CHUNK 32
+/*
+ * Chains each queue handles per wakeup. A guest that refills a ring as fast
+ * as the device empties it would otherwise keep one call going forever;
+ * past the budget the queue asks to be resumed on the next loop turn
+ * (vq_resume_later), after the frontend, the bus and the signals had theirs.
+ * TX and RX: one ring of the Linux driver's size; control requests may each
+ * change the link, so fewer.
+ */
+#define VCD_TX_BUDGET 256
+#define VCD_RX_BUDGET 256
+#define VCD_CTRL_BUDGET 16
 
 struct vcd_tx_item {
 	struct cframe f;
@@ -204,6 +215,7 @@ static bool rx_deliver(struct vcd *d)
 {
 	struct vq *q = d->q[VIRTIO_CAN_QUEUE_RX];
 	uint8_t msg[VIRTIO_CAN_HDR_SIZE + CFRAME_MAX_DATA];
+	unsigned int budget = VCD_RX_BUDGET;
 	bool pushed = false;
 
 	if (!q)
@@ -213,8 +225,13 @@ static bool rx_deliver(struct vcd *d)
 		struct vq_chain *c = &d->chain;
 		const struct cframe *f = &d->rx[d->rx_first];
 		unsigned int len;
-		int r = vq_pop(q, c);
+		int r;
 
+		if (budget-- == 0) {
+			vq_resume_later(q);
+			break;
+		}
+		r = vq_pop(q, c);
 		if (r <= 0)
 			break;
 		len = vcd_rx_encode(f, msg);
@@ -362,16 +379,18 @@ static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
 
 static void tx_kick(struct vcd *d, struct vq *q)
 {
+	unsigned int budget = VCD_TX_BUDGET;
 	int r;
 
 	do {
 		unsigned int nvalid = 0;
 
 		r = 0;
-		while (nvalid + d->nused < VCD_TX_CHUNK) {
+		while (nvalid + d->nused < VCD_TX_CHUNK && budget > 0) {
 			r = vq_pop(q, &d->chain);
 			if (r <= 0)
 				break;
+			budget--;
 			if (tx_parse(d, q, &d->chain, &d->tx[nvalid]))
 				nvalid++;
 		}
@@ -380,7 +399,10 @@ static void tx_kick(struct vcd *d, struct vq *q)
 		/* With EVENT_IDX the guest says whether it wants this chunk signalled. */
 		if (used_flush(d, q))
 			vq_notify(q);
-	} while (r > 0);
+	} while (r > 0 && budget > 0);
+	/* Stopped on the budget: the ring may hold more, and kicks are off. */
+	if (r > 0)
+		vq_resume_later(q);
 }
 
 void vcd_tx_confirmed(struct vcd *d, const struct cframe *f)
@@ -488,12 +510,16 @@ static void ctrl_kick(struct vcd *d, struct vq *q)
 	bool pushed = false;
 
 	/* In order, one at a time: each result depends on the previous state. */
-	for (;;) {
+	for (unsigned int n = 0;; n++) {
 		struct vq_chain *c = &d->chain;
 		struct virtio_can_control_out out;
 		uint8_t *result;
 		uint8_t res;
 
+		if (n == VCD_CTRL_BUDGET) {
+			vq_resume_later(q);
+			break;
+		}
 		if (vq_pop(q, c) <= 0)
 			break;
 		result = chain_result_byte(c);

@@ -33,6 +33,9 @@ struct fakeport {
 	int start_err;
 	unsigned int starts, stops;
 	bool tx_confirm;
+
+	void (*on_send)(void *arg, unsigned int n);
+	void *on_send_arg;
 };
 
 /* Records per write: at most PIPE_BUF bytes, so each write is atomic and the
@@ -68,6 +71,8 @@ static void cond_init_monotonic(pthread_cond_t *c)
 static int fp_send(void *port, const struct cframe *f, unsigned int n, int *res)
 {
 	struct fakeport *p = port;
+	void (*hook)(void *arg, unsigned int n);
+	void *hook_arg;
 	int ret = 0;
 
 	pthread_mutex_lock(&p->lock);
@@ -101,8 +106,20 @@ static int fp_send(void *port, const struct cframe *f, unsigned int n, int *res)
 	}
 	pthread_cond_broadcast(&p->cond);
 out:
+	hook = p->on_send;
+	hook_arg = p->on_send_arg;
 	pthread_mutex_unlock(&p->lock);
+	if (hook)
+		hook(hook_arg, n);
 	return ret;
+}
+
+void fakeport_on_send(struct fakeport *p, void (*fn)(void *arg, unsigned int n), void *arg)
+{
+	pthread_mutex_lock(&p->lock);
+	p->on_send = fn;
+	p->on_send_arg = arg;
+	pthread_mutex_unlock(&p->lock);
 }
 
 static int fp_start(void *port)
@@ -446,6 +463,7 @@ struct fakeport_dmn {
 	void *req_arg;
 	bool req_busy;
 	bool req_done;
+	bool req_abandoned; /* its waiter timed out: the loop ends the request */
 };
 
 /* dmn_run's control callback: run the posted request, say whether to stop. */
@@ -467,6 +485,10 @@ static int fpd_on_ctl(struct dmn *m, void *arg)
 		fn(m, fn_arg);
 		pthread_mutex_lock(&d->lock);
 		d->req_done = true;
+		if (d->req_abandoned) {
+			d->req_busy = false;
+			d->req_abandoned = false;
+		}
 		pthread_cond_broadcast(&d->cond);
 		pthread_mutex_unlock(&d->lock);
 	}
@@ -603,6 +625,42 @@ static void fpd_nothing(struct dmn *m, void *arg)
 {
 	(void)m;
 	(void)arg;
+}
+
+int fakeport_dmn_ping(struct fakeport_dmn *d, int timeout_ms)
+{
+	struct timespec until = deadline_in(timeout_ms);
+	int ret = 0;
+
+	pthread_mutex_lock(&d->lock);
+	while (d->req_busy && !d->exited && ret == 0)
+		ret = pthread_cond_timedwait(&d->cond, &d->lock, &until);
+	if (ret || d->exited) {
+		pthread_mutex_unlock(&d->lock);
+		return ret ? -ETIMEDOUT : -ESRCH;
+	}
+	d->req_fn = fpd_nothing;
+	d->req_arg = NULL;
+	d->req_busy = true;
+	d->req_done = false;
+	pthread_mutex_unlock(&d->lock);
+
+	eventfd_write(d->ctl_fd, 1);
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->req_done && !d->exited && ret == 0)
+		ret = pthread_cond_timedwait(&d->cond, &d->lock, &until);
+	if (d->req_done) {
+		ret = 0;
+		d->req_busy = false;
+	} else {
+		/* fpd_nothing needs no caller: the loop ends it when it gets there. */
+		d->req_abandoned = true;
+		ret = d->exited ? -ESRCH : -ETIMEDOUT;
+	}
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return ret;
 }
 
 int fakeport_dmn_sync(struct fakeport_dmn *d, int timeout_ms)

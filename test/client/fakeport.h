@@ -74,6 +74,13 @@ unsigned int fakeport_failed_count(struct fakeport *p);
 /* send() calls so far (the device batches: calls <= frames). */
 unsigned int fakeport_send_calls(struct fakeport *p);
 
+/*
+ * Call fn(arg, n) in the loop thread at the end of every send() of n frames
+ * (NULL: none): a guest vCPU that reacts at once, e.g. one that reposts
+ * what the device is sending, so the ring never runs empty.
+ */
+void fakeport_on_send(struct fakeport *p, void (*fn)(void *arg, unsigned int n), void *arg);
+
 /* Make start() fail with err (0 = succeed). */
 void fakeport_fail_start(struct fakeport *p, int err);
 unsigned int fakeport_starts(struct fakeport *p);
@@ -101,6 +108,14 @@ const char *fakeport_dmn_path(const struct fakeport_dmn *d);
 
 /* Run fn(m, arg) in the loop thread; 0, or -ESRCH when the loop has ended. */
 int fakeport_dmn_exec(struct fakeport_dmn *d, void (*fn)(struct dmn *m, void *arg), void *arg);
+
+/*
+ * Make the loop run an empty request and wait up to timeout_ms for it: 0, or
+ * -ETIMEDOUT when the loop did not get to its control fd in time (it is
+ * stuck in a call, or busy past the bound). Safe to give up on: the loop
+ * ends the request by itself when it gets there.
+ */
+int fakeport_dmn_ping(struct fakeport_dmn *d, int timeout_ms);
 
 /*
  * Wait until the loop has read and handled every event injected into the

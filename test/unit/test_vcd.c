@@ -61,6 +61,14 @@ struct fake_port {
 	uint64_t now;
 	const uint16_t *watch_used; /* a used->idx to sample at each send call */
 	uint16_t used_at_call[16];
+	/*
+	 * A guest that reposts at once: each send call makes as many chains
+	 * available again (the same heads, in the same avail slots) while the
+	 * device still holds them, up to refill_left frames.
+	 */
+	uint16_t *refill_avail_idx; /* avail->idx of the Txq (guest memory) */
+	uint16_t *refill_shadow;    /* the rig's copy of it */
+	unsigned int refill_left;
 };
 
 static int fake_send(void *port, const struct cframe *f, unsigned int n, int *res)
@@ -71,6 +79,13 @@ static int fake_send(void *port, const struct cframe *f, unsigned int n, int *re
 		p->used_at_call[p->send_calls] = le16toh(*p->watch_used);
 	p->send_calls++;
 	p->last_batch = n;
+	if (p->refill_left) {
+		unsigned int k = n < p->refill_left ? n : p->refill_left;
+
+		p->refill_left -= k;
+		*p->refill_shadow = (uint16_t)(*p->refill_shadow + k);
+		__atomic_store_n(p->refill_avail_idx, htole16(*p->refill_shadow), __ATOMIC_RELEASE);
+	}
 	if (p->call_err)
 		return p->call_err;
 	for (unsigned int i = 0; i < n; i++) {
@@ -1095,6 +1110,78 @@ static void test_tx_full_ring_notifies(void **state)
 	assert_int_equal(notified(t, TXQ), 1);
 }
 
+/*
+ * A guest that reposts every request at once keeps the Txq full forever: one
+ * kick handles one budget (a ring of 256), asks to be resumed, and returns;
+ * each resume handles one more budget. Without the budget the first kick
+ * never returned while the guest kept up.
+ */
+static void test_tx_budget_refilling_guest(void **state)
+{
+	struct opts o = {0};
+	struct t *t = t_open(state, &o);
+	struct vring_avail *av;
+
+	start_ok(t);
+	for (unsigned int i = 0; i < QNUM; i++) {
+		uint8_t *b = galloc(t, 17);
+		struct seg s[2] = {{b, 16, false}, {b + 16, 1, true}};
+
+		put_hdr(b, VIRTIO_CAN_TX, 0, 0, 0x100 + i);
+		(void)post_indirect(t, TXQ, s, 2);
+	}
+	av = (struct vring_avail *)(void *)(t->mem + t->r[TXQ].avail_off);
+	t->port.refill_avail_idx = &av->idx;
+	t->port.refill_shadow = &t->r[TXQ].avail_idx;
+	t->port.refill_left = 100000;
+	kick(t, TXQ);
+	assert_int_equal(t->port.nsent, 256);
+	assert_true(qp(t, TXQ)->resume);
+	/* The backend's resume: one more budget, and again asks for more. */
+	qp(t, TXQ)->resume = false;
+	t->port.nsent = 0;
+	kick(t, TXQ);
+	assert_int_equal(t->port.nsent, 256);
+	assert_true(qp(t, TXQ)->resume);
+	/* The guest stops refilling: the resumes drain what is left, then rest. */
+	t->port.refill_left = 0;
+	for (unsigned int i = 0; i < 4 && qp(t, TXQ)->resume; i++) {
+		qp(t, TXQ)->resume = false;
+		t->port.nsent = 0;
+		kick(t, TXQ);
+	}
+	assert_false(qp(t, TXQ)->resume);
+	assert_false(qp(t, TXQ)->broken);
+	assert_int_equal(qp(t, TXQ)->inflight, 0);
+}
+
+/*
+ * Control requests may each change the link: 16 per wakeup, the rest on the
+ * resume, in order.
+ */
+static void test_ctrl_budget(void **state)
+{
+	struct opts o = {0};
+	struct t *t = t_open(state, &o);
+	struct ctrl_req c[20];
+
+	for (unsigned int i = 0; i < 20; i++)
+		c[i] = ctrl_post(t, i % 2 ? VIRTIO_CAN_SET_CTRL_MODE_STOP
+					  : VIRTIO_CAN_SET_CTRL_MODE_START);
+	kick(t, CTQ);
+	assert_int_equal(used_count(t, CTQ), 16);
+	assert_true(qp(t, CTQ)->resume);
+	assert_int_equal(t->port.starts, 8);
+	qp(t, CTQ)->resume = false;
+	kick(t, CTQ);
+	assert_int_equal(used_count(t, CTQ), 20);
+	assert_false(qp(t, CTQ)->resume);
+	assert_int_equal(t->port.starts, 10);
+	assert_int_equal(t->port.stops, 10);
+	for (unsigned int i = 0; i < 20; i++)
+		assert_int_equal(*c[i].result, VIRTIO_CAN_RESULT_OK);
+}
+
 /* A send error fails that frame only; the controller stays up. */
 static void test_tx_send_error(void **state)
 {
@@ -2039,6 +2126,8 @@ int main(void)
 	    T(test_tx_indirect_layout),
 	    T(test_tx_batch),
 	    T(test_tx_full_ring_notifies),
+	    T(test_tx_budget_refilling_guest),
+	    T(test_ctrl_budget),
 	    T(test_tx_send_error),
 	    T(test_tx_send_call_error),
 	    T(test_tx_processed_on_queue_start),

@@ -94,7 +94,7 @@ enum vhost_user_backend_request {
 #define VHOST_USER_VRING_NOFD_MASK 0x100u
 
 /* Limits of the protocol itself. */
-#define VHOST_USER_MAX_FDS 8		 /* fds per message (SCM_RIGHTS) */
+#define VHOST_USER_MAX_FDS 8		   /* fds per message (SCM_RIGHTS) */
 #define VHOST_USER_MEM_TABLE_MAX_REGIONS 8 /* regions in SET_MEM_TABLE */
 #define VHOST_USER_MAX_CONFIG_SIZE 256
 #define VHOST_USER_MAX_QUEUE_SIZE 32768

@@ -20,7 +20,7 @@ enum vlog_level vlog_get_level(void);
 void vlog_set_name(const char *name);
 
 void vlog(enum vlog_level level, const char *tag, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define vlog_err(tag, ...) vlog(VLOG_ERR, tag, __VA_ARGS__)
 #define vlog_warn(tag, ...) vlog(VLOG_WARN, tag, __VA_ARGS__)

@@ -54,15 +54,16 @@ struct vu_device {
 
 /* Transport feature bits the backend offers in addition to dev->features. */
 #define VU_BACKEND_TRANSPORT_FEATURES                                                              \
-	((1ull << 32 /* VIRTIO_F_VERSION_1 */) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |         \
-	 (1ull << 29 /* VIRTIO_RING_F_EVENT_IDX */) | (1ull << 28 /* VIRTIO_RING_F_INDIRECT_DESC */) | \
+	((1ull << 32 /* VIRTIO_F_VERSION_1 */) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |        \
+	 (1ull << 29 /* VIRTIO_RING_F_EVENT_IDX */) |                                              \
+	 (1ull << 28 /* VIRTIO_RING_F_INDIRECT_DESC */) |                                          \
 	 (1ull << 24 /* VIRTIO_F_NOTIFY_ON_EMPTY */))
 
 /* Protocol features offered (CONFIG only when the device has config space). */
 #define VU_BACKEND_PROTOCOL_FEATURES                                                               \
-	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |           \
-	 (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ) | (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |     \
-	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                      \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |          \
+	 (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ) | (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |    \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                     \
 	 (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE))
 
 /* Allocate a backend for dev (dev must outlive it). 0 or -errno. */
@@ -116,6 +117,12 @@ uint64_t vu_backend_features(const struct vu_backend *b);
  * frontend. -ENOTCONN when the frontend gave no backend channel.
  */
 int vu_backend_config_changed(struct vu_backend *b);
+
+/*
+ * Longest time from a message's first byte to its last before the frontend
+ * is dropped (default 5000 ms; 0 restores it). For tests.
+ */
+void vu_backend_set_msg_timeout(struct vu_backend *b, unsigned int ms);
 
 /* Frontends served so far (accepted or attached). */
 unsigned int vu_backend_sessions(const struct vu_backend *b);

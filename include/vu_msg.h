@@ -6,6 +6,7 @@
 #ifndef VU_MSG_H
 #define VU_MSG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vhost_user.h"
@@ -27,6 +28,16 @@ struct vu_msg {
  * header, -EPROTO for a malformed message, or -errno.
  */
 int vu_msg_recv(int sock, struct vu_msg *m);
+
+/*
+ * The same, a piece at a time, for a non-blocking socket: reads what the
+ * socket has of the message in m, *got bytes of which arrived earlier (0
+ * starts a new message). Returns 1 when the message is whole, 0 when the
+ * socket has no more for now (call again when it is readable), or an error
+ * as vu_msg_recv; on an error every fd is closed and *got is 0. Never reads
+ * past the message.
+ */
+int vu_msg_recv_some(int sock, struct vu_msg *m, size_t *got);
 
 /* Send header + hdr.size payload bytes and m->fds as SCM_RIGHTS (not closed). */
 int vu_msg_send(int sock, const struct vu_msg *m);

@@ -2,16 +2,17 @@
 /*
  * The vhost-user backend: connection lifecycle and I/O.
  *
- * I/O: the connection is a blocking socket that is read only when epoll
- * says it is readable, one whole message at a time, so a frontend that
- * writes a message in pieces works. A receive and send timeout bounds a
- * frontend that stops in the middle of a message or stops reading replies;
- * it loses its connection instead of stalling the loop.
+ * I/O: the connection is non-blocking. A message is read as far as it has
+ * arrived and kept until the rest comes, so a frontend that writes a message
+ * in pieces works and one that stops half way costs the loop nothing; a
+ * deadline per message (a timerfd) ends a frontend that never finishes. A
+ * reply that does not fit the socket's send buffer (a frontend that stopped
+ * reading) ends the connection instead of waiting. Nothing here waits on
+ * the frontend.
  */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,6 +32,7 @@
 int vu_backend_new(struct vu_backend **out, const struct vu_device *dev)
 {
 	struct epoll_event wake = {.events = EPOLLIN, .data.u64 = VU_EV_WAKE};
+	struct epoll_event timer = {.events = EPOLLIN, .data.u64 = VU_EV_TIMER};
 	struct vu_backend *b;
 
 	*out = NULL;
@@ -49,10 +52,14 @@ int vu_backend_new(struct vu_backend **out, const struct vu_device *dev)
 	gmem_init(&b->mem);
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	b->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (b->epfd < 0 || b->wake_fd < 0 ||
-	    epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->wake_fd, &wake) != 0) {
+	b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	b->msg_timeout_ms = VU_MSG_TIMEOUT_MS;
+	if (b->epfd < 0 || b->wake_fd < 0 || b->timer_fd < 0 ||
+	    epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->wake_fd, &wake) != 0 ||
+	    epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->timer_fd, &timer) != 0) {
 		int ret = -errno;
 
+		vub_close(&b->timer_fd);
 		vub_close(&b->wake_fd);
 		vub_close(&b->epfd);
 		free(b);
@@ -71,6 +78,18 @@ static void vu_watch_listen(struct vu_backend *b)
 		vlog_err(b->tag, "cannot watch the listening socket: %s", strerror(errno));
 }
 
+/* Arm (ms > 0) or disarm (0) the message deadline. */
+static void vu_msg_deadline(struct vu_backend *b, unsigned int ms)
+{
+	struct itimerspec its = {
+	    .it_value = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L},
+	};
+
+	if (timerfd_settime(b->timer_fd, 0, &its, NULL) != 0)
+		vlog_err(b->tag, "message deadline: %s", strerror(errno));
+	b->rx_timed = ms > 0;
+}
+
 void vu_backend_disconnect(struct vu_backend *b)
 {
 	const struct vu_device_ops *ops = b->dev->ops;
@@ -78,6 +97,12 @@ void vu_backend_disconnect(struct vu_backend *b)
 	if (b->conn_fd < 0)
 		return;
 	vlog_info(b->tag, "frontend disconnected");
+	/* Half a message and its fds go with the connection. */
+	if (b->rx_got)
+		vu_msg_close_fds(&b->rx);
+	b->rx_got = 0;
+	if (b->rx_timed)
+		vu_msg_deadline(b, 0);
 	vub_rings_reset(b);
 	if (ops && ops->reset)
 		ops->reset(b->dev->opaque);
@@ -105,6 +130,7 @@ void vu_backend_free(struct vu_backend *b)
 	    st.st_dev == b->sock_dev && st.st_ino == b->sock_ino)
 		unlink(b->sock_path);
 	free(b->sock_path);
+	vub_close(&b->timer_fd);
 	vub_close(&b->wake_fd);
 	vub_close(&b->epfd);
 	free(b);
@@ -192,7 +218,6 @@ fail:
 /* Take conn as the frontend's connection. Closes it on failure. */
 static int vu_serve(struct vu_backend *b, int conn)
 {
-	struct timeval tv = {.tv_sec = VU_IO_TIMEOUT_S};
 	struct epoll_event ev = {.events = EPOLLIN};
 	int flags, ret;
 
@@ -200,11 +225,9 @@ static int vu_serve(struct vu_backend *b, int conn)
 		close(conn);
 		return -EBUSY;
 	}
-	/* Whole messages are read with blocking reads, bounded by the timeouts. */
+	/* Non-blocking: a message is read as far as it has arrived, never waited for. */
 	flags = fcntl(conn, F_GETFL);
-	if (flags < 0 || fcntl(conn, F_SETFL, flags & ~O_NONBLOCK) != 0 ||
-	    setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
-	    setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+	if (flags < 0 || fcntl(conn, F_SETFL, flags | O_NONBLOCK) != 0) {
 		ret = -errno;
 		close(conn);
 		return ret;
@@ -243,7 +266,7 @@ static void vu_accept(struct vu_backend *b)
 	if (b->listen_fd < 0 || b->conn_fd >= 0)
 		return;
 	do {
-		fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	} while (fd < 0 && errno == EINTR);
 	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && b->spare_fd >= 0) {
 		/*
@@ -268,38 +291,56 @@ static void vu_accept(struct vu_backend *b)
 		vlog_err(b->tag, "cannot serve the new connection");
 }
 
-static bool vu_conn_readable(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-
-	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
-}
-
+/*
+ * Handle the messages that have arrived, at most VU_MSGS_PER_DISPATCH. A
+ * message that is still arriving is kept, with a deadline: a frontend that
+ * dribbles one byte at a time loses its connection once the deadline
+ * passes, and meanwhile costs the loop nothing.
+ */
 static void vu_serve_messages(struct vu_backend *b)
 {
 	for (int n = 0; n < VU_MSGS_PER_DISPATCH && b->conn_fd >= 0; n++) {
-		struct vu_msg m;
-		int ret;
+		int ret = vu_msg_recv_some(b->conn_fd, &b->rx, &b->rx_got);
 
-		if (n > 0 && !vu_conn_readable(b->conn_fd))
+		if (ret == 0) {
+			if (b->rx_got > 0 && !b->rx_timed)
+				vu_msg_deadline(b, b->msg_timeout_ms);
 			return;
-		ret = vu_msg_recv(b->conn_fd, &m);
-		if (ret == -EAGAIN || ret == -EWOULDBLOCK)
-			return;
-		if (ret) {
+		}
+		if (ret < 0) {
 			if (ret != -ECONNRESET)
 				vlog_err(b->tag, "receiving a message: %s", strerror(-ret));
 			vu_backend_disconnect(b);
 			return;
 		}
-		ret = vu_backend_handle_msg(b, &m);
+		b->rx_got = 0;
+		if (b->rx_timed)
+			vu_msg_deadline(b, 0);
+		ret = vu_backend_handle_msg(b, &b->rx);
 		if (ret) {
 			vlog_err(b->tag, "%s failed (%s): dropping the frontend",
-				 vu_msg_name(m.hdr.request), strerror(-ret));
+				 vu_msg_name(b->rx.hdr.request), strerror(-ret));
 			vu_backend_disconnect(b);
 			return;
 		}
 	}
+}
+
+static void vu_msg_timed_out(struct vu_backend *b)
+{
+	uint64_t v;
+
+	if (read(b->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		vlog_warn(b->tag, "timer fd: %s", strerror(errno));
+	/* Stale when the message completed, or the frontend left, meanwhile. */
+	if (!b->rx_timed || b->rx_got == 0 || b->conn_fd < 0)
+		return;
+	b->rx_timed = false;
+	vlog_err(b->tag,
+		 "a message stayed incomplete for %u ms (%zu bytes arrived): dropping the "
+		 "frontend",
+		 b->msg_timeout_ms, b->rx_got);
+	vu_backend_disconnect(b);
 }
 
 /* Rings that stopped on their budget at the last turn: cleared, and which. */
@@ -395,6 +436,9 @@ int vu_backend_dispatch(struct vu_backend *b)
 			if (VU_EV_ARG(d) < VU_MAX_QUEUES)
 				kicked |= 1u << VU_EV_ARG(d);
 			break;
+		case VU_EV_TIMER:
+			vu_msg_timed_out(b);
+			break;
 		default: /* VU_EV_WAKE: read by vu_take_resumes */
 			break;
 		}
@@ -448,6 +492,11 @@ int vu_backend_config_changed(struct vu_backend *b)
 	}
 	/* A 12-byte write to a unix stream socket is not split. */
 	return n == (ssize_t)sizeof(h) ? 0 : -EIO;
+}
+
+void vu_backend_set_msg_timeout(struct vu_backend *b, unsigned int ms)
+{
+	b->msg_timeout_ms = ms ? ms : VU_MSG_TIMEOUT_MS;
 }
 
 unsigned int vu_backend_sessions(const struct vu_backend *b)

@@ -297,7 +297,11 @@ static int vu_send_reply(struct vu_backend *b, const struct vu_msg *m, struct vu
 	reply->hdr.flags = VHOST_USER_REPLY_FLAGS;
 	reply->nfds = 0;
 	ret = vu_msg_send(b->conn_fd, reply);
-	if (ret)
+	if (ret == -EAGAIN)
+		vlog_err(b->tag,
+			 "%s: no room for the reply: the frontend does not read its replies",
+			 vu_msg_name(m->hdr.request));
+	else if (ret)
 		vlog_err(b->tag, "%s: cannot send the reply: %s", vu_msg_name(m->hdr.request),
 			 strerror(-ret));
 	return ret;

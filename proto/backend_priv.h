@@ -22,8 +22,8 @@
 #include "gmem.h"
 #include "vu_backend.h"
 
-/* Bound on a frontend stalling mid-message or not reading replies. */
-#define VU_IO_TIMEOUT_S 5
+/* Default bound on the time from a message's first byte to its last. */
+#define VU_MSG_TIMEOUT_MS 5000
 /* Messages handled per dispatch before kicks get a turn. */
 #define VU_MSGS_PER_DISPATCH 32
 
@@ -32,6 +32,7 @@
 #define VU_EV_CONN (2ull << 32)
 #define VU_EV_KICK (3ull << 32)
 #define VU_EV_WAKE (4ull << 32)
+#define VU_EV_TIMER (5ull << 32)
 #define VU_EV_KIND(d) ((d) & ~0xffffffffull)
 #define VU_EV_ARG(d) ((uint32_t)((d)&0xffffffffull))
 
@@ -49,6 +50,12 @@ struct vu_backend {
 	const char *tag;
 	int epfd;
 	int wake_fd; /* eventfd: a ring stopped on its budget (vq_resume_later) */
+	int timer_fd; /* timerfd: the deadline of the message being received */
+	unsigned int msg_timeout_ms;
+	/* The message being received, rx_got bytes of it so far. */
+	struct vu_msg rx;
+	size_t rx_got;
+	bool rx_timed; /* timer_fd armed for it */
 	int listen_fd;
 	int spare_fd;	 /* held back so a full fd table cannot make accept spin */
 	char *sock_path; /* the socket file we created */

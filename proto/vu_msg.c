@@ -8,6 +8,7 @@
 #include "vu_msg.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,31 +37,6 @@ int vu_msg_take_fd(struct vu_msg *m, unsigned int i)
 	return fd;
 }
 
-/*
- * Read exactly len bytes. got says how many of them the caller already
- * has. The peer closing the stream here is always mid-message: -EPROTO.
- */
-static int read_rest(int sock, uint8_t *buf, size_t len, size_t got)
-{
-	while (got < len) {
-		ssize_t n = recv(sock, buf + got, len - got, MSG_CMSG_CLOEXEC);
-
-		if (n > 0) {
-			got += (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return -EPROTO;
-		if (errno == EINTR)
-			continue;
-		/* A receive timeout on the socket: the peer stalled mid-message. */
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return -ETIMEDOUT;
-		return -errno;
-	}
-	return 0;
-}
-
 /* Move SCM_RIGHTS fds into m; anything beyond the table is closed. */
 static void collect_fds(struct msghdr *mh, struct vu_msg *m)
 {
@@ -82,58 +58,88 @@ static void collect_fds(struct msghdr *mh, struct vu_msg *m)
 	}
 }
 
-int vu_msg_recv(int sock, struct vu_msg *m)
+static bool hdr_valid(const struct vhost_user_hdr *h)
+{
+	return (h->flags & VHOST_USER_VERSION_MASK) == VHOST_USER_VERSION &&
+	       (h->flags & ~VU_MSG_KNOWN_FLAGS) == 0 && h->size <= VHOST_USER_MAX_PAYLOAD;
+}
+
+int vu_msg_recv_some(int sock, struct vu_msg *m, size_t *got)
 {
 	union {
 		char buf[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = {.iov_base = &m->hdr, .iov_len = VHOST_USER_HDR_SIZE};
-	struct msghdr mh = {
-	    .msg_iov = &iov,
-	    .msg_iovlen = 1,
-	    .msg_control = ctl.buf,
-	    .msg_controllen = sizeof(ctl.buf),
-	};
-	ssize_t n;
 	int ret;
 
-	memset(&m->hdr, 0, sizeof(m->hdr));
-	for (unsigned int i = 0; i < VHOST_USER_MAX_FDS; i++)
-		m->fds[i] = -1;
-	m->nfds = 0;
+	if (*got == 0) {
+		memset(&m->hdr, 0, sizeof(m->hdr));
+		for (unsigned int i = 0; i < VHOST_USER_MAX_FDS; i++)
+			m->fds[i] = -1;
+		m->nfds = 0;
+	}
+	for (;;) {
+		bool in_hdr = *got < VHOST_USER_HDR_SIZE;
+		size_t total = VHOST_USER_HDR_SIZE + (in_hdr ? 0 : (size_t)m->hdr.size);
+		uint8_t *dst = in_hdr ? (uint8_t *)&m->hdr + *got
+				      : (uint8_t *)&m->payload + (*got - VHOST_USER_HDR_SIZE);
+		/* Never past this message: the next one's fds must stay with it. */
+		struct iovec iov = {.iov_base = dst, .iov_len = total - *got};
+		struct msghdr mh = {
+		    .msg_iov = &iov,
+		    .msg_iovlen = 1,
+		    .msg_control = ctl.buf,
+		    .msg_controllen = sizeof(ctl.buf),
+		};
+		ssize_t n;
 
-	do {
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	collect_fds(&mh, m);
-	if (n == 0) {
-		ret = -ECONNRESET;
-		goto fail;
+		if (!in_hdr && *got == total)
+			return 1;
+		do {
+			n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			ret = -errno;
+			goto fail;
+		}
+		collect_fds(&mh, m);
+		/* Some fds were dropped by the kernel: we cannot know what was meant. */
+		if (mh.msg_flags & MSG_CTRUNC) {
+			ret = -EPROTO;
+			goto fail;
+		}
+		if (n == 0) {
+			/* Closed between messages is a hang-up; inside one, a broken message. */
+			ret = *got == 0 ? -ECONNRESET : -EPROTO;
+			goto fail;
+		}
+		*got += (size_t)n;
+		if (in_hdr && *got == VHOST_USER_HDR_SIZE && !hdr_valid(&m->hdr)) {
+			ret = -EPROTO;
+			goto fail;
+		}
 	}
-	/* Some fds were dropped by the kernel: we cannot know what was meant. */
-	if (mh.msg_flags & MSG_CTRUNC) {
-		ret = -EPROTO;
-		goto fail;
-	}
-	ret = read_rest(sock, (uint8_t *)&m->hdr, VHOST_USER_HDR_SIZE, (size_t)n);
-	if (ret)
-		goto fail;
-	if ((m->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
-	    (m->hdr.flags & ~VU_MSG_KNOWN_FLAGS) != 0 || m->hdr.size > VHOST_USER_MAX_PAYLOAD) {
-		ret = -EPROTO;
-		goto fail;
-	}
-	ret = read_rest(sock, (uint8_t *)&m->payload, m->hdr.size, 0);
-	if (ret)
-		goto fail;
-	return 0;
 
 fail:
 	vu_msg_close_fds(m);
+	*got = 0;
 	return ret;
+}
+
+int vu_msg_recv(int sock, struct vu_msg *m)
+{
+	size_t got = 0;
+	int ret = vu_msg_recv_some(sock, m, &got);
+
+	if (ret == 1)
+		return 0;
+	if (ret < 0)
+		return ret;
+	/* Only a receive timeout (or a non-blocking socket) stops it early. */
+	vu_msg_close_fds(m);
+	return got ? -ETIMEDOUT : -EAGAIN;
 }
 
 int vu_msg_send(int sock, const struct vu_msg *m)

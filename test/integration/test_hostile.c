@@ -275,15 +275,88 @@ static void test_tx_refilling_guest_starves_nothing(void **state)
 	fakeport_on_send(x->p, NULL, NULL);
 }
 
+static void set_msg_timeout_1s(struct dmn *m, void *arg)
+{
+	(void)arg;
+	vu_backend_set_msg_timeout(m->backend, 1000);
+}
+
+/*
+ * A frontend dribbling a message one byte every 100 ms: the loop serves
+ * everything else meanwhile, and the message's deadline (1 s here) ends the
+ * connection; the next frontend is served. Before, the loop sat in a
+ * blocking read for the whole message (each byte restarted its timeout).
+ */
+static void test_dribbled_message(void **state)
+{
+	struct fx *x = *state;
+	struct fe *f = fecan_fe(x->c);
+	struct timespec gap = {.tv_nsec = 100 * 1000000L};
+	struct {
+		struct vhost_user_hdr h;
+		uint64_t v;
+	} __attribute__((packed)) msg = {
+	    .h = {.request = VHOST_USER_SET_FEATURES, .flags = VHOST_USER_VERSION, .size = 8},
+	    .v = 0,
+	};
+	const uint8_t *p = (const uint8_t *)&msg;
+	unsigned int sent = 0;
+
+	assert_int_equal(fakeport_dmn_exec(x->d, set_msg_timeout_1s, NULL), 0);
+	for (; sent < sizeof(msg); sent++) {
+		if (send(fe_sock(f), p + sent, 1, MSG_NOSIGNAL) != 1)
+			break;
+		assert_loop_alive(x);
+		nanosleep(&gap, NULL);
+	}
+	/* 20 bytes at 100 ms take 2 s: the deadline came first. */
+	assert_true(sent < sizeof(msg));
+	assert_int_equal(fe_wait_closed(f, T_MS), 0);
+	assert_loop_alive(x);
+	assert_int_equal(fecan_reconnect(x->c, fakeport_dmn_path(x->d), T_MS), 0);
+	assert_true(fecan_status(x->c) >= 0);
+}
+
+/*
+ * A frontend that sends requests and never reads the replies: once the
+ * replies fill the socket, the backend drops it rather than wait for room.
+ */
+static void test_replies_never_read(void **state)
+{
+	struct fx *x = *state;
+	struct fe *f = fecan_fe(x->c);
+	struct vhost_user_hdr h = {.request = VHOST_USER_GET_FEATURES, .flags = VHOST_USER_VERSION};
+	int fl = fcntl(fe_sock(f), F_GETFL);
+	unsigned int n = 0;
+
+	assert_int_equal(fcntl(fe_sock(f), F_SETFL, fl | O_NONBLOCK), 0);
+	/* Requests until our own send buffer is full, the backend's replies too. */
+	for (int idle = 0; idle < 50 && n < 1000000; n++) {
+		if (send(fe_sock(f), &h, sizeof(h), MSG_NOSIGNAL) == (ssize_t)sizeof(h)) {
+			idle = 0;
+			continue;
+		}
+		if (errno != EAGAIN)
+			break;
+		/* Let the loop read what it can, then try again. */
+		assert_loop_alive(x);
+		idle++;
+	}
+	assert_loop_alive(x);
+	assert_int_equal(fcntl(fe_sock(f), F_SETFL, fl), 0);
+	assert_int_equal(fe_wait_closed(f, T_MS), 0);
+	assert_int_equal(fecan_reconnect(x->c, fakeport_dmn_path(x->d), T_MS), 0);
+	assert_true(fecan_status(x->c) >= 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_call_fd_full_pipe),
-	    T(test_kick_fd_rcvlowat_socket),
-	    T(test_kick_fd_hung_up_pipe),
-	    T(test_tx_refilling_guest_starves_nothing),
+	    T(test_call_fd_full_pipe),	  T(test_kick_fd_rcvlowat_socket),
+	    T(test_kick_fd_hung_up_pipe), T(test_tx_refilling_guest_starves_nothing),
+	    T(test_dribbled_message),	  T(test_replies_never_read),
 	};
 
 	if (!getenv("VDC_TEST_VERBOSE"))

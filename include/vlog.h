@@ -7,6 +7,8 @@
 #ifndef VLOG_H
 #define VLOG_H
 
+#include <stdbool.h>
+
 enum vlog_level {
 	VLOG_ERR = 0,
 	VLOG_WARN = 1,
@@ -21,6 +23,32 @@ void vlog_set_name(const char *name);
 
 void vlog(enum vlog_level level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * A rate limit for lines a peer can cause at will (a guest's malformed
+ * requests, a frontend's rejected messages): at most VLOG_LIMIT_BURST lines
+ * per VLOG_LIMIT_WINDOW_MS; the rest are counted, and the first line of a
+ * later window says how many were held back. Zero-initialised is ready.
+ */
+#define VLOG_LIMIT_BURST 10
+#define VLOG_LIMIT_WINDOW_MS 1000
+
+struct vlog_limit {
+	unsigned long long window_start_ms;
+	unsigned int count;
+	unsigned int suppressed;
+	unsigned long long total_suppressed;
+};
+
+/*
+ * Whether a line may go out at now_ms. When it may, *held gets the number of
+ * lines held back since the last one that went out.
+ */
+bool vlog_limit_ok(struct vlog_limit *l, unsigned long long now_ms, unsigned int *held);
+
+/* vlog() through the limit l, on CLOCK_MONOTONIC. */
+void vlog_limited(struct vlog_limit *l, enum vlog_level level, const char *tag, const char *fmt,
+		  ...) __attribute__((format(printf, 4, 5)));
 
 #define vlog_err(tag, ...) vlog(VLOG_ERR, tag, __VA_ARGS__)
 #define vlog_warn(tag, ...) vlog(VLOG_WARN, tag, __VA_ARGS__)

@@ -96,7 +96,7 @@ void vu_backend_disconnect(struct vu_backend *b)
 
 	if (b->conn_fd < 0)
 		return;
-	vlog_info(b->tag, "frontend disconnected");
+	vlog_limited(&b->log_limit, VLOG_INFO, b->tag, "frontend disconnected");
 	/* Half a message and its fds go with the connection. */
 	if (b->rx_got)
 		vu_msg_close_fds(&b->rx);
@@ -243,7 +243,8 @@ static int vu_serve(struct vu_backend *b, int conn)
 	if (b->listen_fd >= 0)
 		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->listen_fd, NULL);
 	b->conn_fd = conn;
-	vlog_info(b->tag, "frontend connected (session %u)", b->sessions);
+	vlog_limited(&b->log_limit, VLOG_INFO, b->tag, "frontend connected (session %u)",
+		     b->sessions);
 	return 0;
 }
 
@@ -274,7 +275,8 @@ static void vu_accept(struct vu_backend *b)
 		 * level-triggered listening socket would wake us forever. Use the
 		 * spare fd to take it and hang up on it.
 		 */
-		vlog_err(b->tag, "accept: %s: refusing the frontend", strerror(errno));
+		vlog_limited(&b->log_limit, VLOG_ERR, b->tag, "accept: %s: refusing the frontend",
+			     strerror(errno));
 		vub_close(&b->spare_fd);
 		fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
@@ -309,7 +311,8 @@ static void vu_serve_messages(struct vu_backend *b)
 		}
 		if (ret < 0) {
 			if (ret != -ECONNRESET)
-				vlog_err(b->tag, "receiving a message: %s", strerror(-ret));
+				vlog_limited(&b->log_limit, VLOG_ERR, b->tag,
+					     "receiving a message: %s", strerror(-ret));
 			vu_backend_disconnect(b);
 			return;
 		}
@@ -318,8 +321,9 @@ static void vu_serve_messages(struct vu_backend *b)
 			vu_msg_deadline(b, 0);
 		ret = vu_backend_handle_msg(b, &b->rx);
 		if (ret) {
-			vlog_err(b->tag, "%s failed (%s): dropping the frontend",
-				 vu_msg_name(b->rx.hdr.request), strerror(-ret));
+			vlog_limited(&b->log_limit, VLOG_ERR, b->tag,
+				     "%s failed (%s): dropping the frontend",
+				     vu_msg_name(b->rx.hdr.request), strerror(-ret));
 			vu_backend_disconnect(b);
 			return;
 		}
@@ -336,10 +340,10 @@ static void vu_msg_timed_out(struct vu_backend *b)
 	if (!b->rx_timed || b->rx_got == 0 || b->conn_fd < 0)
 		return;
 	b->rx_timed = false;
-	vlog_err(b->tag,
-		 "a message stayed incomplete for %u ms (%zu bytes arrived): dropping the "
-		 "frontend",
-		 b->msg_timeout_ms, b->rx_got);
+	vlog_limited(&b->log_limit, VLOG_ERR, b->tag,
+		     "a message stayed incomplete for %u ms (%zu bytes arrived): dropping the "
+		     "frontend",
+		     b->msg_timeout_ms, b->rx_got);
 	vu_backend_disconnect(b);
 }
 
@@ -385,7 +389,8 @@ static void vu_handle_kick(struct vu_backend *b, unsigned int i, uint32_t events
 	 * again: the frontend broke its ring, and loses the connection.
 	 */
 	if ((events & (EPOLLHUP | EPOLLERR)) || vq_drain_kick(q) == -EPIPE) {
-		vlog_err(q->tag, "kick fd hung up: dropping the frontend");
+		vlog_limited(&b->log_limit, VLOG_ERR, q->tag,
+			     "kick fd hung up: dropping the frontend");
 		vu_backend_disconnect(b);
 		return;
 	}

@@ -53,7 +53,7 @@ int vub_h_set_mem_table(struct vu_backend *b, struct vu_msg *m, struct vu_msg *r
 	vub_rings_suspend(b);
 	gmem_clear(&b->mem);
 	b->mem = fresh;
-	vlog_info(b->tag, "memory table of %u regions", n);
+	vlog_limited(&b->log_limit, VLOG_INFO, b->tag, "memory table of %u regions", n);
 	vub_rings_resume(b);
 	return 0;
 }

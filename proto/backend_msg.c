@@ -42,7 +42,7 @@ int vub_reject(struct vu_backend *b, const struct vu_msg *m, int err, const char
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	vlog_err(b->tag, "%s: %s", vu_msg_name(m->hdr.request), why);
+	vlog_limited(&b->log_limit, VLOG_ERR, b->tag, "%s: %s", vu_msg_name(m->hdr.request), why);
 	return err;
 }
 
@@ -126,7 +126,8 @@ static int h_reset(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply)
 	const struct vu_device_ops *ops = b->dev->ops;
 
 	(void)reply;
-	vlog_info(b->tag, "%s: resetting the device", vu_msg_name(m->hdr.request));
+	vlog_limited(&b->log_limit, VLOG_INFO, b->tag, "%s: resetting the device",
+		     vu_msg_name(m->hdr.request));
 	vub_rings_reset(b);
 	if (ops && ops->reset)
 		ops->reset(b->dev->opaque);
@@ -176,8 +177,9 @@ static int h_get_config(struct vu_backend *b, struct vu_msg *m, struct vu_msg *r
 	}
 	if (ret) {
 		/* The spec's way to fail: an empty reply. */
-		vlog_warn(b->tag, "GET_CONFIG: offset %u size %u: cannot read (config size %u)",
-			  c->offset, c->size, limit);
+		vlog_limited(&b->log_limit, VLOG_WARN, b->tag,
+			     "GET_CONFIG: offset %u size %u: cannot read (config size %u)",
+			     c->offset, c->size, limit);
 		reply->hdr.size = 0;
 		return 0;
 	}
@@ -298,12 +300,12 @@ static int vu_send_reply(struct vu_backend *b, const struct vu_msg *m, struct vu
 	reply->nfds = 0;
 	ret = vu_msg_send(b->conn_fd, reply);
 	if (ret == -EAGAIN)
-		vlog_err(b->tag,
-			 "%s: no room for the reply: the frontend does not read its replies",
-			 vu_msg_name(m->hdr.request));
+		vlog_limited(&b->log_limit, VLOG_ERR, b->tag,
+			     "%s: no room for the reply: the frontend does not read its replies",
+			     vu_msg_name(m->hdr.request));
 	else if (ret)
-		vlog_err(b->tag, "%s: cannot send the reply: %s", vu_msg_name(m->hdr.request),
-			 strerror(-ret));
+		vlog_limited(&b->log_limit, VLOG_ERR, b->tag, "%s: cannot send the reply: %s",
+			     vu_msg_name(m->hdr.request), strerror(-ret));
 	return ret;
 }
 

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "gmem.h"
+#include "vlog.h"
 #include "vu_backend.h"
 
 /* Default bound on the time from a message's first byte to its last. */
@@ -49,13 +50,15 @@ struct vu_backend {
 	const struct vu_device *dev;
 	const char *tag;
 	int epfd;
-	int wake_fd; /* eventfd: a ring stopped on its budget (vq_resume_later) */
+	int wake_fd;  /* eventfd: a ring stopped on its budget (vq_resume_later) */
 	int timer_fd; /* timerfd: the deadline of the message being received */
 	unsigned int msg_timeout_ms;
 	/* The message being received, rx_got bytes of it so far. */
 	struct vu_msg rx;
 	size_t rx_got;
 	bool rx_timed; /* timer_fd armed for it */
+	/* Every line a frontend can cause at will goes through this. */
+	struct vlog_limit log_limit;
 	int listen_fd;
 	int spare_fd;	 /* held back so a full fd table cannot make accept spin */
 	char *sock_path; /* the socket file we created */

@@ -99,8 +99,8 @@ void vub_rings_resume(struct vu_backend *b)
 		int ret = vub_ring_try_start(b, i);
 
 		if (ret)
-			vlog_warn(b->vqs[i].tag, "stays stopped after the memory change: %s",
-				  strerror(-ret));
+			vlog_limited(&b->log_limit, VLOG_WARN, b->vqs[i].tag,
+				     "stays stopped after the memory change: %s", strerror(-ret));
 	}
 }
 

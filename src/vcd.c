@@ -91,6 +91,8 @@ struct vcd {
 	unsigned int rx_cap, rx_first, rx_count;
 
 	struct vcd_stats stats;
+	/* Lines the guest (or a peer on the bus) can cause at will. */
+	struct vlog_limit log_limit;
 
 	/* Scratch, kept here rather than on the stack. */
 	struct vq_chain chain;
@@ -352,7 +354,8 @@ static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
 	}
 	r = d->ops.send(d->port, d->tx_frames, n, d->tx_res);
 	if (r < 0) {
-		vlog_warn(d->name, "send of %u frames failed: %s", n, strerror(-r));
+		vlog_limited(&d->log_limit, VLOG_WARN, d->name, "send of %u frames failed: %s", n,
+			     strerror(-r));
 		for (unsigned int i = 0; i < n; i++)
 			d->tx_res[i] = r;
 	}
@@ -475,14 +478,15 @@ static uint8_t ctrl_start(struct vcd *d)
 	if (d->ops.start) {
 		r = d->ops.start(d->port);
 		if (r < 0) {
-			vlog_err(d->name, "controller start failed: %s", strerror(-r));
+			vlog_limited(&d->log_limit, VLOG_ERR, d->name,
+				     "controller start failed: %s", strerror(-r));
 			return VIRTIO_CAN_RESULT_NOT_OK;
 		}
 	}
 	/* Status first: the driver reads it once the request is used. */
 	d->status &= (uint16_t)~VIRTIO_CAN_S_CTRL_BUSOFF;
 	d->started = true;
-	vlog_info(d->name, "controller started");
+	vlog_limited(&d->log_limit, VLOG_INFO, d->name, "controller started");
 	return VIRTIO_CAN_RESULT_OK;
 }
 
@@ -499,9 +503,10 @@ static uint8_t ctrl_stop(struct vcd *d)
 		r = d->ops.stop(d->port);
 		/* The device stops transmitting either way: still OK. */
 		if (r < 0)
-			vlog_warn(d->name, "controller stop on the port failed: %s", strerror(-r));
+			vlog_limited(&d->log_limit, VLOG_WARN, d->name,
+				     "controller stop on the port failed: %s", strerror(-r));
 	}
-	vlog_info(d->name, "controller stopped");
+	vlog_limited(&d->log_limit, VLOG_INFO, d->name, "controller stopped");
 	return VIRTIO_CAN_RESULT_OK;
 }
 
@@ -524,10 +529,12 @@ static void ctrl_kick(struct vcd *d, struct vq *q)
 			break;
 		result = chain_result_byte(c);
 		if (!result) {
-			vlog_warn(d->name, "control request without a result byte: ignored");
+			vlog_limited(&d->log_limit, VLOG_WARN, d->name,
+				     "control request without a result byte: ignored");
 			res = 0;
 		} else if (vq_iov_read(c->iov, c->nout, 0, &out, sizeof(out)) != sizeof(out)) {
-			vlog_warn(d->name, "control request shorter than msg_type");
+			vlog_limited(&d->log_limit, VLOG_WARN, d->name,
+				     "control request shorter than msg_type");
 			res = VIRTIO_CAN_RESULT_NOT_OK;
 		} else {
 			switch (le16toh(out.msg_type)) {
@@ -557,7 +564,7 @@ void vcd_bus_off(struct vcd *d)
 
 	if (d->status & VIRTIO_CAN_S_CTRL_BUSOFF)
 		return;
-	vlog_warn(d->name, "controller bus-off");
+	vlog_limited(&d->log_limit, VLOG_WARN, d->name, "controller bus-off");
 	d->status |= VIRTIO_CAN_S_CTRL_BUSOFF;
 	d->started = false;
 	d->stats.busoff_events++;
@@ -566,15 +573,16 @@ void vcd_bus_off(struct vcd *d)
 	if (d->config_notify) {
 		r = d->config_notify(d->config_notify_opaque);
 		if (r < 0)
-			vlog_warn(d->name, "cannot notify the driver of bus-off: %s", strerror(-r));
+			vlog_limited(&d->log_limit, VLOG_WARN, d->name,
+				     "cannot notify the driver of bus-off: %s", strerror(-r));
 	}
 }
 
 void vcd_bus_restarted(struct vcd *d)
 {
 	/* The driver restarts with START, which clears the status bit. */
-	vlog_info(d->name, "controller restarted on the bus%s",
-		  (d->status & VIRTIO_CAN_S_CTRL_BUSOFF) ? ", waiting for START" : "");
+	vlog_limited(&d->log_limit, VLOG_INFO, d->name, "controller restarted on the bus%s",
+		     (d->status & VIRTIO_CAN_S_CTRL_BUSOFF) ? ", waiting for START" : "");
 }
 
 /* ---- vu_device_ops ---- */
@@ -586,17 +594,20 @@ static int vcd_set_features(void *opaque, uint64_t features)
 	int r = 0;
 
 	if (!(dev & (VCD_F_CLASSIC | VCD_F_FD))) {
-		vlog_err(d->name, "driver accepted neither CAN_CLASSIC nor CAN_FD");
+		vlog_limited(&d->log_limit, VLOG_ERR, d->name,
+			     "driver accepted neither CAN_CLASSIC nor CAN_FD");
 		return -EINVAL;
 	}
 	if ((dev & VCD_F_RTR) && !(dev & VCD_F_CLASSIC)) {
-		vlog_err(d->name, "driver accepted RTR_FRAMES without CAN_CLASSIC");
+		vlog_limited(&d->log_limit, VLOG_ERR, d->name,
+			     "driver accepted RTR_FRAMES without CAN_CLASSIC");
 		return -EINVAL;
 	}
 	if (d->ops.set_tx_confirm) {
 		r = d->ops.set_tx_confirm(d->port, (dev & VCD_F_LATE_TX_ACK) != 0);
 		if (r < 0) {
-			vlog_err(d->name, "cannot set transmit confirmations: %s", strerror(-r));
+			vlog_limited(&d->log_limit, VLOG_ERR, d->name,
+				     "cannot set transmit confirmations: %s", strerror(-r));
 			return r;
 		}
 	}

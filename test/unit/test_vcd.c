@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -25,6 +26,7 @@
 #include "vcd.h"
 #include "vcd_frame.h"
 #include "virtio_can.h"
+#include "vlog.h"
 #include "vq.h"
 
 #define MEM_SIZE (1u << 20)
@@ -1182,6 +1184,46 @@ static void test_ctrl_budget(void **state)
 		assert_int_equal(*c[i].result, VIRTIO_CAN_RESULT_OK);
 }
 
+/*
+ * Malformed control requests are logged, but a guest sending 100 of them at
+ * once gets at most the rate limit's burst of lines into the log.
+ */
+static void test_ctrl_malformed_log_limited(void **state)
+{
+	struct opts o = {0};
+	struct t *t = t_open(state, &o);
+	char buf[8192] = {0};
+	unsigned int lines = 0;
+	FILE *f = tmpfile();
+	int saved;
+
+	assert_non_null(f);
+	for (unsigned int i = 0; i < 100; i++) {
+		uint8_t *out = galloc(t, 1), *in = galloc(t, 1);
+		struct seg sg[2] = {{out, 1, false}, {in, 1, true}};
+
+		(void)post(t, CTQ, sg, 2);
+	}
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fileno(f), STDERR_FILENO), STDERR_FILENO);
+	for (unsigned int i = 0; i < 10; i++) {
+		qp(t, CTQ)->resume = false;
+		kick(t, CTQ);
+	}
+	fflush(stderr);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	assert_true(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+	fclose(f);
+	assert_int_equal(used_count(t, CTQ), 100);
+	for (const char *p = buf; (p = strstr(p, "shorter than msg_type")); p++)
+		lines++;
+	assert_int_equal(lines, VLOG_LIMIT_BURST);
+}
+
 /* A send error fails that frame only; the controller stays up. */
 static void test_tx_send_error(void **state)
 {
@@ -2128,6 +2170,7 @@ int main(void)
 	    T(test_tx_full_ring_notifies),
 	    T(test_tx_budget_refilling_guest),
 	    T(test_ctrl_budget),
+	    T(test_ctrl_malformed_log_limited),
 	    T(test_tx_send_error),
 	    T(test_tx_send_call_error),
 	    T(test_tx_processed_on_queue_start),

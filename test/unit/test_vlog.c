@@ -116,12 +116,68 @@ static void test_long_line(void **state)
 	free(out);
 }
 
+/* The limit itself, on a made-up clock: a burst per window, then held back. */
+static void test_limit_window(void **state)
+{
+	struct vlog_limit l = {0};
+	unsigned int held = 99;
+
+	(void)state;
+	for (unsigned int i = 0; i < VLOG_LIMIT_BURST; i++) {
+		assert_true(vlog_limit_ok(&l, 5000 + i, &held));
+		assert_int_equal(held, 0);
+	}
+	assert_false(vlog_limit_ok(&l, 5100, &held));
+	assert_false(vlog_limit_ok(&l, 5000 + VLOG_LIMIT_WINDOW_MS - 1, &held));
+	/* A new window: one line again, saying how many were held back. */
+	assert_true(vlog_limit_ok(&l, 5000 + VLOG_LIMIT_WINDOW_MS, &held));
+	assert_int_equal(held, 2);
+	assert_true(vlog_limit_ok(&l, 5000 + VLOG_LIMIT_WINDOW_MS + 1, &held));
+	assert_int_equal(held, 0);
+	assert_int_equal(l.total_suppressed, 2);
+	/* A clock that went back starts a window rather than locking up. */
+	l.count = VLOG_LIMIT_BURST;
+	assert_true(vlog_limit_ok(&l, 10, &held));
+}
+
+static unsigned int count_lines(const char *s)
+{
+	unsigned int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* 100 lines at once through one limit: VLOG_LIMIT_BURST go out. */
+static void test_limited_lines(void **state)
+{
+	struct vlog_limit l = {0};
+	struct capture c;
+	char *out;
+
+	(void)state;
+	capture_begin(&c);
+	for (int i = 0; i < 100; i++)
+		vlog_limited(&l, VLOG_ERR, "d", "bad request %d", i);
+	/* As if the window had passed: the next line reports the rest. */
+	l.window_start_ms -= 2 * VLOG_LIMIT_WINDOW_MS;
+	vlog_limited(&l, VLOG_ERR, "d", "bad request again");
+	out = capture_end(&c);
+	assert_int_equal(count_lines(out), VLOG_LIMIT_BURST + 2);
+	assert_non_null(strstr(out, "vhost-device-can: error: d: bad request 9\n"));
+	assert_null(strstr(out, "bad request 10\n"));
+	assert_non_null(strstr(out, "d: 90 similar lines held back (rate limit)\n"
+				    "vhost-device-can: error: d: bad request again\n"));
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_line_format),
-	    cmocka_unit_test(test_threshold),
-	    cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_line_format),	  cmocka_unit_test(test_threshold),
+	    cmocka_unit_test(test_long_line),	  cmocka_unit_test(test_limit_window),
+	    cmocka_unit_test(test_limited_lines),
 	};
 
 	/* cmocka prints to stdout; stderr is ours to capture. */

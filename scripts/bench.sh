@@ -80,6 +80,14 @@ if [ -x "$inproc" ]; then
 	"$inproc" --frames 20000 2>&1 | grep -v ': info: ' | tee -a "$log"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
+# How long the loop can be kept from other sources while a guest refills
+# its TX ring flat out (issue 10's figure): longest turn, message and frame wait.
+loopb=$build_dir/test/bench_loop
+if [ -x "$loopb" ]; then
+	echo "=== bench_loop (host)" | tee -a "$log"
+	"$loopb" 3 2>&1 | grep -v ': info: ' | tee -a "$log"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
 # Instructions per frame of the backend + device (the loop thread only),
 # from two runs so that connection set-up cancels out.
 ir() {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vlog.h"
@@ -129,6 +130,28 @@ static int dmn_port_ready(struct dmn *m, int fd)
 	return 0;
 }
 
+static uint64_t dmn_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void dmn_turn_done(struct dmn_turns *t, uint64_t start_ns)
+{
+	uint64_t ns = dmn_now_ns() - start_ns;
+	unsigned int k = 0;
+
+	while (k + 1 < DMN_TURN_BUCKETS && (ns >> (k + 1)) != 0)
+		k++;
+	t->n++;
+	t->sum_ns += ns;
+	if (ns > t->max_ns)
+		t->max_ns = ns;
+	t->log2_ns[k]++;
+}
+
 int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), void *arg)
 {
 	struct epoll_event evs[8];
@@ -140,6 +163,7 @@ int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), 
 
 	for (;;) {
 		int n = epoll_wait(m->epfd, evs, 8, vcd_timeout_ms(m->dev));
+		uint64_t start_ns = m->turns.on ? dmn_now_ns() : 0;
 		bool stop = false;
 
 		if (n < 0) {
@@ -164,6 +188,9 @@ int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), 
 			}
 		}
 		vcd_tick(m->dev);
+		/* start_ns is 0 for a turn that began before measuring was on */
+		if (m->turns.on && start_ns != 0)
+			dmn_turn_done(&m->turns, start_ns);
 		if (stop) {
 			ret = 0;
 			break;

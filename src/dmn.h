@@ -9,6 +9,7 @@
 #define DMN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "can_port.h"
@@ -25,7 +26,22 @@ struct dmn_port {
 	unsigned int nfds;
 };
 
+/*
+ * How long each turn of the loop kept it away from epoll_wait: the bound on
+ * how long a frame from the bus or a frontend message can wait for the
+ * loop. Measured only when on (benchmarks); two clock reads a turn.
+ */
+#define DMN_TURN_BUCKETS 40
+struct dmn_turns {
+	bool on;
+	uint64_t n;
+	uint64_t max_ns;
+	uint64_t sum_ns;
+	uint64_t log2_ns[DMN_TURN_BUCKETS]; /* turns of [2^k, 2^(k+1)) ns */
+};
+
 struct dmn {
+	struct dmn_turns turns;
 	struct vcd *dev;
 	struct vu_backend *backend;
 	const struct dmn_port *port;

@@ -74,6 +74,9 @@ unsigned int fakeport_failed_count(struct fakeport *p);
 /* send() calls so far (the device batches: calls <= frames). */
 unsigned int fakeport_send_calls(struct fakeport *p);
 
+/* Count sent frames without keeping them (floods of millions); off by default. */
+void fakeport_count_only(struct fakeport *p, bool on);
+
 /*
  * Call fn(arg, n) in the loop thread at the end of every send() of n frames
  * (NULL: none): a guest vCPU that reacts at once, e.g. one that reposts

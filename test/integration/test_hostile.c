@@ -27,6 +27,7 @@
 #include "bkt.h"
 #include "fakeport.h"
 #include "fecan.h"
+#include "txflood.h"
 #include "vlog.h"
 
 #define T_MS 5000
@@ -187,92 +188,32 @@ static void test_kick_fd_hung_up_pipe(void **state)
 }
 
 /*
- * A guest vCPU that reposts every TX request at once: called as the device
- * sends n frames, it makes n more chains available, reusing the chains the
- * client posted (each slot gets the head that was n_posted positions
- * earlier, which the device is about to complete), so the ring never runs
- * empty. It stops by itself after a while so that a loop it does freeze
- * (the bug) gets free again and the test can fail instead of hanging.
- */
-struct refiller {
-	struct vring_avail *avail;
-	uint16_t num, posted, idx;
-	unsigned long left; /* chains it still reposts */
-	unsigned long moved;
-	struct timespec until; /* and never after this */
-};
-
-static void refill(void *arg, unsigned int n)
-{
-	struct refiller *r = arg;
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec > r->until.tv_sec ||
-	    (now.tv_sec == r->until.tv_sec && now.tv_nsec > r->until.tv_nsec))
-		__atomic_store_n(&r->left, 0, __ATOMIC_RELAXED);
-
-	for (; n > 0 && __atomic_load_n(&r->left, __ATOMIC_RELAXED) > 0; n--) {
-		r->avail->ring[r->idx % r->num] =
-		    r->avail->ring[(uint16_t)(r->idx - r->posted) % r->num];
-		r->idx++;
-		r->moved++;
-		__atomic_fetch_sub(&r->left, 1, __ATOMIC_RELAXED);
-	}
-	__atomic_store_n(&r->avail->idx, htole16(r->idx), __ATOMIC_RELEASE);
-}
-
-/*
  * A guest that keeps its TX ring full must not keep the loop from anything
- * else: while it refills at once, the loop answers its control fd, serves a
- * frontend message, and delivers a frame from the bus. Before the
- * per-wakeup budget one call drained the ring for as long as the guest
- * kept it full.
+ * else: while it reposts every request at once (txflood), the loop answers
+ * its control fd, serves a frontend message, and delivers a frame from the
+ * bus. Before the per-wakeup budget one call drained the ring for as long
+ * as the guest kept it full.
  */
 static void test_tx_refilling_guest_starves_nothing(void **state)
 {
 	struct fx *x = *state;
-	struct fe *f = fecan_fe(x->c);
 	/* Static: the hook may still run if the test fails half way. */
-	static struct refiller r;
+	static struct txflood fl;
 	struct cframe in = frame(0x321), got;
-	uint64_t desc, avail, used;
-	int n = 0;
+	unsigned int base;
 
-	memset(&r, 0, sizeof(r));
-	r.num = 256;
-	r.left = ~0ul;
-	assert_int_equal(fe_ring_gpas(f, VIRTIO_CAN_QUEUE_TX, &desc, &avail, &used), 0);
-	r.avail = fe_gpa_to_ptr(f, avail, 4 + 2u * r.num);
-	assert_non_null(r.avail);
-	for (; n < 256; n++) {
-		struct cframe t = frame(0x100 + (uint32_t)n);
-
-		assert_true(fecan_tx(x->c, &t) >= 0);
-	}
-	assert_int_equal(fakeport_wait_sent(x->p, 256, T_MS), 0);
-	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
-	/* All 256 done: make them available again at once, and kick. */
-	r.posted = 256;
-	r.idx = le16toh(r.avail->idx);
-	clock_gettime(CLOCK_MONOTONIC, &r.until);
-	r.until.tv_sec += 2 * T_ALIVE_MS / 1000;
-	fakeport_on_send(x->p, refill, &r);
-	r.idx = (uint16_t)(r.idx + 256);
-	__atomic_store_n(&r.avail->idx, htole16(r.idx), __ATOMIC_RELEASE);
-	assert_int_equal(eventfd_write(fe_ring_kick_fd(f, VIRTIO_CAN_QUEUE_TX), 1), 0);
-	assert_int_equal(fakeport_wait_sent(x->p, 10u * 256, T_MS), 0);
+	assert_int_equal(txflood_start(&fl, x->c, x->p, x->d, 2 * T_ALIVE_MS), 0);
+	base = fakeport_sent_count(x->p);
+	assert_int_equal(fakeport_wait_sent(x->p, base + 10u * 256, T_MS), 0);
 	/* Flat out now, and the loop still gets to everything else. */
 	assert_loop_alive(x);
 	assert_true(fecan_status(x->c) >= 0);
 	assert_int_equal(fakeport_inject_frames(x->p, &in, 1), 0);
 	assert_int_equal(fecan_rx(x->c, &got, T_ALIVE_MS), 1);
 	assert_int_equal(got.id, in.id);
-	assert_true(__atomic_load_n(&r.left, __ATOMIC_RELAXED) > 0);
-	/* Stop the guest in the loop thread, where the hook runs. */
-	__atomic_store_n(&r.left, 0, __ATOMIC_RELAXED);
-	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
-	fakeport_on_send(x->p, NULL, NULL);
+	assert_true(txflood_running(&fl));
+	assert_int_equal(txflood_stop(&fl, x->d), 0);
+	assert_true(fl.moved > 10u * 256);
 }
 
 static void set_msg_timeout_1s(struct dmn *m, void *arg)

@@ -124,6 +124,14 @@ int vu_backend_config_changed(struct vu_backend *b);
  */
 void vu_backend_set_msg_timeout(struct vu_backend *b, unsigned int ms);
 
+/*
+ * Drop the frontend if guest memory vanished under one of its mappings (see
+ * gmem_lost): -EFAULT then, else 0. vu_backend_dispatch() calls it; a caller
+ * that touches guest memory outside dispatch (a device's frames from its
+ * bus) calls it after doing so. One atomic load when nothing faulted.
+ */
+int vu_backend_check_memory(struct vu_backend *b);
+
 /* Frontends served so far (accepted or attached). */
 unsigned int vu_backend_sessions(const struct vu_backend *b);
 

@@ -452,6 +452,7 @@ int vu_backend_dispatch(struct vu_backend *b)
 	for (unsigned int i = 0; i < vu_num_queues(b); i++)
 		if ((resumes & ~kicked) & (1u << i))
 			vu_resume(b, i);
+	vu_backend_check_memory(b);
 	return 0;
 }
 

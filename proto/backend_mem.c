@@ -42,11 +42,12 @@ int vub_h_set_mem_table(struct vu_backend *b, struct vu_msg *m, struct vu_msg *r
 			gmem_clear(&fresh);
 			return vub_reject(b, m, ret,
 					  "region %u (gpa 0x%llx size 0x%llx uaddr 0x%llx offset "
-					  "0x%llx): %s",
+					  "0x%llx): %s (%s)",
 					  i, (unsigned long long)r->guest_phys_addr,
 					  (unsigned long long)r->memory_size,
 					  (unsigned long long)r->userspace_addr,
-					  (unsigned long long)r->mmap_offset, strerror(-ret));
+					  (unsigned long long)r->mmap_offset, gmem_why(&fresh),
+					  strerror(-ret));
 		}
 	}
 	/* The mappings hold the memory; the fds are closed by the caller. */
@@ -74,10 +75,11 @@ int vub_h_add_mem_reg(struct vu_backend *b, struct vu_msg *m, struct vu_msg *rep
 	/* Adding leaves existing mappings where they are: running rings stay. */
 	ret = gmem_add(&b->mem, r, m->fds[0]);
 	if (ret)
-		return vub_reject(b, m, ret, "region gpa 0x%llx size 0x%llx uaddr 0x%llx: %s",
-				  (unsigned long long)r->guest_phys_addr,
-				  (unsigned long long)r->memory_size,
-				  (unsigned long long)r->userspace_addr, strerror(-ret));
+		return vub_reject(
+		    b, m, ret, "region gpa 0x%llx size 0x%llx uaddr 0x%llx offset 0x%llx: %s (%s)",
+		    (unsigned long long)r->guest_phys_addr, (unsigned long long)r->memory_size,
+		    (unsigned long long)r->userspace_addr, (unsigned long long)r->mmap_offset,
+		    gmem_why(&b->mem), strerror(-ret));
 	vub_rings_resume(b);
 	return 0;
 }
@@ -104,4 +106,21 @@ int vub_h_rem_mem_reg(struct vu_backend *b, struct vu_msg *m, struct vu_msg *rep
 	gmem_remove(&b->mem, r);
 	vub_rings_resume(b);
 	return 0;
+}
+
+int vu_backend_check_memory(struct vu_backend *b)
+{
+	unsigned int faults = gmem_fault_count();
+
+	/* One atomic load a call unless a fault was caught somewhere. */
+	if (faults == b->faults_seen)
+		return 0;
+	b->faults_seen = faults;
+	if (!gmem_lost(&b->mem))
+		return 0;
+	vlog_limited(&b->log_limit, VLOG_ERR, b->tag,
+		     "guest memory vanished under a mapping (its file shrank or lost its pages): "
+		     "dropping the frontend");
+	vu_backend_disconnect(b);
+	return -EFAULT;
 }

@@ -72,6 +72,7 @@ struct vu_backend {
 	uint64_t protocol_features;
 
 	struct gmem mem;
+	unsigned int faults_seen; /* gmem_fault_count() at the last check */
 	struct vq vqs[VU_MAX_QUEUES];
 	bool active[VU_MAX_QUEUES]; /* between queue_start and queue_stop */
 };

@@ -2,16 +2,147 @@
 /*
  * Guest memory regions. Every field of a region comes from the frontend and
  * is checked before use: sizes and ends must not wrap, ranges must not
- * overlap (a translation must have exactly one answer), and a translation
- * never returns bytes past the end of the region it found.
+ * overlap (a translation must have exactly one answer), a region must lie
+ * inside its file, and a translation never returns bytes past the end of
+ * the region it found.
+ *
+ * Memory that vanishes later (the frontend truncates its file, hugetlbfs
+ * runs out of pages under MAP_NORESERVE) turns the next access into SIGBUS.
+ * Sealing cannot prevent that in general (only memfds created sealable can
+ * be sealed, not hugetlbfs or shm files, and a seal would also bind the
+ * frontend), so a SIGBUS handler does: a fault inside one of our mappings
+ * swaps that mapping for zero-filled anonymous memory, the access is retried
+ * and reads zeros, and the region is marked lost; the backend then drops the
+ * frontend (gmem_lost). A fault anywhere else goes to the previous handler.
  */
+#define _GNU_SOURCE
 #include "gmem.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/*
+ * Every mapping of every gmem in the process, for the handler: slots are
+ * claimed and released with atomics (several backends may run in threads),
+ * and a slot is live only while len is non-zero.
+ */
+#define GMEM_GUARD_SLOTS 1024
+struct gmem_guard {
+	_Atomic uintptr_t base;
+	_Atomic size_t len;
+	atomic_bool lost;
+};
+
+static struct gmem_guard gmem_guards[GMEM_GUARD_SLOTS];
+static atomic_uint gmem_faults;
+static struct sigaction gmem_old_bus;
+static pthread_mutex_t gmem_guard_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void gmem_on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	/* si_code > 0: raised by the kernel for an access, not sent by kill. */
+	for (unsigned int i = 0; si->si_code > 0 && i < GMEM_GUARD_SLOTS; i++) {
+		struct gmem_guard *g = &gmem_guards[i];
+		uintptr_t base = atomic_load(&g->base);
+		size_t len = atomic_load(&g->len);
+
+		if (base == 0 || len == 0 || a - base >= len)
+			continue;
+		if (mmap((void *)base, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+			 0) == MAP_FAILED)
+			break;
+		atomic_store(&g->lost, true);
+		atomic_fetch_add(&gmem_faults, 1);
+		return;
+	}
+	/* Not ours: the previous handler, or the default action on return. */
+	if ((gmem_old_bus.sa_flags & SA_SIGINFO) && gmem_old_bus.sa_sigaction) {
+		gmem_old_bus.sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (gmem_old_bus.sa_handler != SIG_DFL && gmem_old_bus.sa_handler != SIG_IGN) {
+		gmem_old_bus.sa_handler(sig);
+		return;
+	}
+	signal(SIGBUS, SIG_DFL);
+}
+
+/*
+ * (Re)installed at every mapping, not once: a program may have replaced it
+ * meanwhile (test harnesses reset SIGBUS around each test). The lock keeps
+ * two threads from each saving the other's install as "previous".
+ */
+static void gmem_guard_install(void)
+{
+	struct sigaction sa, cur;
+
+	pthread_mutex_lock(&gmem_guard_lock);
+	if (sigaction(SIGBUS, NULL, &cur) == 0 &&
+	    !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == gmem_on_sigbus)) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = gmem_on_sigbus;
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, &gmem_old_bus);
+	}
+	pthread_mutex_unlock(&gmem_guard_lock);
+}
+
+static int gmem_guard_claim(void *base, size_t len)
+{
+	gmem_guard_install();
+	for (int i = 0; i < GMEM_GUARD_SLOTS; i++) {
+		uintptr_t free_slot = 0;
+
+		if (!atomic_compare_exchange_strong(&gmem_guards[i].base, &free_slot,
+						    (uintptr_t)base))
+			continue;
+		atomic_store(&gmem_guards[i].lost, false);
+		atomic_store(&gmem_guards[i].len, len);
+		return i;
+	}
+	return -ENOSPC;
+}
+
+static void gmem_guard_release(int i)
+{
+	if (i < 0 || i >= GMEM_GUARD_SLOTS)
+		return;
+	atomic_store(&gmem_guards[i].len, 0);
+	atomic_store(&gmem_guards[i].lost, false);
+	atomic_store(&gmem_guards[i].base, 0);
+}
+
+unsigned int gmem_fault_count(void)
+{
+	return atomic_load(&gmem_faults);
+}
+
+bool gmem_lost(const struct gmem *m)
+{
+	for (unsigned int i = 0; i < m->nregions && i < GMEM_MAX_REGIONS; i++) {
+		int g = m->regions[i].guard;
+
+		if (m->regions[i].mmap_base && g >= 0 && g < GMEM_GUARD_SLOTS &&
+		    atomic_load(&gmem_guards[g].lost))
+			return true;
+	}
+	return false;
+}
+
+const char *gmem_why(const struct gmem *m)
+{
+	return m->why ? m->why : "";
+}
 
 void gmem_init(struct gmem *m)
 {
@@ -52,7 +183,7 @@ static int gmem_validate(const struct gmem *m, const struct vhost_user_mem_regio
 }
 
 static void gmem_store(struct gmem *m, const struct vhost_user_mem_region *r, uint8_t *host,
-		       void *base, size_t len)
+		       void *base, size_t len, int guard)
 {
 	struct gmem_region *e = &m->regions[m->nregions++];
 
@@ -63,43 +194,83 @@ static void gmem_store(struct gmem *m, const struct vhost_user_mem_region *r, ui
 	e->host = host;
 	e->mmap_base = base;
 	e->mmap_len = len;
+	e->guard = guard;
 }
 
 /*
- * Length to map: hugetlbfs wants whole huge pages (it reports the huge page
- * size as st_blksize), so round up to the block size when that is a larger
- * power of two than a normal page.
+ * Mapping unit: hugetlbfs wants whole huge pages, offset and length (it
+ * reports the huge page size as st_blksize); everything else whole pages.
  */
-static size_t gmem_map_len(int fd, size_t len)
+static size_t gmem_align(const struct stat *st)
 {
-	struct stat st;
 	long page = sysconf(_SC_PAGESIZE);
-	size_t align;
+	size_t align = page > 0 ? (size_t)page : 4096;
 
-	if (fstat(fd, &st) != 0 || page <= 0 || st.st_blksize <= page)
-		return len;
-	align = (size_t)st.st_blksize;
-	if ((align & (align - 1)) != 0 || len > SIZE_MAX - (align - 1))
-		return len;
-	return (len + align - 1) & ~(align - 1);
+	if (st->st_blksize > 0 && (size_t)st->st_blksize > align &&
+	    ((size_t)st->st_blksize & ((size_t)st->st_blksize - 1)) == 0)
+		align = (size_t)st->st_blksize;
+	return align;
 }
 
 int gmem_add(struct gmem *m, const struct vhost_user_mem_region *r, int fd)
 {
-	size_t len;
+	uint64_t end = r->mmap_offset + r->memory_size; /* no wrap: validated */
+	size_t align, lead, len;
+	struct stat st;
 	void *base;
-	int ret;
+	int ret, guard;
 
+	m->why = NULL;
 	ret = gmem_validate(m, r);
-	if (ret)
+	if (ret) {
+		m->why = ret == -ENOSPC ? "no free memory slot"
+					: "size zero, an end that wraps, or an overlap";
 		return ret;
-	if (fd < 0)
+	}
+	if (fd < 0) {
+		m->why = "no fd";
 		return -EBADF;
-	len = gmem_map_len(fd, (size_t)(r->memory_size + r->mmap_offset));
-	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-	if (base == MAP_FAILED)
-		return -errno;
-	gmem_store(m, r, (uint8_t *)base + r->mmap_offset, base, len);
+	}
+	if (fstat(fd, &st) != 0) {
+		ret = -errno;
+		m->why = "fstat on its fd failed";
+		return ret;
+	}
+	/*
+	 * Guest RAM is a file (memfd, hugetlbfs, shm) or a DAX device. A file
+	 * must cover the whole region: a page past its end would fault.
+	 */
+	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		m->why = "its fd is not a file or a memory device";
+		return -EINVAL;
+	}
+	if (S_ISREG(st.st_mode) && (st.st_size < 0 || (uint64_t)st.st_size < end)) {
+		m->why = "it ends past the end of its file";
+		return -EINVAL;
+	}
+	/* Map from the offset rounded down, not from the start of the file. */
+	align = gmem_align(&st);
+	lead = (size_t)(r->mmap_offset & (align - 1));
+	len = lead + (size_t)r->memory_size;
+	if (len > SIZE_MAX - (align - 1)) {
+		m->why = "too large to map";
+		return -EINVAL;
+	}
+	len = (len + align - 1) & ~(align - 1);
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd,
+		    (off_t)(r->mmap_offset - lead));
+	if (base == MAP_FAILED) {
+		ret = -errno;
+		m->why = "mmap of its fd failed";
+		return ret;
+	}
+	guard = gmem_guard_claim(base, len);
+	if (guard < 0) {
+		munmap(base, len);
+		m->why = "too many mappings in this process";
+		return guard;
+	}
+	gmem_store(m, r, (uint8_t *)base + lead, base, len, guard);
 	return 0;
 }
 
@@ -112,14 +283,17 @@ int gmem_add_host(struct gmem *m, const struct vhost_user_mem_region *r, void *h
 		return ret;
 	if (!host)
 		return -EINVAL;
-	gmem_store(m, r, host, NULL, 0);
+	gmem_store(m, r, host, NULL, 0, -1);
 	return 0;
 }
 
 static void gmem_unmap(struct gmem_region *e)
 {
-	if (e->mmap_base)
+	if (e->mmap_base) {
+		/* Out of the handler's table before the range can be reused. */
+		gmem_guard_release(e->guard);
 		munmap(e->mmap_base, e->mmap_len);
+	}
 	memset(e, 0, sizeof(*e));
 }
 

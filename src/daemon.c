@@ -188,6 +188,8 @@ int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), 
 			}
 		}
 		vcd_tick(m->dev);
+		/* Bus frames and ticks write guest memory outside the dispatch. */
+		vu_backend_check_memory(m->backend);
 		/* start_ns is 0 for a turn that began before measuring was on */
 		if (m->turns.on && start_ns != 0)
 			dmn_turn_done(&m->turns, start_ns);

@@ -290,14 +290,113 @@ static void test_replies_never_read(void **state)
 	assert_true(fecan_status(x->c) >= 0);
 }
 
+static void reopen_frontend(struct fx *x)
+{
+	struct fecan_opts o;
+
+	fecan_close(x->c);
+	x->c = NULL;
+	fecan_opts_default(&o);
+	o.can_features = F_CLASSIC;
+	assert_int_equal(fecan_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(fecan_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
+}
+
+/*
+ * Truncate every guest memory file: the daemon's mappings lose their pages.
+ * The frontend is connected afresh first: cmocka puts its own SIGBUS
+ * handler in place for each test body, and the backend's is installed (on
+ * top of it) when guest memory is mapped, so that must happen in the body.
+ */
+static void shrink_guest_memory(struct fx *x)
+{
+	struct fe *f;
+
+	reopen_frontend(x);
+	f = fecan_fe(x->c);
+
+	for (unsigned int i = 0; i < fe_nregions(f); i++)
+		assert_int_equal(ftruncate(fe_region_fd(f, i), 0), 0);
+}
+
+/* After losing its memory: the frontend is gone, a new one is served. */
+static void assert_next_frontend_served(struct fx *x)
+{
+	struct cframe in = frame(0x123), got;
+
+	assert_int_equal(fe_wait_closed(fecan_fe(x->c), T_MS), 0);
+	assert_loop_alive(x);
+	reopen_frontend(x);
+	assert_int_equal(fakeport_inject_frames(x->p, &in, 1), 0);
+	assert_int_equal(fecan_rx(x->c, &got, T_MS), 1);
+	assert_int_equal(got.id, 0x123);
+}
+
+/*
+ * The frontend shrinks guest memory under the running device, then kicks
+ * TX: the daemon's next read of the ring faulted (SIGBUS) and killed it.
+ * Now the fault is caught, and the frontend that broke its memory is
+ * dropped. The test touches only the socket and the kick fd after the
+ * shrink: its own mapping of guest memory is gone too.
+ */
+static void test_guest_memory_shrinks_tx(void **state)
+{
+	struct fx *x = *state;
+
+	uint64_t one = 1;
+
+	shrink_guest_memory(x);
+	assert_int_equal(
+	    write(fe_ring_kick_fd(fecan_fe(x->c), VIRTIO_CAN_QUEUE_TX), &one, sizeof(one)),
+	    sizeof(one));
+	assert_next_frontend_served(x);
+}
+
+/* The same, the fault taken by a frame from the bus filling an RX buffer. */
+static void test_guest_memory_shrinks_rx(void **state)
+{
+	struct fx *x = *state;
+	struct cframe in = frame(0x77);
+
+	shrink_guest_memory(x);
+	assert_int_equal(fakeport_inject_frames(x->p, &in, 1), 0);
+	assert_next_frontend_served(x);
+}
+
+/*
+ * A memory table whose region the file does not cover: refused (REPLY_ACK
+ * -EREMOTEIO), and the running device keeps its old table and works on.
+ */
+static void test_region_larger_than_file(void **state)
+{
+	struct fx *x = *state;
+	struct fe *f = fecan_fe(x->c);
+	struct cframe in = frame(0x42), got;
+	int fd = fe_region_fd(f, 1);
+
+	/*
+	 * Region 1 is 4 MiB at offset 1 MiB of a 6 MiB file: make it 4 MiB (only
+	 * the last MiB of the region is cut, where nothing was allocated).
+	 */
+	assert_int_equal(ftruncate(fd, 4 << 20), 0);
+	assert_int_equal(fe_set_mem_table(f), -EREMOTEIO);
+	assert_int_equal(ftruncate(fd, 6 << 20), 0);
+	assert_true(fe_connected(f));
+	assert_int_equal(fakeport_inject_frames(x->p, &in, 1), 0);
+	assert_int_equal(fecan_rx(x->c, &got, T_MS), 1);
+	assert_int_equal(got.id, 0x42);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_call_fd_full_pipe),	  T(test_kick_fd_rcvlowat_socket),
-	    T(test_kick_fd_hung_up_pipe), T(test_tx_refilling_guest_starves_nothing),
-	    T(test_dribbled_message),	  T(test_replies_never_read),
+	    T(test_call_fd_full_pipe),	     T(test_kick_fd_rcvlowat_socket),
+	    T(test_kick_fd_hung_up_pipe),    T(test_tx_refilling_guest_starves_nothing),
+	    T(test_dribbled_message),	     T(test_replies_never_read),
+	    T(test_guest_memory_shrinks_tx), T(test_guest_memory_shrinks_rx),
+	    T(test_region_larger_than_file),
 	};
 
 	if (!getenv("VDC_TEST_VERBOSE"))

@@ -9,7 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -339,6 +343,163 @@ static void test_fd_hygiene(void **state)
 	assert_int_equal(count_fds(), before - 1);
 }
 
+/* A region must lie inside its file: one page past the end would fault. */
+static void test_region_past_end_of_file(void **state)
+{
+	struct gmem m;
+	struct vhost_user_mem_region r = region(0, 4 * PAGE, 0x100000, PAGE);
+	int fd = make_memfd(4 * PAGE);
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(gmem_add(&m, &r, fd), -EINVAL);
+	assert_non_null(strstr(gmem_why(&m), "end of its file"));
+	assert_int_equal(m.nregions, 0);
+	/* Growing the file to offset + size makes it fit exactly. */
+	assert_int_equal(ftruncate(fd, 5 * PAGE), 0);
+	assert_int_equal(gmem_add(&m, &r, fd), 0);
+	assert_string_equal(gmem_why(&m), "");
+	gmem_clear(&m);
+	close(fd);
+}
+
+/* Guest RAM is a file or a memory device; pipes, sockets, eventfds are not. */
+static void test_region_fd_not_memory(void **state)
+{
+	struct gmem m;
+	struct vhost_user_mem_region r = region(0, PAGE, 0x100000, 0);
+	int p[2], sv[2], efd = eventfd(0, EFD_CLOEXEC), fds;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_true(efd >= 0);
+	fds = count_fds();
+	gmem_init(&m);
+	int bad[] = {p[0], p[1], sv[0], efd};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(gmem_add(&m, &r, bad[i]), -EINVAL);
+		assert_non_null(strstr(gmem_why(&m), "not a file"));
+	}
+	assert_int_equal(m.nregions, 0);
+	assert_int_equal(count_fds(), fds);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+	close(efd);
+}
+
+/* Only the pages from the offset (rounded down) on are mapped. */
+static void test_map_from_offset(void **state)
+{
+	struct gmem m;
+	struct vhost_user_mem_region r = region(0x8000, PAGE, 0x100000, 6 * PAGE + 0x10);
+	int fd = make_memfd(8 * PAGE);
+	uint8_t byte = 0x3c;
+	uint8_t *p;
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(pwrite(fd, &byte, 1, 6 * PAGE + 0x10), 1);
+	assert_int_equal(gmem_add(&m, &r, fd), 0);
+	/* 0x10 bytes before the region plus one page: two pages, not seven. */
+	assert_int_equal(m.regions[0].mmap_len, 2 * PAGE);
+	assert_ptr_equal(m.regions[0].host, (uint8_t *)m.regions[0].mmap_base + 0x10);
+	p = gmem_gpa_range(&m, 0x8000, PAGE);
+	assert_non_null(p);
+	assert_int_equal(p[0], 0x3c);
+	gmem_clear(&m);
+	close(fd);
+}
+
+/*
+ * The frontend truncates the file under a live mapping: the next access
+ * would be SIGBUS. It reads zeros instead, the region is marked lost, and
+ * the table can still be cleared.
+ */
+static void test_file_shrinks_under_mapping(void **state)
+{
+	struct gmem m;
+	struct vhost_user_mem_region r0 = region(0, 2 * PAGE, 0x100000, 0);
+	struct vhost_user_mem_region r1 = region(0x10000, PAGE, 0x200000, 0);
+	int fd0 = make_memfd(2 * PAGE), fd1 = make_memfd(PAGE);
+	unsigned int faults = gmem_fault_count();
+	volatile uint8_t *p;
+	uint8_t one = 1;
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(pwrite(fd0, &one, 1, PAGE), 1);
+	assert_int_equal(gmem_add(&m, &r0, fd0), 0);
+	assert_int_equal(gmem_add(&m, &r1, fd1), 0);
+	p = gmem_gpa_range(&m, 0, 2 * PAGE);
+	assert_non_null(p);
+	assert_int_equal(p[PAGE], 1);
+	assert_false(gmem_lost(&m));
+
+	assert_int_equal(ftruncate(fd0, 0), 0);
+	assert_int_equal(p[PAGE], 0); /* caught, retried on zero pages */
+	p[0] = 7;		      /* writes land in the replacement */
+	assert_int_equal(p[0], 7);
+	assert_true(gmem_lost(&m));
+	assert_int_equal(gmem_fault_count(), faults + 1);
+	/* The other region is untouched. */
+	*(volatile uint8_t *)gmem_gpa_range(&m, 0x10000, 1) = 2;
+	assert_int_equal(pread(fd1, &one, 1, 0), 1);
+	assert_int_equal(one, 2);
+	gmem_clear(&m);
+	assert_false(gmem_lost(&m));
+	close(fd0);
+	close(fd1);
+}
+
+/*
+ * The handler takes only faults inside a gmem mapping: any other SIGBUS
+ * (a mapping of the program's own, or one sent with kill) still kills.
+ */
+static void test_foreign_sigbus_still_kills(void **state)
+{
+	struct gmem m;
+	struct vhost_user_mem_region r = region(0, PAGE, 0x100000, 0);
+	int fd = make_memfd(PAGE), status;
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(gmem_add(&m, &r, fd), 0); /* handler installed */
+	for (int how = 0; how < 2; how++) {
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			int own = memfd_create("own", 0);
+			volatile uint8_t *q;
+
+			signal(SIGBUS, SIG_DFL);
+			/* As a program would after the backend's first mapping. */
+			assert_int_equal(
+			    gmem_add(&m,
+				     &(struct vhost_user_mem_region){0x10000, PAGE, 0x200000, 0},
+				     fd),
+			    0);
+			if (how == 1)
+				raise(SIGBUS);
+			if (own < 0 || ftruncate(own, PAGE) != 0)
+				_exit(3);
+			q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, own, 0);
+			if (q == MAP_FAILED || ftruncate(own, 0) != 0)
+				_exit(3);
+			(void)q[0];
+			_exit(0);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), SIGBUS);
+	}
+	gmem_clear(&m);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +510,11 @@ int main(void)
 	    cmocka_unit_test(test_full_table),
 	    cmocka_unit_test(test_remove),
 	    cmocka_unit_test(test_fd_hygiene),
+	    cmocka_unit_test(test_region_past_end_of_file),
+	    cmocka_unit_test(test_region_fd_not_memory),
+	    cmocka_unit_test(test_map_from_offset),
+	    cmocka_unit_test(test_file_shrinks_under_mapping),
+	    cmocka_unit_test(test_foreign_sigbus_still_kills),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,16 +16,32 @@
 
 #include "gmem.h"
 
-/* Most iovecs one chain may produce (readable + writable). */
-#define VQ_MAX_IOV 64
+/*
+ * Most descriptors one chain may have, its direct and indirect ones and
+ * zero-length ones included, when the queue is smaller (else the queue
+ * size): the spec allows chains as long as the queue, and an indirect table
+ * lets a chain be longer than a small queue (the Linux driver does that).
+ * It bounds what one chain costs to read.
+ */
+#define VQ_MAX_CHAIN 1024
+
+/*
+ * Most iovecs kept for one chain (readable + writable). Buffers adjacent in
+ * host memory share an iovec, so only a chain of more than VQ_MAX_IOV
+ * scattered pieces (or buffers crossing regions) has more; its iovecs past
+ * VQ_MAX_IOV are dropped and truncated is set: the chain is still valid,
+ * the device sees only its first VQ_MAX_IOV pieces.
+ */
+#define VQ_MAX_IOV 1024
 
 /* One popped chain: iov[0..nout) readable, iov[nout..nout+nin) writable. */
 struct vq_chain {
 	uint16_t head; /* id to push back */
 	unsigned int nout;
 	unsigned int nin;
-	uint64_t out_len; /* sum of readable bytes */
-	uint64_t in_len;  /* sum of writable bytes */
+	uint64_t out_len; /* sum of the readable bytes in iov */
+	uint64_t in_len;  /* sum of the writable bytes in iov */
+	bool truncated;	  /* pieces past VQ_MAX_IOV iovecs were left out */
 	struct iovec iov[VQ_MAX_IOV];
 };
 

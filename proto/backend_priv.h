@@ -44,7 +44,7 @@
 #define VU_PF(bit) (1ull << (bit))
 
 /* VHOST_VRING_F_LOG: the only flag SET_VRING_ADDR defines. */
-#define VU_VRING_ADDR_FLAGS_KNOWN 0x1u
+#define VU_VRING_F_LOG 0x1u
 
 struct vu_backend {
 	const struct vu_device *dev;

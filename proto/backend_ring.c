@@ -202,7 +202,12 @@ int vub_h_set_vring_addr(struct vu_backend *b, struct vu_msg *m, struct vu_msg *
 	q = vring_index(b, m, a->index);
 	if (!q)
 		return -EINVAL;
-	if (a->flags & ~VU_VRING_ADDR_FLAGS_KNOWN)
+	/* Dirty logging needs F_LOG_ALL, which is not offered: nobody may ask for it. */
+	if (a->flags & VU_VRING_F_LOG)
+		return vub_reject(
+		    b, m, -EINVAL,
+		    "ring %u: VHOST_VRING_F_LOG asked for, but F_LOG_ALL is not offered", a->index);
+	if (a->flags & ~VU_VRING_F_LOG)
 		return vub_reject(b, m, -EINVAL, "ring %u: unknown flags 0x%x", a->index, a->flags);
 	/* New addresses for a running ring: take it from the device first. */
 	vub_ring_halt(b, a->index);

@@ -175,7 +175,11 @@ int vq_avail_count(struct vq *q)
 	return vq_pending(q);
 }
 
-/* Append the guest buffer [addr, addr+len) to c, one iovec per region crossed. */
+/*
+ * Append the guest buffer [addr, addr+len) to c, one iovec per region
+ * crossed; a piece that continues the last iovec in host memory (same
+ * direction) extends it. The whole buffer is checked even when c is full.
+ */
 static int vq_add_buffer(struct vq *q, struct vq_chain *c, uint64_t addr, uint32_t len,
 			 bool writable)
 {
@@ -189,8 +193,9 @@ static int vq_add_buffer(struct vq *q, struct vq_chain *c, uint64_t addr, uint32
 	}
 	while (left) {
 		uint64_t chunk = left;
-		void *p = gmem_gpa_to_host(q->mem, addr, &chunk);
+		uint8_t *p = gmem_gpa_to_host(q->mem, addr, &chunk);
 		unsigned int n = c->nout + c->nin;
+		struct iovec *last = n ? &c->iov[n - 1] : NULL;
 
 		if (!p || chunk == 0 || chunk > left) {
 			vq_set_broken(q, "buffer 0x%llx+%u not in guest memory (at 0x%llx)",
@@ -198,22 +203,30 @@ static int vq_add_buffer(struct vq *q, struct vq_chain *c, uint64_t addr, uint32
 				      (unsigned long long)addr);
 			return -EIO;
 		}
-		if (n >= VQ_MAX_IOV) {
-			vq_set_broken(q, "chain at head %u needs more than %u iovecs", c->head,
-				      VQ_MAX_IOV);
-			return -EIO;
-		}
-		c->iov[n].iov_base = p;
-		c->iov[n].iov_len = (size_t)chunk;
-		if (writable) {
-			c->nin++;
-			c->in_len += chunk;
-		} else {
-			c->nout++;
-			c->out_len += chunk;
-		}
 		addr += chunk;
 		left -= chunk;
+		if (c->truncated)
+			continue;
+		/* nin > 0 means the last iovec is writable (they come last). */
+		if (last && (c->nin > 0) == writable &&
+		    (uint8_t *)last->iov_base + last->iov_len == p &&
+		    last->iov_len <= SIZE_MAX - chunk) {
+			last->iov_len += (size_t)chunk;
+		} else if (n < VQ_MAX_IOV) {
+			c->iov[n].iov_base = p;
+			c->iov[n].iov_len = (size_t)chunk;
+			if (writable)
+				c->nin++;
+			else
+				c->nout++;
+		} else {
+			c->truncated = true;
+			continue;
+		}
+		if (writable)
+			c->in_len += chunk;
+		else
+			c->out_len += chunk;
 	}
 	return 0;
 }
@@ -294,13 +307,16 @@ static int vq_walk(struct vq *q, uint16_t head, struct vq_chain *c)
 {
 	struct vq_table t = {.host = (const uint8_t *)q->desc, .gpa = 0, .size = q->num};
 	uint32_t i = head;
-	uint32_t seen = 0;
+	uint32_t seen = 0;  /* in the current table */
+	uint32_t total = 0; /* in the chain */
+	uint32_t limit = q->num > VQ_MAX_CHAIN ? q->num : VQ_MAX_CHAIN;
 	bool indirect = false;
 	bool writable = false; /* by descriptor, zero-length ones included */
 
 	c->head = head;
 	c->nout = c->nin = 0;
 	c->out_len = c->in_len = 0;
+	c->truncated = false;
 
 	for (;;) {
 		struct vring_desc d;
@@ -342,6 +358,12 @@ static int vq_walk(struct vq *q, uint16_t head, struct vq_chain *c)
 			seen = 0;
 			indirect = true;
 			continue;
+		}
+		/* Every buffer descriptor counts, zero-length ones too: each costs a read. */
+		if (++total > limit) {
+			vq_set_broken(q, "chain at head %u longer than %u descriptors", head,
+				      limit);
+			return -EIO;
 		}
 
 		if (flags & VRING_DESC_F_WRITE) {

@@ -512,6 +512,13 @@ int can_port_recv(struct can_port *p, int fd, struct can_port_event *ev, unsigne
 		return 0;
 
 	want = max < CP_BATCH ? max : CP_BATCH;
+	/*
+	 * On the tx socket one error frame can give two events (bus-off and
+	 * restarted): read no more frames than leave room for that, so that
+	 * nothing read is dropped and ev never overflows, whatever max is.
+	 */
+	if (is_tx && want > 1 && want > max / 2)
+		want = max / 2;
 	memset(msgs, 0, sizeof(msgs[0]) * want);
 	for (unsigned int i = 0; i < want; i++) {
 		iov[i].iov_base = &frames[i];
@@ -552,7 +559,7 @@ int can_port_recv(struct can_port *p, int fd, struct can_port_event *ev, unsigne
 			if (!is_tx)
 				continue;
 			/* Both bits at once with one slot left: the later state wins. */
-			if ((cf->can_id & CAN_ERR_BUSOFF) &&
+			if ((cf->can_id & CAN_ERR_BUSOFF) && got < max &&
 			    !((cf->can_id & CAN_ERR_RESTARTED) && got + 1 >= max)) {
 				memset(&ev[got], 0, sizeof(ev[got]));
 				ev[got++].type = CAN_PORT_EV_BUSOFF;

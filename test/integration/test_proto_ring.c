@@ -189,7 +189,7 @@ static const struct xcase c_direct = {false, {0, 0}, 32, 600, 0};
 static const struct xcase c_direct_ev = {true, {0, 0}, 32, 600, 0};
 static const struct xcase c_split = {false, {0, 3}, 8, 200, 0};
 static const struct xcase c_split_ev = {true, {0, 3}, 8, 200, 0};
-/* Up to 32 + 32 descriptors: a chain as long as the backend takes (VQ_MAX_IOV). */
+/* Up to 32 + 32 descriptors per chain, each its own piece. */
 static const struct xcase c_split_max = {true, {0, 2}, 8, 100, 0};
 static const struct xcase c_indirect = {false, {FE_ADD_INDIRECT, 0}, 32, 300, 0};
 static const struct xcase c_indirect_ev = {true, {FE_ADD_INDIRECT, 0}, 32, 300, 0};

@@ -518,6 +518,9 @@ static void test_vring_addr(void **state)
 	a.flags = 0x2;
 	assert_int_not_equal(addr_ack(t, a), 0);
 	a = tb_addr(0);
+	a.flags = 0x1; /* VHOST_VRING_F_LOG without LOG_ALL offered */
+	assert_int_not_equal(addr_ack(t, a), 0);
+	a = tb_addr(0);
 	a.index = TB_NUM_QUEUES;
 	assert_int_not_equal(addr_ack(t, a), 0);
 	assert_false(q->addr_set);

@@ -439,14 +439,18 @@ static void test_pop_read_write_split(void **state)
 
 	assert_int_equal(vq_pop(&e->q, &c), 1);
 	assert_int_equal(c.head, 0);
-	assert_int_equal(c.nout, 2);
+	/* The two readable buffers are adjacent: one iovec. */
+	assert_int_equal(c.nout, 1);
 	assert_int_equal(c.nin, 2);
 	assert_int_equal(c.out_len, 80);
 	assert_int_equal(c.in_len, 17);
-	assert_ptr_equal(c.iov[2].iov_base, gpa_host(e, BUF_B));
-	assert_int_equal(c.iov[2].iov_len, 16);
-	assert_ptr_equal(c.iov[3].iov_base, gpa_host(e, BUF_B + 64));
-	assert_int_equal(c.iov[3].iov_len, 1);
+	assert_ptr_equal(c.iov[0].iov_base, gpa_host(e, BUF_A));
+	assert_int_equal(c.iov[0].iov_len, 80);
+	assert_ptr_equal(c.iov[1].iov_base, gpa_host(e, BUF_B));
+	assert_int_equal(c.iov[1].iov_len, 16);
+	assert_ptr_equal(c.iov[2].iov_base, gpa_host(e, BUF_B + 64));
+	assert_int_equal(c.iov[2].iov_len, 1);
+	assert_false(c.truncated);
 }
 
 /* Chains popped in avail order, each with its own head. */
@@ -869,50 +873,116 @@ static void test_pop_suppresses_kicks(void **state)
 	assert_int_equal(le16toh(used_ring(e)->flags), 0);
 }
 
-/* A chain of exactly VQ_MAX_IOV buffers is fine; one more breaks. */
-static void test_pop_max_iov(void **state)
+/*
+ * A chain of many small scattered pieces (a guest may split a buffer so):
+ * valid up to the chain limit, 100 here, once more than the old 64.
+ */
+static void test_pop_long_chain(void **state)
+{
+	struct env *e = *state;
+	const uint64_t t = BUF_A;
+	const unsigned int n = 100;
+	struct vq_chain c;
+
+	e->q.indirect = true;
+	for (unsigned int i = 0; i < n; i++)
+		set_idesc(e, t, i, BUF_B + 4 * i, 2,
+			  (i >= n / 2 ? VRING_DESC_F_WRITE : 0) |
+			      (i + 1 < n ? VRING_DESC_F_NEXT : 0),
+			  (uint16_t)(i + 1));
+	set_desc(e, 0, t, n * 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(e, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.nout, n / 2);
+	assert_int_equal(c.nin, n / 2);
+	assert_int_equal(c.out_len + c.in_len, 2 * n);
+	assert_false(c.truncated);
+	for (unsigned int i = 0; i < n; i++)
+		assert_ptr_equal(c.iov[i].iov_base, gpa_host(e, BUF_B + 4 * i));
+}
+
+/* Adjacent pieces in one direction share an iovec; a change of direction does not. */
+static void test_pop_coalesces_adjacent(void **state)
 {
 	struct env *e = *state;
 	const uint64_t t = BUF_B;
 	struct vq_chain c;
 
 	e->q.indirect = true;
-	for (unsigned int i = 0; i < VQ_MAX_IOV; i++)
-		set_idesc(e, t, i, BUF_A + 2 * i, 2,
-			  (i >= VQ_MAX_IOV / 2 ? VRING_DESC_F_WRITE : 0) |
-			      (i + 1 < VQ_MAX_IOV ? VRING_DESC_F_NEXT : 0),
+	for (unsigned int i = 0; i < 12; i++)
+		set_idesc(e, t, i, BUF_A + i, 1,
+			  (i >= 10 ? VRING_DESC_F_WRITE : 0) | (i < 11 ? VRING_DESC_F_NEXT : 0),
 			  (uint16_t)(i + 1));
-	set_desc(e, 0, t, VQ_MAX_IOV * 16, VRING_DESC_F_INDIRECT, 0);
+	set_desc(e, 0, t, 12 * 16, VRING_DESC_F_INDIRECT, 0);
 	make_avail(e, 0);
 	assert_int_equal(vq_pop(&e->q, &c), 1);
-	assert_int_equal(c.nout, VQ_MAX_IOV / 2);
-	assert_int_equal(c.nin, VQ_MAX_IOV / 2);
-	assert_int_equal(c.out_len + c.in_len, 2 * VQ_MAX_IOV);
-	for (unsigned int i = 0; i < VQ_MAX_IOV; i++)
-		assert_ptr_equal(c.iov[i].iov_base, gpa_host(e, BUF_A + 2 * i));
+	assert_int_equal(c.nout, 1);
+	assert_int_equal(c.nin, 1);
+	assert_int_equal(c.iov[0].iov_len, 10);
+	assert_ptr_equal(c.iov[1].iov_base, gpa_host(e, BUF_A + 10));
+	assert_int_equal(c.iov[1].iov_len, 2);
+}
 
-	/* One more descriptor. */
-	set_idesc(e, t, VQ_MAX_IOV - 1, BUF_A, 2, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT,
-		  VQ_MAX_IOV);
-	set_idesc(e, t, VQ_MAX_IOV, BUF_A, 2, VRING_DESC_F_WRITE, 0);
-	set_desc(e, 1, t, (VQ_MAX_IOV + 1) * 16, VRING_DESC_F_INDIRECT, 0);
+/*
+ * Zero-length descriptors count against the chain limit: VQ_MAX_CHAIN of
+ * them are a valid (empty) chain, one more breaks the queue. Before, an
+ * indirect table of 32768 of them was walked whole.
+ */
+static void test_pop_chain_limit_counts_zero_length(void **state)
+{
+	struct env *e = *state;
+	const uint64_t t = BUF_A; /* the table runs on into region B */
+	struct vq_chain c;
+
+	e->q.indirect = true;
+	for (unsigned int i = 0; i <= VQ_MAX_CHAIN; i++)
+		set_idesc(e, t, i, BUF_B, 0, VRING_DESC_F_NEXT, (uint16_t)(i + 1));
+	set_idesc(e, t, VQ_MAX_CHAIN - 1, BUF_B, 0, 0, 0);
+	set_desc(e, 0, t, VQ_MAX_CHAIN * 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(e, 0);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_int_equal(c.nout + c.nin, 0);
+
+	set_idesc(e, t, VQ_MAX_CHAIN - 1, BUF_B, 0, VRING_DESC_F_NEXT, VQ_MAX_CHAIN);
+	set_idesc(e, t, VQ_MAX_CHAIN, BUF_B, 0, 0, 0);
+	set_desc(e, 1, t, (VQ_MAX_CHAIN + 1) * 16, VRING_DESC_F_INDIRECT, 0);
 	make_avail(e, 1);
 	assert_pop_breaks(e);
 }
 
-/* The same limit counts the extra iovec of a buffer crossing regions. */
-static void test_pop_max_iov_split(void **state)
+/*
+ * More pieces than VQ_MAX_IOV (buffers crossing 30 regions adjacent in gpa
+ * but not on the host): the chain is valid, its first VQ_MAX_IOV pieces are
+ * kept and it says it was truncated.
+ */
+static void test_pop_truncated_iovecs(void **state)
 {
+	enum { NREG = 30, RSZ = 64, NBUF = 35 };
+	static uint8_t host[NREG][2 * RSZ];
 	struct env *e = *state;
-	const uint64_t t = BUF_B;
+	const uint64_t base = 0x10000000, t = BUF_A;
+	struct vq_chain c;
 
+	for (unsigned int k = 0; k < NREG; k++) {
+		struct vhost_user_mem_region r = {
+		    .guest_phys_addr = base + k * RSZ,
+		    .memory_size = RSZ,
+		    .userspace_addr = 0x7f5000000000ull + k * 2 * RSZ,
+		};
+		assert_int_equal(gmem_add_host(&e->mem, &r, host[k]), 0);
+	}
 	e->q.indirect = true;
-	for (unsigned int i = 0; i < VQ_MAX_IOV - 1; i++)
-		set_idesc(e, t, i, BUF_A + i, 1, VRING_DESC_F_NEXT, (uint16_t)(i + 1));
-	set_idesc(e, t, VQ_MAX_IOV - 1, GPA_B - 1, 2, 0, 0);
-	set_desc(e, 0, t, VQ_MAX_IOV * 16, VRING_DESC_F_INDIRECT, 0);
+	for (unsigned int i = 0; i < NBUF; i++)
+		set_idesc(e, t, i, base, NREG * RSZ, i + 1 < NBUF ? VRING_DESC_F_NEXT : 0,
+			  (uint16_t)(i + 1));
+	set_desc(e, 0, t, NBUF * 16, VRING_DESC_F_INDIRECT, 0);
 	make_avail(e, 0);
-	assert_pop_breaks(e);
+	assert_int_equal(vq_pop(&e->q, &c), 1);
+	assert_true(c.truncated);
+	assert_int_equal(c.nout, VQ_MAX_IOV);
+	assert_int_equal(c.out_len, (uint64_t)VQ_MAX_IOV * RSZ);
+	assert_ptr_equal(c.iov[VQ_MAX_IOV - 1].iov_base, host[(VQ_MAX_IOV - 1) % NREG]);
+	assert_false(e->q.broken);
 }
 
 /* An indirect table contiguous in guest memory across the A/B boundary. */
@@ -1651,8 +1721,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pop_sets_avail_event, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_pop_arms_kick, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_pop_suppresses_kicks, setup_mapped, teardown),
-	    cmocka_unit_test_setup_teardown(test_pop_max_iov, setup_mapped, teardown),
-	    cmocka_unit_test_setup_teardown(test_pop_max_iov_split, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_long_chain, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_coalesces_adjacent, setup_mapped, teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_chain_limit_counts_zero_length, setup_mapped,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_truncated_iovecs, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_pop_indirect_spanning_regions, setup_mapped,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pop_indirect_after_direct, setup_mapped, teardown),

@@ -732,6 +732,44 @@ static void test_error_frames(void **state)
 	can_port_close(p);
 }
 
+/*
+ * A maximum of 2 with error frames that give two events each: never more
+ * than max events written (the slot after them stays untouched), and none
+ * lost over the calls that follow.
+ */
+static void test_error_frames_small_max(void **state)
+{
+	static const enum can_port_event_type want[] = {CAN_PORT_EV_BUSOFF, CAN_PORT_EV_RESTARTED,
+							CAN_PORT_EV_BUSOFF, CAN_PORT_EV_RESTARTED};
+	struct can_port_event ev[3];
+	struct can_port *p;
+	unsigned int got = 0;
+	int peer, fds[2];
+
+	(void)state;
+	p = port_open("vcan0", "vcan0", false);
+	peer = peer_open("vcan0", true);
+	peer_send(peer, CAN_ERR_FLAG | CAN_ERR_BUSOFF | CAN_ERR_RESTARTED, CAN_ERR_DLC, NULL);
+	peer_send(peer, CAN_ERR_FLAG | CAN_ERR_BUSOFF, CAN_ERR_DLC, NULL);
+	peer_send(peer, CAN_ERR_FLAG | CAN_ERR_RESTARTED, CAN_ERR_DLC, NULL);
+	can_port_fds(p, fds);
+	while (got < 4) {
+		struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+		int n;
+
+		memset(ev, 0x5c, sizeof(ev));
+		assert_int_equal(poll(&pfd, 1, WAIT_MS), 1);
+		n = can_port_recv(p, fds[0], ev, 2);
+		assert_true(n >= 1 && n <= 2);
+		for (int i = 0; i < n; i++)
+			assert_int_equal(ev[i].type, want[got++]);
+		for (size_t b = 0; b < sizeof(ev[2]); b++)
+			assert_int_equal(((const uint8_t *)&ev[2])[b], 0x5c);
+	}
+	close(peer);
+	can_port_close(p);
+}
+
 static void test_recv_args(void **state)
 {
 	struct can_port_event ev[4];
@@ -927,6 +965,7 @@ int main(void)
 	    cmocka_unit_test(test_tx_confirm_same_iface),
 	    cmocka_unit_test(test_split_ifaces),
 	    cmocka_unit_test(test_error_frames),
+	    cmocka_unit_test(test_error_frames_small_max),
 	    cmocka_unit_test(test_recv_args),
 	    cmocka_unit_test(test_bus_off_unknown_on_vcan),
 	    cmocka_unit_test_setup_teardown(test_link_down_up, tif_setup, tif_teardown),

@@ -79,6 +79,14 @@ void vu_backend_free(struct vu_backend *b);
  */
 int vu_backend_listen(struct vu_backend *b, const char *path);
 
+/*
+ * Accept frontends on fd, a listening unix stream socket made elsewhere
+ * (inherited: --fd, systemd socket activation). fd is taken, also on
+ * failure; no socket file is removed at the end. -EINVAL when fd is not
+ * listening.
+ */
+int vu_backend_listen_fd(struct vu_backend *b, int fd);
+
 /* Serve an already connected socket (tests, --fd). Takes the fd. */
 int vu_backend_attach(struct vu_backend *b, int conn_fd);
 

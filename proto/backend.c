@@ -215,6 +215,39 @@ fail:
 	return ret;
 }
 
+int vu_backend_listen_fd(struct vu_backend *b, int fd)
+{
+	socklen_t len = sizeof(int);
+	int v = 0, fl, ret;
+
+	if (fd < 0)
+		return -EBADF;
+	if (b->listen_fd >= 0) {
+		ret = -EBUSY;
+		goto fail;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0 || !v) {
+		ret = -EINVAL;
+		goto fail;
+	}
+	/* accept() must never wait: the listening socket is polled. */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+		ret = -errno;
+		goto fail;
+	}
+	b->listen_fd = fd;
+	b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (b->conn_fd < 0)
+		vu_watch_listen(b);
+	vlog_info(b->tag, "listening on an inherited socket (fd %d)", fd);
+	return 0;
+fail:
+	close(fd);
+	return ret;
+}
+
 /* Take conn as the frontend's connection. Closes it on failure. */
 static int vu_serve(struct vu_backend *b, int conn)
 {

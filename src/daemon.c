@@ -9,12 +9,18 @@
 
 #include "vlog.h"
 
-/* epoll tags: what became ready. */
+/*
+ * epoll tags: what became ready. Device i's sources are DMN_TAG(i, kind);
+ * the control fd has a tag of its own.
+ */
 enum {
-	DMN_TAG_BACKEND = 1,
-	DMN_TAG_CTL = 2,
-	DMN_TAG_PORT0 = 3, /* DMN_TAG_PORT0 + i for port->fds[i] */
+	DMN_KIND_BACKEND = 0,
+	DMN_KIND_PORT0 = 1, /* DMN_KIND_PORT0 + i for port->fds[i] */
 };
+#define DMN_TAG(dev, kind) (((uint32_t)(dev) << 4) | (uint32_t)(kind))
+#define DMN_TAG_DEV(tag) ((tag) >> 4)
+#define DMN_TAG_KIND(tag) ((tag)&0xfu)
+#define DMN_TAG_CTL UINT32_MAX
 
 /* Events read per recv call, and batches per wakeup so one busy bus
  * cannot starve the frontend connection or the signals. */
@@ -30,54 +36,112 @@ static int dmn_watch(int epfd, int fd, uint32_t tag)
 	return 0;
 }
 
-int dmn_init(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *port,
-	     const char *socket_path, int conn_fd)
+int dmn_open(struct dmn *m)
 {
+	memset(m, 0, sizeof(*m));
+	m->epfd = epoll_create1(EPOLL_CLOEXEC);
+	return m->epfd < 0 ? -errno : 0;
+}
+
+static void dmn_dev_free(struct dmn_dev *d)
+{
+	if (d->backend)
+		vu_backend_free(d->backend);
+	if (d->dev)
+		vcd_free(d->dev);
+	memset(d, 0, sizeof(*d));
+}
+
+static void dmn_close_sock(const struct dmn_sock *sock)
+{
+	if (sock->listen_fd >= 0)
+		close(sock->listen_fd);
+	if (sock->conn_fd >= 0)
+		close(sock->conn_fd);
+}
+
+int dmn_add(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *port,
+	    const struct dmn_sock *sock)
+{
+	struct dmn_sock s = *sock;
+	struct dmn_dev *d;
+	unsigned int idx = m->ndevs;
 	int ret;
 
-	memset(m, 0, sizeof(*m));
-	m->epfd = -1;
-	m->port = port;
-
-	ret = vcd_new(&m->dev, cfg, port->ops, port->port);
+	if (idx >= DMN_MAX_DEVICES) {
+		ret = -ENOSPC;
+		goto fail_sock;
+	}
+	d = &m->devs[idx];
+	memset(d, 0, sizeof(*d));
+	d->port = port;
+	ret = vcd_new(&d->dev, cfg, port->ops, port->port);
 	if (ret < 0)
-		goto fail_conn;
-	ret = vu_backend_new(&m->backend, vcd_vu_device(m->dev));
+		goto fail_sock;
+	ret = vu_backend_new(&d->backend, vcd_vu_device(d->dev));
 	if (ret < 0)
 		goto fail;
-	vcd_set_backend(m->dev, m->backend);
+	vcd_set_backend(d->dev, d->backend);
 
-	if (socket_path) {
-		ret = vu_backend_listen(m->backend, socket_path);
+	/* Each branch takes its fd, also on failure. */
+	if (s.path) {
+		ret = vu_backend_listen(d->backend, s.path);
+	} else if (s.listen_fd >= 0) {
+		ret = vu_backend_listen_fd(d->backend, s.listen_fd);
+		s.listen_fd = -1;
 	} else {
-		ret = vu_backend_attach(m->backend, conn_fd);
-		conn_fd = -1; /* taken, also on failure */
+		ret = vu_backend_attach(d->backend, s.conn_fd);
+		s.conn_fd = -1;
+		d->once = true;
 	}
 	if (ret < 0)
 		goto fail;
 
-	m->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (m->epfd < 0) {
-		ret = -errno;
+	ret = dmn_watch(m->epfd, vu_backend_fd(d->backend), DMN_TAG(idx, DMN_KIND_BACKEND));
+	for (unsigned int i = 0; ret == 0 && i < port->nfds; i++)
+		ret = dmn_watch(m->epfd, port->fds[i], DMN_TAG(idx, DMN_KIND_PORT0 + i));
+	if (ret < 0) {
+		/* Out of the set again: the fds stay open elsewhere (the port's). */
+		epoll_ctl(m->epfd, EPOLL_CTL_DEL, vu_backend_fd(d->backend), NULL);
+		for (unsigned int i = 0; i < port->nfds; i++)
+			epoll_ctl(m->epfd, EPOLL_CTL_DEL, port->fds[i], NULL);
 		goto fail;
 	}
-	ret = dmn_watch(m->epfd, vu_backend_fd(m->backend), DMN_TAG_BACKEND);
-	for (unsigned int i = 0; ret == 0 && i < port->nfds; i++)
-		ret = dmn_watch(m->epfd, port->fds[i], DMN_TAG_PORT0 + i);
-	if (ret < 0)
-		goto fail;
+	m->ndevs++;
+	if (idx == 0) {
+		m->dev = d->dev;
+		m->backend = d->backend;
+	}
 	return 0;
 
 fail:
-	dmn_fini(m);
-fail_conn:
-	if (conn_fd >= 0)
-		close(conn_fd);
+	dmn_dev_free(d);
+fail_sock:
+	dmn_close_sock(&s);
+	return ret;
+}
+
+int dmn_init(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *port,
+	     const char *socket_path, int conn_fd)
+{
+	struct dmn_sock sock = {.path = socket_path, .listen_fd = -1, .conn_fd = -1};
+	int ret;
+
+	if (!socket_path)
+		sock.conn_fd = conn_fd;
+	ret = dmn_open(m);
+	if (ret < 0) {
+		dmn_close_sock(&sock);
+		return ret;
+	}
+	ret = dmn_add(m, cfg, port, &sock);
+	if (ret < 0)
+		dmn_fini(m);
 	return ret;
 }
 
 /* Hand a run of events to the device, frames in one batch. */
-static void dmn_deliver(struct dmn *m, const struct can_port_event *ev, unsigned int n)
+static void dmn_deliver(struct dmn_dev *m, const struct can_port_event *ev, unsigned int n)
 {
 	struct cframe frames[DMN_RX_BATCH];
 	unsigned int nframes = 0;
@@ -110,7 +174,7 @@ static void dmn_deliver(struct dmn *m, const struct can_port_event *ev, unsigned
 		vcd_rx_frames(m->dev, frames, nframes);
 }
 
-static int dmn_port_ready(struct dmn *m, int fd)
+static int dmn_port_ready(struct dmn_dev *m, int fd)
 {
 	struct can_port_event ev[DMN_RX_BATCH];
 
@@ -152,9 +216,33 @@ static void dmn_turn_done(struct dmn_turns *t, uint64_t start_ns)
 	t->log2_ns[k]++;
 }
 
+/* Milliseconds until the first device's timer, -1 when none has one. */
+static int dmn_timeout_ms(struct dmn *m)
+{
+	int t = -1;
+
+	for (unsigned int i = 0; i < m->ndevs; i++) {
+		int d = vcd_timeout_ms(m->devs[i].dev);
+
+		if (d >= 0 && (t < 0 || d < t))
+			t = d;
+	}
+	return t;
+}
+
+/* Every device served its one frontend and that one left. */
+static bool dmn_all_done(const struct dmn *m)
+{
+	for (unsigned int i = 0; i < m->ndevs; i++)
+		if (!m->devs[i].once || vu_backend_connected(m->devs[i].backend))
+			return false;
+	return m->ndevs > 0;
+}
+
 int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), void *arg)
 {
-	struct epoll_event evs[8];
+	/* Room for every source of every device: each gets its turn each wait. */
+	struct epoll_event evs[DMN_MAX_DEVICES * 3 + 1];
 	int ret;
 
 	ret = dmn_watch(m->epfd, ctl_fd, DMN_TAG_CTL);
@@ -162,7 +250,8 @@ int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), 
 		return ret;
 
 	for (;;) {
-		int n = epoll_wait(m->epfd, evs, 8, vcd_timeout_ms(m->dev));
+		int n = epoll_wait(m->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])),
+				   dmn_timeout_ms(m));
 		uint64_t start_ns = m->turns.on ? dmn_now_ns() : 0;
 		bool stop = false;
 
@@ -174,26 +263,34 @@ int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), 
 		}
 		for (int i = 0; i < n; i++) {
 			uint32_t tag = evs[i].data.u32;
+			struct dmn_dev *d;
 
-			if (tag == DMN_TAG_BACKEND) {
-				ret = vu_backend_dispatch(m->backend);
+			if (tag == DMN_TAG_CTL) {
+				stop = stop || on_ctl(m, arg) != 0;
+				continue;
+			}
+			if (DMN_TAG_DEV(tag) >= m->ndevs)
+				continue;
+			d = &m->devs[DMN_TAG_DEV(tag)];
+			if (DMN_TAG_KIND(tag) == DMN_KIND_BACKEND) {
+				ret = vu_backend_dispatch(d->backend);
 				if (ret < 0) {
 					vlog_err(NULL, "backend: %s", strerror(-ret));
 					goto out;
 				}
-			} else if (tag == DMN_TAG_CTL) {
-				stop = stop || on_ctl(m, arg) != 0;
-			} else {
-				dmn_port_ready(m, m->port->fds[tag - DMN_TAG_PORT0]);
+			} else if (DMN_TAG_KIND(tag) - DMN_KIND_PORT0 < d->port->nfds) {
+				dmn_port_ready(d, d->port->fds[DMN_TAG_KIND(tag) - DMN_KIND_PORT0]);
 			}
 		}
-		vcd_tick(m->dev);
-		/* Bus frames and ticks write guest memory outside the dispatch. */
-		vu_backend_check_memory(m->backend);
+		for (unsigned int i = 0; i < m->ndevs; i++) {
+			vcd_tick(m->devs[i].dev);
+			/* Bus frames and ticks write guest memory outside the dispatch. */
+			vu_backend_check_memory(m->devs[i].backend);
+		}
 		/* start_ns is 0 for a turn that began before measuring was on */
 		if (m->turns.on && start_ns != 0)
 			dmn_turn_done(&m->turns, start_ns);
-		if (stop) {
+		if (stop || dmn_all_done(m)) {
 			ret = 0;
 			break;
 		}
@@ -205,33 +302,37 @@ out:
 
 void dmn_print_stats(struct dmn *m, FILE *f)
 {
-	struct vcd_stats s;
+	for (unsigned int i = 0; i < m->ndevs; i++) {
+		const char *p = m->ndevs > 1 ? vcd_name(m->devs[i].dev) : "";
+		const char *sep = m->ndevs > 1 ? ": " : "";
+		struct vcd_stats s;
 
-	vcd_get_stats(m->dev, &s);
-	fprintf(f,
-		"tx: ok %llu, rejected %llu, failed %llu, ack timeout %llu, stopped %llu\n"
-		"rx: delivered %llu, dropped: stopped %llu, type %llu, backlog full %llu, "
-		"buffer too small %llu\n"
-		"bus-off events: %llu\n",
-		(unsigned long long)s.tx_ok, (unsigned long long)s.tx_rejected,
-		(unsigned long long)s.tx_failed, (unsigned long long)s.tx_timeout,
-		(unsigned long long)s.tx_stopped, (unsigned long long)s.rx_delivered,
-		(unsigned long long)s.rx_dropped_stopped, (unsigned long long)s.rx_dropped_type,
-		(unsigned long long)s.rx_dropped_overflow, (unsigned long long)s.rx_dropped_small,
-		(unsigned long long)s.busoff_events);
+		vcd_get_stats(m->devs[i].dev, &s);
+		fprintf(
+		    f,
+		    "%s%stx: ok %llu, rejected %llu, failed %llu, ack timeout %llu, stopped "
+		    "%llu\n"
+		    "%s%srx: delivered %llu, dropped: stopped %llu, type %llu, backlog full "
+		    "%llu, buffer too small %llu\n"
+		    "%s%sbus-off events: %llu\n",
+		    p, sep, (unsigned long long)s.tx_ok, (unsigned long long)s.tx_rejected,
+		    (unsigned long long)s.tx_failed, (unsigned long long)s.tx_timeout,
+		    (unsigned long long)s.tx_stopped, p, sep, (unsigned long long)s.rx_delivered,
+		    (unsigned long long)s.rx_dropped_stopped, (unsigned long long)s.rx_dropped_type,
+		    (unsigned long long)s.rx_dropped_overflow,
+		    (unsigned long long)s.rx_dropped_small, p, sep,
+		    (unsigned long long)s.busoff_events);
+	}
 	fflush(f);
 }
 
 void dmn_fini(struct dmn *m)
 {
-	if (m->backend) {
-		vu_backend_free(m->backend);
-		m->backend = NULL;
-	}
-	if (m->dev) {
-		vcd_free(m->dev);
-		m->dev = NULL;
-	}
+	for (unsigned int i = 0; i < m->ndevs; i++)
+		dmn_dev_free(&m->devs[i]);
+	m->ndevs = 0;
+	m->dev = NULL;
+	m->backend = NULL;
 	if (m->epfd >= 0) {
 		close(m->epfd);
 		m->epfd = -1;

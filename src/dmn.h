@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * The daemon's event loop: one epoll set holding the backend (listening
- * socket, connection, kicks), the CAN port's sockets, a control fd (signals
- * in the daemon, an eventfd in tests) and the device's timer. It sleeps
- * until one of them is ready: no busy waiting, no CPU when idle.
+ * The daemon's event loop: one epoll set holding, for each device, its
+ * backend (listening socket, connection, kicks) and its CAN port's sockets,
+ * plus a control fd (signals in the daemon, an eventfd in tests). It sleeps
+ * until one of them is ready: no busy waiting, no CPU when idle. Devices
+ * are independent: each turn serves every ready source of every device, and
+ * each source does at most one budget of work per turn, so no device can
+ * delay another's frames by more than one batch.
  */
 #ifndef DMN_H
 #define DMN_H
@@ -40,30 +43,62 @@ struct dmn_turns {
 	uint64_t log2_ns[DMN_TURN_BUCKETS]; /* turns of [2^k, 2^(k+1)) ns */
 };
 
-struct dmn {
-	struct dmn_turns turns;
+/* Where a device's frontends come from: exactly one of the three. */
+struct dmn_sock {
+	const char *path; /* listen on this path (created, removed at the end) */
+	int listen_fd;	  /* an inherited listening socket, or -1 */
+	int conn_fd;	  /* an inherited connected socket, or -1: one frontend */
+};
+
+struct dmn_dev {
 	struct vcd *dev;
 	struct vu_backend *backend;
 	const struct dmn_port *port;
+	bool once; /* serving one connected frontend: done when it leaves */
+};
+
+#define DMN_MAX_DEVICES 16
+
+struct dmn {
+	struct dmn_turns turns;
+	/* Device 0's, for callers that run a single device. */
+	struct vcd *dev;
+	struct vu_backend *backend;
+	struct dmn_dev devs[DMN_MAX_DEVICES];
+	unsigned int ndevs;
 	int epfd;
 };
 
+/* An empty loop. 0 or -errno. */
+int dmn_open(struct dmn *m);
+
 /*
- * Create the device and the backend, listen on socket_path (or, when NULL,
- * serve the already connected conn_fd), and register every fd. 0 or -errno;
- * on error nothing is left open.
+ * Add a device: create it and its backend, serve sock, register every fd.
+ * The fds in sock are taken (closed on failure too). 0 or -errno (-ENOSPC
+ * past DMN_MAX_DEVICES); on error the loop is as before.
+ */
+int dmn_add(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *port,
+	    const struct dmn_sock *sock);
+
+/*
+ * dmn_open plus one device listening on socket_path (or, when NULL, serving
+ * the already connected conn_fd). On error nothing is left open.
  */
 int dmn_init(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *port,
 	     const char *socket_path, int conn_fd);
 
 /*
- * Run until on_ctl returns non-zero. on_ctl is called when ctl_fd becomes
- * readable (it must consume what made it readable). 0, or -errno when the
- * loop itself failed.
+ * Run until on_ctl returns non-zero, or every device served its one
+ * connected frontend (dmn_sock.conn_fd) and that left. on_ctl is called
+ * when ctl_fd becomes readable (it must consume what made it readable). 0,
+ * or -errno when the loop itself failed.
  */
 int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), void *arg);
 
-/* The counters, one line per group, to f. */
+/*
+ * The counters, one line per group, to f; with several devices each line
+ * starts with the device's name.
+ */
 void dmn_print_stats(struct dmn *m, FILE *f);
 
 /* Close everything, remove the socket file. */

@@ -17,26 +17,40 @@
 
 #include "can_port.h"
 #include "dmn.h"
+#include "sysd.h"
 #include "vdc_version.h"
 #include "vlog.h"
 
 #define EXIT_USAGE 2
 
-struct options {
+/* One device as the options describe it. */
+struct dev_opts {
 	const char *socket_path;
+	int fd; /* inherited socket, -1 for none */
 	const char *can_in;
 	const char *can_out;
+	const char *name; /* for logs and counters; NULL: from the interfaces */
 	unsigned int rx_backlog;
 	unsigned int tx_ack_timeout_ms;
 	bool link_up;
 	bool no_fd;
-	int verbosity; /* vlog level */
+};
+
+struct options {
+	struct dev_opts dev[DMN_MAX_DEVICES];
+	unsigned int ndev;
+	bool with_device; /* --device given (else one device from -s/-i/-o) */
+	int verbosity;	  /* vlog level */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: vhost-device-can -s PATH -i IFACE -o IFACE [OPTION]...\n"
+		"       vhost-device-can --fd=FDNUM -i IFACE -o IFACE [OPTION]...\n"
+		"       vhost-device-can --device socket-path=PATH,can-in=IFACE,can-out=IFACE[,...]"
+		"...\n"
+		"       vhost-device-can --print-capabilities\n"
 		"\n"
 		"A vhost-user backend that gives a virtual machine a VirtIO CAN controller\n"
 		"(virtio device 36). The VMM connects to PATH; frames the guest transmits go\n"
@@ -47,8 +61,16 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  -s, --socket-path=PATH    unix socket to listen on (a stale socket file is\n"
 		"                            replaced; any other existing file is an error)\n"
+		"      --fd=FDNUM            serve the inherited unix socket FDNUM instead: a\n"
+		"                            listening one (frontends one at a time) or a\n"
+		"                            connected one (exit when it closes)\n"
 		"  -i, --can-in=IFACE        CAN interface whose frames go to the guest\n"
 		"  -o, --can-out=IFACE       CAN interface the guest's frames are sent on\n"
+		"      --device=SPEC         one more device (repeatable, up to %u) in the same\n"
+		"                            process: SPEC is KEY=VALUE,... with the keys\n"
+		"                            socket-path or fd, can-in, can-out, and optionally\n"
+		"                            name, rx-backlog, tx-ack-timeout, link-up, no-fd;\n"
+		"                            not together with -s, --fd, -i or -o\n"
 		"      --rx-backlog=N        frames kept while the guest has no free RX buffer\n"
 		"                            (default %u); beyond that the newest are dropped\n"
 		"                            and counted\n"
@@ -58,10 +80,16 @@ static void usage(FILE *f)
 		"      --link-up             bring the out interface up on the guest's START\n"
 		"                            and down on STOP (needs CAP_NET_ADMIN)\n"
 		"      --no-fd               do not offer CAN FD, even on CAN FD interfaces\n"
+		"      --print-capabilities  print the backend's capabilities as JSON, exit\n"
 		"  -v, --verbose             more log output (repeat for debug)\n"
 		"  -q, --quiet               errors only\n"
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this text and exit\n"
+		"\n"
+		"With --device, --rx-backlog, --tx-ack-timeout, --link-up and --no-fd are the\n"
+		"defaults of every device. Without -s or --fd (or socket-path/fd in a\n"
+		"--device), the sockets come from systemd socket activation (LISTEN_FDS), in\n"
+		"order. READY=1 goes to NOTIFY_SOCKET once every socket is served.\n"
 		"\n"
 		"CAN FD is offered when both interfaces have the CAN FD MTU (72). Logs go\n"
 		"to stderr. SIGINT and SIGTERM stop the daemon and remove the socket;\n"
@@ -71,9 +99,27 @@ static void usage(FILE *f)
 		"  ip link add dev vcan0 type vcan && ip link set up vcan0\n"
 		"  vhost-device-can --socket-path=/tmp/can.sock --can-in=vcan0 --can-out=vcan0\n"
 		"\n"
-		"Exit status: 0 after SIGINT/SIGTERM, 1 on a start-up or runtime error,\n"
-		"2 on a usage error.\n",
-		VCD_DEFAULT_RX_BACKLOG, VCD_DEFAULT_TX_ACK_TIMEOUT_MS);
+		"Exit status: 0 after SIGINT/SIGTERM (or when a --fd connection closed), 1 on\n"
+		"a start-up or runtime error, 2 on a usage error.\n",
+		DMN_MAX_DEVICES, VCD_DEFAULT_RX_BACKLOG, VCD_DEFAULT_TX_ACK_TIMEOUT_MS);
+}
+
+/*
+ * The conventions of QEMU's vhost-user.rst. Its schema (vhost-user.json)
+ * has no CAN type; "can" is what a CAN entry would be called, and the
+ * features name what a manager may want to know before starting us.
+ */
+static void print_capabilities(void)
+{
+	printf("{\n"
+	       "  \"type\": \"can\",\n"
+	       "  \"features\": [\n"
+	       "    \"can-fd\",\n"
+	       "    \"late-tx-ack\",\n"
+	       "    \"multi-device\",\n"
+	       "    \"socket-activation\"\n"
+	       "  ]\n"
+	       "}\n");
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned int min, unsigned int max,
@@ -93,56 +139,171 @@ static int parse_uint(const char *opt, const char *s, unsigned int min, unsigned
 	return 0;
 }
 
+static int parse_fd(const char *opt, const char *s, int *fd)
+{
+	unsigned int v;
+
+	if (parse_uint(opt, s, 0, INT_MAX, &v) < 0)
+		return -EINVAL;
+	*fd = (int)v;
+	return 0;
+}
+
+/*
+ * One --device SPEC into d (which holds the defaults). SPEC is modified
+ * (split at commas). 0 or -1 after a message naming the bad part.
+ */
+static int parse_device(char *spec, struct dev_opts *d)
+{
+	char *save = NULL;
+
+	for (char *kv = strtok_r(spec, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(kv, '=');
+
+		if (v)
+			*v++ = '\0';
+		if (strcmp(kv, "link-up") == 0 && !v) {
+			d->link_up = true;
+		} else if (strcmp(kv, "no-fd") == 0 && !v) {
+			d->no_fd = true;
+		} else if (!v || !*v) {
+			fprintf(stderr, "vhost-device-can: --device: '%s' needs a value\n", kv);
+			return -1;
+		} else if (strcmp(kv, "socket-path") == 0) {
+			d->socket_path = v;
+		} else if (strcmp(kv, "fd") == 0) {
+			if (parse_fd("--device fd", v, &d->fd) < 0)
+				return -1;
+		} else if (strcmp(kv, "can-in") == 0) {
+			d->can_in = v;
+		} else if (strcmp(kv, "can-out") == 0) {
+			d->can_out = v;
+		} else if (strcmp(kv, "name") == 0) {
+			d->name = v;
+		} else if (strcmp(kv, "rx-backlog") == 0) {
+			if (parse_uint("--device rx-backlog", v, 1, 1u << 20, &d->rx_backlog) < 0)
+				return -1;
+		} else if (strcmp(kv, "tx-ack-timeout") == 0) {
+			if (parse_uint("--device tx-ack-timeout", v, 1, 600000,
+				       &d->tx_ack_timeout_ms) < 0)
+				return -1;
+		} else {
+			fprintf(stderr, "vhost-device-can: --device: unknown key '%s'\n", kv);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void dev_defaults(struct dev_opts *d)
+{
+	*d = (struct dev_opts){
+	    .fd = -1,
+	    .rx_backlog = VCD_DEFAULT_RX_BACKLOG,
+	    .tx_ack_timeout_ms = VCD_DEFAULT_TX_ACK_TIMEOUT_MS,
+	};
+}
+
+/* systemd passed this process sockets (looked at, not taken: sysd_listen_fds does). */
+static bool activation_pending(void)
+{
+	const char *pid = getenv("LISTEN_PID");
+
+	return pid && getenv("LISTEN_FDS") && strtoul(pid, NULL, 10) == (unsigned long)getpid();
+}
+
+static int usage_error(void)
+{
+	fprintf(stderr, "Try 'vhost-device-can --help' for more information.\n");
+	return -1;
+}
+
 /* 0 to run, 1 when done (help, version), or -1 on a usage error. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_RX_BACKLOG = 256, OPT_TX_ACK_TIMEOUT, OPT_LINK_UP, OPT_NO_FD };
+	enum {
+		OPT_RX_BACKLOG = 256,
+		OPT_TX_ACK_TIMEOUT,
+		OPT_LINK_UP,
+		OPT_NO_FD,
+		OPT_FD,
+		OPT_DEVICE,
+		OPT_PRINT_CAPS,
+	};
 	static const struct option longopts[] = {
 	    {"socket-path", required_argument, NULL, 's'},
+	    {"fd", required_argument, NULL, OPT_FD},
 	    {"can-in", required_argument, NULL, 'i'},
 	    {"can-out", required_argument, NULL, 'o'},
+	    {"device", required_argument, NULL, OPT_DEVICE},
 	    {"rx-backlog", required_argument, NULL, OPT_RX_BACKLOG},
 	    {"tx-ack-timeout", required_argument, NULL, OPT_TX_ACK_TIMEOUT},
 	    {"link-up", no_argument, NULL, OPT_LINK_UP},
 	    {"no-fd", no_argument, NULL, OPT_NO_FD},
+	    {"print-capabilities", no_argument, NULL, OPT_PRINT_CAPS},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct dev_opts g; /* -s/-i/-o/--fd and the defaults */
+	char *specs[DMN_MAX_DEVICES];
+	unsigned int nspecs = 0;
+	bool single = false;
 	int c;
 
-	*o = (struct options){
-	    .rx_backlog = VCD_DEFAULT_RX_BACKLOG,
-	    .tx_ack_timeout_ms = VCD_DEFAULT_TX_ACK_TIMEOUT_MS,
-	    .verbosity = VLOG_INFO,
-	};
+	/* Before any other check, as the conventions ask: no interface needed. */
+	for (int k = 1; k < argc; k++) {
+		if (strcmp(argv[k], "--print-capabilities") == 0) {
+			print_capabilities();
+			return 1;
+		}
+	}
+	memset(o, 0, sizeof(*o));
+	o->verbosity = VLOG_INFO;
+	dev_defaults(&g);
 	while ((c = getopt_long(argc, argv, "s:i:o:vqVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			o->socket_path = optarg;
+			g.socket_path = optarg;
+			single = true;
+			break;
+		case OPT_FD:
+			if (parse_fd("--fd", optarg, &g.fd) < 0)
+				return -1;
+			single = true;
 			break;
 		case 'i':
-			o->can_in = optarg;
+			g.can_in = optarg;
+			single = true;
 			break;
 		case 'o':
-			o->can_out = optarg;
+			g.can_out = optarg;
+			single = true;
+			break;
+		case OPT_DEVICE:
+			if (nspecs >= DMN_MAX_DEVICES) {
+				fprintf(stderr, "vhost-device-can: more than %u --device options\n",
+					DMN_MAX_DEVICES);
+				return -1;
+			}
+			specs[nspecs++] = optarg;
 			break;
 		case OPT_RX_BACKLOG:
-			if (parse_uint("--rx-backlog", optarg, 1, 1u << 20, &o->rx_backlog) < 0)
+			if (parse_uint("--rx-backlog", optarg, 1, 1u << 20, &g.rx_backlog) < 0)
 				return -1;
 			break;
 		case OPT_TX_ACK_TIMEOUT:
 			if (parse_uint("--tx-ack-timeout", optarg, 1, 600000,
-				       &o->tx_ack_timeout_ms) < 0)
+				       &g.tx_ack_timeout_ms) < 0)
 				return -1;
 			break;
 		case OPT_LINK_UP:
-			o->link_up = true;
+			g.link_up = true;
 			break;
 		case OPT_NO_FD:
-			o->no_fd = true;
+			g.no_fd = true;
 			break;
 		case 'v':
 			if (o->verbosity < VLOG_DEBUG)
@@ -158,20 +319,70 @@ static int parse_options(int argc, char **argv, struct options *o)
 			usage(stdout);
 			return 1;
 		default:
-			fprintf(stderr, "Try 'vhost-device-can --help' for more information.\n");
-			return -1;
+			return usage_error();
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "vhost-device-can: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (!o->socket_path || !o->can_in || !o->can_out) {
-		fprintf(stderr, "vhost-device-can: missing %s%s%s\n",
-			!o->socket_path ? "--socket-path " : "", !o->can_in ? "--can-in " : "",
-			!o->can_out ? "--can-out" : "");
-		fprintf(stderr, "Try 'vhost-device-can --help' for more information.\n");
-		return -1;
+	if (single && nspecs) {
+		fprintf(stderr,
+			"vhost-device-can: --device cannot be mixed with -s, --fd, -i or -o: "
+			"give every device as a --device\n");
+		return usage_error();
+	}
+	if (!nspecs) {
+		o->dev[0] = g;
+		o->ndev = 1;
+	}
+	for (unsigned int k = 0; k < nspecs; k++) {
+		struct dev_opts *d = &o->dev[k];
+
+		*d = g; /* the defaults */
+		if (parse_device(specs[k], d) < 0)
+			return usage_error();
+	}
+	if (nspecs)
+		o->ndev = nspecs;
+	o->with_device = nspecs > 0;
+	for (unsigned int k = 0; k < o->ndev; k++) {
+		struct dev_opts *d = &o->dev[k];
+		const char *what = o->with_device ? "--device: " : "";
+		bool no_sock;
+
+		if (d->socket_path && d->fd >= 0) {
+			fprintf(stderr,
+				"vhost-device-can: %sgive a socket path or an fd, not both\n",
+				what);
+			return usage_error();
+		}
+		/* Single device: a socket is needed unless systemd passes one. */
+		no_sock = !o->with_device && !d->socket_path && d->fd < 0 && !activation_pending();
+		if (!d->can_in || !d->can_out || no_sock) {
+			fprintf(stderr, "vhost-device-can: %smissing %s%s%s\n", what,
+				no_sock ? "--socket-path " : "",
+				!d->can_in ? (o->with_device ? "can-in " : "--can-in ") : "",
+				!d->can_out ? (o->with_device ? "can-out" : "--can-out") : "");
+			if (no_sock)
+				fprintf(stderr, "(the socket may also be --fd=FDNUM, or come from "
+						"systemd socket activation)\n");
+			return usage_error();
+		}
+		for (unsigned int j = 0; j < k; j++) {
+			if (d->socket_path && o->dev[j].socket_path &&
+			    strcmp(d->socket_path, o->dev[j].socket_path) == 0) {
+				fprintf(stderr,
+					"vhost-device-can: --device: socket path %s given twice\n",
+					d->socket_path);
+				return usage_error();
+			}
+			if (d->fd >= 0 && d->fd == o->dev[j].fd) {
+				fprintf(stderr, "vhost-device-can: --device: fd %d given twice\n",
+					d->fd);
+				return usage_error();
+			}
+		}
 	}
 	return 0;
 }
@@ -194,6 +405,63 @@ static int check_socket_path(const char *path)
 		fprintf(stderr, "vhost-device-can: --socket-path=%s: exists and is not a socket\n",
 			path);
 		return -EEXIST;
+	}
+	return 0;
+}
+
+/*
+ * Give devices without a socket the ones systemd passed, in order; then
+ * check every device's socket (path or fd) and interfaces, before anything
+ * is opened or listened on. 0 or -1 after a message.
+ */
+static int check_devices(struct options *o)
+{
+	int nlisten = sysd_listen_fds();
+	unsigned int want = 0, next = 0;
+
+	for (unsigned int k = 0; k < o->ndev; k++)
+		if (!o->dev[k].socket_path && o->dev[k].fd < 0)
+			want++;
+	if (nlisten < 0) {
+		fprintf(stderr, "vhost-device-can: LISTEN_FDS is not a number\n");
+		return -1;
+	}
+	if (want && (unsigned int)nlisten != want) {
+		if (nlisten == 0 && !o->with_device)
+			fprintf(stderr, "vhost-device-can: missing --socket-path or --fd (and no "
+					"socket passed by systemd)\n");
+		else
+			fprintf(stderr,
+				"vhost-device-can: %u device(s) without a socket, but systemd "
+				"passed %d socket(s)\n",
+				want, nlisten);
+		return -1;
+	}
+	for (unsigned int k = 0; k < o->ndev; k++) {
+		struct dev_opts *d = &o->dev[k];
+
+		if (!d->socket_path && d->fd < 0)
+			d->fd = SYSD_LISTEN_FDS_START + (int)next++;
+	}
+	for (unsigned int k = 0; k < o->ndev; k++) {
+		struct dev_opts *d = &o->dev[k];
+		const char *why;
+		bool listening;
+
+		if (d->socket_path && check_socket_path(d->socket_path) < 0)
+			return -1;
+		if (d->fd >= 0 && sysd_check_socket(d->fd, &listening, &why) < 0) {
+			fprintf(stderr, "vhost-device-can: --fd=%d: %s\n", d->fd, why);
+			return -1;
+		}
+	}
+	for (unsigned int k = 0; k < o->ndev; k++) {
+		struct dev_opts *d = &o->dev[k];
+		bool in = false, out = false;
+
+		if (check_iface("--can-in", d->can_in, &in) < 0 ||
+		    check_iface("--can-out", d->can_out, &out) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -231,20 +499,30 @@ static const struct vcd_port_ops port_ops = {
     .set_tx_confirm = port_set_tx_confirm,
 };
 
+/* What each device owns besides what the loop holds. */
+struct dev_run {
+	struct can_port *port;
+	struct dmn_port dport;
+	char name[2 * IFNAMSIZ + 8];
+};
+
 struct sig_ctx {
 	int sfd;
-	struct can_port *port;
+	struct dev_run *runs;
+	unsigned int nruns;
 };
 
 /*
- * The device's counters, then the frames the kernel dropped before we could
+ * The devices' counters, then the frames the kernel dropped before we could
  * read them (receive buffer full): without those a flood's count cannot add up.
  */
-static void print_stats(struct dmn *m, struct can_port *port)
+static void print_stats(struct dmn *m, const struct dev_run *runs, unsigned int n)
 {
 	dmn_print_stats(m, stderr);
-	fprintf(stderr, "rx: dropped by the kernel (socket buffer full) %lu\n",
-		can_port_kernel_drops(port));
+	for (unsigned int k = 0; k < n; k++)
+		fprintf(stderr, "%s%srx: dropped by the kernel (socket buffer full) %lu\n",
+			n > 1 ? runs[k].name : "", n > 1 ? ": " : "",
+			can_port_kernel_drops(runs[k].port));
 	fflush(stderr);
 }
 
@@ -255,7 +533,7 @@ static int on_signal(struct dmn *m, void *arg)
 
 	while (read(ctx->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGUSR1) {
-			print_stats(m, ctx->port);
+			print_stats(m, ctx->runs, ctx->nruns);
 			continue;
 		}
 		vlog_info(NULL, "%s received, stopping", strsignal((int)si.ssi_signo));
@@ -264,17 +542,85 @@ static int on_signal(struct dmn *m, void *arg)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/*
+ * Open device k's port and add it to the loop. Its inherited fd (if any) is
+ * taken, also on failure. 0 or -1 after a message.
+ */
+static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run *r)
 {
 	struct can_port_config pcfg = {0};
-	struct can_port *port = NULL;
-	struct dmn_port dport = {0};
 	struct vcd_config dcfg = {0};
+	struct dmn_sock sock = {.path = d->socket_path, .listen_fd = -1, .conn_fd = -1};
+	bool listening = false;
+	const char *why;
+	int ret;
+
+	if (d->name)
+		snprintf(r->name, sizeof(r->name), "%s", d->name);
+	else if (strcmp(d->can_in, d->can_out) == 0)
+		snprintf(r->name, sizeof(r->name), "%s", d->can_out);
+	else
+		snprintf(r->name, sizeof(r->name), "%s>%s", d->can_in, d->can_out);
+
+	pcfg.in_ifname = d->can_in;
+	pcfg.out_ifname = d->can_out;
+	pcfg.link_up_on_start = d->link_up;
+	ret = can_port_open(&r->port, &pcfg);
+	if (ret < 0) {
+		vlog_err(r->name, "cannot open the CAN interfaces: %s", strerror(-ret));
+		goto fail_fd;
+	}
+	r->dport.ops = &port_ops;
+	r->dport.recv = port_recv;
+	r->dport.port = r->port;
+	r->dport.nfds = can_port_fds(r->port, r->dport.fds);
+
+	dcfg.name = r->name;
+	dcfg.fd = !d->no_fd && can_port_fd_capable(r->port);
+	dcfg.rx_backlog = d->rx_backlog;
+	dcfg.tx_ack_timeout_ms = d->tx_ack_timeout_ms;
+	if (!d->socket_path) {
+		/* Checked before; checked again for which kind it is. */
+		if (sysd_check_socket(d->fd, &listening, &why) < 0) {
+			vlog_err(r->name, "fd %d: %s", d->fd, why);
+			goto fail_fd;
+		}
+		if (listening)
+			sock.listen_fd = d->fd;
+		else
+			sock.conn_fd = d->fd;
+	}
+	ret = dmn_add(m, &dcfg, &r->dport, &sock);
+	if (ret < 0) {
+		if (d->socket_path)
+			vlog_err(r->name, "--socket-path=%s: %s", d->socket_path,
+				 ret == -EADDRINUSE ? "another process is listening on it"
+						    : strerror(-ret));
+		else
+			vlog_err(r->name, "fd %d: %s", d->fd, strerror(-ret));
+		return -1;
+	}
+	vlog_info(r->name, "ready: in %s, out %s, CAN FD %s, %s", d->can_in, d->can_out,
+		  dcfg.fd ? "offered" : "not offered",
+		  d->socket_path ? d->socket_path
+				 : (listening ? "inherited listening socket"
+					      : "inherited connection (exit when it closes)"));
+	return 0;
+
+fail_fd:
+	if (!d->socket_path && d->fd >= 0)
+		close(d->fd);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	static struct dev_run runs[DMN_MAX_DEVICES];
 	struct dmn m = {.epfd = -1};
 	struct sig_ctx sctx;
-	struct options o;
-	char name[2 * IFNAMSIZ + 8];
-	bool fd_in = false, fd_out = false, inited = false;
+	static struct options o;
+	unsigned int started = 0;
+	bool inited = false;
 	sigset_t mask;
 	int sfd = -1, ret, status = EXIT_FAILURE;
 
@@ -283,15 +629,9 @@ int main(int argc, char **argv)
 		return ret > 0 ? EXIT_SUCCESS : EXIT_USAGE;
 	vlog_set_level((enum vlog_level)o.verbosity);
 
-	/* The socket path first: its check needs no CAN in the kernel. */
-	if (check_socket_path(o.socket_path) < 0 || check_iface("--can-in", o.can_in, &fd_in) < 0 ||
-	    check_iface("--can-out", o.can_out, &fd_out) < 0)
+	/* Sockets first: their checks need no CAN in the kernel. */
+	if (check_devices(&o) < 0)
 		return EXIT_FAILURE;
-
-	if (strcmp(o.can_in, o.can_out) == 0)
-		snprintf(name, sizeof(name), "%s", o.can_out);
-	else
-		snprintf(name, sizeof(name), "%s>%s", o.can_in, o.can_out);
 	vlog_set_name("vhost-device-can");
 
 	/* A frontend that vanishes mid-write must not kill us. */
@@ -303,54 +643,45 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0) {
-		vlog_err(name, "signalfd: %s", strerror(errno));
+		vlog_err(NULL, "signalfd: %s", strerror(errno));
 		goto out;
 	}
-
-	pcfg.in_ifname = o.can_in;
-	pcfg.out_ifname = o.can_out;
-	pcfg.link_up_on_start = o.link_up;
-	ret = can_port_open(&port, &pcfg);
+	ret = dmn_open(&m);
 	if (ret < 0) {
-		vlog_err(name, "cannot open the CAN interfaces: %s", strerror(-ret));
-		goto out;
-	}
-
-	dport.ops = &port_ops;
-	dport.recv = port_recv;
-	dport.port = port;
-	dport.nfds = can_port_fds(port, dport.fds);
-
-	dcfg.name = name;
-	dcfg.fd = !o.no_fd && can_port_fd_capable(port);
-	dcfg.rx_backlog = o.rx_backlog;
-	dcfg.tx_ack_timeout_ms = o.tx_ack_timeout_ms;
-	ret = dmn_init(&m, &dcfg, &dport, o.socket_path, -1);
-	if (ret < 0) {
-		vlog_err(name, "--socket-path=%s: %s", o.socket_path,
-			 ret == -EADDRINUSE ? "another process is listening on it"
-					    : strerror(-ret));
+		vlog_err(NULL, "epoll: %s", strerror(-ret));
 		goto out;
 	}
 	inited = true;
-	vlog_info(name, "ready: in %s, out %s, CAN FD %s", o.can_in, o.can_out,
-		  dcfg.fd ? "offered" : "not offered");
+	for (; started < o.ndev; started++)
+		if (start_device(&m, &o.dev[started], &runs[started]) < 0)
+			goto out;
+	/* Every socket is served: a service manager may start the VMs now. */
+	ret = sysd_notify("READY=1\nSTATUS=serving");
+	if (ret < 0)
+		vlog_warn(NULL, "NOTIFY_SOCKET: %s", strerror(-ret));
 
 	sctx.sfd = sfd;
-	sctx.port = port;
+	sctx.runs = runs;
+	sctx.nruns = o.ndev;
 	ret = dmn_run(&m, sfd, on_signal, &sctx);
 	if (ret < 0) {
-		vlog_err(name, "event loop: %s", strerror(-ret));
+		vlog_err(NULL, "event loop: %s", strerror(-ret));
 		goto out;
 	}
 	status = EXIT_SUCCESS;
 out:
 	if (inited) {
-		print_stats(&m, port);
+		if (m.ndevs)
+			print_stats(&m, runs, m.ndevs);
 		dmn_fini(&m);
 	}
-	if (port)
-		can_port_close(port);
+	/* The fds of devices not tried yet were never taken. */
+	for (unsigned int k = started + 1; k < o.ndev; k++)
+		if (!o.dev[k].socket_path && o.dev[k].fd >= 0)
+			close(o.dev[k].fd);
+	for (unsigned int k = 0; k < o.ndev; k++)
+		if (runs[k].port)
+			can_port_close(runs[k].port);
 	if (sfd >= 0)
 		close(sfd);
 	return status;

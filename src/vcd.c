@@ -795,3 +795,8 @@ void vcd_get_stats(const struct vcd *d, struct vcd_stats *s)
 {
 	*s = d->stats;
 }
+
+const char *vcd_name(const struct vcd *d)
+{
+	return d->name;
+}

@@ -76,6 +76,9 @@ void vcd_tx_confirmed(struct vcd *d, const struct cframe *f);
 void vcd_bus_off(struct vcd *d);
 void vcd_bus_restarted(struct vcd *d);
 
+/* The name given in vcd_config (truncated to 31 bytes). */
+const char *vcd_name(const struct vcd *d);
+
 /* Milliseconds until vcd_tick() has work (LATE_TX_ACK timeouts), -1 when none. */
 int vcd_timeout_ms(struct vcd *d);
 void vcd_tick(struct vcd *d);

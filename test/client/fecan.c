@@ -125,16 +125,17 @@ static int fecan_alloc(struct fecan *c)
 	return c->ctrl ? 0 : -ENOMEM;
 }
 
-static int fecan_session(struct fecan *c, const char *path, int timeout_ms)
+/* Connect to path, or (path NULL) take the connected socket conn_fd. */
+static int fecan_session(struct fecan *c, const char *path, int conn_fd, int timeout_ms)
 {
 	struct fe_start_opts start = c->opts.start;
 	int ret;
 
-	ret = fe_connect(c->fe, path, timeout_ms);
+	ret = path ? fe_connect(c->fe, path, timeout_ms) : fe_attach(c->fe, conn_fd);
 	if (ret < 0)
 		return ret;
-	start.features = (start.features & ~FECAN_DEVICE_BITS) |
-			 (c->opts.can_features & FECAN_DEVICE_BITS);
+	start.features =
+	    (start.features & ~FECAN_DEVICE_BITS) | (c->opts.can_features & FECAN_DEVICE_BITS);
 	ret = fe_start(c->fe, &start);
 	if (ret < 0)
 		return ret;
@@ -143,7 +144,8 @@ static int fecan_session(struct fecan *c, const char *path, int timeout_ms)
 	return 0;
 }
 
-int fecan_open(struct fecan **out, const char *path, const struct fecan_opts *o, int timeout_ms)
+static int fecan_open_on(struct fecan **out, const char *path, int conn_fd,
+			 const struct fecan_opts *o, int timeout_ms)
 {
 	struct fecan *c;
 	uint16_t qsize;
@@ -159,7 +161,7 @@ int fecan_open(struct fecan **out, const char *path, const struct fecan_opts *o,
 	ret = fe_new(&c->fe, NULL);
 	if (ret < 0)
 		goto fail;
-	ret = fecan_session(c, path, timeout_ms);
+	ret = fecan_session(c, path, conn_fd, timeout_ms);
 	if (ret < 0)
 		goto fail;
 	if (fe_num_rings(c->fe) < VIRTIO_CAN_NUM_QUEUES) {
@@ -191,6 +193,16 @@ fail:
 	return ret;
 }
 
+int fecan_open(struct fecan **out, const char *path, const struct fecan_opts *o, int timeout_ms)
+{
+	return fecan_open_on(out, path, -1, o, timeout_ms);
+}
+
+int fecan_open_fd(struct fecan **out, int conn_fd, const struct fecan_opts *o, int timeout_ms)
+{
+	return fecan_open_on(out, NULL, conn_fd, o, timeout_ms);
+}
+
 void fecan_close(struct fecan *c)
 {
 	if (!c)
@@ -209,7 +221,7 @@ int fecan_reconnect(struct fecan *c, const char *path, int timeout_ms)
 	int ret;
 
 	fe_disconnect(c->fe);
-	ret = fecan_session(c, path, timeout_ms);
+	ret = fecan_session(c, path, -1, timeout_ms);
 	if (ret < 0)
 		return ret;
 	/* Posted buffers stay posted; the new session starts from the used index. */
@@ -372,8 +384,8 @@ static int fecan_rx_check(const struct fecan *c, const struct virtio_can_hdr *h,
 		return -EPROTO;
 	if ((flags & VIRTIO_CAN_FLAGS_RTR) && !fecan_has(c, VIRTIO_CAN_F_RTR_FRAMES))
 		return -EPROTO;
-	if (len > ((flags & VIRTIO_CAN_FLAGS_FD) ? VIRTIO_CAN_MAX_FD_LEN
-						 : VIRTIO_CAN_MAX_CLASSIC_LEN))
+	if (len >
+	    ((flags & VIRTIO_CAN_FLAGS_FD) ? VIRTIO_CAN_MAX_FD_LEN : VIRTIO_CAN_MAX_CLASSIC_LEN))
 		return -EPROTO;
 	if (id > ((flags & VIRTIO_CAN_FLAGS_EXTENDED) ? 0x1fffffffu : 0x7ffu))
 		return -EPROTO;

@@ -42,8 +42,10 @@ void fecan_opts_default(struct fecan_opts *o);
  * starts), negotiate, start the three rings, and fill the Rxq. Does NOT
  * send START. 0 or -errno.
  */
-int fecan_open(struct fecan **out, const char *path, const struct fecan_opts *o,
-	       int timeout_ms);
+int fecan_open(struct fecan **out, const char *path, const struct fecan_opts *o, int timeout_ms);
+
+/* The same over an already connected socket (taken, also on failure). */
+int fecan_open_fd(struct fecan **out, int conn_fd, const struct fecan_opts *o, int timeout_ms);
 
 /* Disconnect and free everything. NULL is a no-op. */
 void fecan_close(struct fecan *c);
@@ -78,8 +80,7 @@ int fecan_wait_config_change(struct fecan *c, int timeout_ms);
 int fecan_tx(struct fecan *c, const struct cframe *f);
 
 /* Same with a raw header and data, for requests the device must refuse. */
-int fecan_tx_raw(struct fecan *c, const struct virtio_can_hdr *h, const void *data,
-		 uint32_t len);
+int fecan_tx_raw(struct fecan *c, const struct virtio_can_hdr *h, const void *data, uint32_t len);
 
 /* Wait for one TX completion: 1 with *token and *result, or -ETIMEDOUT. */
 int fecan_tx_wait(struct fecan *c, int timeout_ms, int *token, uint8_t *result);

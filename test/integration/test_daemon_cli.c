@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -42,6 +44,9 @@ static void read_all(int fd, char *buf, size_t cap)
 	buf[len] = '\0';
 }
 
+/* When > 0, the child gets LISTEN_PID (its own) and LISTEN_FDS=child_listen_fds. */
+static int child_listen_fds;
+
 /* Run the daemon with the given arguments (NULL-terminated), capture its output. */
 static void run_daemon(struct run *r, ...)
 {
@@ -66,6 +71,14 @@ static void run_daemon(struct run *r, ...)
 		close(out[0]);
 		close(err[0]);
 		alarm(20); /* a start-up check must never hang */
+		if (child_listen_fds > 0) {
+			char v[32];
+
+			snprintf(v, sizeof(v), "%d", (int)getpid());
+			setenv("LISTEN_PID", v, 1);
+			snprintf(v, sizeof(v), "%d", child_listen_fds);
+			setenv("LISTEN_FDS", v, 1);
+		}
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -217,6 +230,156 @@ static void test_socket_path_not_a_socket(void **state)
 	rmdir(dir);
 }
 
+/*
+ * --print-capabilities: JSON on stdout, exit 0, before any other check (an
+ * unknown option and a missing interface change nothing). Parsed by
+ * Python's json module, the way a manager would read it.
+ */
+static void test_print_capabilities(void **state)
+{
+	char path[] = "/tmp/vdc-caps-XXXXXX";
+	char cmd[512];
+	struct run r;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	run_daemon(&r, "--frobnicate", "-i", "nosuchcan7", "--print-capabilities", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.err, "");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs(r.out, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "python3 -c 'import json,sys; c = json.load(open(sys.argv[1])); "
+		 "assert c[\"type\"] == \"can\", c; "
+		 "assert all(isinstance(x, str) for x in c[\"features\"]), c' %s",
+		 path);
+	assert_int_equal(system(cmd), 0);
+	unlink(path);
+}
+
+/* A wrong --fd exits 1 naming the fd and what is wrong, before the interfaces. */
+static void test_fd_wrong(void **state)
+{
+	struct {
+		int domain, type;
+		bool do_pipe;
+		const char *why;
+	} cases[] = {
+	    {0, 0, true, "not a socket"},
+	    {AF_INET, SOCK_STREAM, false, "not a unix socket"},
+	    {AF_UNIX, SOCK_DGRAM, false, "not a stream socket"},
+	    {AF_UNIX, SOCK_STREAM, false, "neither listening nor connected"},
+	};
+	char arg[32], want[64];
+	struct run r;
+
+	(void)state;
+	run_daemon(&r, "--fd=57", "-i", "nosuchcan7", "-o", "nosuchcan7", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "--fd=57: not an open file descriptor"));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int p[2] = {-1, -1}, fd;
+
+		if (cases[i].do_pipe) {
+			assert_int_equal(pipe(p), 0);
+			fd = p[0];
+		} else {
+			fd = socket(cases[i].domain, cases[i].type, 0);
+		}
+		assert_true(fd >= 0);
+		snprintf(arg, sizeof(arg), "--fd=%d", fd);
+		run_daemon(&r, arg, "-i", "nosuchcan7", "-o", "nosuchcan7", NULL);
+		assert_int_equal(r.status, 1);
+		snprintf(want, sizeof(want), "%s: %s", arg, cases[i].why);
+		if (!strstr(r.err, want))
+			fail_msg("case %zu: want '%s' in: %s", i, want, r.err);
+		close(fd);
+		if (p[1] >= 0)
+			close(p[1]);
+	}
+	/* A socket path and an fd at once. */
+	run_daemon(&r, "-s", "/tmp/x.sock", "--fd=0", "-i", "a", "-o", "b", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "not both"));
+}
+
+/* --device: its own syntax errors, and no mixing with the one-device options. */
+static void test_device_usage(void **state)
+{
+	struct run r;
+
+	(void)state;
+	run_daemon(&r, "--device", "socket-path=/tmp/a.sock,can-in=a,can-out=b", "-i", "x", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "cannot be mixed"));
+	run_daemon(&r, "--device", "socket-path=/tmp/a.sock,can-in=a,can-ot=b", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "unknown key 'can-ot'"));
+	run_daemon(&r, "--device", "socket-path=/tmp/a.sock,can-in=a", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "--device: missing can-out"));
+	run_daemon(&r, "--device", "socket-path=/tmp/a.sock,can-in=a,can-out=b,rx-backlog=0", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "rx-backlog: '0' is not a number"));
+	run_daemon(&r, "--device", "socket-path=/tmp/a.sock,can-in=a,can-out=b", "--device",
+		   "socket-path=/tmp/a.sock,can-in=c,can-out=d", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "socket path /tmp/a.sock given twice"));
+	run_daemon(&r, "--device", "socket-path=/tmp/a.sock,can-in=a,can-out", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "'can-out' needs a value"));
+}
+
+/*
+ * Every device is checked before any listens: the second device's bad
+ * socket path leaves the first one's socket uncreated.
+ */
+static void test_device_checked_before_listening(void **state)
+{
+	char dir[] = "/tmp/vdc-cli-XXXXXX", a[64], b[64], spec_a[128], spec_b[128];
+	struct stat st;
+	struct run r;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a.sock", dir);
+	snprintf(b, sizeof(b), "%s/b.file", dir);
+	f = fopen(b, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(spec_a, sizeof(spec_a), "socket-path=%s,can-in=nosuchcan7,can-out=nosuchcan7", a);
+	snprintf(spec_b, sizeof(spec_b), "socket-path=%s,can-in=nosuchcan7,can-out=nosuchcan7", b);
+	run_daemon(&r, "--device", spec_a, "--device", spec_b, NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "exists and is not a socket"));
+	assert_int_equal(stat(a, &st), -1);
+	unlink(b);
+	rmdir(dir);
+}
+
+/* systemd passing a different number of sockets than devices need: exit 1. */
+static void test_activation_count(void **state)
+{
+	struct run r;
+
+	(void)state;
+	child_listen_fds = 2;
+	run_daemon(&r, "-i", "nosuchcan7", "-o", "nosuchcan7", NULL);
+	child_listen_fds = 0;
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "1 device(s) without a socket, but systemd passed 2"));
+	/* Without activation, a missing socket is a usage error. */
+	run_daemon(&r, "-i", "nosuchcan7", "-o", "nosuchcan7", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "missing --socket-path"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +391,11 @@ int main(void)
 	    cmocka_unit_test(test_unknown_option),
 	    cmocka_unit_test(test_no_such_interface),
 	    cmocka_unit_test(test_socket_path_not_a_socket),
+	    cmocka_unit_test(test_print_capabilities),
+	    cmocka_unit_test(test_fd_wrong),
+	    cmocka_unit_test(test_device_usage),
+	    cmocka_unit_test(test_device_checked_before_listening),
+	    cmocka_unit_test(test_activation_count),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+#include "sysd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int sysd_parse(const char *s, unsigned long *out)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	return 0;
+}
+
+int sysd_listen_fds(void)
+{
+	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
+	unsigned long pid, n;
+	int ret = 0;
+
+	if (!pid_s || !fds_s)
+		goto out;
+	if (sysd_parse(pid_s, &pid) || pid != (unsigned long)getpid())
+		goto out; /* meant for another process */
+	if (sysd_parse(fds_s, &n) || n > 64) {
+		ret = -EINVAL;
+		goto out;
+	}
+	for (unsigned long i = 0; i < n; i++) {
+		int fd = SYSD_LISTEN_FDS_START + (int)i;
+		int fl = fcntl(fd, F_GETFD);
+
+		if (fl >= 0)
+			fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+	ret = (int)n;
+out:
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return ret;
+}
+
+int sysd_check_socket(int fd, bool *listening, const char **why)
+{
+	struct sockaddr_un peer;
+	socklen_t len = sizeof(int), plen = sizeof(peer);
+	struct stat st;
+	int v = 0;
+
+	*why = "";
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		*why = "not an open file descriptor";
+		return -EBADF;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		*why = "not a socket";
+		return -ENOTSOCK;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0 || v != AF_UNIX) {
+		*why = "not a unix socket";
+		return -EAFNOSUPPORT;
+	}
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) != 0 || v != SOCK_STREAM) {
+		*why = "not a stream socket (vhost-user needs SOCK_STREAM)";
+		return -EPROTOTYPE;
+	}
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0)
+		v = 0;
+	if (v) {
+		*listening = true;
+		return 0;
+	}
+	/* Not listening: it must have a peer to serve. */
+	if (getpeername(fd, (struct sockaddr *)&peer, &plen) != 0) {
+		*why = "neither listening nor connected";
+		return -ENOTCONN;
+	}
+	*listening = false;
+	return 0;
+}
+
+int sysd_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	socklen_t salen;
+	size_t n;
+	ssize_t w;
+	int fd, ret;
+
+	if (!path || !*path)
+		return 0;
+	n = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || n >= sizeof(sa.sun_path))
+		return -EINVAL;
+	memcpy(sa.sun_path, path, n);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0'; /* abstract namespace */
+	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '/'));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	w = sendto(fd, state, strlen(state), MSG_DONTWAIT | MSG_NOSIGNAL,
+		   (const struct sockaddr *)&sa, salen);
+	ret = w < 0 ? -errno : 1;
+	close(fd);
+	return ret;
+}

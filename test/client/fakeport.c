@@ -459,10 +459,16 @@ bool fakeport_tx_confirm(struct fakeport *p)
 
 /* ---- The daemon's loop in a thread ---- */
 
+#define FPD_MAX_EXTRA 4
+
 struct fakeport_dmn {
 	struct dmn m;
 	struct dmn_port dp;
 	struct fakeport *p;
+	/* Devices added with fakeport_dmn_add: their ports and socket paths. */
+	struct dmn_port extra_dp[FPD_MAX_EXTRA];
+	char extra_path[FPD_MAX_EXTRA][112];
+	unsigned int nextra;
 	int ctl_fd;
 	pthread_t thread;
 	bool thread_running;
@@ -523,6 +529,43 @@ static void *fpd_thread(void *opaque)
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
+}
+
+struct fpd_add {
+	const struct vcd_config *cfg;
+	struct dmn_port *dp;
+	const char *path;
+	int ret;
+};
+
+static void fpd_do_add(struct dmn *m, void *arg)
+{
+	struct fpd_add *a = arg;
+	struct dmn_sock sock = {.path = a->path, .listen_fd = -1, .conn_fd = -1};
+
+	a->ret = dmn_add(m, a->cfg, a->dp, &sock);
+}
+
+int fakeport_dmn_add(struct fakeport_dmn *d, const struct vcd_config *cfg, struct fakeport *p,
+		     const char **path)
+{
+	struct fpd_add a;
+	unsigned int k = d->nextra;
+	int ret;
+
+	if (k >= FPD_MAX_EXTRA)
+		return -ENOSPC;
+	snprintf(d->extra_path[k], sizeof(d->extra_path[k]), "%s/vhost-%u.sock", d->dir, k + 1);
+	fakeport_dmn_port(p, &d->extra_dp[k]);
+	a = (struct fpd_add){.cfg = cfg, .dp = &d->extra_dp[k], .path = d->extra_path[k]};
+	ret = fakeport_dmn_exec(d, fpd_do_add, &a);
+	if (ret < 0)
+		return ret;
+	if (a.ret < 0)
+		return a.ret;
+	d->nextra++;
+	*path = d->extra_path[k];
+	return 0;
 }
 
 static void fpd_free(struct fakeport_dmn *d)

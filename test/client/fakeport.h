@@ -102,6 +102,13 @@ struct fakeport_dmn;
 int fakeport_dmn_start(struct fakeport_dmn **out, const struct vcd_config *cfg, struct fakeport *p);
 
 /*
+ * One more device in the same loop (dmn_add, run in the loop thread), on
+ * port p, listening at *path (in the runner's directory). At most 4.
+ */
+int fakeport_dmn_add(struct fakeport_dmn *d, const struct vcd_config *cfg, struct fakeport *p,
+		     const char **path);
+
+/*
  * Stop the loop (through its control fd), join it, dmn_fini(), remove the
  * directory. Returns what dmn_run() returned. NULL is a no-op (0).
  */

@@ -8,7 +8,8 @@
 # the source tree) with a busybox initramfs, mounts this host's / read-only
 # over 9p, chroots into it and runs the command with the host's binaries.
 # Inside, vcan0 (MTU 72, CAN FD), vcan1 (default MTU) and vcan2 (MTU 16,
-# classic only) are up. Only tmpfs (/tmp, /run) is writable there.
+# classic only) are up. Only tmpfs (/tmp, /run) is writable there, unless
+# --share-rw gives the guest host directories to write into.
 # See usage() below and shared notes "vm-rig".
 set -euo pipefail
 
@@ -17,7 +18,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
 	cat <<EOF
-Usage: $prog [--build-dir DIR] [--quick] [--] [COMMAND [ARG...]]
+Usage: $prog [--build-dir DIR] [--share-rw DIR] [--quick] [--] [COMMAND [ARG...]]
 
 Boots a QEMU virtual machine with the host's filesystem (read-only) and
 real vcan interfaces, runs COMMAND in it and exits with its status.
@@ -25,6 +26,10 @@ real vcan interfaces, runs COMMAND in it and exits with its status.
   --build-dir DIR  the CMake build directory holding the test programs
                    (default: $root/build); passed to the suite and
                    exported as VDC_BUILD_DIR
+  --share-rw DIR   also share the host directory DIR writable, at the same
+                   path in the guest (for example a coverage build, whose
+                   .gcda counters the guest's runs then add to); may be
+                   given more than once
   --quick          a smoke run: the default command becomes
                    "ip -details link show" instead of the suite
   -h, --help       this text
@@ -54,6 +59,7 @@ skip() {
 
 build_dir=$root/build
 quick=0
+share_rw=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build-dir)
@@ -66,6 +72,18 @@ while [ $# -gt 0 ]; do
 		;;
 	--build-dir=*)
 		build_dir=${1#*=}
+		shift
+		;;
+	--share-rw)
+		[ $# -ge 2 ] || {
+			usage >&2
+			exit 2
+		}
+		share_rw+=("$2")
+		shift 2
+		;;
+	--share-rw=*)
+		share_rw+=("${1#*=}")
 		shift
 		;;
 	--quick)
@@ -97,6 +115,12 @@ elif [ $# -eq 0 ]; then
 	skip "no build directory $build_dir (build first, or give --build-dir)"
 fi
 [ $# -gt 0 ] || set -- "$root/test/vm/run-suite.sh" "$build_dir"
+# Absolute paths: the guest mounts each one where the host has it.
+rw_dirs=()
+for d in "${share_rw[@]}"; do
+	[ -d "$d" ] || die "--share-rw: no directory $d"
+	rw_dirs+=("$(cd "$d" && pwd -P)")
+done
 
 # --- what the host needs ---------------------------------------------------
 if ! "$root/scripts/install-deps.sh" vm; then
@@ -198,6 +222,16 @@ q() { printf '%q ' "$@"; }
 for p in "$root" "$build_dir" "$PWD" "$kdir"; do
 	[ ! -d "$p" ] || echo "$p"
 done >"$ird/binds"
+# One virtfs device per writable directory, tagged rw0, rw1, ... for init.
+rw_args=()
+: >"$ird/rw"
+for i in "${!rw_dirs[@]}"; do
+	case ${rw_dirs[$i]} in
+	*,*) die "--share-rw: QEMU cannot take a path with a comma: ${rw_dirs[$i]}" ;;
+	esac
+	rw_args+=(-virtfs "local,path=${rw_dirs[$i]},mount_tag=rw$i,security_model=none,multidevs=remap")
+	echo "rw$i ${rw_dirs[$i]}" >>"$ird/rw"
+done
 {
 	echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	echo "export HOME=/tmp TMPDIR=/tmp LANG=C.UTF-8"
@@ -221,6 +255,7 @@ timeout -k 10 "$timeout_s" qemu-system-x86_64 \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
 	-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
+	"${rw_args[@]}" \
 	</dev/null 2>&1 | sed -u 's/\r$//; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' | tee "$log"
 qrc=${PIPESTATUS[0]}
 set -e

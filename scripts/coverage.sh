@@ -1,17 +1,36 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 #
-# coverage.sh: line and branch coverage of proto/ and src/ from the unit and
-# integration tiers. On a fresh Debian 12 machine as root: installs what is
-# missing (build tools, lcov), builds with gcc --coverage in build-cov/, runs
-# ctest -L 'unit|integration', prints a table per file (lines %, branches %)
-# with totals for proto/ and src/, and writes an HTML report. test/ and
-# system headers are left out. Exits non-zero if the build or a test fails
-# (the report is still printed when only tests failed).
+# coverage.sh [--no-vm]: line and branch coverage of proto/ and src/ from
+# the unit and integration tiers and the real-CAN tier. On a fresh Debian 12
+# machine as root: installs what is missing (build tools, lcov, the VM rig's
+# packages), builds with gcc --coverage in build-cov/, runs
+# ctest -L 'unit|integration', then the real-CAN suite in the VM rig
+# (scripts/vm-test.sh), prints a table per file (lines %, branches %) with
+# totals for proto/ and src/, and writes an HTML report. test/ and system
+# headers are left out. --no-vm counts the host tiers only. Exits non-zero if
+# the build or a test fails (the report is still printed when only tests
+# failed); a VM tier that cannot run here is reported and left out.
+#
+# The VM's counters: the guest sees the host's / read-only, so build-cov/ is
+# shared with it writable at its own path (vm-test.sh --share-rw). Each .gcda
+# then sits where gcov looks for it, and the guest's processes add their
+# counts to the host tiers' in place (gcov merges on exit), so one capture
+# of build-cov/ holds all tiers: no GCOV_PREFIX, no copying, no second
+# tracefile to line up.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-cov"
 jobs=$(nproc)
+vm=1
+case ${1:-} in
+--no-vm) vm=0 ;;
+"") ;;
+*)
+	echo "usage: coverage.sh [--no-vm]" >&2
+	exit 2
+	;;
+esac
 
 "$root/scripts/install-deps.sh" build coverage
 
@@ -40,6 +59,21 @@ echo "== tests: unit, integration =="
 test_rc=0
 ctest --test-dir "$build" --output-on-failure -j"$jobs" -L 'unit|integration' || test_rc=$?
 
+tiers="unit + integration"
+if [ "$vm" -eq 1 ]; then
+	echo "== tests: real CAN (VM) =="
+	vm_rc=0
+	"$root/scripts/vm-test.sh" --build-dir "$build" --share-rw "$build" || vm_rc=$?
+	case $vm_rc in
+	0) tiers="$tiers + vm" ;;
+	77) echo "coverage.sh: the VM tier cannot run here: not counted" >&2 ;;
+	*)
+		test_rc=$vm_rc
+		tiers="$tiers + vm (failed)"
+		;;
+	esac
+fi
+
 lcov_q --capture --directory "$build" --output-file "$build/cov-run.info"
 lcov_q --add-tracefile "$build/cov-base.info" --add-tracefile "$build/cov-run.info" \
 	--output-file "$build/cov-all.info"
@@ -47,7 +81,7 @@ lcov_q --add-tracefile "$build/cov-base.info" --add-tracefile "$build/cov-run.in
 lcov_q --extract "$build/cov-all.info" "$root/proto/*" "$root/src/*" \
 	--output-file "$build/coverage.info"
 
-echo "== coverage of proto/ and src/ =="
+echo "== coverage of proto/ and src/ ($tiers) =="
 awk -v root="$root/" '
 	function pct(hit, all) { return all ? sprintf("%6.1f%%", 100 * hit / all) : "     -" }
 	function row(name, lh, lf, bh, bf) {
@@ -74,12 +108,12 @@ awk -v root="$root/" '
 	}' "$build/coverage.info"
 
 genhtml --quiet --branch-coverage "${branch_rc[@]}" --prefix "$root" \
-	--title "vhost-device-can: unit + integration" \
+	--title "vhost-device-can: $tiers" \
 	--output-directory "$build/html" "$build/coverage.info"
 echo "HTML report: $build/html/index.html"
 echo "lcov data:   $build/coverage.info"
 
 if [ "$test_rc" -ne 0 ]; then
-	echo "coverage.sh: tests failed (ctest exit $test_rc)" >&2
+	echo "coverage.sh: tests failed (exit $test_rc)" >&2
 	exit 1
 fi

@@ -74,7 +74,7 @@ static void test_new_out_of_fds(void **state)
 	rlim_t old;
 
 	(void)state;
-	for (int room = 0; room < 8; room++) {
+	for (int room = 0; room < 16; room++) {
 		old = cap_fds((rlim_t)(base + room));
 		ret = vu_backend_new(&b, &cov_dev);
 		cap_fds(old);
@@ -86,8 +86,11 @@ static void test_new_out_of_fds(void **state)
 		failures++;
 	}
 	assert_int_equal(ret, 0);
-	/* An epoll fd, an eventfd and a timerfd: each one's failure was seen. */
-	assert_int_equal(failures, 3);
+	/*
+	 * An epoll fd, an eventfd and a timerfd: at least three rooms fail
+	 * (more when fds above base were already in use).
+	 */
+	assert_true(failures >= 3);
 	vu_backend_free(b);
 	assert_int_equal(next_fd(), base);
 }

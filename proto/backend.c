@@ -136,14 +136,18 @@ void vu_backend_free(struct vu_backend *b)
 	free(b);
 }
 
-/* Whether something accepts connections on path. */
-static bool vu_socket_alive(const struct sockaddr_un *sa)
+/*
+ * Whether something accepts connections on path: 1 yes, 0 no (stale), or
+ * -errno when it cannot be told (no fd for the probe): then nothing may be
+ * removed, or another process's live socket would go.
+ */
+static int vu_socket_alive(const struct sockaddr_un *sa)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	bool alive;
 
 	if (fd < 0)
-		return false;
+		return -errno;
 	/* A full backlog (EAGAIN) still means someone listens. */
 	alive = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN ||
 		errno == EINPROGRESS;
@@ -170,7 +174,10 @@ int vu_backend_listen(struct vu_backend *b, const char *path)
 			vlog_err(b->tag, "%s exists and is not a socket", path);
 			return -EEXIST;
 		}
-		if (vu_socket_alive(&sa)) {
+		ret = vu_socket_alive(&sa);
+		if (ret < 0)
+			return ret;
+		if (ret > 0) {
 			vlog_err(b->tag, "%s: another process is listening", path);
 			return -EADDRINUSE;
 		}

@@ -108,6 +108,49 @@ static void make_stale_socket(const char *path)
 }
 
 /*
+ * Another process's live socket at path, and no fd to probe it with: the
+ * listen fails with -EMFILE and the live socket stays (it was taken for a
+ * stale one and removed before).
+ */
+static void test_listen_out_of_fds_keeps_live_socket(void **state)
+{
+	char dir[] = "/tmp/vdc-cov.XXXXXX", path[64];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct vu_backend *b = NULL;
+	struct stat st, st2;
+	int live, probe, base;
+	rlim_t old;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	live = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(live >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(bind(live, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(live, 4), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(vu_backend_new(&b, &cov_dev), 0);
+	base = next_fd();
+
+	old = cap_fds((rlim_t)base);
+	assert_int_equal(vu_backend_listen(b, path), -EMFILE);
+	cap_fds(old);
+	assert_int_equal(lstat(path, &st2), 0);
+	assert_int_equal(st2.st_ino, st.st_ino);
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(probe >= 0);
+	assert_int_equal(connect(probe, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(probe);
+	/* With fds: the live listener is seen and left alone. */
+	assert_int_equal(vu_backend_listen(b, path), -EADDRINUSE);
+	vu_backend_free(b);
+	close(live);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/*
  * No fd for the listening socket: -EMFILE, nothing left open, and the same
  * backend listens on the path once fds are available again.
  */
@@ -209,6 +252,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_new_out_of_fds),
 	    cmocka_unit_test(test_listen_out_of_fds),
+	    cmocka_unit_test(test_listen_out_of_fds_keeps_live_socket),
 	    cmocka_unit_test(test_attach_unusable_fds),
 	    cmocka_unit_test(test_conn_error_without_data),
 	};

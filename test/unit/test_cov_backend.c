@@ -150,6 +150,24 @@ static void test_listen_out_of_fds_keeps_live_socket(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* An inherited socket to listen on must be one: closed or not listening is refused. */
+static void test_listen_fd_refused(void **state)
+{
+	struct vu_backend *b = NULL;
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), base;
+
+	(void)state;
+	assert_true(s >= 0);
+	assert_int_equal(vu_backend_new(&b, &cov_dev), 0);
+	base = next_fd();
+	assert_int_equal(vu_backend_listen_fd(b, -1), -EBADF);
+	/* Not listening: refused, and the fd is taken (closed). */
+	assert_int_equal(vu_backend_listen_fd(b, s), -EINVAL);
+	assert_false(fd_open(s));
+	assert_true(next_fd() <= base);
+	vu_backend_free(b);
+}
+
 /*
  * No fd for the listening socket: -EMFILE, nothing left open, and the same
  * backend listens on the path once fds are available again.
@@ -253,6 +271,7 @@ int main(void)
 	    cmocka_unit_test(test_new_out_of_fds),
 	    cmocka_unit_test(test_listen_out_of_fds),
 	    cmocka_unit_test(test_listen_out_of_fds_keeps_live_socket),
+	    cmocka_unit_test(test_listen_fd_refused),
 	    cmocka_unit_test(test_attach_unusable_fds),
 	    cmocka_unit_test(test_conn_error_without_data),
 	};

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -500,6 +501,138 @@ static void test_foreign_sigbus_still_kills(void **state)
 	close(fd);
 }
 
+/* Odd fds: closed, a memory device that cannot be mapped, one that can. */
+static void test_region_odd_fds(void **state)
+{
+	struct gmem m;
+	struct vhost_user_mem_region r = region(0, PAGE, 0x100000, 0);
+	struct vhost_user_mem_region huge = region(0, SIZE_MAX - 16, 0, 0);
+	int fd = make_memfd(PAGE), null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int zero_fd = open("/dev/zero", O_RDWR | O_CLOEXEC);
+
+	(void)state;
+	gmem_init(&m);
+	close(fd); /* still >= 0, no longer open */
+	assert_int_equal(gmem_add(&m, &r, fd), -EBADF);
+	assert_non_null(strstr(gmem_why(&m), "fstat"));
+	assert_true(null_fd >= 0 && zero_fd >= 0);
+	/* A character device has no size to check; /dev/null cannot be mapped. */
+	assert_true(gmem_add(&m, &r, null_fd) < 0);
+	assert_non_null(strstr(gmem_why(&m), "mmap"));
+	/* Too large to map at all, whatever the device. */
+	assert_int_equal(gmem_add(&m, &huge, zero_fd), -EINVAL);
+	assert_non_null(strstr(gmem_why(&m), "too large"));
+	assert_int_equal(m.nregions, 0);
+	close(null_fd);
+	close(zero_fd);
+}
+
+/* The handler's table is bounded: past it a mapping is refused and undone. */
+static void test_guard_table_full(void **state)
+{
+	enum { NG = 40 };
+	struct gmem *ms = calloc(NG, sizeof(*ms));
+	int fd = make_memfd(PAGE), ret = 0;
+	unsigned int mapped = 0;
+
+	(void)state;
+	assert_non_null(ms);
+	for (unsigned int g = 0; g < NG && ret == 0; g++) {
+		gmem_init(&ms[g]);
+		for (unsigned int i = 0; i < GMEM_MAX_REGIONS; i++) {
+			struct vhost_user_mem_region r =
+			    region((uint64_t)i * PAGE, PAGE, 0x100000 + (uint64_t)i * PAGE, 0);
+
+			ret = gmem_add(&ms[g], &r, fd);
+			if (ret)
+				break;
+			mapped++;
+		}
+	}
+	assert_int_equal(ret, -ENOSPC);
+	assert_non_null(strstr(gmem_why(&ms[mapped / GMEM_MAX_REGIONS]), "too many mappings"));
+	assert_true(mapped >= 1000 && mapped < NG * GMEM_MAX_REGIONS);
+	for (unsigned int g = 0; g < NG; g++)
+		gmem_clear(&ms[g]);
+	/* All released: mapping works again. */
+	{
+		struct vhost_user_mem_region r = region(0, PAGE, 0x100000, 0);
+
+		assert_int_equal(gmem_add(&ms[0], &r, fd), 0);
+		gmem_clear(&ms[0]);
+	}
+	free(ms);
+	close(fd);
+}
+
+/*
+ * A fault outside guest memory goes to the handler that was there before
+ * (an SA_SIGINFO one, then a plain one): here each jumps back to the test.
+ */
+static sigjmp_buf chain_env;
+static volatile sig_atomic_t chain_hits;
+
+static void chain_info(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	chain_hits++;
+	siglongjmp(chain_env, 1);
+}
+
+static void chain_plain(int sig)
+{
+	(void)sig;
+	chain_hits++;
+	siglongjmp(chain_env, 1);
+}
+
+static void fault_outside(void)
+{
+	int own = memfd_create("own", MFD_CLOEXEC);
+	volatile uint8_t *q;
+
+	assert_true(own >= 0);
+	assert_int_equal(ftruncate(own, PAGE), 0);
+	q = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, own, 0);
+	assert_true(q != MAP_FAILED);
+	assert_int_equal(ftruncate(own, 0), 0);
+	if (sigsetjmp(chain_env, 1) == 0)
+		(void)q[0];
+	munmap((void *)q, PAGE);
+	close(own);
+}
+
+static void test_foreign_sigbus_chained(void **state)
+{
+	struct vhost_user_mem_region r = region(0, PAGE, 0x100000, 0);
+	int fd = make_memfd(PAGE);
+	struct sigaction sa;
+	struct gmem m;
+
+	(void)state;
+	for (int plain = 0; plain < 2; plain++) {
+		memset(&sa, 0, sizeof(sa));
+		sigemptyset(&sa.sa_mask);
+		if (plain) {
+			sa.sa_handler = chain_plain;
+		} else {
+			sa.sa_sigaction = chain_info;
+			sa.sa_flags = SA_SIGINFO;
+		}
+		assert_int_equal(sigaction(SIGBUS, &sa, NULL), 0);
+		gmem_init(&m);
+		assert_int_equal(gmem_add(&m, &r, fd), 0); /* ours, on top of it */
+		chain_hits = 0;
+		fault_outside();
+		assert_int_equal(chain_hits, 1);
+		assert_false(gmem_lost(&m));
+		gmem_clear(&m);
+	}
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,6 +648,9 @@ int main(void)
 	    cmocka_unit_test(test_map_from_offset),
 	    cmocka_unit_test(test_file_shrinks_under_mapping),
 	    cmocka_unit_test(test_foreign_sigbus_still_kills),
+	    cmocka_unit_test(test_region_odd_fds),
+	    cmocka_unit_test(test_guard_table_full),
+	    cmocka_unit_test(test_foreign_sigbus_chained),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

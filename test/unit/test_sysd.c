@@ -35,7 +35,7 @@ static void assert_listen_env_gone(void)
 static void test_listen_fds(void **state)
 {
 	char me[32];
-	int fd;
+	int fd, saved, saved_flags;
 
 	(void)state;
 	snprintf(me, sizeof(me), "%d", (int)getpid());
@@ -55,9 +55,11 @@ static void test_listen_fds(void **state)
 	assert_int_equal(sysd_listen_fds(), -EINVAL);
 	set_listen("12x", "1");
 	assert_int_equal(sysd_listen_fds(), 0);
-	/* Ours: the count, and fd 3 made close-on-exec (fd 3 must be free here). */
-	assert_true(fcntl(SYSD_LISTEN_FDS_START, F_GETFD) < 0);
+	/* Ours: the count, and fd 3 made close-on-exec (fd 3 kept aside if in use). */
+	saved_flags = fcntl(SYSD_LISTEN_FDS_START, F_GETFD);
+	saved = saved_flags >= 0 ? fcntl(SYSD_LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10) : -1;
 	fd = dup2(0, SYSD_LISTEN_FDS_START);
+	assert_int_equal(fcntl(fd, F_SETFD, 0), 0);
 	assert_int_equal(fd, SYSD_LISTEN_FDS_START);
 	assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
 	set_listen(me, "1");
@@ -65,6 +67,11 @@ static void test_listen_fds(void **state)
 	assert_listen_env_gone();
 	assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
 	close(fd);
+	if (saved >= 0) {
+		dup2(saved, SYSD_LISTEN_FDS_START);
+		fcntl(SYSD_LISTEN_FDS_START, F_SETFD, saved_flags);
+		close(saved);
+	}
 }
 
 static int bound_dgram(struct sockaddr_un *sa, socklen_t len)

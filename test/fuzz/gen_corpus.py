@@ -124,3 +124,96 @@ for name, text in [("std", "123#DEADBEEF"), ("ext", "12345678#00"), ("dots", "12
                    ("rtr", "123#R5"), ("fd", "123##1AABBCCDDEEFF0011223344"),
                    ("empty", "7FF#"), ("fdflags", "1FFFFFFF##7"), ("rawdlc", "123#_9")]:
     write("fuzz_canfmt", name, text.encode())
+
+# ---- fuzz_session: session byte, then steps (op byte and operands) ----
+(S_MSG, S_SETUP, S_POST, S_DESC, S_AVAIL, S_POKE, S_KICK, S_BUS, S_CONN,
+ S_TURNS) = range(10)
+(FK_MEMFD, FK_MEMFD_SIZED, FK_EVENTFD, FK_EVENTFD_SEM, FK_PIPE_R, FK_PIPE_R_HUP,
+ FK_PIPE_W, FK_PIPE_W_FULL, FK_PIPE_W_HUP, FK_STREAM, FK_STREAM_HUP, FK_DGRAM,
+ FK_STREAM_LOWAT, FK_DEVNULL, FK_CLOSED) = range(15)
+SESSION_FD = 0x02  # offer CAN FD, so the handshake may take it
+DROP_LATE_ACK = 0x10
+
+
+def s_msg(req, payload=b"", mode=0, kinds=None):
+    """One message; payload as long as the harness takes for req."""
+    if kinds is not None:
+        mode |= (len(kinds) + 1) << 4
+    return bytes([S_MSG, req, mode]) + payload + bytes(kinds or [])
+
+
+def s_handshake(drop=DROP_LATE_ACK):
+    return bytes([S_SETUP, 0, drop])
+
+
+def s_memory(pages=24, where=0):
+    return bytes([S_SETUP, 1, pages, where])  # 32 KiB + 24 pages = 128 KiB
+
+
+def s_ring(q, lognum, kick):
+    return bytes([S_SETUP, 2, (lognum << 2) | q, kick])
+
+
+def s_rings(lognum=3):
+    return bytes([S_SETUP, 3, lognum << 2])
+
+
+def s_seg(data=b"", ln=None, w=False):
+    ln = len(data) if ln is None else ln
+    return bytes([ln, 1 if w else 0]) + (b"" if w else data[:24].ljust(min(ln, 24), b"\0"))
+
+
+def s_post(q, segs, kick=True, indirect=False):
+    qb = q | (0x80 if kick else 0) | (0x40 if indirect else 0)
+    return bytes([S_POST, qb, len(segs) - 1]) + b"".join(segs)
+
+
+def s_frame(cid, data, flags=0, typ=0):
+    return bytes([typ]) + struct.pack("<IBB", cid, flags, len(data)) + data
+
+
+def s_bus(events):
+    return bytes([S_BUS, len(events) - 1]) + b"".join(events)
+
+
+s_start = s_post(2, [s_seg(b"\x01\x02"), s_seg(ln=1, w=True)])
+s_tx = s_post(0, [s_seg(can_hdr(1, 8, 0, 0x123) + bytes(range(8))), s_seg(ln=1, w=True)])
+s_rxbuf = s_post(1, [s_seg(ln=80, w=True)])
+s_up = bytes([SESSION_FD]) + s_handshake() + s_memory() + s_rings()
+write("fuzz_session", "traffic", s_up + s_start + s_rxbuf + s_rxbuf + s_tx
+      + s_bus([s_frame(0x123, b"\x11\x22"), s_frame(0x7ff, b"")]) + bytes([S_TURNS, 1]))
+# Kick fds of other kinds: a pipe with a byte waiting, a socket below its
+# low-water mark, a semaphore eventfd; a full pipe as call fd.
+write("fuzz_session", "fd-kinds", bytes([SESSION_FD]) + s_handshake() + s_memory()
+      + s_ring(0, 3, FK_PIPE_R | 0x20) + s_ring(1, 2, FK_STREAM_LOWAT | 0x10)
+      + s_ring(2, 3, FK_EVENTFD_SEM | 0x10)
+      + s_msg(13, u64(0), kinds=[FK_PIPE_W_FULL]) + s_start + s_tx
+      + bytes([S_KICK, 3, S_KICK, 0]) + s_ring(0, 3, FK_PIPE_R_HUP)
+      + s_msg(14, u64(1), kinds=[FK_CLOSED]) + s_msg(21, kinds=[FK_DGRAM]))
+# A guest that loops descriptors, jumps its avail index and scribbles on used.
+write("fuzz_session", "bad-guest", s_up + s_start
+      + bytes([S_DESC, 0, 0, 0x10]) + struct.pack("<H", 0x6000) + bytes([16, 0])
+      + bytes([S_DESC, 0, 1, 0x10]) + struct.pack("<H", 0x6000) + bytes([16, 1])
+      + bytes([S_AVAIL, 0, 0]) + struct.pack("<H", 0) + bytes([S_KICK, 0])
+      + bytes([S_AVAIL, 1, 1]) + struct.pack("<H", 0x8000) + bytes([S_KICK, 1])
+      + bytes([S_POKE, 0x80 | (2 << 3) | (2 << 1)]) + struct.pack("<H", 2) + bytes([1, 0xff, 0xff])
+      + s_post(0, [s_seg(can_hdr(1, 64, 0x4000, 0x1234567) + bytes(8), ln=80),
+                   s_seg(ln=1, w=True)], indirect=True) + s_tx)
+# The connection: a header with fds and no payload, replies nobody reads, a
+# hang-up and a new frontend, garbage, a half-closed socket.
+write("fuzz_session", "conn", bytes([SESSION_FD | 0x04]) + s_handshake() + s_memory()
+      + bytes([S_CONN, 2]) + s_msg(24, struct.pack("<III", 0, 8, 0) + bytes(8)) * 6
+      + bytes([S_CONN, 2, S_CONN, 1, 2]) + struct.pack("<III", 5, 1, 40)
+      + bytes([FK_MEMFD, FK_EVENTFD])
+      + bytes([S_CONN, 3]) + s_handshake() + bytes([S_CONN, 0, 5]) + b"\x01\0\0\0\x01"
+      + s_handshake() + bytes([S_CONN, 4]))
+# LATE_TX_ACK with 1 ms timeouts: one frame is echoed, one times out.
+write("fuzz_session", "late-ack", bytes([SESSION_FD | 0x08]) + s_handshake(0) + s_memory()
+      + s_rings() + s_start + s_tx + s_bus([bytes([0x81])]) + s_tx
+      + bytes([S_CONN, 5, S_TURNS, 0]) + s_bus([bytes([2]), bytes([3])]) + s_rxbuf)
+# Memory slots: regions added and removed while the rings run.
+write("fuzz_session", "mem-slots", bytes([SESSION_FD]) + s_handshake() + s_memory()
+      + s_rings() + s_start + s_msg(37, u64(0) + region(0x100000, 0x8000, UA + 0x100000))
+      + s_msg(37, u64(0) + region(0x200000, 0x4000, UA + 0x200000, 0x1000))
+      + s_tx + s_msg(38, u64(0) + region(0, 0x20000, UA))
+      + s_msg(38, u64(0) + region(0x100000, 0x8000, UA + 0x100000)) + s_tx)

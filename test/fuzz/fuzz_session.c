@@ -800,12 +800,15 @@ static void setup_handshake(struct sess *s)
 	sess_msg_u64(s, VHOST_USER_SET_FEATURES, f, NULL, 0);
 }
 
-/* One region of 32 KiB + (u8 % 57) pages, an honest memfd. */
+/*
+ * One region of 32 KiB + (u8 % 57) pages at u8 where, on a memfd of kind
+ * u8 (0: honest; FK_MEMFD_SIZED: short when allowed).
+ */
 static void setup_memory(struct sess *s)
 {
 	uint8_t pages = fuzz_u8(&s->in), where = fuzz_u8(&s->in);
+	uint8_t kind = fuzz_u8(&s->in);
 	union vhost_user_payload p;
-	uint8_t kind = FK_MEMFD;
 
 	memset(&p, 0, sizeof(p));
 	p.mem.nregions = 1;
@@ -863,7 +866,7 @@ static void setup_ring(struct sess *s, unsigned int q, uint8_t pb, uint8_t kb)
 /*
  * OP_SETUP: u8 which % 4, then its operands. 0: the handshake (u8: bits
  * of setup_handshake's drop[] to leave out; bit 3 adds a backend channel);
- * 1: a memory table (u8 pages, u8 where); 2: one ring (u8: bits 0..1 the
+ * 1: a memory table (u8 pages, u8 where, u8 fd kind); 2: one ring (u8: bits 0..1 the
  * ring, the rest its log2 size; u8 kick kind); 3: all rings (u8 as in 2).
  */
 static void op_setup(struct sess *s)

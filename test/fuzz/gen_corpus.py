@@ -146,8 +146,8 @@ def s_handshake(drop=DROP_LATE_ACK):
     return bytes([S_SETUP, 0, drop])
 
 
-def s_memory(pages=24, where=0):
-    return bytes([S_SETUP, 1, pages, where])  # 32 KiB + 24 pages = 128 KiB
+def s_memory(pages=24, where=0, kind=FK_MEMFD):
+    return bytes([S_SETUP, 1, pages, where, kind])  # 32 KiB + 24 pages = 128 KiB
 
 
 def s_ring(q, lognum, kick):
@@ -217,3 +217,8 @@ write("fuzz_session", "mem-slots", bytes([SESSION_FD]) + s_handshake() + s_memor
       + s_msg(37, u64(0) + region(0x200000, 0x4000, UA + 0x200000, 0x1000))
       + s_tx + s_msg(38, u64(0) + region(0, 0x20000, UA))
       + s_msg(38, u64(0) + region(0x100000, 0x8000, UA + 0x100000)) + s_tx)
+# A memfd of one page for a 128 KiB region, rings beyond its end. Honest
+# (and harmless) unless VDC_FUZZ_SHORT_MEMFD is set; then it needs the
+# backend to check the fd's size (SIGBUS without).
+write("fuzz_session", "short-memfd", bytes([SESSION_FD | 0x01]) + s_handshake()
+      + s_memory(kind=FK_MEMFD_SIZED | 0x10) + s_rings() + s_start + s_tx)

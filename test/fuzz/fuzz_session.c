@@ -22,6 +22,7 @@
  *   bit 2  small send buffer on the backend's end (a reply can find no room)
  *   bit 3  message deadline 1 ms, LATE_TX_ACK timeout 1 ms (with OP_CONN wait)
  *   bits 4..5  RX backlog 1, 4, 16 or 64
+ *   bit 6  an eager guest: reposts TX chains the moment they are sent
  * test/fuzz/gen_corpus.py writes seeds in this format.
  */
 #define _GNU_SOURCE
@@ -62,6 +63,7 @@
 #define MAX_WAITS 4
 #define TURN_CPU_LIMIT_NS 1000000000ull
 #define PROBE_TURNS 32
+#define MAX_REPOSTS 1024 /* chains an eager guest reposts per input */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -144,6 +146,7 @@ struct sess {
 	bool short_ok;
 	bool small_sndbuf;
 	unsigned int waits;
+	unsigned int reposts; /* the eager guest's chains left */
 	unsigned int fds_made;
 	size_t heap; /* next buffer offset in maps[0] */
 	struct gmap maps[MAX_MAPS];
@@ -258,6 +261,8 @@ static void sess_open(struct sess *s)
 	s->small_sndbuf = f & 4;
 	cfg.tx_ack_timeout_ms = (f & 8) ? 1 : VCD_DEFAULT_TX_ACK_TIMEOUT_MS;
 	cfg.rx_backlog = 1u << (2 * ((f >> 4) & 3));
+	if (f & 0x40)
+		s->reposts = MAX_REPOSTS;
 	fakeport_dmn_port(s->port, &s->dp);
 	/* dmn_init takes the backend's end, also on failure. */
 	if (dmn_init(&s->m, &cfg, &s->dp, NULL, sess_socketpair(s)) != 0)
@@ -1114,6 +1119,36 @@ static void op_poke(struct sess *s)
 		memcpy(at, bytes, len);
 }
 
+/*
+ * The fake port's send hook, in the loop: a guest vCPU that makes the TX
+ * chains just sent available again at once, as many as the ring has room
+ * for, so the ring does not run empty while the device drains it. Only the
+ * device's per-wakeup budget lets the loop do anything else meanwhile.
+ */
+static void eager_repost(void *arg, unsigned int n)
+{
+	struct sess *s = arg;
+	const struct ring_view *v = &s->rv[0];
+	uint8_t *av = uva_ptr(s, v->avail, 4), *used = uva_ptr(s, v->used, 4);
+	uint16_t a, u, room;
+
+	if (!av || !used || v->num == 0 || s->reposts == 0)
+		return;
+	memcpy(&a, av + 2, 2);
+	memcpy(&u, used + 2, 2);
+	a = le16toh(a);
+	u = le16toh(u);
+	room = (uint16_t)(a - u) < v->num ? (uint16_t)(v->num - (uint16_t)(a - u)) : 0;
+	if (n > room)
+		n = room;
+	if (n > s->reposts)
+		n = s->reposts;
+	s->reposts -= n;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	a = htole16((uint16_t)(a + n));
+	memcpy(av + 2, &a, 2);
+}
+
 /* OP_KICK: u8, % 4: a ring, or 3: all of them. */
 static void op_kick(struct sess *s)
 {
@@ -1327,6 +1362,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s->ctl = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->ctl < 0 || fakeport_new(&s->port) != 0)
 		abort();
+	fakeport_on_send(s->port, eager_repost, s);
 	sess_open(s);
 
 	for (unsigned int i = 0; i < MAX_STEPS && s->in.left > 0; i++)

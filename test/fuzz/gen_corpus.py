@@ -222,3 +222,8 @@ write("fuzz_session", "mem-slots", bytes([SESSION_FD]) + s_handshake() + s_memor
 # backend to check the fd's size (SIGBUS without).
 write("fuzz_session", "short-memfd", bytes([SESSION_FD | 0x01]) + s_handshake()
       + s_memory(kind=FK_MEMFD_SIZED | 0x10) + s_rings() + s_start + s_tx)
+# An eager guest: a full 256-entry TX ring, each chain reposted as it is
+# sent, so only the device's budget gives the loop back.
+write("fuzz_session", "eager", bytes([SESSION_FD | 0x40]) + s_handshake() + s_memory(pages=56)
+      + s_rings(lognum=8) + s_start + s_tx * 8 + bytes([S_AVAIL, 0, 1]) + struct.pack("<H", 256)
+      + bytes([S_KICK, 0, S_TURNS, 3, S_TURNS, 3]) + s_bus([s_frame(0x42, b"\x01")]))

@@ -70,10 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
  * Whether bit 0 of the session byte may hand over memfds smaller than their
- * region. Until the backend checks a region's fd size (fstat), such a memfd
- * makes the device's first access past its end a SIGBUS: known, and being
- * fixed on main. Off unless VDC_FUZZ_SHORT_MEMFD is set, so the rest can be
- * fuzzed meanwhile. Set once, before the first input.
+ * region (the backend must refuse them: fstat). On unless
+ * VDC_FUZZ_HONEST_MEMFD is set. Set once, before the first input.
  */
 static bool short_memfd_ok;
 /* VDC_FUZZ_VERBOSE: the daemon's debug log and a summary per input (seeds). */
@@ -87,9 +85,10 @@ enum op {
 	OP_AVAIL, /* the guest writes avail ring entries, idx or flags */
 	OP_POKE,  /* the guest writes bytes anywhere in its memory */
 	OP_KICK,
-	OP_BUS,	  /* frames and events from the bus */
-	OP_CONN,  /* the connection itself: garbage, half messages, hang-ups */
-	OP_TURNS, /* more turns of the loop */
+	OP_BUS,	   /* frames and events from the bus */
+	OP_CONN,   /* the connection itself: garbage, half messages, hang-ups */
+	OP_TURNS,  /* more turns of the loop */
+	OP_SHRINK, /* the frontend truncates a region's memfd under the device */
 	OP_COUNT,
 };
 
@@ -123,7 +122,9 @@ struct xfd {
 struct gmap {
 	uint64_t gpa, size, uaddr, off;
 	uint8_t *p;
-	size_t len; /* of our mapping: the fd's real size */
+	size_t len;    /* what we may touch: the fd's real size (less once shrunk) */
+	size_t maplen; /* of our mapping, for munmap */
+	int fd;	       /* our copy of the fd, to shrink it (OP_SHRINK) */
 };
 
 /* A ring as the frontend set it up; the guest edits it through the maps. */
@@ -170,7 +171,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	signal(SIGPIPE, SIG_IGN);
 	verbose = getenv("VDC_FUZZ_VERBOSE") != NULL;
 	vlog_set_level(verbose ? VLOG_DEBUG : VLOG_ERR);
-	short_memfd_ok = getenv("VDC_FUZZ_SHORT_MEMFD") != NULL;
+	short_memfd_ok = getenv("VDC_FUZZ_HONEST_MEMFD") == NULL;
 	return 0;
 }
 
@@ -391,8 +392,11 @@ static void hold(struct sess *s, int fd)
 
 static void unmap_all(struct sess *s)
 {
-	for (unsigned int i = 0; i < s->nmaps; i++)
-		munmap(s->maps[i].p, s->maps[i].len);
+	for (unsigned int i = 0; i < s->nmaps; i++) {
+		munmap(s->maps[i].p, s->maps[i].maplen);
+		if (s->maps[i].fd >= 0)
+			close(s->maps[i].fd);
+	}
 	s->nmaps = 0;
 	s->heap = 0;
 }
@@ -415,6 +419,8 @@ static void map_region(struct sess *s, int fd, size_t len, const struct vhost_us
 	g->off = r->mmap_offset;
 	g->p = p;
 	g->len = len;
+	g->maplen = len;
+	g->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
 static void fill_pipe(int wfd)
@@ -1150,6 +1156,25 @@ static void eager_repost(void *arg, unsigned int n)
 }
 
 /* OP_KICK: u8, % 4: a ring, or 3: all of them. */
+/*
+ * The frontend shrinks a memfd it gave: the daemon's next access there is a
+ * SIGBUS it must survive (and drop us for). We stop touching what is gone.
+ */
+static void op_shrink(struct sess *s)
+{
+	uint8_t which = fuzz_u8(&s->in), pages = fuzz_u8(&s->in);
+	struct gmap *g;
+	size_t len;
+
+	if (s->nmaps == 0)
+		return;
+	g = &s->maps[which % s->nmaps];
+	len = (size_t)pages * 4096u;
+	if (g->fd < 0 || len >= g->len || ftruncate(g->fd, (off_t)len) != 0)
+		return;
+	g->len = len;
+}
+
 static void op_kick(struct sess *s)
 {
 	unsigned int q = fuzz_u8(&s->in) % 4u;
@@ -1278,6 +1303,9 @@ static void sess_step(struct sess *s)
 		break;
 	case OP_CONN:
 		op_conn(s);
+		break;
+	case OP_SHRINK:
+		op_shrink(s);
 		break;
 	default:
 		turns = 1 + fuzz_u8(&s->in) % 4u;

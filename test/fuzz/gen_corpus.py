@@ -127,7 +127,7 @@ for name, text in [("std", "123#DEADBEEF"), ("ext", "12345678#00"), ("dots", "12
 
 # ---- fuzz_session: session byte, then steps (op byte and operands) ----
 (S_MSG, S_SETUP, S_POST, S_DESC, S_AVAIL, S_POKE, S_KICK, S_BUS, S_CONN,
- S_TURNS) = range(10)
+ S_TURNS, S_SHRINK) = range(11)
 (FK_MEMFD, FK_MEMFD_SIZED, FK_EVENTFD, FK_EVENTFD_SEM, FK_PIPE_R, FK_PIPE_R_HUP,
  FK_PIPE_W, FK_PIPE_W_FULL, FK_PIPE_W_HUP, FK_STREAM, FK_STREAM_HUP, FK_DGRAM,
  FK_STREAM_LOWAT, FK_DEVNULL, FK_CLOSED) = range(15)
@@ -217,9 +217,8 @@ write("fuzz_session", "mem-slots", bytes([SESSION_FD]) + s_handshake() + s_memor
       + s_msg(37, u64(0) + region(0x200000, 0x4000, UA + 0x200000, 0x1000))
       + s_tx + s_msg(38, u64(0) + region(0, 0x20000, UA))
       + s_msg(38, u64(0) + region(0x100000, 0x8000, UA + 0x100000)) + s_tx)
-# A memfd of one page for a 128 KiB region, rings beyond its end. Honest
-# (and harmless) unless VDC_FUZZ_SHORT_MEMFD is set; then it needs the
-# backend to check the fd's size (SIGBUS without).
+# A memfd of one page for a 128 KiB region, rings beyond its end: the
+# backend must refuse it by its size (SIGBUS without the check).
 write("fuzz_session", "short-memfd", bytes([SESSION_FD | 0x01]) + s_handshake()
       + s_memory(kind=FK_MEMFD_SIZED | 0x10) + s_rings() + s_start + s_tx)
 # An eager guest: a full 256-entry TX ring, each chain reposted as it is
@@ -227,3 +226,8 @@ write("fuzz_session", "short-memfd", bytes([SESSION_FD | 0x01]) + s_handshake()
 write("fuzz_session", "eager", bytes([SESSION_FD | 0x40]) + s_handshake() + s_memory(pages=56)
       + s_rings(lognum=8) + s_start + s_tx * 8 + bytes([S_AVAIL, 0, 1]) + struct.pack("<H", 256)
       + bytes([S_KICK, 0, S_TURNS, 3, S_TURNS, 3]) + s_bus([s_frame(0x42, b"\x01")]))
+# The frontend truncates guest memory under running rings, then a kick and
+# a frame from the bus make the device touch it: SIGBUS, caught, frontend
+# dropped, the next one served.
+write("fuzz_session", "shrink", s_up + s_start + s_rxbuf + s_tx + bytes([S_SHRINK, 0, 0])
+      + bytes([S_KICK, 0]) + s_bus([s_frame(0x55, b"\x01")]) + bytes([S_TURNS, 2]))

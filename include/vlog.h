@@ -34,6 +34,7 @@ void vlog(enum vlog_level level, const char *tag, const char *fmt, ...)
 #define VLOG_LIMIT_WINDOW_MS 1000
 
 struct vlog_limit {
+	unsigned int burst; /* lines per window; 0: VLOG_LIMIT_BURST */
 	unsigned long long window_start_ms;
 	unsigned int count;
 	unsigned int suppressed;

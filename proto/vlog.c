@@ -57,7 +57,7 @@ bool vlog_limit_ok(struct vlog_limit *l, unsigned long long now_ms, unsigned int
 		l->window_start_ms = now_ms;
 		l->count = 0;
 	}
-	if (l->count >= VLOG_LIMIT_BURST) {
+	if (l->count >= (l->burst ? l->burst : VLOG_LIMIT_BURST)) {
 		l->suppressed++;
 		l->total_suppressed++;
 		return false;

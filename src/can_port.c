@@ -14,6 +14,11 @@
  *   is not flagged MSG_CONFIRM.
  * Error frames (bus-off, restarted) are subscribed on the socket bound to
  * out; other error classes are ignored.
+ * - An rx filter (--rx-filter) is a CAN_RAW_FILTER on the rx socket, so
+ *   that the kernel drops filtered traffic before it costs us anything.
+ *   One exception: one shared socket with transmit confirmation on, where
+ *   the kernel filter would also drop our own echoes; then the socket takes
+ *   every frame and the filter is applied here, to bus frames only.
  *
  * Link control (can_port_start/stop) only touches out: it is the controller
  * the guest drives. libsocketcan first; where it fails, a plain SIOCSIFFLAGS.
@@ -61,11 +66,16 @@ struct can_port {
 	bool link_ctl;	  /* link_up_on_start */
 	bool tx_confirm;  /* CAN_RAW_RECV_OWN_MSGS is on */
 	bool has_state;	  /* libsocketcan knows out's controller state */
+	bool has_filter;  /* rx_filter given */
+	bool user_filter; /* rx_filter applied here (the kernel's passes all) */
+	struct cfilt rx_filter;
 	uint32_t ovfl_tx; /* last SO_RXQ_OVFL count seen on each socket */
 	uint32_t ovfl_rx;
 	char out_name[IFNAMSIZ];
 	char in_name[IFNAMSIZ];
 };
+
+static int apply_rx_filter(struct can_port *p, bool echoes);
 
 static bool valid_ifname(const char *name)
 {
@@ -263,6 +273,15 @@ int can_port_open(struct can_port **out, const struct can_port_config *cfg)
 	}
 	p->fd_capable = p->out_fd && in_fd;
 	p->has_state = probe_state(p->out_name);
+	if (cfg->rx_filter) {
+		p->has_filter = true;
+		p->rx_filter = *cfg->rx_filter;
+		ret = apply_rx_filter(p, false);
+		if (ret < 0) {
+			vlog_err(TAG, "%s: rx filter: %s", p->in_name, strerror(-ret));
+			goto fail;
+		}
+	}
 	vlog_info(TAG, "in %s, out %s%s, %s", p->in_name, p->out_name,
 		  p->same ? " (one socket)" : "", p->fd_capable ? "CAN FD" : "classic CAN");
 	*out = p;
@@ -299,6 +318,35 @@ unsigned int can_port_fds(const struct can_port *p, int fds[2])
 	return 2;
 }
 
+/*
+ * The rx socket's kernel filter: the rx filter's rules, or (everything)
+ * when our echoes must pass the same socket; then it is applied in recv.
+ */
+static int apply_rx_filter(struct can_port *p, bool echoes)
+{
+	struct can_filter k[CFILT_MAX];
+	struct can_filter all = {.can_id = 0, .can_mask = 0};
+
+	if (!p->has_filter)
+		return 0;
+	if (p->same && echoes) {
+		p->user_filter = true;
+		return set_opt(p->rx_fd, SOL_CAN_RAW, CAN_RAW_FILTER, &all, sizeof(all));
+	}
+	for (unsigned int i = 0; i < p->rx_filter.n; i++) {
+		const struct cfilt_rule *r = &p->rx_filter.rule[i];
+
+		k[i].can_id = (r->id & CFILT_EFF ? CAN_EFF_FLAG : 0) |
+			      (r->id & CFILT_RTR ? CAN_RTR_FLAG : 0) | (r->id & CAN_EFF_MASK) |
+			      (r->inverted ? CAN_INV_FILTER : 0);
+		k[i].can_mask = (r->mask & CFILT_EFF ? CAN_EFF_FLAG : 0) |
+				(r->mask & CFILT_RTR ? CAN_RTR_FLAG : 0) | (r->mask & CAN_EFF_MASK);
+	}
+	p->user_filter = false;
+	return set_opt(p->rx_fd, SOL_CAN_RAW, CAN_RAW_FILTER, k,
+		       (socklen_t)(p->rx_filter.n * sizeof(k[0])));
+}
+
 int can_port_set_tx_confirm(struct can_port *p, bool on)
 {
 	int v = on ? 1 : 0, ret;
@@ -322,6 +370,12 @@ int can_port_set_tx_confirm(struct can_port *p, bool on)
 					 sizeof(v));
 			return ret;
 		}
+	}
+	ret = apply_rx_filter(p, on);
+	if (ret < 0) {
+		v = p->tx_confirm ? 1 : 0;
+		(void)setsockopt(p->tx_fd, SOL_CAN_RAW, CAN_RAW_RECV_OWN_MSGS, &v, sizeof(v));
+		return ret;
 	}
 	p->tx_confirm = on;
 	return 0;
@@ -582,6 +636,13 @@ int can_port_recv(struct can_port *p, int fd, struct can_port_event *ev, unsigne
 		/* Bus traffic on a separate tx socket (tx confirmation on) is not for the guest. */
 		if (!is_rx)
 			continue;
+		if (p->user_filter) {
+			struct cframe fr;
+
+			if (!from_socketcan(cf, msgs[i].msg_len, &fr) ||
+			    !cfilt_match(&p->rx_filter, &fr))
+				continue;
+		}
 		if (from_socketcan(cf, msgs[i].msg_len, &ev[got].frame))
 			ev[got++].type = CAN_PORT_EV_FRAME;
 	}

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cfilt.h"
 #include "cframe.h"
 
 struct can_port;
@@ -18,6 +19,7 @@ struct can_port_config {
 	const char *in_ifname;	/* frames from here go to the guest */
 	const char *out_ifname; /* frames from the guest go out here */
 	bool link_up_on_start;	/* can_port_start() brings the link up (needs CAP_NET_ADMIN) */
+	const struct cfilt *rx_filter; /* frames of in that may reach the guest; NULL: all */
 };
 
 /*

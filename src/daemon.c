@@ -308,20 +308,21 @@ void dmn_print_stats(struct dmn *m, FILE *f)
 		struct vcd_stats s;
 
 		vcd_get_stats(m->devs[i].dev, &s);
-		fprintf(
-		    f,
-		    "%s%stx: ok %llu, rejected %llu, failed %llu, ack timeout %llu, stopped "
-		    "%llu\n"
-		    "%s%srx: delivered %llu, dropped: stopped %llu, type %llu, backlog full "
-		    "%llu, buffer too small %llu\n"
-		    "%s%sbus-off events: %llu\n",
-		    p, sep, (unsigned long long)s.tx_ok, (unsigned long long)s.tx_rejected,
-		    (unsigned long long)s.tx_failed, (unsigned long long)s.tx_timeout,
-		    (unsigned long long)s.tx_stopped, p, sep, (unsigned long long)s.rx_delivered,
-		    (unsigned long long)s.rx_dropped_stopped, (unsigned long long)s.rx_dropped_type,
-		    (unsigned long long)s.rx_dropped_overflow,
-		    (unsigned long long)s.rx_dropped_small, p, sep,
-		    (unsigned long long)s.busoff_events);
+		fprintf(f,
+			"%s%stx: ok %llu, rejected %llu, failed %llu, ack timeout %llu, stopped "
+			"%llu, denied %llu\n"
+			"%s%srx: delivered %llu, dropped: stopped %llu, type %llu, backlog full "
+			"%llu, buffer too small %llu\n"
+			"%s%sbus-off events: %llu\n",
+			p, sep, (unsigned long long)s.tx_ok, (unsigned long long)s.tx_rejected,
+			(unsigned long long)s.tx_failed, (unsigned long long)s.tx_timeout,
+			(unsigned long long)s.tx_stopped, (unsigned long long)s.tx_denied, p, sep,
+			(unsigned long long)s.rx_delivered,
+			(unsigned long long)s.rx_dropped_stopped,
+			(unsigned long long)s.rx_dropped_type,
+			(unsigned long long)s.rx_dropped_overflow,
+			(unsigned long long)s.rx_dropped_small, p, sep,
+			(unsigned long long)s.busoff_events);
 	}
 	fflush(f);
 }

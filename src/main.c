@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "can_port.h"
+#include "cfilt.h"
 #include "dmn.h"
 #include "sysd.h"
 #include "vdc_version.h"
@@ -34,6 +35,9 @@ struct dev_opts {
 	unsigned int tx_ack_timeout_ms;
 	bool link_up;
 	bool no_fd;
+	bool has_tx_allow, has_rx_filter;
+	struct cfilt tx_allow;
+	struct cfilt rx_filter;
 };
 
 struct options {
@@ -69,7 +73,8 @@ static void usage(FILE *f)
 		"      --device=SPEC         one more device (repeatable, up to %u) in the same\n"
 		"                            process: SPEC is KEY=VALUE,... with the keys\n"
 		"                            socket-path or fd, can-in, can-out, and optionally\n"
-		"                            name, rx-backlog, tx-ack-timeout, link-up, no-fd;\n"
+		"                            name, rx-backlog, tx-ack-timeout, link-up, no-fd,\n"
+		"                            tx-allow, rx-filter (filters joined by '+');\n"
 		"                            not together with -s, --fd, -i or -o\n"
 		"      --rx-backlog=N        frames kept while the guest has no free RX buffer\n"
 		"                            (default %u); beyond that the newest are dropped\n"
@@ -80,6 +85,12 @@ static void usage(FILE *f)
 		"      --link-up             bring the out interface up on the guest's START\n"
 		"                            and down on STOP (needs CAP_NET_ADMIN)\n"
 		"      --no-fd               do not offer CAN FD, even on CAN FD interfaces\n"
+		"      --tx-allow=FILTERS    ids the guest may send, in candump's syntax\n"
+		"                            (id:mask or id~mask, comma separated, hex; 8\n"
+		"                            digits: extended); others complete NOT_OK and\n"
+		"                            are counted as denied\n"
+		"      --rx-filter=FILTERS   frames of --can-in the guest receives, same syntax,\n"
+		"                            applied in the kernel (CAN_RAW_FILTER)\n"
 		"      --print-capabilities  print the backend's capabilities as JSON, exit\n"
 		"  -v, --verbose             more log output (repeat for debug)\n"
 		"  -q, --quiet               errors only\n"
@@ -150,6 +161,30 @@ static int parse_fd(const char *opt, const char *s, int *fd)
 }
 
 /*
+ * A filter list for opt; sep is the entry separator (',' on the command
+ * line, '+' inside --device, whose own separator is ','). 0 or -1.
+ */
+static int parse_filters(const char *opt, const char *text, char sep, struct cfilt *f, bool *has)
+{
+	char buf[4096], why[160];
+
+	if (strlen(text) >= sizeof(buf)) {
+		fprintf(stderr, "vhost-device-can: %s: the list is too long\n", opt);
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", text);
+	for (char *c = buf; *c; c++)
+		if (*c == sep)
+			*c = ',';
+	if (cfilt_parse(f, buf, why, sizeof(why)) < 0) {
+		fprintf(stderr, "vhost-device-can: %s: %s\n", opt, why);
+		return -1;
+	}
+	*has = true;
+	return 0;
+}
+
+/*
  * One --device SPEC into d (which holds the defaults). SPEC is modified
  * (split at commas). 0 or -1 after a message naming the bad part.
  */
@@ -180,6 +215,14 @@ static int parse_device(char *spec, struct dev_opts *d)
 			d->can_out = v;
 		} else if (strcmp(kv, "name") == 0) {
 			d->name = v;
+		} else if (strcmp(kv, "tx-allow") == 0) {
+			if (parse_filters("--device tx-allow", v, '+', &d->tx_allow,
+					  &d->has_tx_allow) < 0)
+				return -1;
+		} else if (strcmp(kv, "rx-filter") == 0) {
+			if (parse_filters("--device rx-filter", v, '+', &d->rx_filter,
+					  &d->has_rx_filter) < 0)
+				return -1;
 		} else if (strcmp(kv, "rx-backlog") == 0) {
 			if (parse_uint("--device rx-backlog", v, 1, 1u << 20, &d->rx_backlog) < 0)
 				return -1;
@@ -229,6 +272,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_FD,
 		OPT_DEVICE,
 		OPT_PRINT_CAPS,
+		OPT_TX_ALLOW,
+		OPT_RX_FILTER,
 	};
 	static const struct option longopts[] = {
 	    {"socket-path", required_argument, NULL, 's'},
@@ -241,6 +286,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"link-up", no_argument, NULL, OPT_LINK_UP},
 	    {"no-fd", no_argument, NULL, OPT_NO_FD},
 	    {"print-capabilities", no_argument, NULL, OPT_PRINT_CAPS},
+	    {"tx-allow", required_argument, NULL, OPT_TX_ALLOW},
+	    {"rx-filter", required_argument, NULL, OPT_RX_FILTER},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"version", no_argument, NULL, 'V'},
@@ -304,6 +351,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_NO_FD:
 			g.no_fd = true;
+			break;
+		case OPT_TX_ALLOW:
+			if (parse_filters("--tx-allow", optarg, ',', &g.tx_allow, &g.has_tx_allow) <
+			    0)
+				return -1;
+			break;
+		case OPT_RX_FILTER:
+			if (parse_filters("--rx-filter", optarg, ',', &g.rx_filter,
+					  &g.has_rx_filter) < 0)
+				return -1;
 			break;
 		case 'v':
 			if (o->verbosity < VLOG_DEBUG)
@@ -565,6 +622,7 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 	pcfg.in_ifname = d->can_in;
 	pcfg.out_ifname = d->can_out;
 	pcfg.link_up_on_start = d->link_up;
+	pcfg.rx_filter = d->has_rx_filter ? &d->rx_filter : NULL;
 	ret = can_port_open(&r->port, &pcfg);
 	if (ret < 0) {
 		vlog_err(r->name, "cannot open the CAN interfaces: %s", strerror(-ret));
@@ -579,6 +637,7 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 	dcfg.fd = !d->no_fd && can_port_fd_capable(r->port);
 	dcfg.rx_backlog = d->rx_backlog;
 	dcfg.tx_ack_timeout_ms = d->tx_ack_timeout_ms;
+	dcfg.tx_allow = d->has_tx_allow ? &d->tx_allow : NULL;
 	if (!d->socket_path) {
 		/* Checked before; checked again for which kind it is. */
 		if (sysd_check_socket(d->fd, &listening, &why) < 0) {

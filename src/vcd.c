@@ -93,6 +93,9 @@ struct vcd {
 	struct vcd_stats stats;
 	/* Lines the guest (or a peer on the bus) can cause at will. */
 	struct vlog_limit log_limit;
+	struct vlog_limit deny_limit; /* one line a second */
+	bool has_allow;
+	struct cfilt tx_allow;
 
 	/* Scratch, kept here rather than on the stack. */
 	struct vq_chain chain;
@@ -320,6 +323,15 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 		    vq_iov_read(c->iov, c->nout, VIRTIO_CAN_HDR_SIZE, item->f.data, h.length) !=
 			h.length)
 			why = "length beyond the readable buffer";
+	}
+	if (!why && d->has_allow && !cfilt_match(&d->tx_allow, &item->f)) {
+		/* The host's policy, not the guest's mistake: its own count and line. */
+		d->stats.tx_denied++;
+		vlog_limited(&d->deny_limit, VLOG_WARN, d->name,
+			     "TX of id %#x denied (not in --tx-allow); %llu denied so far",
+			     item->f.id, (unsigned long long)d->stats.tx_denied);
+		complete_result(d, q, c->head, item->result, VIRTIO_CAN_RESULT_NOT_OK);
+		return false;
 	}
 	if (!why)
 		return true;
@@ -745,6 +757,11 @@ int vcd_new(struct vcd **out, const struct vcd_config *cfg, const struct vcd_por
 	d->tx_ack_timeout_ms =
 	    cfg->tx_ack_timeout_ms ? cfg->tx_ack_timeout_ms : VCD_DEFAULT_TX_ACK_TIMEOUT_MS;
 	d->rx_cap = cfg->rx_backlog ? cfg->rx_backlog : VCD_DEFAULT_RX_BACKLOG;
+	d->deny_limit.burst = 1;
+	if (cfg->tx_allow) {
+		d->has_allow = true;
+		d->tx_allow = *cfg->tx_allow;
+	}
 	d->rx = calloc(d->rx_cap, sizeof(*d->rx));
 	if (!d->rx) {
 		free(d);

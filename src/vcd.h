@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cfilt.h"
 #include "cframe.h"
 #include "vu_backend.h"
 
@@ -36,6 +37,7 @@ struct vcd_config {
 	bool fd;			/* offer VIRTIO_CAN_F_CAN_FD */
 	unsigned int rx_backlog;	/* frames kept while the guest has no RX buffer */
 	unsigned int tx_ack_timeout_ms; /* LATE_TX_ACK: NOT_OK when no echo by then */
+	const struct cfilt *tx_allow;	/* ids the guest may send (copied); NULL: any */
 };
 
 struct vcd_stats {
@@ -44,6 +46,7 @@ struct vcd_stats {
 	uint64_t tx_failed;   /* the port refused it (ENOBUFS, link down) */
 	uint64_t tx_timeout;  /* LATE_TX_ACK: no echo in time */
 	uint64_t tx_stopped;  /* pending when the controller stopped */
+	uint64_t tx_denied;   /* outside --tx-allow: never sent */
 	uint64_t rx_delivered;
 	uint64_t rx_dropped_stopped;  /* controller stopped */
 	uint64_t rx_dropped_type;     /* type not negotiated */

@@ -518,7 +518,7 @@ static void test_types_not_negotiated(void **state)
 	assert_int_equal(s.rx_dropped_type, 2);
 	assert_int_equal(s.rx_delivered, 1);
 	/* The same counters as the daemon prints them (at exit, on SIGUSR1). */
-	counters_printed(x, "tx: ok 1, rejected 2, failed 0, ack timeout 0, stopped 0\n"
+	counters_printed(x, "tx: ok 1, rejected 2, failed 0, ack timeout 0, stopped 0, denied 0\n"
 			    "rx: delivered 1, dropped: stopped 0, type 2, backlog full 0, "
 			    "buffer too small 0\n"
 			    "bus-off events: 0\n");
@@ -916,7 +916,7 @@ static void bus_off(void **state, enum fe_order order)
 	assert_int_equal(s.tx_ok, 1);
 	assert_int_equal(s.rx_dropped_stopped, 1);
 	assert_int_equal(s.rx_delivered, 1);
-	counters_printed(x, "tx: ok 1, rejected 1, failed 0, ack timeout 0, stopped 2\n"
+	counters_printed(x, "tx: ok 1, rejected 1, failed 0, ack timeout 0, stopped 2, denied 0\n"
 			    "rx: delivered 1, dropped: stopped 1, type 0, backlog full 0, "
 			    "buffer too small 0\n"
 			    "bus-off events: 1\n");

@@ -170,6 +170,7 @@ struct opts {
 	unsigned int backlog; /* 0 = default */
 	unsigned int timeout; /* 0 = default */
 	bool rx_not_started;  /* leave the Rxq stopped */
+	const struct cfilt *tx_allow;
 };
 
 static int count_fds(void)
@@ -226,6 +227,7 @@ static struct t *t_open(void **state, const struct opts *o)
 	    .fd = o->fd,
 	    .rx_backlog = o->backlog,
 	    .tx_ack_timeout_ms = o->timeout,
+	    .tx_allow = o->tx_allow,
 	};
 	struct vhost_user_mem_region reg = {
 	    .guest_phys_addr = GPA_BASE,
@@ -1252,6 +1254,59 @@ static void test_tx_send_error(void **state)
 	assert_int_equal(t->port.sent[t->port.nsent - 1].id, 0x30);
 }
 
+/*
+ * --tx-allow: a frame outside the list completes NOT_OK, is counted as
+ * denied (not rejected), never reaches the port, and is logged at most once
+ * a second; frames inside go out in order around it.
+ */
+static void test_tx_allow(void **state)
+{
+	static struct cfilt allow;
+	struct opts o = {0};
+	struct t *t;
+	struct tx_req r[6];
+	char why[160], buf[8192] = {0};
+	unsigned int lines = 0;
+	FILE *f = tmpfile();
+	int saved;
+
+	assert_int_equal(cfilt_parse(&allow, "100:700,18DAF100:9FFFFF00", why, sizeof(why)), 0);
+	o.tx_allow = &allow;
+	t = t_open(state, &o);
+	start_ok(t);
+	assert_non_null(f);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	assert_int_equal(dup2(fileno(f), STDERR_FILENO), STDERR_FILENO);
+	r[0] = tx_post(t, 0, 0x123, 0, NULL);				   /* allowed */
+	r[1] = tx_post(t, 0, 0x223, 0, NULL);				   /* denied */
+	r[2] = tx_post(t, VIRTIO_CAN_FLAGS_EXTENDED, 0x18daf1aa, 0, NULL); /* allowed */
+	r[3] = tx_post(t, VIRTIO_CAN_FLAGS_EXTENDED, 0x18daf2aa, 0, NULL); /* denied */
+	r[4] = tx_post(t, VIRTIO_CAN_FLAGS_EXTENDED, 0x123, 0, NULL);	   /* denied: EFF */
+	r[5] = tx_post(t, 0, 0x1ff, 0, NULL);				   /* allowed */
+	kick(t, TXQ);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	assert_true(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+	fclose(f);
+	for (unsigned int i = 0; i < 6; i++)
+		assert_tx_result(
+		    t, &r[i], (i == 1 || i == 3) ? VIRTIO_CAN_RESULT_NOT_OK : VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(t->port.nsent, 4);
+	assert_int_equal(t->port.sent[0].id, 0x123);
+	assert_int_equal(t->port.sent[1].id, 0x18daf1aa);
+	assert_int_equal(t->port.sent[2].id, 0x123);
+	assert_int_equal(t->port.sent[3].id, 0x1ff);
+	assert_int_equal(stats(t).tx_denied, 2);
+	assert_int_equal(stats(t).tx_rejected, 0);
+	assert_int_equal(stats(t).tx_ok, 4);
+	for (const char *p = buf; (p = strstr(p, "denied (not in --tx-allow)")); p++)
+		lines++;
+	assert_int_equal(lines, 1);
+}
+
 /* The whole send call failing fails every frame in it, nothing more. */
 static void test_tx_send_call_error(void **state)
 {
@@ -2172,6 +2227,7 @@ int main(void)
 	    T(test_ctrl_budget),
 	    T(test_ctrl_malformed_log_limited),
 	    T(test_tx_send_error),
+	    T(test_tx_allow),
 	    T(test_tx_send_call_error),
 	    T(test_tx_processed_on_queue_start),
 	    T(test_rx_classic),

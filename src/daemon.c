@@ -216,6 +216,26 @@ static void dmn_turn_done(struct dmn_turns *t, uint64_t start_ns)
 	t->log2_ns[k]++;
 }
 
+static void dmn_observe(void *opaque, enum vcd_outcome o, const struct cframe *f)
+{
+	struct cap *cap = opaque;
+	struct timespec ts;
+	bool tx = vcd_outcome_is_tx(o);
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* Every frame from the bus was on it; of the guest's, the sent ones. */
+	cap_record(cap, tx ? CAP_TX : CAP_RX, !tx || o == VCD_TX_SENT, vcd_outcome_name(o), f,
+		   (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+}
+
+void dmn_set_capture(struct dmn *m, unsigned int idx, struct cap *cap)
+{
+	if (idx >= m->ndevs)
+		return;
+	m->devs[idx].cap = cap;
+	vcd_set_observer(m->devs[idx].dev, cap ? dmn_observe : NULL, cap);
+}
+
 /* Milliseconds until the first device's timer, -1 when none has one. */
 static int dmn_timeout_ms(struct dmn *m)
 {
@@ -286,6 +306,9 @@ int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), 
 			vcd_tick(m->devs[i].dev);
 			/* Bus frames and ticks write guest memory outside the dispatch. */
 			vu_backend_check_memory(m->devs[i].backend);
+			/* The capture's one write, after the turn's frames. */
+			if (m->devs[i].cap)
+				(void)cap_flush(m->devs[i].cap);
 		}
 		/* start_ns is 0 for a turn that began before measuring was on */
 		if (m->turns.on && start_ns != 0)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "can_port.h"
+#include "capture.h"
 #include "vcd.h"
 #include "vu_backend.h"
 
@@ -54,7 +55,8 @@ struct dmn_dev {
 	struct vcd *dev;
 	struct vu_backend *backend;
 	const struct dmn_port *port;
-	bool once; /* serving one connected frontend: done when it leaves */
+	bool once;	 /* serving one connected frontend: done when it leaves */
+	struct cap *cap; /* --capture, or NULL; owned by the caller */
 };
 
 #define DMN_MAX_DEVICES 16
@@ -68,6 +70,12 @@ struct dmn {
 	unsigned int ndevs;
 	int epfd;
 };
+
+/*
+ * Record every frame of device idx to cap (NULL: stop); the loop writes it
+ * out at the end of each turn. cap stays the caller's.
+ */
+void dmn_set_capture(struct dmn *m, unsigned int idx, struct cap *cap);
 
 /* An empty loop. 0 or -errno. */
 int dmn_open(struct dmn *m);

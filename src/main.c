@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "can_port.h"
+#include "capture.h"
 #include "cfilt.h"
 #include "dmn.h"
 #include "sysd.h"
@@ -36,6 +37,7 @@ struct dev_opts {
 	bool link_up;
 	bool no_fd;
 	bool has_tx_allow, has_rx_filter;
+	const char *capture; /* --capture FILE, or NULL */
 	struct cfilt tx_allow;
 	struct cfilt rx_filter;
 };
@@ -74,7 +76,8 @@ static void usage(FILE *f)
 		"                            process: SPEC is KEY=VALUE,... with the keys\n"
 		"                            socket-path or fd, can-in, can-out, and optionally\n"
 		"                            name, rx-backlog, tx-ack-timeout, link-up, no-fd,\n"
-		"                            tx-allow, rx-filter (filters joined by '+');\n"
+		"                            tx-allow, rx-filter (filters joined by '+'),\n"
+		"                            capture;\n"
 		"                            not together with -s, --fd, -i or -o\n"
 		"      --rx-backlog=N        frames kept while the guest has no free RX buffer\n"
 		"                            (default %u); beyond that the newest are dropped\n"
@@ -91,6 +94,9 @@ static void usage(FILE *f)
 		"                            are counted as denied\n"
 		"      --rx-filter=FILTERS   frames of --can-in the guest receives, same syntax,\n"
 		"                            applied in the kernel (CAN_RAW_FILTER)\n"
+		"      --capture=FILE        record every frame, both ways, with its outcome:\n"
+		"                            pcapng for Wireshark, or candump's log format\n"
+		"                            when FILE ends in .log (SIGHUP reopens it)\n"
 		"      --print-capabilities  print the backend's capabilities as JSON, exit\n"
 		"  -v, --verbose             more log output (repeat for debug)\n"
 		"  -q, --quiet               errors only\n"
@@ -215,6 +221,8 @@ static int parse_device(char *spec, struct dev_opts *d)
 			d->can_out = v;
 		} else if (strcmp(kv, "name") == 0) {
 			d->name = v;
+		} else if (strcmp(kv, "capture") == 0) {
+			d->capture = v;
 		} else if (strcmp(kv, "tx-allow") == 0) {
 			if (parse_filters("--device tx-allow", v, '+', &d->tx_allow,
 					  &d->has_tx_allow) < 0)
@@ -274,6 +282,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_PRINT_CAPS,
 		OPT_TX_ALLOW,
 		OPT_RX_FILTER,
+		OPT_CAPTURE,
 	};
 	static const struct option longopts[] = {
 	    {"socket-path", required_argument, NULL, 's'},
@@ -288,6 +297,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"print-capabilities", no_argument, NULL, OPT_PRINT_CAPS},
 	    {"tx-allow", required_argument, NULL, OPT_TX_ALLOW},
 	    {"rx-filter", required_argument, NULL, OPT_RX_FILTER},
+	    {"capture", required_argument, NULL, OPT_CAPTURE},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"version", no_argument, NULL, 'V'},
@@ -356,6 +366,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (parse_filters("--tx-allow", optarg, ',', &g.tx_allow, &g.has_tx_allow) <
 			    0)
 				return -1;
+			break;
+		case OPT_CAPTURE:
+			g.capture = optarg;
 			break;
 		case OPT_RX_FILTER:
 			if (parse_filters("--rx-filter", optarg, ',', &g.rx_filter,
@@ -559,6 +572,7 @@ static const struct vcd_port_ops port_ops = {
 /* What each device owns besides what the loop holds. */
 struct dev_run {
 	struct can_port *port;
+	struct cap *cap;
 	struct dmn_port dport;
 	char name[2 * IFNAMSIZ + 8];
 };
@@ -576,10 +590,16 @@ struct sig_ctx {
 static void print_stats(struct dmn *m, const struct dev_run *runs, unsigned int n)
 {
 	dmn_print_stats(m, stderr);
-	for (unsigned int k = 0; k < n; k++)
+	for (unsigned int k = 0; k < n; k++) {
 		fprintf(stderr, "%s%srx: dropped by the kernel (socket buffer full) %lu\n",
 			n > 1 ? runs[k].name : "", n > 1 ? ": " : "",
 			can_port_kernel_drops(runs[k].port));
+		if (runs[k].cap)
+			fprintf(stderr, "%s%scapture: %llu records written, %llu lost\n",
+				n > 1 ? runs[k].name : "", n > 1 ? ": " : "",
+				(unsigned long long)cap_written(runs[k].cap),
+				(unsigned long long)cap_lost(runs[k].cap));
+	}
 	fflush(stderr);
 }
 
@@ -591,6 +611,12 @@ static int on_signal(struct dmn *m, void *arg)
 	while (read(ctx->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGUSR1) {
 			print_stats(m, ctx->runs, ctx->nruns);
+			continue;
+		}
+		if (si.ssi_signo == SIGHUP) {
+			/* Log rotation moved the capture files: start new ones. */
+			for (unsigned int k = 0; k < ctx->nruns; k++)
+				(void)cap_reopen(ctx->runs[k].cap);
 			continue;
 		}
 		vlog_info(NULL, "%s received, stopping", strsignal((int)si.ssi_signo));
@@ -649,6 +675,13 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 		else
 			sock.conn_fd = d->fd;
 	}
+	if (d->capture) {
+		ret = cap_open(&r->cap, d->capture, d->can_out, d->can_in);
+		if (ret < 0) {
+			vlog_err(r->name, "--capture=%s: %s", d->capture, strerror(-ret));
+			goto fail_fd;
+		}
+	}
 	ret = dmn_add(m, &dcfg, &r->dport, &sock);
 	if (ret < 0) {
 		if (d->socket_path)
@@ -659,6 +692,8 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 			vlog_err(r->name, "fd %d: %s", d->fd, strerror(-ret));
 		return -1;
 	}
+	if (r->cap)
+		dmn_set_capture(m, m->ndevs - 1, r->cap);
 	vlog_info(r->name, "ready: in %s, out %s, CAN FD %s, %s", d->can_in, d->can_out,
 		  dcfg.fd ? "offered" : "not offered",
 		  d->socket_path ? d->socket_path
@@ -699,6 +734,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0) {
@@ -738,9 +774,11 @@ out:
 	for (unsigned int k = started + 1; k < o.ndev; k++)
 		if (!o.dev[k].socket_path && o.dev[k].fd >= 0)
 			close(o.dev[k].fd);
-	for (unsigned int k = 0; k < o.ndev; k++)
+	for (unsigned int k = 0; k < o.ndev; k++) {
 		if (runs[k].port)
 			can_port_close(runs[k].port);
+		cap_close(runs[k].cap);
+	}
 	if (sfd >= 0)
 		close(sfd);
 	return status;

@@ -94,6 +94,8 @@ struct vcd {
 	/* Lines the guest (or a peer on the bus) can cause at will. */
 	struct vlog_limit log_limit;
 	struct vlog_limit deny_limit; /* one line a second */
+	vcd_observe_fn obs;
+	void *obs_opaque;
 	bool has_allow;
 	struct cfilt tx_allow;
 
@@ -119,6 +121,13 @@ static uint64_t vcd_now(const struct vcd *d)
 }
 
 /* The first device-writable byte of a popped chain, or NULL. */
+/* One branch when no observer is set: --capture off costs nothing more. */
+#define OBSERVE(d, o, f)                                                                           \
+	do {                                                                                       \
+		if ((d)->obs)                                                                      \
+			(d)->obs((d)->obs_opaque, (o), (f));                                       \
+	} while (0)
+
 static uint8_t *chain_result_byte(const struct vq_chain *c)
 {
 	for (unsigned int i = c->nout; i < c->nout + c->nin; i++)
@@ -194,6 +203,7 @@ static void pend_fail_all(struct vcd *d, const char *why)
 		if (q)
 			complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_NOT_OK);
 		d->stats.tx_stopped++;
+		OBSERVE(d, VCD_TX_STOPPED, &p->f);
 		pend_remove(d, 0);
 	}
 	if (q && used_flush(d, q))
@@ -211,6 +221,8 @@ static void rx_drop_head(struct vcd *d)
 /* The controller stopped: what the guest has not taken yet is stale. */
 static void rx_drop_backlog(struct vcd *d)
 {
+	for (unsigned int i = 0; d->obs && i < d->rx_count; i++)
+		OBSERVE(d, VCD_RX_DROP_STOPPED, &d->rx[(d->rx_first + i) % d->rx_cap]);
 	d->stats.rx_dropped_stopped += d->rx_count;
 	d->rx_first = d->rx_count = 0;
 }
@@ -246,10 +258,12 @@ static bool rx_deliver(struct vcd *d)
 				   (unsigned long long)c->in_len, len);
 			used_add(d, q, c->head, 0);
 			d->stats.rx_dropped_small++;
+			OBSERVE(d, VCD_RX_DROP_SMALL, f);
 		} else {
 			vq_iov_write(c->iov + c->nout, c->nin, 0, msg, len);
 			used_add(d, q, c->head, len);
 			d->stats.rx_delivered++;
+			OBSERVE(d, VCD_RX_DELIVERED, f);
 		}
 		rx_drop_head(d);
 	}
@@ -267,18 +281,21 @@ void vcd_rx_frames(struct vcd *d, const struct cframe *f, unsigned int n)
 
 		if (!d->started) {
 			d->stats.rx_dropped_stopped++;
+			OBSERVE(d, VCD_RX_DROP_STOPPED, &f[i]);
 			continue;
 		}
 		why = vcd_rx_check(&f[i], d->features);
 		if (why) {
 			vlog_debug(d->name, "RX frame %#x dropped: %s", f[i].id, why);
 			d->stats.rx_dropped_type++;
+			OBSERVE(d, VCD_RX_DROP_TYPE, &f[i]);
 			continue;
 		}
 		if (d->rx_count == d->rx_cap) {
 			pushed |= rx_deliver(d);
 			if (d->rx_count == d->rx_cap) {
 				d->stats.rx_dropped_overflow++;
+				OBSERVE(d, VCD_RX_DROP_FULL, &f[i]);
 				continue;
 			}
 		}
@@ -302,6 +319,7 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 	uint8_t raw[VIRTIO_CAN_HDR_SIZE];
 	struct vcd_hdr h;
 	const char *why = NULL;
+	bool have_hdr = false;
 
 	item->head = c->head;
 	item->result = chain_result_byte(c);
@@ -311,6 +329,7 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 		why = "request shorter than the header";
 	if (!why) {
 		vcd_hdr_decode(raw, &h);
+		have_hdr = true;
 		why = vcd_tx_check(&h, d->features);
 	}
 	if (!why && !d->started)
@@ -327,6 +346,7 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 	if (!why && d->has_allow && !cfilt_match(&d->tx_allow, &item->f)) {
 		/* The host's policy, not the guest's mistake: its own count and line. */
 		d->stats.tx_denied++;
+		OBSERVE(d, VCD_TX_DENIED, &item->f);
 		vlog_limited(&d->deny_limit, VLOG_WARN, d->name,
 			     "TX of id %#x denied (not in --tx-allow); %llu denied so far",
 			     item->f.id, (unsigned long long)d->stats.tx_denied);
@@ -337,6 +357,13 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 		return true;
 	vlog_debug(d->name, "TX request %u rejected: %s", c->head, why);
 	d->stats.tx_rejected++;
+	if (d->obs && have_hdr) {
+		/* What the header said; the payload may be missing. */
+		struct cframe f;
+
+		vcd_tx_to_cframe(&h, &f);
+		OBSERVE(d, VCD_TX_REJECTED, &f);
+	}
 	complete_result(d, q, c->head, item->result, VIRTIO_CAN_RESULT_NOT_OK);
 	return false;
 }
@@ -380,6 +407,7 @@ static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
 			vlog_debug(d->name, "frame %#x not sent: %s", it->f.id,
 				   strerror(-d->tx_res[i]));
 			d->stats.tx_failed++;
+			OBSERVE(d, VCD_TX_FAILED, &it->f);
 			complete_result(d, q, it->head, it->result, VIRTIO_CAN_RESULT_NOT_OK);
 		} else if (late && d->pend_count < d->pend_cap) {
 			/* Always room: each pending request holds one of q->num chains. */
@@ -387,6 +415,7 @@ static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
 		} else {
 			/* Handed to the bus; without LATE_TX_ACK that is OK. */
 			d->stats.tx_ok++;
+			OBSERVE(d, VCD_TX_SENT, &it->f);
 			complete_result(d, q, it->head, it->result, VIRTIO_CAN_RESULT_OK);
 		}
 	}
@@ -435,6 +464,7 @@ void vcd_tx_confirmed(struct vcd *d, const struct cframe *f)
 			vq_notify(q);
 		}
 		d->stats.tx_ok++;
+		OBSERVE(d, VCD_TX_SENT, &p->f);
 		pend_remove(d, i);
 		return;
 	}
@@ -473,6 +503,7 @@ void vcd_tick(struct vcd *d)
 		if (q)
 			complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_NOT_OK);
 		d->stats.tx_timeout++;
+		OBSERVE(d, VCD_TX_TIMEOUT, &p->f);
 		pend_remove(d, 0);
 	}
 	if (q && used_flush(d, q))
@@ -816,4 +847,34 @@ void vcd_get_stats(const struct vcd *d, struct vcd_stats *s)
 const char *vcd_name(const struct vcd *d)
 {
 	return d->name;
+}
+
+void vcd_set_observer(struct vcd *d, vcd_observe_fn fn, void *opaque)
+{
+	d->obs = fn;
+	d->obs_opaque = opaque;
+}
+
+const char *vcd_outcome_name(enum vcd_outcome o)
+{
+	static const char *const names[] = {
+	    [VCD_TX_SENT] = "sent",
+	    [VCD_TX_REJECTED] = "rejected",
+	    [VCD_TX_DENIED] = "denied",
+	    [VCD_TX_FAILED] = "failed",
+	    [VCD_TX_TIMEOUT] = "failed: no confirmation",
+	    [VCD_TX_STOPPED] = "failed: controller stopped",
+	    [VCD_RX_DELIVERED] = "delivered",
+	    [VCD_RX_DROP_STOPPED] = "dropped: controller stopped",
+	    [VCD_RX_DROP_TYPE] = "dropped: type not negotiated",
+	    [VCD_RX_DROP_FULL] = "dropped: backlog full",
+	    [VCD_RX_DROP_SMALL] = "dropped: guest buffer too small",
+	};
+
+	return (unsigned int)o < sizeof(names) / sizeof(names[0]) && names[o] ? names[o] : "?";
+}
+
+bool vcd_outcome_is_tx(enum vcd_outcome o)
+{
+	return o <= VCD_TX_STOPPED;
 }

@@ -79,6 +79,32 @@ void vcd_tx_confirmed(struct vcd *d, const struct cframe *f);
 void vcd_bus_off(struct vcd *d);
 void vcd_bus_restarted(struct vcd *d);
 
+/* What became of a frame: for an observer (--capture). */
+enum vcd_outcome {
+	VCD_TX_SENT,	 /* on the bus (with LATE_TX_ACK: confirmed) */
+	VCD_TX_REJECTED, /* malformed request */
+	VCD_TX_DENIED,	 /* outside --tx-allow */
+	VCD_TX_FAILED,	 /* the port refused it */
+	VCD_TX_TIMEOUT,	 /* LATE_TX_ACK: no confirmation in time */
+	VCD_TX_STOPPED,	 /* pending when the controller stopped */
+	VCD_RX_DELIVERED,
+	VCD_RX_DROP_STOPPED,
+	VCD_RX_DROP_TYPE,
+	VCD_RX_DROP_FULL,
+	VCD_RX_DROP_SMALL,
+};
+
+typedef void (*vcd_observe_fn)(void *opaque, enum vcd_outcome o, const struct cframe *f);
+
+/* Call fn for every frame's outcome (NULL: none; the default costs nothing). */
+void vcd_set_observer(struct vcd *d, vcd_observe_fn fn, void *opaque);
+
+/* "sent", "denied", "dropped: backlog full", ... */
+const char *vcd_outcome_name(enum vcd_outcome o);
+
+/* A TX outcome (guest -> bus), else RX. */
+bool vcd_outcome_is_tx(enum vcd_outcome o);
+
 /* The name given in vcd_config (truncated to 31 bytes). */
 const char *vcd_name(const struct vcd *d);
 

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+#include "capture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vlog.h"
+
+#define CAP_BUF (512u * 1024u)
+#define CAP_REC_MAX 256 /* the largest record of either format */
+
+/* pcapng: block types, options, and the SocketCAN link type. */
+#define PCAPNG_SHB 0x0a0d0d0au
+#define PCAPNG_IDB 0x00000001u
+#define PCAPNG_EPB 0x00000006u
+#define PCAPNG_MAGIC 0x1a2b3c4du
+#define OPT_END 0
+#define OPT_COMMENT 1
+#define OPT_IF_NAME 2
+#define OPT_IF_TSRESOL 9
+#define OPT_EPB_FLAGS 2
+#define LINKTYPE_CAN_SOCKETCAN 227
+#define EPB_INBOUND 1u
+#define EPB_OUTBOUND 2u
+/* The SocketCAN pseudo-header's flag bits (CAN FD). */
+#define SCAN_EFF 0x80000000u
+#define SCAN_RTR 0x40000000u
+#define SCAN_FD_BRS 0x01u
+#define SCAN_FD_ESI 0x02u
+#define SCAN_FD_FDF 0x04u
+
+struct cap {
+	int fd;
+	bool pcapng;
+	bool stopped;
+	char *path;
+	char tx_if[32], rx_if[32];
+	uint8_t *buf;
+	size_t len;
+	uint64_t pending; /* records in buf */
+	uint64_t written, lost;
+};
+
+static size_t pad4(size_t n)
+{
+	return (n + 3u) & ~(size_t)3u;
+}
+
+static uint8_t *put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+	return p + 2;
+}
+
+static uint8_t *put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+	return p + 4;
+}
+
+/* An option: code, length, value padded to 4 bytes. */
+static uint8_t *put_opt(uint8_t *p, uint16_t code, const void *v, uint16_t len)
+{
+	p = put16(p, code);
+	p = put16(p, len);
+	memcpy(p, v, len);
+	memset(p + len, 0, pad4(len) - len);
+	return p + pad4(len);
+}
+
+/* The file's header: a section header block and one interface block. */
+static size_t pcapng_header(const struct cap *c, uint8_t *b)
+{
+	uint8_t *p = b, *idb;
+	char name[80];
+	uint8_t tsresol = 9; /* nanoseconds */
+	uint64_t section_len = UINT64_MAX;
+
+	p = put32(p, PCAPNG_SHB);
+	p = put32(p, 28);
+	p = put32(p, PCAPNG_MAGIC);
+	p = put16(p, 1);
+	p = put16(p, 0);
+	memcpy(p, &section_len, 8);
+	p += 8;
+	p = put32(p, 28);
+
+	idb = p;
+	p = put32(p, PCAPNG_IDB);
+	p += 4; /* length, below */
+	p = put16(p, LINKTYPE_CAN_SOCKETCAN);
+	p = put16(p, 0);
+	p = put32(p, 0); /* no snap length */
+	if (strcmp(c->tx_if, c->rx_if) == 0)
+		snprintf(name, sizeof(name), "%s", c->tx_if);
+	else
+		snprintf(name, sizeof(name), "%s>%s", c->rx_if, c->tx_if);
+	p = put_opt(p, OPT_IF_NAME, name, (uint16_t)strlen(name));
+	p = put_opt(p, OPT_IF_TSRESOL, &tsresol, 1);
+	p = put_opt(p, OPT_END, NULL, 0);
+	p = put32(p, (uint32_t)(p - idb + 4));
+	put32(idb + 4, (uint32_t)(p - idb));
+	return (size_t)(p - b);
+}
+
+/* One enhanced packet block; its SocketCAN pseudo-header is big-endian. */
+static size_t pcapng_packet(uint8_t *b, enum cap_dir dir, const char *outcome,
+			    const struct cframe *f, uint64_t ns)
+{
+	bool fd = f->flags & CFRAME_FD;
+	size_t dlen = fd ? 64 : 8, clen = strlen(outcome);
+	uint32_t id = f->id | ((f->flags & CFRAME_EXT) ? SCAN_EFF : 0) |
+		      ((f->flags & CFRAME_RTR) ? SCAN_RTR : 0);
+	uint32_t flags = dir == CAP_TX ? EPB_OUTBOUND : EPB_INBOUND;
+	uint8_t *p = b, *pkt;
+
+	if (clen > 100)
+		clen = 100;
+	p = put32(p, PCAPNG_EPB);
+	p += 4;
+	p = put32(p, 0); /* interface 0 */
+	p = put32(p, (uint32_t)(ns >> 32));
+	p = put32(p, (uint32_t)ns);
+	p = put32(p, (uint32_t)(8 + dlen));
+	p = put32(p, (uint32_t)(8 + dlen));
+	pkt = p;
+	memset(pkt, 0, 8 + dlen);
+	pkt[0] = (uint8_t)(id >> 24);
+	pkt[1] = (uint8_t)(id >> 16);
+	pkt[2] = (uint8_t)(id >> 8);
+	pkt[3] = (uint8_t)id;
+	pkt[4] = f->len;
+	if (fd)
+		pkt[5] = SCAN_FD_FDF | ((f->flags & CFRAME_BRS) ? SCAN_FD_BRS : 0) |
+			 ((f->flags & CFRAME_ESI) ? SCAN_FD_ESI : 0);
+	if (!(f->flags & CFRAME_RTR))
+		memcpy(pkt + 8, f->data, f->len > dlen ? dlen : f->len);
+	p += pad4(8 + dlen);
+	p = put_opt(p, OPT_EPB_FLAGS, &flags, 4);
+	p = put_opt(p, OPT_COMMENT, outcome, (uint16_t)clen);
+	p = put_opt(p, OPT_END, NULL, 0);
+	p = put32(p, (uint32_t)(p - b + 4));
+	put32(b + 4, (uint32_t)(p - b));
+	return (size_t)(p - b);
+}
+
+/* One line of candump -l: "(secs.usecs) iface id#data". */
+static size_t candump_line(uint8_t *b, const char *ifname, const struct cframe *f, uint64_t ns)
+{
+	char *s = (char *)b;
+	int n;
+
+	n = snprintf(s, CAP_REC_MAX, "(%llu.%06llu) %s ", (unsigned long long)(ns / 1000000000u),
+		     (unsigned long long)(ns % 1000000000u / 1000u), ifname);
+	n += snprintf(s + n, (size_t)(CAP_REC_MAX - n), (f->flags & CFRAME_EXT) ? "%08X" : "%03X",
+		      f->id);
+	if (f->flags & CFRAME_RTR) {
+		n += snprintf(s + n, (size_t)(CAP_REC_MAX - n), f->len ? "#R%u" : "#R", f->len);
+	} else if (f->flags & CFRAME_FD) {
+		n +=
+		    snprintf(s + n, (size_t)(CAP_REC_MAX - n), "##%X",
+			     ((f->flags & CFRAME_BRS) ? 1 : 0) | ((f->flags & CFRAME_ESI) ? 2 : 0));
+	} else {
+		n += snprintf(s + n, (size_t)(CAP_REC_MAX - n), "#");
+	}
+	for (unsigned int i = 0; !(f->flags & CFRAME_RTR) && i < f->len && i < CFRAME_MAX_DATA; i++)
+		n += snprintf(s + n, (size_t)(CAP_REC_MAX - n), "%02X", f->data[i]);
+	n += snprintf(s + n, (size_t)(CAP_REC_MAX - n), "\n");
+	return (size_t)n;
+}
+
+static bool cap_ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int cap_start_file(struct cap *c)
+{
+	c->fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (c->fd < 0)
+		return -errno;
+	c->len = 0;
+	c->pending = 0;
+	if (c->pcapng)
+		c->len = pcapng_header(c, c->buf);
+	c->stopped = false;
+	return 0;
+}
+
+int cap_open(struct cap **out, const char *path, const char *tx_if, const char *rx_if)
+{
+	struct cap *c;
+	int ret;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->fd = -1;
+	c->path = strdup(path);
+	c->buf = malloc(CAP_BUF);
+	if (!c->path || !c->buf) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	c->pcapng = !cap_ends_with(path, ".log");
+	snprintf(c->tx_if, sizeof(c->tx_if), "%s", tx_if);
+	snprintf(c->rx_if, sizeof(c->rx_if), "%s", rx_if);
+	ret = cap_start_file(c);
+	if (ret < 0)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	free(c->buf);
+	free(c->path);
+	free(c);
+	return ret;
+}
+
+void cap_record(struct cap *c, enum cap_dir dir, bool on_bus, const char *outcome,
+		const struct cframe *f, uint64_t realtime_ns)
+{
+	if (c->pcapng == false && !on_bus)
+		return; /* the candump log holds what was on the bus only */
+	if (c->stopped || CAP_BUF - c->len < CAP_REC_MAX) {
+		c->lost++;
+		return;
+	}
+	if (c->pcapng)
+		c->len += pcapng_packet(c->buf + c->len, dir, outcome, f, realtime_ns);
+	else
+		c->len += candump_line(c->buf + c->len, dir == CAP_TX ? c->tx_if : c->rx_if, f,
+				       realtime_ns);
+	c->pending++;
+}
+
+static void cap_stop(struct cap *c, int err)
+{
+	c->lost += c->pending;
+	vlog_err(NULL, "capture to %s stopped: %s; traffic goes on, %llu record(s) lost so far",
+		 c->path, strerror(err), (unsigned long long)c->lost);
+	c->pending = 0;
+	c->len = 0;
+	c->stopped = true;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+int cap_flush(struct cap *c)
+{
+	size_t off = 0;
+
+	if (!c)
+		return 0;
+	if (c->stopped)
+		return -EIO;
+	while (off < c->len) {
+		ssize_t w = write(c->fd, c->buf + off, c->len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int err = w < 0 ? errno : ENOSPC;
+
+			cap_stop(c, err);
+			return -err;
+		}
+		off += (size_t)w;
+	}
+	c->written += c->pending;
+	c->pending = 0;
+	c->len = 0;
+	return 0;
+}
+
+int cap_reopen(struct cap *c)
+{
+	int ret;
+
+	if (!c)
+		return 0;
+	if (!c->stopped)
+		(void)cap_flush(c);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	ret = cap_start_file(c);
+	if (ret < 0) {
+		c->stopped = true;
+		vlog_err(NULL, "capture: reopening %s: %s; capture stopped, traffic goes on",
+			 c->path, strerror(-ret));
+		return ret;
+	}
+	vlog_info(NULL, "capture: %s reopened", c->path);
+	return 0;
+}
+
+uint64_t cap_written(const struct cap *c)
+{
+	return c ? c->written : 0;
+}
+
+uint64_t cap_lost(const struct cap *c)
+{
+	return c ? c->lost : 0;
+}
+
+void cap_close(struct cap *c)
+{
+	if (!c)
+		return;
+	if (!c->stopped)
+		(void)cap_flush(c);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->buf);
+	free(c->path);
+	free(c);
+}

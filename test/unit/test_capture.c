@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * The capture writer: pcapng blocks read back field by field, candump log
+ * lines exactly, a full disk (/dev/full) stopping it with records counted
+ * lost, and reopening after rotation. (Wireshark's own reading is the VM
+ * tier's test, with tshark.)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "capture.h"
+
+static size_t slurp(const char *path, uint8_t *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return v;
+}
+
+static struct cframe frame(uint32_t id, uint8_t flags, uint8_t len)
+{
+	struct cframe f = {.id = id, .flags = flags, .len = len};
+
+	for (unsigned int i = 0; i < len; i++)
+		f.data[i] = (uint8_t)(0x10 + i);
+	return f;
+}
+
+/* The option of code `code` in [p, end), or NULL; its length in *len. */
+static const uint8_t *find_opt(const uint8_t *p, const uint8_t *end, uint16_t code, uint16_t *len)
+{
+	while (p + 4 <= end) {
+		uint16_t c = get16(p), l = get16(p + 2);
+
+		if (c == 0)
+			return NULL;
+		if (c == code) {
+			*len = l;
+			return p + 4;
+		}
+		p += 4 + ((l + 3u) & ~3u);
+	}
+	return NULL;
+}
+
+static void test_pcapng_blocks(void **state)
+{
+	char path[] = "/tmp/vdc-cap-XXXXXX";
+	static uint8_t b[1 << 16];
+	struct cframe c1 = frame(0x123, 0, 3), c2 = frame(0x18daf1aa, CFRAME_EXT, 8);
+	struct cframe c3 = frame(0x456, CFRAME_FD | CFRAME_BRS, 12);
+	struct cap *c;
+	size_t n, off;
+	int fd = mkstemp(path);
+	struct {
+		uint32_t id, dir;
+		uint8_t len, fdflags;
+		const char *comment;
+		size_t datalen;
+	} want[] = {
+	    {0x123, 2, 3, 0, "sent", 8},
+	    {0x80000000u | 0x18daf1aa, 1, 8, 0, "dropped: backlog full", 8},
+	    {0x456, 2, 12, 0x05, "denied", 64},
+	};
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
+	cap_record(c, CAP_TX, true, "sent", &c1, 1000000001234ull);
+	cap_record(c, CAP_RX, true, "dropped: backlog full", &c2, 1000000002000ull);
+	cap_record(c, CAP_TX, false, "denied", &c3, 1000000003000ull);
+	assert_int_equal(cap_flush(c), 0);
+	assert_int_equal(cap_written(c), 3);
+	assert_int_equal(cap_lost(c), 0);
+	cap_close(c);
+
+	n = slurp(path, b, sizeof(b));
+	/* Section header: type, magic, version 1.0; then one interface, SocketCAN, ns. */
+	assert_int_equal(get32(b), 0x0a0d0d0a);
+	assert_int_equal(get32(b + 8), 0x1a2b3c4d);
+	assert_int_equal(get16(b + 12), 1);
+	off = get32(b + 4);
+	assert_int_equal(get32(b + off), 1);
+	assert_int_equal(get16(b + off + 8), 227);
+	{
+		uint16_t l;
+		const uint8_t *o = find_opt(b + off + 16, b + off + get32(b + off + 4) - 4, 9, &l);
+
+		assert_non_null(o);
+		assert_int_equal(*o, 9);
+		o = find_opt(b + off + 16, b + off + get32(b + off + 4) - 4, 2, &l);
+		assert_non_null(o);
+		assert_memory_equal(o, "vcan0", 5);
+	}
+	off += get32(b + off + 4);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const uint8_t *e = b + off, *pkt = e + 28, *end;
+		uint32_t blen = get32(e + 4), caplen = get32(e + 20);
+		uint16_t l;
+		const uint8_t *o;
+
+		assert_true(off + blen <= n);
+		assert_int_equal(get32(e), 6);
+		assert_int_equal(get32(e + blen - 4), blen);
+		assert_int_equal(caplen, 8 + want[i].datalen);
+		/* The SocketCAN pseudo-header: big-endian id, length, FD flags. */
+		assert_int_equal((uint32_t)pkt[0] << 24 | (uint32_t)pkt[1] << 16 |
+				     (uint32_t)pkt[2] << 8 | pkt[3],
+				 want[i].id);
+		assert_int_equal(pkt[4], want[i].len);
+		assert_int_equal(pkt[5], want[i].fdflags);
+		assert_int_equal(pkt[8], 0x10);
+		end = e + blen - 4;
+		o = find_opt(pkt + ((caplen + 3u) & ~3u), end, 2, &l);
+		assert_non_null(o);
+		assert_int_equal(get32(o), want[i].dir);
+		o = find_opt(pkt + ((caplen + 3u) & ~3u), end, 1, &l);
+		assert_non_null(o);
+		assert_int_equal(l, strlen(want[i].comment));
+		assert_memory_equal(o, want[i].comment, l);
+		off += blen;
+	}
+	/* The timestamp of the first: ns since the epoch, high then low word. */
+	{
+		size_t first = get32(b + 4) + get32(b + get32(b + 4) + 4);
+		uint64_t ts = (uint64_t)get32(b + first + 12) << 32 | get32(b + first + 16);
+
+		assert_int_equal(ts, 1000000001234ull);
+	}
+	assert_int_equal(off, n);
+	unlink(path);
+}
+
+/* candump -l lines, what was on the bus only; canplayer reads these. */
+static void test_candump_log(void **state)
+{
+	char path[] = "/tmp/vdc-cap-XXXXXX.log";
+	char buf[4096] = {0};
+	struct cframe c1 = frame(0x123, 0, 3), c2 = frame(0x18daf1aa, CFRAME_EXT, 2);
+	struct cframe c3 = frame(0x456, CFRAME_FD | CFRAME_BRS, 12),
+		      c4 = frame(0x7ff, CFRAME_RTR, 4);
+	struct cframe c5 = frame(0x111, 0, 0);
+	struct cap *c;
+	int fd = mkstemps(path, 4);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(cap_open(&c, path, "vcan1", "vcan0"), 0);
+	cap_record(c, CAP_TX, true, "sent", &c1, 1436509052249713000ull);
+	cap_record(c, CAP_RX, true, "delivered", &c2, 1436509052250000999ull);
+	cap_record(c, CAP_TX, false, "denied", &c5, 1436509052250001000ull); /* not on the bus */
+	cap_record(c, CAP_TX, true, "sent", &c3, 1436509052300000000ull);
+	cap_record(c, CAP_RX, true, "delivered", &c4, 1436509052400000000ull);
+	cap_close(c);
+	slurp(path, (uint8_t *)buf, sizeof(buf) - 1);
+	assert_string_equal(buf, "(1436509052.249713) vcan1 123#101112\n"
+				 "(1436509052.250000) vcan0 18DAF1AA#1011\n"
+				 "(1436509052.300000) vcan1 456##1101112131415161718191A1B\n"
+				 "(1436509052.400000) vcan0 7FF#R4\n");
+	unlink(path);
+}
+
+/* A full disk: the capture stops, says so once, counts what is lost. */
+static void test_disk_full(void **state)
+{
+	struct cframe f = frame(0x123, 0, 8);
+	struct cap *c;
+
+	(void)state;
+	assert_int_equal(cap_open(&c, "/dev/full", "vcan0", "vcan0"), 0);
+	cap_record(c, CAP_TX, true, "sent", &f, 1);
+	cap_record(c, CAP_TX, true, "sent", &f, 2);
+	assert_int_equal(cap_flush(c), -ENOSPC);
+	assert_int_equal(cap_written(c), 0);
+	assert_int_equal(cap_lost(c), 2);
+	cap_record(c, CAP_RX, true, "delivered", &f, 3);
+	assert_int_equal(cap_lost(c), 3);
+	assert_int_equal(cap_flush(c), -EIO);
+	cap_close(c);
+	/* A file that cannot be created is an error at open. */
+	assert_int_equal(cap_open(&c, "/nonexistent/dir/x.pcapng", "a", "a"), -ENOENT);
+}
+
+/* SIGHUP after rotation: a new file with its own header; the old one stays whole. */
+static void test_reopen(void **state)
+{
+	char dir[] = "/tmp/vdc-cap-XXXXXX", path[64], moved[64];
+	static uint8_t b[4096];
+	struct cframe f = frame(0x123, 0, 1);
+	struct cap *c;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/now.log", dir);
+	snprintf(moved, sizeof(moved), "%s/old.log", dir);
+	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
+	cap_record(c, CAP_TX, true, "sent", &f, 1000000000ull);
+	assert_int_equal(cap_flush(c), 0);
+	assert_int_equal(rename(path, moved), 0);
+	cap_record(c, CAP_TX, true, "sent", &f, 2000000000ull);
+	assert_int_equal(cap_reopen(c), 0);
+	f.id = 0x124;
+	cap_record(c, CAP_TX, true, "sent", &f, 3000000000ull);
+	assert_int_equal(cap_flush(c), 0);
+	b[slurp(moved, b, sizeof(b) - 1)] = 0;
+	assert_string_equal((char *)b, "(1.000000) vcan0 123#10\n(2.000000) vcan0 123#10\n");
+	b[slurp(path, b, sizeof(b) - 1)] = 0;
+	assert_string_equal((char *)b, "(3.000000) vcan0 124#10\n");
+	/* Reopening where nothing can be created stops it; traffic goes on. */
+	unlink(path);
+	unlink(moved);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(cap_reopen(c), -ENOENT);
+	cap_record(c, CAP_TX, true, "sent", &f, 4000000000ull);
+	assert_int_equal(cap_lost(c), 1);
+	assert_int_equal(cap_written(c), 3);
+	cap_close(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_pcapng_blocks),
+	    cmocka_unit_test(test_candump_log),
+	    cmocka_unit_test(test_disk_full),
+	    cmocka_unit_test(test_reopen),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -67,7 +67,8 @@ static uint8_t *put_opt(uint8_t *p, uint16_t code, const void *v, uint16_t len)
 {
 	p = put16(p, code);
 	p = put16(p, len);
-	memcpy(p, v, len);
+	if (len)
+		memcpy(p, v, len);
 	memset(p + len, 0, pad4(len) - len);
 	return p + pad4(len);
 }

@@ -41,6 +41,8 @@
 #include <linux/can/error.h>
 #include <linux/can/netlink.h>
 #include <linux/can/raw.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 
 #include <libsocketcan.h>
 
@@ -61,12 +63,13 @@ struct can_port {
 	int tx_fd; /* bound to out (and in, when they are the same) */
 	int rx_fd; /* bound to in; equal to tx_fd when in == out */
 	bool same;
-	bool fd_capable;  /* both interfaces carry CAN FD */
-	bool out_fd;	  /* the tx socket has CAN_RAW_FD_FRAMES */
-	bool link_ctl;	  /* link_up_on_start */
-	bool tx_confirm;  /* CAN_RAW_RECV_OWN_MSGS is on */
-	bool has_state;	  /* libsocketcan knows out's controller state */
-	bool has_filter;  /* rx_filter given */
+	bool fd_capable; /* both interfaces carry CAN FD */
+	bool out_fd;	 /* the tx socket has CAN_RAW_FD_FRAMES */
+	bool link_ctl;	 /* link_up_on_start */
+	bool tx_confirm; /* CAN_RAW_RECV_OWN_MSGS is on */
+	bool has_state;	 /* libsocketcan knows out's controller state */
+	bool has_filter; /* rx_filter given */
+	uint32_t bitrate, dbitrate;
 	bool user_filter; /* rx_filter applied here (the kernel's passes all) */
 	struct cfilt rx_filter;
 	uint32_t ovfl_tx; /* last SO_RXQ_OVFL count seen on each socket */
@@ -273,6 +276,14 @@ int can_port_open(struct can_port **out, const struct can_port_config *cfg)
 	}
 	p->fd_capable = p->out_fd && in_fd;
 	p->has_state = probe_state(p->out_name);
+	p->bitrate = cfg->bitrate;
+	p->dbitrate = cfg->dbitrate;
+	if (p->bitrate && !(p->has_state && p->link_ctl))
+		vlog_info(TAG, "%s: %s: the bus timing of %u bit/s is paced by the daemon",
+			  p->out_name,
+			  p->has_state ? "without --link-up the interface's bit rate is left alone"
+				       : "no controller (vcan)",
+			  p->bitrate);
 	if (cfg->rx_filter) {
 		p->has_filter = true;
 		p->rx_filter = *cfg->rx_filter;
@@ -676,6 +687,97 @@ out:
 	return ret;
 }
 
+/*
+ * The data bit rate by rtnetlink (libsocketcan has no call for it): an
+ * RTM_NEWLINK with IFLA_LINKINFO { "can", { IFLA_CAN_DATA_BITTIMING } }.
+ * Only for a real CAN FD controller, whose link is down.
+ */
+static int set_data_bitrate(const char *name, uint32_t dbitrate)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+		char attrs[256];
+	} req;
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	struct can_bittiming bt = {.bitrate = dbitrate};
+	struct rtattr *linkinfo, *data, *a;
+	char ack[512];
+	int s, ret = 0;
+	ssize_t n;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	req.nh.nlmsg_type = RTM_NEWLINK;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.ifi.ifi_family = AF_UNSPEC;
+	req.ifi.ifi_index = (int)if_nametoindex(name);
+	if (req.ifi.ifi_index == 0)
+		return -ENODEV;
+#define VDC_NLA_TAIL(nh) ((struct rtattr *)((char *)(nh) + NLMSG_ALIGN((nh)->nlmsg_len)))
+	linkinfo = VDC_NLA_TAIL(&req.nh);
+	linkinfo->rta_type = IFLA_LINKINFO;
+	linkinfo->rta_len = RTA_LENGTH(0);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(linkinfo->rta_len);
+	a = VDC_NLA_TAIL(&req.nh);
+	a->rta_type = IFLA_INFO_KIND;
+	a->rta_len = RTA_LENGTH(4);
+	memcpy(RTA_DATA(a), "can", 4);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(a->rta_len);
+	data = VDC_NLA_TAIL(&req.nh);
+	data->rta_type = IFLA_INFO_DATA;
+	data->rta_len = RTA_LENGTH(0);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(data->rta_len);
+	a = VDC_NLA_TAIL(&req.nh);
+	a->rta_type = IFLA_CAN_DATA_BITTIMING;
+	a->rta_len = RTA_LENGTH(sizeof(bt));
+	memcpy(RTA_DATA(a), &bt, sizeof(bt));
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(a->rta_len);
+	data->rta_len = (unsigned short)((char *)VDC_NLA_TAIL(&req.nh) - (char *)data);
+	linkinfo->rta_len = (unsigned short)((char *)VDC_NLA_TAIL(&req.nh) - (char *)linkinfo);
+#undef VDC_NLA_TAIL
+
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (s < 0)
+		return -errno;
+	if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	/* The ack: an NLMSG_ERROR whose error is 0 on success. */
+	n = recv(s, ack, sizeof(ack), 0);
+	if (n < 0) {
+		ret = -errno;
+	} else if ((size_t)n >= NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+		const struct nlmsghdr *h = (const struct nlmsghdr *)(void *)ack;
+
+		if (h->nlmsg_type == NLMSG_ERROR)
+			ret = ((const struct nlmsgerr *)NLMSG_DATA(h))->error;
+	}
+out:
+	close(s);
+	return ret;
+}
+
+/* On a real controller, before the link goes up: the bus's bit rates. */
+static void set_bitrates(struct can_port *p)
+{
+	int ret;
+
+	if (!p->bitrate || !p->has_state)
+		return;
+	ret = can_set_bitrate(p->out_name, p->bitrate);
+	if (ret != 0)
+		vlog_warn(TAG, "%s: cannot set the bit rate %u: %s", p->out_name, p->bitrate,
+			  strerror(errno));
+	if (p->dbitrate) {
+		ret = set_data_bitrate(p->out_name, p->dbitrate);
+		if (ret < 0)
+			vlog_warn(TAG, "%s: cannot set the data bit rate %u: %s", p->out_name,
+				  p->dbitrate, strerror(-ret));
+	}
+}
+
 int can_port_start(struct can_port *p)
 {
 	int ret;
@@ -684,6 +786,7 @@ int can_port_start(struct can_port *p)
 		return -EINVAL;
 	if (!p->link_ctl)
 		return 0;
+	set_bitrates(p);
 	if (can_do_start(p->out_name) == 0)
 		return 0;
 	ret = link_flags(p->out_name, true);

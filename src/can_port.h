@@ -20,6 +20,7 @@ struct can_port_config {
 	const char *out_ifname; /* frames from the guest go out here */
 	bool link_up_on_start;	/* can_port_start() brings the link up (needs CAP_NET_ADMIN) */
 	const struct cfilt *rx_filter; /* frames of in that may reach the guest; NULL: all */
+	uint32_t bitrate, dbitrate; /* with link_up_on_start on a real controller: set on START */
 };
 
 /*

@@ -37,7 +37,8 @@ struct dev_opts {
 	bool link_up;
 	bool no_fd;
 	bool has_tx_allow, has_rx_filter;
-	const char *capture; /* --capture FILE, or NULL */
+	const char *capture;	    /* --capture FILE, or NULL */
+	uint32_t bitrate, dbitrate; /* --bitrate; 0: no pacing */
 	struct cfilt tx_allow;
 	struct cfilt rx_filter;
 };
@@ -77,7 +78,7 @@ static void usage(FILE *f)
 		"                            socket-path or fd, can-in, can-out, and optionally\n"
 		"                            name, rx-backlog, tx-ack-timeout, link-up, no-fd,\n"
 		"                            tx-allow, rx-filter (filters joined by '+'),\n"
-		"                            capture;\n"
+		"                            capture, bitrate;\n"
 		"                            not together with -s, --fd, -i or -o\n"
 		"      --rx-backlog=N        frames kept while the guest has no free RX buffer\n"
 		"                            (default %u); beyond that the newest are dropped\n"
@@ -94,6 +95,9 @@ static void usage(FILE *f)
 		"                            are counted as denied\n"
 		"      --rx-filter=FILTERS   frames of --can-in the guest receives, same syntax,\n"
 		"                            applied in the kernel (CAN_RAW_FILTER)\n"
+		"      --bitrate=BPS[,DATA_BPS]  pace the guest's frames to a bus of BPS (CAN FD\n"
+		"                            data phase at DATA_BPS; k and M suffixes); with\n"
+		"                            --link-up on a real controller, also set them\n"
 		"      --capture=FILE        record every frame, both ways, with its outcome:\n"
 		"                            pcapng for Wireshark, or candump's log format\n"
 		"                            when FILE ends in .log (SIGHUP reopens it)\n"
@@ -190,6 +194,45 @@ static int parse_filters(const char *opt, const char *text, char sep, struct cfi
 	return 0;
 }
 
+/* One bit rate: digits with an optional k or M. 0 or -1 after a message. */
+static int parse_rate(const char *opt, const char *s, size_t len, uint32_t max, uint32_t *out)
+{
+	unsigned long long v = 0, mul = 1;
+	size_t i = 0;
+
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+		v = v * 10 + (unsigned long long)(s[i] - '0');
+	if (i < len && (s[i] == 'k' || s[i] == 'K'))
+		mul = 1000, i++;
+	else if (i < len && s[i] == 'M')
+		mul = 1000000, i++;
+	if (i == 0 || i != len || i > 12 || v * mul < 1000 || v * mul > max) {
+		fprintf(stderr, "vhost-device-can: %s: '%.*s' is not a bit rate in 1000..%u\n", opt,
+			(int)len, s, max);
+		return -1;
+	}
+	*out = (uint32_t)(v * mul);
+	return 0;
+}
+
+/* BPS[<sep>DATA_BPS] into d. */
+static int parse_bitrate(const char *opt, const char *s, char sep, struct dev_opts *d)
+{
+	const char *comma = strchr(s, sep);
+
+	d->dbitrate = 0;
+	if (parse_rate(opt, s, comma ? (size_t)(comma - s) : strlen(s), 1000000, &d->bitrate) < 0)
+		return -1;
+	if (comma && parse_rate(opt, comma + 1, strlen(comma + 1), 16000000, &d->dbitrate) < 0)
+		return -1;
+	if (d->dbitrate && d->dbitrate < d->bitrate) {
+		fprintf(stderr,
+			"vhost-device-can: %s: the data bit rate is below the nominal one\n", opt);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * One --device SPEC into d (which holds the defaults). SPEC is modified
  * (split at commas). 0 or -1 after a message naming the bad part.
@@ -221,6 +264,9 @@ static int parse_device(char *spec, struct dev_opts *d)
 			d->can_out = v;
 		} else if (strcmp(kv, "name") == 0) {
 			d->name = v;
+		} else if (strcmp(kv, "bitrate") == 0) {
+			if (parse_bitrate("--device bitrate", v, '+', d) < 0)
+				return -1;
 		} else if (strcmp(kv, "capture") == 0) {
 			d->capture = v;
 		} else if (strcmp(kv, "tx-allow") == 0) {
@@ -283,6 +329,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_TX_ALLOW,
 		OPT_RX_FILTER,
 		OPT_CAPTURE,
+		OPT_BITRATE,
 	};
 	static const struct option longopts[] = {
 	    {"socket-path", required_argument, NULL, 's'},
@@ -298,6 +345,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"tx-allow", required_argument, NULL, OPT_TX_ALLOW},
 	    {"rx-filter", required_argument, NULL, OPT_RX_FILTER},
 	    {"capture", required_argument, NULL, OPT_CAPTURE},
+	    {"bitrate", required_argument, NULL, OPT_BITRATE},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"version", no_argument, NULL, 'V'},
@@ -365,6 +413,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_TX_ALLOW:
 			if (parse_filters("--tx-allow", optarg, ',', &g.tx_allow, &g.has_tx_allow) <
 			    0)
+				return -1;
+			break;
+		case OPT_BITRATE:
+			if (parse_bitrate("--bitrate", optarg, ',', &g) < 0)
 				return -1;
 			break;
 		case OPT_CAPTURE:
@@ -649,6 +701,8 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 	pcfg.out_ifname = d->can_out;
 	pcfg.link_up_on_start = d->link_up;
 	pcfg.rx_filter = d->has_rx_filter ? &d->rx_filter : NULL;
+	pcfg.bitrate = d->bitrate;
+	pcfg.dbitrate = d->dbitrate;
 	ret = can_port_open(&r->port, &pcfg);
 	if (ret < 0) {
 		vlog_err(r->name, "cannot open the CAN interfaces: %s", strerror(-ret));
@@ -664,6 +718,8 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 	dcfg.rx_backlog = d->rx_backlog;
 	dcfg.tx_ack_timeout_ms = d->tx_ack_timeout_ms;
 	dcfg.tx_allow = d->has_tx_allow ? &d->tx_allow : NULL;
+	dcfg.bitrate = d->bitrate;
+	dcfg.dbitrate = d->dbitrate;
 	if (!d->socket_path) {
 		/* Checked before; checked again for which kind it is. */
 		if (sysd_check_socket(d->fd, &listening, &why) < 0) {

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cbits.h"
 #include "vcd_frame.h"
 #include "virtio_can.h"
 #include "vlog.h"
@@ -55,7 +56,8 @@
 
 struct vcd_tx_item {
 	struct cframe f;
-	uint8_t *result; /* first device-writable byte of the chain */
+	uint8_t *result;      /* first device-writable byte of the chain */
+	uint64_t slot_end_ns; /* --bitrate: when its time on the bus is over */
 	uint16_t head;
 };
 
@@ -64,8 +66,17 @@ struct vcd_pending {
 	struct cframe f;
 	uint8_t *result;
 	uint64_t deadline;
+	uint64_t slot_end_ns; /* --bitrate: complete no earlier */
+	bool confirmed;	      /* echo seen, slot not over yet */
 	uint16_t head;
 };
+
+/*
+ * --bitrate: frames go to the port at most this far ahead of the bus
+ * clock, so the rate over any longer time is the bus's, while the loop
+ * wakes for it no more than every couple of milliseconds.
+ */
+#define VCD_PACE_AHEAD_NS 2000000u
 
 struct vcd {
 	char name[32];
@@ -98,6 +109,9 @@ struct vcd {
 	void *obs_opaque;
 	bool has_allow;
 	struct cfilt tx_allow;
+	uint32_t bitrate, dbitrate; /* --bitrate; 0: no pacing */
+	uint64_t bus_free_ns;	    /* when the bus is idle again */
+	bool pace_wait;		    /* TX stopped for the bus: vcd_tick resumes it */
 
 	/* Scratch, kept here rather than on the stack. */
 	struct vq_chain chain;
@@ -110,6 +124,16 @@ struct vcd {
 	bool used_pushed; /* used_add() pushed a full batch since the last flush */
 };
 
+static uint64_t vcd_now_ns(const struct vcd *d)
+{
+	struct timespec ts;
+
+	if (d->ops.now_ms)
+		return d->ops.now_ms(d->port) * 1000000u;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static uint64_t vcd_now(const struct vcd *d)
 {
 	struct timespec ts;
@@ -120,7 +144,6 @@ static uint64_t vcd_now(const struct vcd *d)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* The first device-writable byte of a popped chain, or NULL. */
 /* One branch when no observer is set: --capture off costs nothing more. */
 #define OBSERVE(d, o, f)                                                                           \
 	do {                                                                                       \
@@ -128,6 +151,7 @@ static uint64_t vcd_now(const struct vcd *d)
 			(d)->obs((d)->obs_opaque, (o), (f));                                       \
 	} while (0)
 
+/* The first device-writable byte of a popped chain, or NULL. */
 static uint8_t *chain_result_byte(const struct vq_chain *c)
 {
 	for (unsigned int i = c->nout; i < c->nout + c->nin; i++)
@@ -368,12 +392,38 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 	return false;
 }
 
+/* The bus has room for one more frame now (always, without --bitrate). */
+static bool pace_room(struct vcd *d)
+{
+	uint64_t now;
+
+	if (!d->bitrate)
+		return true;
+	now = vcd_now_ns(d);
+	if (d->bus_free_ns < now)
+		d->bus_free_ns = now; /* idle since: no credit for it */
+	return d->bus_free_ns <= now + VCD_PACE_AHEAD_NS;
+}
+
+/* Book the frame's time on the bus, after what was booked before. */
+static void pace_reserve(struct vcd *d, struct vcd_tx_item *it)
+{
+	if (!d->bitrate) {
+		it->slot_end_ns = 0;
+		return;
+	}
+	d->bus_free_ns += cbits_frame_ns(&it->f, d->bitrate, d->dbitrate);
+	it->slot_end_ns = d->bus_free_ns;
+}
+
 static void pend_add(struct vcd *d, const struct vcd_tx_item *it, uint64_t now)
 {
 	struct vcd_pending *p;
 
 	p = &d->pend[(d->pend_first + d->pend_count) % d->pend_cap];
 	p->f = it->f;
+	p->slot_end_ns = it->slot_end_ns;
+	p->confirmed = false;
 	p->result = it->result;
 	p->head = it->head;
 	p->deadline = now + d->tx_ack_timeout_ms;
@@ -431,12 +481,18 @@ static void tx_kick(struct vcd *d, struct vq *q)
 
 		r = 0;
 		while (nvalid + d->nused < VCD_TX_CHUNK && budget > 0) {
+			if (!pace_room(d)) {
+				/* A real bus would still be busy: vcd_tick goes on. */
+				d->pace_wait = true;
+				r = 0;
+				break;
+			}
 			r = vq_pop(q, &d->chain);
 			if (r <= 0)
 				break;
 			budget--;
 			if (tx_parse(d, q, &d->chain, &d->tx[nvalid]))
-				nvalid++;
+				pace_reserve(d, &d->tx[nvalid++]);
 		}
 		if (nvalid > 0)
 			tx_send_batch(d, q, nvalid);
@@ -456,8 +512,13 @@ void vcd_tx_confirmed(struct vcd *d, const struct cframe *f)
 	for (unsigned int i = 0; i < d->pend_count; i++) {
 		struct vcd_pending *p = pend_at(d, i);
 
-		if (!vcd_cframe_same(&p->f, f))
+		if (!vcd_cframe_same(&p->f, f) || p->confirmed)
 			continue;
+		if (d->bitrate && p->slot_end_ns > vcd_now_ns(d)) {
+			/* On the bus, but its slot is not over: vcd_tick completes it. */
+			p->confirmed = true;
+			return;
+		}
 		if (q) {
 			complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_OK);
 			used_flush(d, q);
@@ -471,30 +532,69 @@ void vcd_tx_confirmed(struct vcd *d, const struct cframe *f)
 	vlog_debug(d->name, "echo of frame %#x matches no pending request", f->id);
 }
 
+/* Milliseconds from now to t_ns, rounded up; 0 when past. */
+static int ms_until(uint64_t now_ns, uint64_t t_ns)
+{
+	uint64_t ms;
+
+	if (t_ns <= now_ns)
+		return 0;
+	ms = (t_ns - now_ns + 999999u) / 1000000u;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 int vcd_timeout_ms(struct vcd *d)
 {
-	uint64_t now, deadline;
+	uint64_t now = vcd_now_ns(d);
+	int t = -1;
 
-	if (d->pend_count == 0)
-		return -1;
-	/* Same timeout for all, added in order: the oldest expires first. */
-	deadline = pend_at(d, 0)->deadline;
-	now = vcd_now(d);
-	if (deadline <= now)
-		return 0;
-	if (deadline - now > INT_MAX)
-		return INT_MAX;
-	return (int)(deadline - now);
+	if (d->pend_count > 0) {
+		/* Same timeout for all, added in order: the oldest expires first. */
+		t = ms_until(now, pend_at(d, 0)->deadline * 1000000u);
+		for (unsigned int i = 0; i < d->pend_count; i++) {
+			const struct vcd_pending *p = pend_at(d, i);
+
+			if (p->confirmed && ms_until(now, p->slot_end_ns) < t)
+				t = ms_until(now, p->slot_end_ns);
+		}
+	}
+	if (d->pace_wait) {
+		int w = ms_until(now, d->bus_free_ns - VCD_PACE_AHEAD_NS);
+
+		if (t < 0 || w < t)
+			t = w;
+	}
+	return t;
 }
 
 void vcd_tick(struct vcd *d)
 {
 	struct vq *q = d->q[VIRTIO_CAN_QUEUE_TX];
-	uint64_t now;
+	uint64_t now, now_ns;
 
+	if (d->pace_wait && pace_room(d)) {
+		d->pace_wait = false;
+		if (q && d->started)
+			tx_kick(d, q);
+	}
 	if (d->pend_count == 0)
 		return;
 	now = vcd_now(d);
+	now_ns = vcd_now_ns(d);
+	/* Confirmed frames whose slot on the bus is over. */
+	for (unsigned int i = 0; i < d->pend_count;) {
+		struct vcd_pending *p = pend_at(d, i);
+
+		if (!p->confirmed || p->slot_end_ns > now_ns) {
+			i++;
+			continue;
+		}
+		if (q)
+			complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_OK);
+		d->stats.tx_ok++;
+		OBSERVE(d, VCD_TX_SENT, &p->f);
+		pend_remove(d, i);
+	}
 	while (d->pend_count > 0 && pend_at(d, 0)->deadline <= now) {
 		struct vcd_pending *p = pend_at(d, 0);
 
@@ -789,6 +889,8 @@ int vcd_new(struct vcd **out, const struct vcd_config *cfg, const struct vcd_por
 	    cfg->tx_ack_timeout_ms ? cfg->tx_ack_timeout_ms : VCD_DEFAULT_TX_ACK_TIMEOUT_MS;
 	d->rx_cap = cfg->rx_backlog ? cfg->rx_backlog : VCD_DEFAULT_RX_BACKLOG;
 	d->deny_limit.burst = 1;
+	d->bitrate = cfg->bitrate;
+	d->dbitrate = cfg->dbitrate;
 	if (cfg->tx_allow) {
 		d->has_allow = true;
 		d->tx_allow = *cfg->tx_allow;

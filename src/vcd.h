@@ -38,6 +38,7 @@ struct vcd_config {
 	unsigned int rx_backlog;	/* frames kept while the guest has no RX buffer */
 	unsigned int tx_ack_timeout_ms; /* LATE_TX_ACK: NOT_OK when no echo by then */
 	const struct cfilt *tx_allow;	/* ids the guest may send (copied); NULL: any */
+	uint32_t bitrate, dbitrate;	/* pace TX as a bus of this speed; 0: no pacing */
 };
 
 struct vcd_stats {

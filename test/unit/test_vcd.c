@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "gmem.h"
+#include "cbits.h"
 #include "vcd.h"
 #include "vcd_frame.h"
 #include "virtio_can.h"
@@ -171,6 +172,7 @@ struct opts {
 	unsigned int timeout; /* 0 = default */
 	bool rx_not_started;  /* leave the Rxq stopped */
 	const struct cfilt *tx_allow;
+	uint32_t bitrate, dbitrate;
 };
 
 static int count_fds(void)
@@ -228,6 +230,8 @@ static struct t *t_open(void **state, const struct opts *o)
 	    .rx_backlog = o->backlog,
 	    .tx_ack_timeout_ms = o->timeout,
 	    .tx_allow = o->tx_allow,
+	    .bitrate = o->bitrate,
+	    .dbitrate = o->dbitrate,
 	};
 	struct vhost_user_mem_region reg = {
 	    .guest_phys_addr = GPA_BASE,
@@ -1307,6 +1311,88 @@ static void test_tx_allow(void **state)
 	assert_int_equal(lines, 1);
 }
 
+/*
+ * --bitrate: the guest's frames go to the port no faster than a bus of
+ * that speed carries them: with its ring full, at any time t only the
+ * frames whose booked slots start within 2 ms of t are out. The fake clock
+ * moves by hand; the bit lengths are cbits' (tested on their own).
+ */
+static unsigned int paced_expected(const uint64_t *dur, unsigned int n, uint64_t elapsed_ns)
+{
+	uint64_t booked = 0;
+	unsigned int k = 0;
+
+	/* Frame k is popped while the bus is booked up to at most 2 ms ahead. */
+	while (k < n && booked <= elapsed_ns + 2000000u)
+		booked += dur[k++];
+	return k;
+}
+
+static void test_tx_paced(void **state)
+{
+	struct opts o = {.bitrate = 125000};
+	struct t *t = t_open(state, &o);
+	enum { N = 24 };
+	uint64_t dur[N], total = 0;
+	struct tx_req r[N];
+	uint8_t data[8];
+
+	start_ok(t);
+	for (unsigned int i = 0; i < N; i++) {
+		struct cframe f = {.id = 0x100 + i, .len = 8};
+
+		memset(data, (int)i, sizeof(data));
+		memcpy(f.data, data, 8);
+		dur[i] = cbits_frame_ns(&f, 125000, 0);
+		total += dur[i];
+		r[i] = tx_post(t, 0, 0x100 + i, 8, data);
+	}
+	kick(t, TXQ);
+	assert_int_equal(t->port.nsent, paced_expected(dur, N, 0));
+	assert_true(t->port.nsent < 5);
+	/* Asleep until the bus has room: a timeout, no kick needed. */
+	assert_true(vcd_timeout_ms(t->d) > 0 && vcd_timeout_ms(t->d) <= 2);
+	for (uint64_t ms = 1; ms <= 40; ms++) {
+		t->port.now++;
+		vcd_tick(t->d);
+		assert_int_equal(t->port.nsent, paced_expected(dur, N, ms * 1000000u));
+	}
+	assert_int_equal(t->port.nsent, N);
+	for (unsigned int i = 0; i < N; i++)
+		assert_tx_result(t, &r[i], VIRTIO_CAN_RESULT_OK);
+	/* 24 frames of about 1 ms each at 125 kbit/s: sent over about 22 ms. */
+	assert_true(total > 20000000u && total < 30000000u);
+	assert_int_equal(vcd_timeout_ms(t->d), -1);
+}
+
+/* With LATE_TX_ACK, a paced request completes when its slot is over, not at its echo. */
+static void test_tx_paced_late_ack(void **state)
+{
+	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK,
+			 .bitrate = 125000};
+	struct t *t = t_open(state, &o);
+	uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	struct cframe echo;
+	struct tx_req r;
+	uint64_t dur;
+
+	start_ok(t);
+	r = tx_post(t, 0, 0x123, 8, data);
+	kick(t, TXQ);
+	assert_int_equal(t->port.nsent, 1);
+	echo = t->port.sent[0];
+	dur = cbits_frame_ns(&echo, 125000, 0);
+	assert_true(dur > 800000u && dur < 1200000u); /* about 1 ms */
+	vcd_tx_confirmed(t->d, &echo);
+	assert_int_equal(*r.result, NOT_SET); /* echoed, but the slot is not over */
+	assert_int_equal(vcd_timeout_ms(t->d), 1);
+	t->port.now += 1;
+	vcd_tick(t->d);
+	assert_tx_result(t, &r, VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(stats(t).tx_ok, 1);
+	assert_int_equal(vcd_timeout_ms(t->d), -1);
+}
+
 /* The whole send call failing fails every frame in it, nothing more. */
 static void test_tx_send_call_error(void **state)
 {
@@ -2228,6 +2314,8 @@ int main(void)
 	    T(test_ctrl_malformed_log_limited),
 	    T(test_tx_send_error),
 	    T(test_tx_allow),
+	    T(test_tx_paced),
+	    T(test_tx_paced_late_ack),
 	    T(test_tx_send_call_error),
 	    T(test_tx_processed_on_queue_start),
 	    T(test_rx_classic),

@@ -71,13 +71,6 @@ struct vcd_pending {
 	uint16_t head;
 };
 
-/*
- * --bitrate: frames go to the port at most this far ahead of the bus
- * clock, so the rate over any longer time is the bus's, while the loop
- * wakes for it no more than every couple of milliseconds.
- */
-#define VCD_PACE_AHEAD_NS 2000000u
-
 struct vcd {
 	char name[32];
 	struct vcd_port_ops ops;

@@ -29,6 +29,16 @@ struct vcd_port_ops {
 	uint64_t (*now_ms)(void *port);
 };
 
+/*
+ * --bitrate: frames go to the port at most this far ahead of the bus
+ * clock, so the rate over any longer time is the bus's while the loop
+ * wakes for it no more often than every few milliseconds; a wake-up later
+ * than this loses bus time (as an idle real bus would). 8 ms covers the
+ * wake-up latency of an emulated VM's timers; frames leave in bursts of
+ * up to that much bus time.
+ */
+#define VCD_PACE_AHEAD_NS 8000000u
+
 #define VCD_DEFAULT_RX_BACKLOG 1024
 #define VCD_DEFAULT_TX_ACK_TIMEOUT_MS 1000
 

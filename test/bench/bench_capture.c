@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * --capture's cost on real vcan (VM rig): guest -> bus with the Txq kept
+ * full, and bus -> guest under a flood, each with the capture off and on
+ * (pcapng on the VM's tmpfs), runs interleaved (off, on, off, on, ...) so
+ * drift hits both alike. Prints the medians and the on/off ratio, and
+ * checks that every frame reached the capture.
+ *
+ * Usage: bench_capture [SECONDS per run, default 3]
+ */
+#define _GNU_SOURCE
+#include "bench.h"
+
+static double tx_rate(bool cap, double secs)
+{
+	char path[160], arg[200];
+	struct fecan *c;
+	struct vd d;
+	unsigned long long sent = 0, done = 0;
+	double t0, t;
+
+	vd_init(&d);
+	snprintf(path, sizeof(path), "%s/c.pcapng", d.dir);
+	snprintf(arg, sizeof(arg), "--capture=%s", path);
+	vd_start(&d, "vcan0", "vcan0", cap ? arg : "-v", NULL);
+	c = guest_open(&d, NO_LATE_ACK & ~(1ull << VIRTIO_CAN_F_CAN_FD));
+	t0 = bench_now_s();
+	do {
+		struct cframe f = bench_frame(false, (uint32_t)sent);
+		uint8_t res = 0;
+		int tok;
+
+		while (fecan_tx(c, &f) >= 0)
+			f = bench_frame(false, (uint32_t)++sent);
+		assert_int_equal(fecan_tx_wait(c, WAIT_MS, &tok, &res), 1);
+		do
+			done++;
+		while (fecan_tx_wait(c, 0, &tok, &res) == 1);
+		t = bench_now_s() - t0;
+	} while (t < secs);
+	while (fecan_tx_pending(c)) {
+		uint8_t res = 0;
+		int tok;
+
+		assert_int_equal(fecan_tx_wait(c, WAIT_MS, &tok, &res), 1);
+		done++;
+	}
+	fecan_close(c);
+	vd_stop(&d);
+	if (cap) {
+		char want[96];
+
+		/* Every request got a record (sent). */
+		snprintf(want, sizeof(want), "capture: %llu records written, 0 lost", done);
+		if (!vd_log_has(&d, want)) {
+			vd_print_log(&d);
+			fail_msg("the capture does not hold all %llu frames", done);
+		}
+		unlink(path);
+	}
+	vd_cleanup(&d);
+	return (double)done / t;
+}
+
+static double rx_rate(bool cap, double secs)
+{
+	char path[160], arg[200];
+	struct bench_flood w;
+	struct fecan *c;
+	struct cframe f;
+	unsigned long long n = 0;
+	struct vd d;
+	double t;
+
+	vd_init(&d);
+	snprintf(path, sizeof(path), "%s/c.pcapng", d.dir);
+	snprintf(arg, sizeof(arg), "--capture=%s", path);
+	vd_start(&d, "vcan0", "vcan0", cap ? arg : "-v", NULL);
+	c = guest_open(&d, NO_LATE_ACK);
+	bench_flood_start(&w, "vcan0", false, secs, 0);
+	for (;;) {
+		guest_rx(c, &f);
+		if (cf_is_marker(&f))
+			break;
+		n++;
+	}
+	t = bench_now_s() - w.t_start;
+	bench_flood_join(&w);
+	fecan_close(c);
+	vd_stop(&d);
+	if (cap) {
+		/* Written + lost = every frame the daemon read, delivered or dropped. */
+		if (!vd_log_has(&d, "0 lost")) {
+			vd_print_log(&d);
+			fail_msg("the capture lost records");
+		}
+		unlink(path);
+	}
+	vd_cleanup(&d);
+	return (double)n / t;
+}
+
+static void run(void **state)
+{
+	double secs = bench_secs(bench_argc, bench_argv, 3.0);
+	int reps = bench_reps();
+
+	(void)state;
+	for (int rx = 0; rx <= 1; rx++) {
+		double off[BENCH_MAX_REPS], on[BENCH_MAX_REPS], m_off, m_on;
+		char key[64];
+
+		for (int r = 0; r < reps; r++) {
+			off[r] = rx ? rx_rate(false, secs) : tx_rate(false, secs);
+			on[r] = rx ? rx_rate(true, secs) : tx_rate(true, secs);
+			printf("capture %s run %d: off %.0f, on %.0f frames/s\n",
+			       rx ? "bus -> guest" : "guest -> bus", r, off[r], on[r]);
+		}
+		m_off = bench_median(off, reps);
+		m_on = bench_median(on, reps);
+		snprintf(key, sizeof(key), "capture_%s_off", rx ? "rx" : "tx");
+		bench_put(key, m_off, "frames/s");
+		snprintf(key, sizeof(key), "capture_%s_on", rx ? "rx" : "tx");
+		bench_put(key, m_on, "frames/s");
+		snprintf(key, sizeof(key), "capture_%s_ratio", rx ? "rx" : "tx");
+		bench_put(key, m_on / m_off, "x");
+	}
+}
+
+BENCH_MAIN(run)

@@ -12,11 +12,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}
 runs=${2:--1}
-case "$secs/$runs" in '' | *[!0-9/-]* | *?-*)
+# seconds: digits; runs: digits, or -1 for no limit.
+if ! [[ $secs =~ ^[0-9]+$ ]] || ! [[ $runs =~ ^(-1|[0-9]+)$ ]]; then
 	echo "usage: fuzz.sh [seconds [runs]]" >&2
 	exit 2
-	;;
-esac
+fi
 build="$root/build-fuzz"
 
 "$root/scripts/install-deps.sh" build fuzz

@@ -749,10 +749,10 @@ static int set_data_bitrate(const char *name, uint32_t dbitrate)
 	if (n < 0) {
 		ret = -errno;
 	} else if ((size_t)n >= NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
-		const struct nlmsghdr *h = (const struct nlmsghdr *)(void *)ack;
+		struct nlmsghdr *h = (struct nlmsghdr *)(void *)ack;
 
 		if (h->nlmsg_type == NLMSG_ERROR)
-			ret = ((const struct nlmsgerr *)NLMSG_DATA(h))->error;
+			ret = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
 	}
 out:
 	close(s);

@@ -458,16 +458,11 @@ int can_port_send(struct can_port *p, const struct cframe *f, unsigned int n, in
 	struct mmsghdr msgs[CP_BATCH];
 	unsigned int slot[CP_BATCH]; /* batch position -> index in f */
 	unsigned int i = 0;
-	int err = 0;
-	socklen_t len = sizeof(err);
 
 	if (n == 0)
 		return 0;
 	if (!p || !f || !res)
 		return -EINVAL;
-
-	/* Clear a stale socket error (a past link down) so it does not fail a frame now. */
-	(void)getsockopt(p->tx_fd, SOL_SOCKET, SO_ERROR, &err, &len);
 
 	while (i < n) {
 		unsigned int cnt = 0, pos = 0;
@@ -492,6 +487,8 @@ int can_port_send(struct can_port *p, const struct cframe *f, unsigned int n, in
 		 * out before it, does not say why: send again from there to get
 		 * that frame's errno, then go on with the frame after it.
 		 */
+		bool retried = false;
+
 		while (pos < cnt) {
 			int r = sendmmsg(p->tx_fd, &msgs[pos], cnt - pos, MSG_DONTWAIT);
 
@@ -499,9 +496,19 @@ int can_port_send(struct can_port *p, const struct cframe *f, unsigned int n, in
 				for (unsigned int k = 0; k < (unsigned int)r; k++)
 					res[slot[pos + k]] = 0;
 				pos += (unsigned int)r;
+				retried = false;
+			} else if (!retried) {
+				/*
+				 * A stale socket error (a past link down) fails the
+				 * next send and is cleared by it: once more before
+				 * failing the frame. Costs nothing when sends succeed
+				 * (a getsockopt(SO_ERROR) per call did, every time).
+				 */
+				retried = true;
 			} else {
 				res[slot[pos]] = r < 0 ? -errno : -EIO;
 				pos++;
+				retried = false;
 			}
 		}
 	}

@@ -105,6 +105,7 @@ struct vcd {
 	uint32_t bitrate, dbitrate; /* --bitrate; 0: no pacing */
 	uint64_t bus_free_ns;	    /* when the bus is idle again */
 	bool pace_wait;		    /* TX stopped for the bus: vcd_tick resumes it */
+	bool pace_backlog;	    /* frames were waiting for the bus since the last empty ring */
 
 	/* Scratch, kept here rather than on the stack. */
 	struct vq_chain chain;
@@ -393,8 +394,18 @@ static bool pace_room(struct vcd *d)
 	if (!d->bitrate)
 		return true;
 	now = vcd_now_ns(d);
-	if (d->bus_free_ns < now)
-		d->bus_free_ns = now; /* idle since: no credit for it */
+	if (d->bus_free_ns < now) {
+		/*
+		 * Behind the clock. An idle bus gives no credit. But frames that
+		 * were waiting for the bus would have followed each other on it
+		 * without a gap: our wake-up came late, not the guest's frames,
+		 * so their slots stay back to back (at most a window behind).
+		 */
+		if (!d->pace_backlog)
+			d->bus_free_ns = now;
+		else if (now - d->bus_free_ns > VCD_PACE_AHEAD_NS)
+			d->bus_free_ns = now - VCD_PACE_AHEAD_NS;
+	}
 	return d->bus_free_ns <= now + VCD_PACE_AHEAD_NS;
 }
 
@@ -477,12 +488,15 @@ static void tx_kick(struct vcd *d, struct vq *q)
 			if (!pace_room(d)) {
 				/* A real bus would still be busy: vcd_tick goes on. */
 				d->pace_wait = true;
+				d->pace_backlog = true;
 				r = 0;
 				break;
 			}
 			r = vq_pop(q, &d->chain);
-			if (r <= 0)
+			if (r <= 0) {
+				d->pace_backlog = false; /* the ring ran empty: the bus may idle */
 				break;
+			}
 			budget--;
 			if (tx_parse(d, q, &d->chain, &d->tx[nvalid]))
 				pace_reserve(d, &d->tx[nvalid++]);

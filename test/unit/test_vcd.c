@@ -1365,6 +1365,35 @@ static void test_tx_paced(void **state)
 	assert_int_equal(vcd_timeout_ms(t->d), -1);
 }
 
+/*
+ * A late wake-up (the loop slept 20 ms) while frames waited: their slots
+ * stay back to back, up to one window behind the clock, so the bus time
+ * lost to the late wake-up is made up for (an idle bus would give none).
+ */
+static void test_tx_paced_late_wakeup(void **state)
+{
+	struct opts o = {.bitrate = 125000};
+	struct t *t = t_open(state, &o);
+	enum { N = 40 };
+	uint64_t dur;
+	unsigned int n0, want;
+	uint8_t data[8] = {0};
+
+	start_ok(t);
+	for (unsigned int i = 0; i < N; i++)
+		(void)tx_post(t, 0, 0x100, 8, data);
+	kick(t, TXQ);
+	n0 = t->port.nsent;
+	dur = cbits_frame_ns(&t->port.sent[0], 125000, 0);
+	t->port.now += 20;
+	vcd_tick(t->d);
+	/* Booked from 20 ms - window to 20 ms + window: two windows of frames more. */
+	want = n0 + (unsigned int)((2 * VCD_PACE_AHEAD_NS) / dur);
+	assert_true(t->port.nsent >= want - 1 && t->port.nsent <= want + 1);
+	/* Starting from the clock instead would give one window's worth only. */
+	assert_true(t->port.nsent > n0 + VCD_PACE_AHEAD_NS / dur + 2);
+}
+
 /* With LATE_TX_ACK, a paced request completes when its slot is over, not at its echo. */
 static void test_tx_paced_late_ack(void **state)
 {
@@ -2316,6 +2345,7 @@ int main(void)
 	    T(test_tx_allow),
 	    T(test_tx_paced),
 	    T(test_tx_paced_late_ack),
+	    T(test_tx_paced_late_wakeup),
 	    T(test_tx_send_call_error),
 	    T(test_tx_processed_on_queue_start),
 	    T(test_rx_classic),

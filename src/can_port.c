@@ -699,7 +699,7 @@ out:
  * RTM_NEWLINK with IFLA_LINKINFO { "can", { IFLA_CAN_DATA_BITTIMING } }.
  * Only for a real CAN FD controller, whose link is down.
  */
-static int set_data_bitrate(const char *name, uint32_t dbitrate)
+int can_port_set_data_bitrate(const char *name, uint32_t dbitrate)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -778,7 +778,7 @@ static void set_bitrates(struct can_port *p)
 		vlog_warn(TAG, "%s: cannot set the bit rate %u: %s", p->out_name, p->bitrate,
 			  strerror(errno));
 	if (p->dbitrate) {
-		ret = set_data_bitrate(p->out_name, p->dbitrate);
+		ret = can_port_set_data_bitrate(p->out_name, p->dbitrate);
 		if (ret < 0)
 			vlog_warn(TAG, "%s: cannot set the data bit rate %u: %s", p->out_name,
 				  p->dbitrate, strerror(-ret));

@@ -82,4 +82,11 @@ int can_port_bus_off(const struct can_port *p);
 /* Frames dropped by the kernel for want of buffer space (SO_RXQ_OVFL). */
 unsigned long can_port_kernel_drops(const struct can_port *p);
 
+/*
+ * Set name's CAN FD data bit rate by rtnetlink (libsocketcan has no call
+ * for it); the link must be down. 0, or the kernel's -errno (a vcan, which
+ * has no bit timing, refuses it with -EOPNOTSUPP).
+ */
+int can_port_set_data_bitrate(const char *name, uint32_t dbitrate);
+
 #endif

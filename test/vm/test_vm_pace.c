@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "test_vm_daemon.h"
 
+#include "can_port.h"
 #include "cbits.h"
 #include "vcd.h"
 
@@ -50,6 +51,22 @@ static void test_paced_no_faster_than_the_bus(void **state)
 	vd_cleanup(&d);
 }
 
+/*
+ * The data bit rate goes by rtnetlink: the request reaches the kernel and
+ * its answer comes back; vcan has no bit timing and says so.
+ */
+static void test_data_bitrate_netlink(void **state)
+{
+	int ret;
+
+	(void)state;
+	skip_without_vcan();
+	ret = can_port_set_data_bitrate("vcan0", 2000000);
+	if (ret != -EOPNOTSUPP && ret != -EINVAL)
+		fail_msg("vcan0: %d (%s), want the kernel's refusal", ret, strerror(-ret));
+	assert_int_equal(can_port_set_data_bitrate("nosuchcan7", 2000000), -ENODEV);
+}
+
 /* A bad rate exits 2 naming it. */
 static void test_bad_bitrate(void **state)
 {
@@ -70,6 +87,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_paced_no_faster_than_the_bus),
 	    cmocka_unit_test(test_bad_bitrate),
+	    cmocka_unit_test(test_data_bitrate_netlink),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

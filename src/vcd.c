@@ -478,6 +478,7 @@ static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
 static void tx_kick(struct vcd *d, struct vq *q)
 {
 	unsigned int budget = VCD_TX_BUDGET;
+	bool pushed = false;
 	int r;
 
 	do {
@@ -503,10 +504,12 @@ static void tx_kick(struct vcd *d, struct vq *q)
 		}
 		if (nvalid > 0)
 			tx_send_batch(d, q, nvalid);
-		/* With EVENT_IDX the guest says whether it wants this chunk signalled. */
-		if (used_flush(d, q))
-			vq_notify(q);
+		/* Completions become visible chunk by chunk; one interrupt per kick. */
+		pushed |= used_flush(d, q);
 	} while (r > 0 && budget > 0);
+	/* With EVENT_IDX the guest says whether it wants them signalled. */
+	if (pushed)
+		vq_notify(q);
 	/* Stopped on the budget: the ring may hold more, and kicks are off. */
 	if (r > 0)
 		vq_resume_later(q);

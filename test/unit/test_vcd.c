@@ -1422,6 +1422,27 @@ static void test_tx_paced_late_ack(void **state)
 	assert_int_equal(vcd_timeout_ms(t->d), -1);
 }
 
+/*
+ * One interrupt per kick, not one per chunk of 32: the guest learns of all
+ * the completions of a wake-up at once (the call fd written once).
+ */
+static void test_tx_one_interrupt_per_kick(void **state)
+{
+	struct opts o = {0};
+	struct t *t = t_open(state, &o);
+	struct tx_req r[100];
+
+	start_ok(t);
+	(void)notified(t, TXQ);
+	for (unsigned int i = 0; i < 100; i++)
+		r[i] = tx_post(t, 0, 0x200 + i, 0, NULL);
+	kick(t, TXQ);
+	for (unsigned int i = 0; i < 100; i++)
+		assert_tx_result(t, &r[i], VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(t->port.nsent, 100);
+	assert_int_equal(notified(t, TXQ), 1);
+}
+
 /* The whole send call failing fails every frame in it, nothing more. */
 static void test_tx_send_call_error(void **state)
 {
@@ -2346,6 +2367,7 @@ int main(void)
 	    T(test_tx_paced),
 	    T(test_tx_paced_late_ack),
 	    T(test_tx_paced_late_wakeup),
+	    T(test_tx_one_interrupt_per_kick),
 	    T(test_tx_send_call_error),
 	    T(test_tx_processed_on_queue_start),
 	    T(test_rx_classic),

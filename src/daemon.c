@@ -174,23 +174,28 @@ static void dmn_deliver(struct dmn_dev *m, const struct can_port_event *ev, unsi
 		vcd_rx_frames(m->dev, frames, nframes);
 }
 
-static int dmn_port_ready(struct dmn_dev *m, int fd)
+static void dmn_port_read(struct dmn_dev *m, int fd)
 {
 	struct can_port_event ev[DMN_RX_BATCH];
 
 	for (int round = 0; round < DMN_RX_BATCHES_PER_WAKEUP; round++) {
 		int n = m->port->recv(m->port->port, fd, ev, DMN_RX_BATCH);
 
-		if (n == -EAGAIN || n == -EINTR || n == 0)
-			return 0;
-		if (n < 0) {
-			/* The port logged it; a CAN error is never fatal. */
-			return 0;
-		}
+		/* n < 0: the port logged it; a CAN error is never fatal. */
+		if (n <= 0)
+			return;
 		dmn_deliver(m, ev, (unsigned int)n);
 		if (n < DMN_RX_BATCH)
-			return 0;
+			return;
 	}
+}
+
+/* Every batch of this wake-up reaches the guest with one interrupt. */
+static int dmn_port_ready(struct dmn_dev *m, int fd)
+{
+	vcd_rx_hold(m->dev);
+	dmn_port_read(m, fd);
+	vcd_rx_release(m->dev);
 	return 0;
 }
 

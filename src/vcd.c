@@ -106,6 +106,7 @@ struct vcd {
 	uint64_t bus_free_ns;	    /* when the bus is idle again */
 	bool pace_wait;		    /* TX stopped for the bus: vcd_tick resumes it */
 	bool pace_backlog;	    /* frames were waiting for the bus since the last empty ring */
+	bool rx_hold, rx_held;	    /* vcd_rx_hold: RX interrupt deferred, and one is due */
 
 	/* Scratch, kept here rather than on the stack. */
 	struct vq_chain chain;
@@ -321,8 +322,23 @@ void vcd_rx_frames(struct vcd *d, const struct cframe *f, unsigned int n)
 		d->rx_count++;
 	}
 	pushed |= rx_deliver(d);
-	if (pushed)
+	if (pushed && d->rx_hold)
+		d->rx_held = true; /* vcd_rx_release signals, once for all */
+	else if (pushed)
 		vq_notify(d->q[VIRTIO_CAN_QUEUE_RX]);
+}
+
+void vcd_rx_hold(struct vcd *d)
+{
+	d->rx_hold = true;
+}
+
+void vcd_rx_release(struct vcd *d)
+{
+	d->rx_hold = false;
+	if (d->rx_held && d->q[VIRTIO_CAN_QUEUE_RX])
+		vq_notify(d->q[VIRTIO_CAN_QUEUE_RX]);
+	d->rx_held = false;
 }
 
 /* ---- TX ---- */

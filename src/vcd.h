@@ -86,6 +86,14 @@ void vcd_set_config_notify(struct vcd *d, vcd_config_notify_fn fn, void *opaque)
 
 /* Events from the bus (the caller read them from the port). */
 void vcd_rx_frames(struct vcd *d, const struct cframe *f, unsigned int n);
+
+/*
+ * Between vcd_rx_hold and vcd_rx_release, frames from the bus are given to
+ * the guest as they come but the RX interrupt is sent once, at release:
+ * one per wake-up of the port instead of one per batch read.
+ */
+void vcd_rx_hold(struct vcd *d);
+void vcd_rx_release(struct vcd *d);
 void vcd_tx_confirmed(struct vcd *d, const struct cframe *f);
 void vcd_bus_off(struct vcd *d);
 void vcd_bus_restarted(struct vcd *d);

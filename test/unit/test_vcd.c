@@ -1503,6 +1503,47 @@ static void test_rx_classic(void **state)
 	assert_int_equal(stats(t).rx_delivered, 9);
 }
 
+/*
+ * Frames read from the bus in several batches of one port wake-up: each
+ * reaches the guest at once, the RX interrupt comes once, at release;
+ * outside a hold every batch signals as before.
+ */
+static void test_rx_one_interrupt_per_wakeup(void **state)
+{
+	struct opts o = {0};
+	struct t *t = t_open(state, &o);
+	uint16_t head;
+
+	start_ok(t);
+	for (unsigned int i = 0; i < 12; i++)
+		(void)rx_post(t, 24, &head);
+	kick(t, RXQ);
+	(void)notified(t, RXQ);
+	vcd_rx_hold(t->d);
+	for (unsigned int b = 0; b < 3; b++) {
+		struct cframe f[2] = {mkframe(0x100 + 2 * b, 0, 1, 1),
+				      mkframe(0x101 + 2 * b, 0, 1, 2)};
+
+		vcd_rx_frames(t->d, f, 2);
+		assert_int_equal(used_count(t, RXQ), 2 * (b + 1)); /* visible at once */
+	}
+	assert_int_equal(notified(t, RXQ), 0);
+	vcd_rx_release(t->d);
+	assert_int_equal(notified(t, RXQ), 1);
+	/* Without a hold, one interrupt per call. */
+	for (unsigned int b = 0; b < 3; b++) {
+		struct cframe f = mkframe(0x200 + b, 0, 1, 3);
+
+		vcd_rx_frames(t->d, &f, 1);
+	}
+	assert_int_equal(notified(t, RXQ), 3);
+	/* A release with nothing delivered signals nothing. */
+	vcd_rx_hold(t->d);
+	vcd_rx_release(t->d);
+	assert_int_equal(notified(t, RXQ), 0);
+	assert_int_equal(stats(t).rx_delivered, 9);
+}
+
 static void test_rx_extended(void **state)
 {
 	struct opts o = {0};
@@ -2371,6 +2412,7 @@ int main(void)
 	    T(test_tx_send_call_error),
 	    T(test_tx_processed_on_queue_start),
 	    T(test_rx_classic),
+	    T(test_rx_one_interrupt_per_wakeup),
 	    T(test_rx_extended),
 	    T(test_rx_fd_lengths),
 	    T(test_rx_rtr),

@@ -293,34 +293,33 @@ int vub_h_set_vring_kick(struct vu_backend *b, struct vu_msg *m, struct vu_msg *
 	return 0;
 }
 
-int vub_h_set_vring_call(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply)
+/* SET_VRING_CALL / ERR: replace the ring's call (or err) fd, or drop it. */
+static int set_plain_ring_fd(struct vu_backend *b, struct vu_msg *m, bool err)
 {
 	struct vq *q;
 	bool nofd;
+	int *fd;
 
-	(void)reply;
 	q = vring_fd_target(b, m, &nofd);
 	if (!q)
 		return -EINVAL;
-	vub_close(&q->call_fd);
+	fd = err ? &q->err_fd : &q->call_fd;
+	vub_close(fd);
 	if (nofd)
 		return 0;
-	return take_ring_fd(b, m, &q->call_fd);
+	return take_ring_fd(b, m, fd);
+}
+
+int vub_h_set_vring_call(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply)
+{
+	(void)reply;
+	return set_plain_ring_fd(b, m, false);
 }
 
 int vub_h_set_vring_err(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply)
 {
-	struct vq *q;
-	bool nofd;
-
 	(void)reply;
-	q = vring_fd_target(b, m, &nofd);
-	if (!q)
-		return -EINVAL;
-	vub_close(&q->err_fd);
-	if (nofd)
-		return 0;
-	return take_ring_fd(b, m, &q->err_fd);
+	return set_plain_ring_fd(b, m, true);
 }
 
 int vub_h_get_queue_num(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply)

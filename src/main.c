@@ -28,7 +28,8 @@
 /* One device as the options describe it. */
 struct dev_opts {
 	const char *socket_path;
-	int fd; /* inherited socket, -1 for none */
+	int fd;		/* inherited socket, -1 for none */
+	bool listening; /* fd is a listening socket (found by check_devices) */
 	const char *can_in;
 	const char *can_out;
 	const char *name; /* for logs and counters; NULL: from the interfaces */
@@ -568,11 +569,10 @@ static int check_devices(struct options *o)
 	for (unsigned int k = 0; k < o->ndev; k++) {
 		struct dev_opts *d = &o->dev[k];
 		const char *why;
-		bool listening;
 
 		if (d->socket_path && check_socket_path(d->socket_path) < 0)
 			return -1;
-		if (d->fd >= 0 && sysd_check_socket(d->fd, &listening, &why) < 0) {
+		if (d->fd >= 0 && sysd_check_socket(d->fd, &d->listening, &why) < 0) {
 			fprintf(stderr, "vhost-device-can: --fd=%d: %s\n", d->fd, why);
 			return -1;
 		}
@@ -686,8 +686,6 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 	struct can_port_config pcfg = {0};
 	struct vcd_config dcfg = {0};
 	struct dmn_sock sock = {.path = d->socket_path, .listen_fd = -1, .conn_fd = -1};
-	bool listening = false;
-	const char *why;
 	int ret;
 
 	if (d->name)
@@ -721,12 +719,8 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 	dcfg.bitrate = d->bitrate;
 	dcfg.dbitrate = d->dbitrate;
 	if (!d->socket_path) {
-		/* Checked before; checked again for which kind it is. */
-		if (sysd_check_socket(d->fd, &listening, &why) < 0) {
-			vlog_err(r->name, "fd %d: %s", d->fd, why);
-			goto fail_fd;
-		}
-		if (listening)
+		/* check_devices found which kind it is. */
+		if (d->listening)
 			sock.listen_fd = d->fd;
 		else
 			sock.conn_fd = d->fd;
@@ -753,8 +747,8 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 	vlog_info(r->name, "ready: in %s, out %s, CAN FD %s, %s", d->can_in, d->can_out,
 		  dcfg.fd ? "offered" : "not offered",
 		  d->socket_path ? d->socket_path
-				 : (listening ? "inherited listening socket"
-					      : "inherited connection (exit when it closes)"));
+				 : (d->listening ? "inherited listening socket"
+						 : "inherited connection (exit when it closes)"));
 	return 0;
 
 fail_fd:

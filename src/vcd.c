@@ -571,13 +571,18 @@ static int ms_until(uint64_t now_ns, uint64_t t_ns)
 
 int vcd_timeout_ms(struct vcd *d)
 {
-	uint64_t now = vcd_now_ns(d);
+	uint64_t now;
 	int t = -1;
 
+	/* Asked every loop turn: no clock read when nothing waits. */
+	if (d->pend_count == 0 && !d->pace_wait)
+		return -1;
+	now = vcd_now_ns(d);
 	if (d->pend_count > 0) {
 		/* Same timeout for all, added in order: the oldest expires first. */
 		t = ms_until(now, pend_at(d, 0)->deadline * 1000000u);
-		for (unsigned int i = 0; i < d->pend_count; i++) {
+		/* Only paced requests are held past their echo. */
+		for (unsigned int i = 0; d->bitrate && i < d->pend_count; i++) {
 			const struct vcd_pending *p = pend_at(d, i);
 
 			if (p->confirmed && ms_until(now, p->slot_end_ns) < t)

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,4 +358,33 @@ int bkt_count_fds(void)
 			n++;
 	closedir(d);
 	return n - 1; /* the directory's own fd */
+}
+
+int bkt_next_fd(void)
+{
+	int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		abort(); /* no fd at all: the test cannot measure anything */
+	close(fd);
+	return fd;
+}
+
+rlim_t bkt_cap_fds(rlim_t limit)
+{
+	struct rlimit rl;
+	rlim_t old;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		abort(); /* a test harness that cannot read its own limit */
+	old = rl.rlim_cur;
+	rl.rlim_cur = limit;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		abort();
+	return old;
+}
+
+bool bkt_fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
 }

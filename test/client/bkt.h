@@ -14,6 +14,7 @@
 #define BKT_H
 
 #include <stdbool.h>
+#include <sys/resource.h>
 
 #include "vu_backend.h"
 
@@ -50,5 +51,18 @@ int bkt_error(struct bkt *t);
 
 /* Open fds of this process (/proc/self/fd), or -errno. */
 int bkt_count_fds(void);
+
+/* The fd number the next open would get (aborts when none can be opened). */
+int bkt_next_fd(void);
+
+/*
+ * Set the soft RLIMIT_NOFILE to limit (fds numbered limit and above cannot
+ * be opened): the old soft limit. Tests use it to run out of fds. Aborts
+ * when the limit cannot be read or set.
+ */
+rlim_t bkt_cap_fds(rlim_t limit);
+
+/* Whether fd is open. */
+bool bkt_fd_open(int fd);
 
 #endif

@@ -6,7 +6,6 @@
  * control fd, and the turn statistics the benchmarks switch on.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -24,52 +23,14 @@
 
 #include <cmocka.h>
 
+#include "bkt.h"
+
 #include "fakeport.h"
 #include "vlog.h"
 
 #define WAIT_MS 5000 /* a guard against hangs, not a timing assertion */
 
 static const struct vcd_config cov_cfg = {.name = "cov", .rx_backlog = 64};
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own */
-}
-
-static int next_fd(void)
-{
-	int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	close(fd);
-	return fd;
-}
-
-static rlim_t cap_fds(rlim_t limit)
-{
-	struct rlimit rl;
-	rlim_t old;
-
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	old = rl.rlim_cur;
-	rl.rlim_cur = limit;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	return old;
-}
-
-static bool fd_open(int fd)
-{
-	return fcntl(fd, F_GETFD) >= 0;
-}
 
 struct cov_fx {
 	struct fakeport *p;
@@ -113,11 +74,11 @@ static void test_init_conn_fd_out_of_fds(void **state)
 		rlim_t old;
 
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-		before = count_fds();
-		base = next_fd();
-		old = cap_fds((rlim_t)(base + room));
+		before = bkt_count_fds();
+		base = bkt_next_fd();
+		old = bkt_cap_fds((rlim_t)(base + room));
 		ret = dmn_init(&m, &cov_cfg, &x->dp, NULL, sv[1]);
-		cap_fds(old);
+		bkt_cap_fds(old);
 		if (ret == 0) {
 			assert_true(vu_backend_connected(m.backend));
 			dmn_fini(&m);
@@ -125,8 +86,8 @@ static void test_init_conn_fd_out_of_fds(void **state)
 			break;
 		}
 		assert_int_equal(ret, -EMFILE);
-		assert_false(fd_open(sv[1]));
-		assert_int_equal(count_fds(), before - 1);
+		assert_false(bkt_fd_open(sv[1]));
+		assert_int_equal(bkt_count_fds(), before - 1);
 		close(sv[0]);
 		failures++;
 	}
@@ -151,18 +112,18 @@ static void test_init_bad_port_closes_conn(void **state)
 	ops.send = NULL;
 	dp.ops = &ops;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	before = count_fds();
+	before = bkt_count_fds();
 	assert_int_equal(dmn_init(&m, &cov_cfg, &dp, NULL, sv[1]), -EINVAL);
-	assert_false(fd_open(sv[1]));
-	assert_int_equal(count_fds(), before - 1);
+	assert_false(bkt_fd_open(sv[1]));
+	assert_int_equal(bkt_count_fds(), before - 1);
 	/* The frontend's end sees the hang-up. */
 	assert_int_equal(read(sv[0], &c, 1), 0);
 	close(sv[0]);
 
 	/* Neither a path nor a connection: -EBADF. */
-	before = count_fds();
+	before = bkt_count_fds();
 	assert_int_equal(dmn_init(&m, &cov_cfg, &x->dp, NULL, -1), -EBADF);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(bkt_count_fds(), before);
 }
 
 /*
@@ -184,9 +145,9 @@ static void test_init_unwatchable_port_fd(void **state)
 	assert_true(file >= 0);
 	assert_true(dp.nfds < 2);
 	dp.fds[dp.nfds++] = file;
-	before = count_fds();
+	before = bkt_count_fds();
 	assert_int_equal(dmn_init(&m, &cov_cfg, &dp, path, -1), -EPERM);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(bkt_count_fds(), before);
 	assert_int_equal(lstat(path, &st), -1);
 	assert_int_equal(errno, ENOENT);
 	close(file);
@@ -211,7 +172,7 @@ static void test_run_bad_ctl_fd(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(dmn_init(&m, &cov_cfg, &x->dp, NULL, sv[1]), 0);
 	assert_int_equal(dmn_run(&m, -1, never_called, NULL), -EBADF);
-	assert_int_equal(dmn_run(&m, next_fd(), never_called, NULL), -EBADF);
+	assert_int_equal(dmn_run(&m, bkt_next_fd(), never_called, NULL), -EBADF);
 	dmn_fini(&m);
 	close(sv[0]);
 }

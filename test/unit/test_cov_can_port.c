@@ -6,7 +6,6 @@
  * The port against real vcan is test/vm/test_vm_can_port.c.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
 #include <setjmp.h>
@@ -18,22 +17,10 @@
 
 #include <cmocka.h>
 
+#include "bkt.h"
+
 #include "can_port.h"
 #include "vlog.h"
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own */
-}
 
 /* The sentences name the cause; the sign of the code does not matter. */
 static void test_strerror(void **state)
@@ -58,7 +45,7 @@ static void test_open_bad_arguments(void **state)
 	char longname[IFNAMSIZ + 2];
 	struct can_port_config cfg = {.in_ifname = "vcan0", .out_ifname = "vcan0"};
 	struct can_port *p = (struct can_port *)&cfg; /* must come back NULL */
-	int before = count_fds();
+	int before = bkt_count_fds();
 
 	(void)state;
 	assert_int_equal(can_port_open(NULL, &cfg), -EINVAL);
@@ -79,7 +66,7 @@ static void test_open_bad_arguments(void **state)
 	p = (struct can_port *)&cfg;
 	assert_int_equal(can_port_open(&p, &cfg), -ENODEV);
 	assert_null(p);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(bkt_count_fds(), before);
 }
 
 /*
@@ -91,14 +78,14 @@ static void test_open_missing_iface(void **state)
 {
 	struct can_port_config cfg = {.in_ifname = "vdccov0", .out_ifname = "vdccov0"};
 	struct can_port *p = NULL;
-	int before = count_fds(), r;
+	int before = bkt_count_fds(), r;
 
 	(void)state;
 	r = can_port_open(&p, &cfg);
 	assert_true(r == -EAFNOSUPPORT || r == -ENODEV);
 	assert_null(p);
 	assert_int_equal(can_port_check("vdccov0", NULL), r);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(bkt_count_fds(), before);
 }
 
 /* Every call on no port fails or does nothing, and never crashes. */

@@ -163,17 +163,26 @@ static inline void vd_print_log(const struct vd *d)
 	fflush(stdout);
 }
 
-/* Run the daemon with argv (NULL-terminated, without argv[0]); no waiting. */
-static inline void vd_spawn(struct vd *d, const char *const *args)
+#define VD_FD 3 /* where vd_spawn_with puts an inherited socket in the daemon */
+
+/*
+ * Run the daemon (or, with wrapper, wrapper then the daemon) with args
+ * (NULL-terminated, without argv[0]); no waiting. pass_fd (if >= 0) becomes
+ * fd VD_FD in it, notify (if set) its NOTIFY_SOCKET; nothing else of the
+ * test (a frontend's memfds, peers) leaks into it.
+ */
+static inline void vd_spawn_with(struct vd *d, const char *const *wrapper, int pass_fd,
+				 const char *notify, const char *const *args)
 {
-	const char *argv[24] = {VDC_DAEMON_PATH};
-	unsigned int argc = 1;
+	const char *argv[40];
+	unsigned int argc = 0;
 	pid_t pid;
 
-	while (args[argc - 1] && argc < 23) {
-		argv[argc] = args[argc - 1];
-		argc++;
-	}
+	for (unsigned int i = 0; wrapper && wrapper[i] && argc < 8; i++)
+		argv[argc++] = wrapper[i];
+	argv[argc++] = VDC_DAEMON_PATH;
+	for (unsigned int i = 0; args[i] && argc < 39; i++)
+		argv[argc++] = args[i];
 	argv[argc] = NULL;
 	fflush(stdout);
 	fflush(stderr);
@@ -184,13 +193,22 @@ static inline void vd_spawn(struct vd *d, const char *const *args)
 
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(126);
-		/* Nothing of the test (a frontend's memfds, peers) leaks into it. */
-		close_range(3, ~0u, 0);
+		if (pass_fd >= 0 && dup2(pass_fd, VD_FD) < 0)
+			_exit(126);
+		close_range(pass_fd >= 0 ? VD_FD + 1 : VD_FD, ~0u, 0);
+		if (notify)
+			setenv("NOTIFY_SOCKET", notify, 1);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	d->pid = pid;
 	d->status = -1;
+}
+
+/* Run the daemon with argv (NULL-terminated, without argv[0]); no waiting. */
+static inline void vd_spawn(struct vd *d, const char *const *args)
+{
+	vd_spawn_with(d, NULL, -1, NULL, args);
 }
 
 /* Reap the daemon if it exited within timeout_ms: true with d->status set. */

@@ -11,46 +11,6 @@
 
 #include <sys/un.h>
 
-#define VD_FD 3 /* where the inherited socket lands in the daemon */
-
-/*
- * Run the daemon (or, with wrapper, wrapper then the daemon) with args;
- * pass_fd (if >= 0) becomes fd 3 in it, notify (if set) its NOTIFY_SOCKET.
- */
-static void spawn_with(struct vd *d, const char *const *wrapper, int pass_fd, const char *notify,
-		       const char *const *args)
-{
-	const char *argv[40];
-	unsigned int argc = 0;
-	pid_t pid;
-
-	for (unsigned int i = 0; wrapper && wrapper[i]; i++)
-		argv[argc++] = wrapper[i];
-	argv[argc++] = VDC_DAEMON_PATH;
-	for (unsigned int i = 0; args[i] && argc < 39; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-
-		if (log < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
-			_exit(126);
-		if (pass_fd >= 0 && dup2(pass_fd, VD_FD) < 0)
-			_exit(126);
-		close_range(pass_fd >= 0 ? VD_FD + 1 : VD_FD, ~0u, 0);
-		if (notify)
-			setenv("NOTIFY_SOCKET", notify, 1);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	d->pid = pid;
-	d->status = -1;
-}
-
 static int listen_at(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -126,7 +86,7 @@ static void test_fd_listening_ready(void **state)
 	snprintf(notify, sizeof(notify), "%s/notify", d.dir);
 	ns = notify_socket(notify);
 	ls = listen_at(d.sock);
-	spawn_with(&d, NULL, ls, notify, args);
+	vd_spawn_with(&d, NULL, ls, notify, args);
 	close(ls);
 	pfd = (struct pollfd){.fd = ns, .events = POLLIN};
 	if (poll(&pfd, 1, WAIT_MS) != 1) {
@@ -166,7 +126,7 @@ static void test_fd_connected_exits_with_it(void **state)
 	skip_without_vcan();
 	vd_init(&d);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	spawn_with(&d, NULL, sv[1], NULL, args);
+	vd_spawn_with(&d, NULL, sv[1], NULL, args);
 	close(sv[1]);
 	fecan_opts_default(&o);
 	o.can_features = NO_LATE_ACK;
@@ -199,7 +159,7 @@ static void test_systemd_socket_activate(void **state)
 	}
 	vd_init(&d);
 	wrapper[2] = d.sock;
-	spawn_with(&d, wrapper, -1, NULL, args);
+	vd_spawn_with(&d, wrapper, -1, NULL, args);
 	/* The tool creates the socket; the daemon starts on the first connection. */
 	c = guest_on(d.sock);
 	frames_cross(c, "vcan0", 0x340);
@@ -293,7 +253,7 @@ static void test_four_devices_one_killed(void **state)
 	}
 	args[na++] = "-v";
 	args[na] = NULL;
-	spawn_with(&d, NULL, -1, NULL, args);
+	vd_spawn(&d, args);
 	for (unsigned int k = 0; k < NDEV; k++) {
 		struct stat st;
 		uint64_t end = now_ms() + WAIT_MS;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 #
-# install-deps.sh [build] [vm] [fuzz] [coverage] [bench]
+# install-deps.sh [build] [vm] [fuzz] [coverage] [bench] [profile]
 # Installs, with apt-get, the Debian packages the named jobs need and that
 # are missing. Runs "apt-get update" at most once. Needs root for installs.
 set -euo pipefail
@@ -12,6 +12,7 @@ declare -A groups=(
 	[fuzz]="clang libclang-rt-14-dev"
 	[coverage]="lcov"
 	[bench]="valgrind"
+	[profile]="linux-perf strace"
 )
 
 want=()

@@ -8,6 +8,7 @@
 # daemon's top symbols, kernel and user space, self time first (its comm is
 # cut to 15 characters: vhost-device-ca).
 #   scripts/vm-test.sh --build-dir build -- bash test/bench/profile-tx.sh build 3
+# Needs perf on the host (the VM uses the host's files): scripts/install-deps.sh profile
 set -euo pipefail
 build=$(cd "$1" && pwd)
 secs=${2:-3}

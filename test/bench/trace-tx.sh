@@ -6,6 +6,7 @@
 # bench_tx keeps its Txq full (strace slows it; the counts per wake-up are
 # what to read: sendmmsg per epoll_wait, call-fd writes per sendmmsg).
 #   scripts/vm-test.sh --build-dir build -- bash test/bench/trace-tx.sh build
+# Needs strace on the host (the VM uses the host's files): scripts/install-deps.sh profile
 set -uo pipefail
 build=$(cd "$1" && pwd)
 command -v strace >/dev/null || { echo "trace-tx.sh: strace not installed" >&2; exit 77; }

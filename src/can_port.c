@@ -654,15 +654,12 @@ int can_port_recv(struct can_port *p, int fd, struct can_port_event *ev, unsigne
 		/* Bus traffic on a separate tx socket (tx confirmation on) is not for the guest. */
 		if (!is_rx)
 			continue;
-		if (p->user_filter) {
-			struct cframe fr;
-
-			if (!from_socketcan(cf, msgs[i].msg_len, &fr) ||
-			    !cfilt_match(&p->rx_filter, &fr))
-				continue;
-		}
-		if (from_socketcan(cf, msgs[i].msg_len, &ev[got].frame))
-			ev[got++].type = CAN_PORT_EV_FRAME;
+		if (!from_socketcan(cf, msgs[i].msg_len, &ev[got].frame))
+			continue;
+		/* The slot is reused by the next frame when this one is filtered out. */
+		if (p->user_filter && !cfilt_match(&p->rx_filter, &ev[got].frame))
+			continue;
+		ev[got++].type = CAN_PORT_EV_FRAME;
 	}
 	return (int)got;
 }

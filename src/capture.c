@@ -228,7 +228,7 @@ fail:
 void cap_record(struct cap *c, enum cap_dir dir, bool on_bus, const char *outcome,
 		const struct cframe *f, uint64_t realtime_ns)
 {
-	if (c->pcapng == false && !on_bus)
+	if (!c->pcapng && !on_bus)
 		return; /* the candump log holds what was on the bus only */
 	if (c->stopped || CAP_BUF - c->len < CAP_REC_MAX) {
 		c->lost++;

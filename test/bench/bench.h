@@ -52,12 +52,15 @@ static inline double bench_secs(int argc, char **argv, double def)
 	return s > 0 ? s : def;
 }
 
-/* Repetitions of each timed run (BENCH_REPS, default 3): figures are medians. */
-#define BENCH_MAX_REPS 9
+/*
+ * Repetitions of each timed run (BENCH_REPS, default 5): figures are medians,
+ * each with its spread, of runs that alternate with their baseline's.
+ */
+#define BENCH_MAX_REPS 15
 static inline int bench_reps(void)
 {
 	const char *e = getenv("BENCH_REPS");
-	int n = e ? atoi(e) : 3;
+	int n = e ? atoi(e) : 5;
 
 	return n < 1 ? 1 : n > BENCH_MAX_REPS ? BENCH_MAX_REPS : n;
 }
@@ -75,6 +78,26 @@ static inline double bench_median(const double *v, int n)
 			s[j - 1] = t;
 		}
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/*
+ * The median of n runs as <key>, and their spread as <key>_spread: the
+ * range (max - min) in percent of the median. Returns the median.
+ */
+static inline double bench_put_runs(const char *key, const double *v, int n, const char *unit)
+{
+	double m = bench_median(v, n), lo = v[0], hi = v[0];
+	char k[128];
+
+	for (int i = 1; i < n; i++) {
+		lo = v[i] < lo ? v[i] : lo;
+		hi = v[i] > hi ? v[i] : hi;
+	}
+	printf("%s: median %.4g of %d runs, min %.4g, max %.4g %s\n", key, m, n, lo, hi, unit);
+	bench_put(key, m, unit);
+	snprintf(k, sizeof(k), "%s_spread", key);
+	bench_put(k, m != 0 ? (hi - lo) * 100.0 / m : 0, "%");
+	return m;
 }
 
 /*

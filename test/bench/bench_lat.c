@@ -4,11 +4,18 @@
  * sends a frame through the daemon, a peer on vcan0 echoes it back under
  * another id, and the guest receives the echo. Beside it, in the same run
  * on the same interface with the same echoing peer: a raw-socket ping-pong
- * (write, then read the echo). Prints p50 and p99 of each in microseconds.
+ * (write, then read the echo), and a relay: a thread that does what any
+ * backend outside the guest's thread must do, woken by an eventfd, sending
+ * the frame on a raw socket, reading the echo and waking the caller through
+ * another eventfd, with nothing else (no rings, no guest memory). The raw
+ * ping-pong hands off twice per round trip, the relay and the daemon four
+ * times. Prints p50 and p99 of each in microseconds.
  *
  * Usage: bench_lat [SECONDS per run, default 3]
  */
 #define _GNU_SOURCE
+#include <sys/eventfd.h>
+
 #include "bench.h"
 
 #define PING_ID 0x200u
@@ -53,25 +60,24 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Sort and print p50/p99 of n samples (seconds) under key. */
-static double report(const char *key, double *v, size_t n)
-{
-	char k[96];
+/* p50 and p99 in microseconds of one run's n samples (seconds). */
+struct pcts {
 	double p50, p99;
+};
+
+static struct pcts report(const char *key, double *v, size_t n)
+{
+	struct pcts p;
 
 	assert_true(n > 0);
 	qsort(v, n, sizeof(*v), cmp_double);
-	p50 = v[n / 2] * 1e6;
-	p99 = v[(n * 99) / 100] * 1e6;
-	printf("%s: %zu round trips\n", key, n);
-	snprintf(k, sizeof(k), "%s_p50", key);
-	bench_put(k, p50, "us");
-	snprintf(k, sizeof(k), "%s_p99", key);
-	bench_put(k, p99, "us");
-	return p50;
+	p.p50 = v[n / 2] * 1e6;
+	p.p99 = v[(n * 99) / 100] * 1e6;
+	printf("%s: %zu round trips, p50 %.1f us, p99 %.1f us\n", key, n, p.p50, p.p99);
+	return p;
 }
 
-static double raw_ping_pong(double secs, double *v)
+static struct pcts raw_ping_pong(double secs, double *v)
 {
 	int s = peer_open("vcan0");
 	struct canfd_frame cf;
@@ -95,7 +101,69 @@ static double raw_ping_pong(double secs, double *v)
 	return report("rtt_raw", v, n);
 }
 
-static double guest_ping_pong(double secs, double *v)
+/* The relay: kick and call are eventfds, as a guest's kick and interrupt. */
+struct relay {
+	pthread_t thread;
+	int kick, call, sock;
+	int stop;
+	uint64_t seq; /* written by the caller before each kick */
+};
+
+static void *relay_main(void *arg)
+{
+	struct relay *r = arg;
+	struct pollfd pfd = {.fd = r->kick, .events = POLLIN};
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		struct canfd_frame cf;
+		eventfd_t v;
+
+		if (poll(&pfd, 1, 50) <= 0 || eventfd_read(r->kick, &v) < 0)
+			continue;
+		memset(&cf, 0, sizeof(cf));
+		cf.can_id = PING_ID;
+		cf.len = 8;
+		memcpy(cf.data, &r->seq, 8);
+		if (write(r->sock, &cf, CAN_MTU) != CAN_MTU ||
+		    peer_recv(r->sock, &cf, WAIT_MS) == 0)
+			break; /* the caller times out and fails */
+		eventfd_write(r->call, 1);
+	}
+	return NULL;
+}
+
+static struct pcts relay_ping_pong(double secs, double *v)
+{
+	struct relay r = {.sock = peer_open("vcan0")};
+	struct pollfd pfd;
+	size_t n = 0;
+	double t0;
+
+	r.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r.call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(r.kick >= 0 && r.call >= 0);
+	assert_int_equal(pthread_create(&r.thread, NULL, relay_main, &r), 0);
+	pfd = (struct pollfd){.fd = r.call, .events = POLLIN};
+	t0 = bench_now_s();
+	do {
+		double a = bench_now_s();
+		eventfd_t x;
+
+		r.seq = n;
+		assert_int_equal(eventfd_write(r.kick, 1), 0);
+		assert_int_equal(poll(&pfd, 1, WAIT_MS), 1);
+		assert_int_equal(eventfd_read(r.call, &x), 0);
+		v[n++] = bench_now_s() - a;
+	} while (n < MAX_SAMPLES && bench_now_s() - t0 < secs);
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	assert_int_equal(pthread_join(r.thread, NULL), 0);
+	close(r.kick);
+	close(r.call);
+	close(r.sock);
+	return report("rtt_relay", v, n);
+}
+
+static struct pcts guest_ping_pong(double secs, double *v)
 {
 	struct vd d;
 	struct fecan *c;
@@ -130,18 +198,40 @@ static void run(void **state)
 {
 	(void)state;
 	double secs = bench_secs(bench_argc, bench_argv, 3.0);
+	int reps = bench_reps();
 	double *v = calloc(MAX_SAMPLES, sizeof(double));
+	double raw50[BENCH_MAX_REPS], raw99[BENCH_MAX_REPS], g50[BENCH_MAX_REPS],
+	    g99[BENCH_MAX_REPS], ratio[BENCH_MAX_REPS], rel50[BENCH_MAX_REPS],
+	    rel99[BENCH_MAX_REPS], vs_relay[BENCH_MAX_REPS];
 	struct echo e = {0};
-	double raw, guest;
 
 	assert_non_null(v);
 	e.sock = peer_open("vcan0");
 	assert_int_equal(pthread_create(&e.thread, NULL, echo_main, &e), 0);
-	raw = raw_ping_pong(secs, v);
-	guest = guest_ping_pong(secs, v);
+	/* Raw, relay and guest runs alternate; each ratio is taken within one round. */
+	for (int r = 0; r < reps; r++) {
+		struct pcts raw = raw_ping_pong(secs, v), rel = relay_ping_pong(secs, v);
+		struct pcts g = guest_ping_pong(secs, v);
+
+		raw50[r] = raw.p50;
+		raw99[r] = raw.p99;
+		g50[r] = g.p50;
+		g99[r] = g.p99;
+		ratio[r] = g.p50 / raw.p50;
+		rel50[r] = rel.p50;
+		rel99[r] = rel.p99;
+		vs_relay[r] = g.p50 / rel.p50;
+	}
 	__atomic_store_n(&e.stop, 1, __ATOMIC_RELEASE);
 	assert_int_equal(pthread_join(e.thread, NULL), 0);
-	bench_put("rtt_p50_ratio", guest / raw, "x");
+	bench_put_runs("rtt_raw_p50", raw50, reps, "us");
+	bench_put_runs("rtt_raw_p99", raw99, reps, "us");
+	bench_put_runs("rtt_relay_p50", rel50, reps, "us");
+	bench_put_runs("rtt_relay_p99", rel99, reps, "us");
+	bench_put_runs("rtt_guest_p50", g50, reps, "us");
+	bench_put_runs("rtt_guest_p99", g99, reps, "us");
+	bench_put_runs("rtt_p50_ratio", ratio, reps, "x");
+	bench_put_runs("rtt_p50_vs_relay", vs_relay, reps, "x");
 	free(v);
 }
 

@@ -119,8 +119,7 @@ static void run(void **state)
 
 	(void)state;
 	for (int fd = 0; fd <= 1; fd++) {
-		double base[BENCH_MAX_REPS], rate[3][BENCH_MAX_REPS], drop[3][BENCH_MAX_REPS], b,
-		    bc;
+		double base[BENCH_MAX_REPS], rate[3][BENCH_MAX_REPS], drop[3][BENCH_MAX_REPS];
 		double base_cpu[BENCH_MAX_REPS], cpu[3][BENCH_MAX_REPS];
 		char key[96];
 
@@ -133,29 +132,30 @@ static void run(void **state)
 					    guest_rx_rate(runs[i].fd_frames, runs[i].fd_guest, secs,
 							  runs[i].key, &drop[i][r], &cpu[i][r]);
 		}
-		b = bench_median(base, reps);
 		snprintf(key, sizeof(key), "rx_%s_raw_read", fd ? "fd64" : "classic8");
-		bench_put(key, b, "frames/s");
-		bc = bench_median(base_cpu, reps);
+		bench_put_runs(key, base, reps, "frames/s");
 		snprintf(key, sizeof(key), "rx_%s_raw_read_cpu", fd ? "fd64" : "classic8");
-		bench_put(key, bc, "us/frame");
+		bench_put_runs(key, base_cpu, reps, "us/frame");
 		for (size_t i = 0; i < nruns; i++) {
-			double m, mc;
+			double ratio[BENCH_MAX_REPS], cpu_ratio[BENCH_MAX_REPS];
 
 			if (runs[i].fd_frames != (bool)fd)
 				continue;
-			m = bench_median(rate[i], reps);
-			bench_put(runs[i].key, m, "frames/s");
+			/* Each ratio within one round, then the median of them. */
+			for (int r = 0; r < reps; r++) {
+				ratio[r] = rate[i][r] / base[r];
+				/* > 1 means the daemon is cheaper per frame than the reader. */
+				cpu_ratio[r] = base_cpu[r] / cpu[i][r];
+			}
+			bench_put_runs(runs[i].key, rate[i], reps, "frames/s");
 			snprintf(key, sizeof(key), "%s_ratio", runs[i].key);
-			bench_put(key, m / b, "x");
+			bench_put_runs(key, ratio, reps, "x");
 			snprintf(key, sizeof(key), "%s_dropped_pct", runs[i].key);
 			bench_put(key, bench_median(drop[i], reps), "%");
-			/* Daemon CPU per frame against the raw reader's: > 1 means cheaper. */
-			mc = bench_median(cpu[i], reps);
 			snprintf(key, sizeof(key), "%s_daemon_cpu", runs[i].key);
-			bench_put(key, mc, "us/frame");
+			bench_put_runs(key, cpu[i], reps, "us/frame");
 			strncat(key, "_ratio", sizeof(key) - strlen(key) - 1);
-			bench_put(key, bc / mc, "x");
+			bench_put_runs(key, cpu_ratio, reps, "x");
 		}
 	}
 }

@@ -203,7 +203,7 @@ cp "$root/scripts/vm/init" "$ird/init"
 chmod 755 "$ird/init"
 
 # Load order from modprobe itself: each module after what it needs.
-mods="virtio_pci 9pnet_virtio 9p can can_raw can_dev vcan"
+mods="virtio_pci 9pnet_virtio 9p can can_raw can_dev vcan slcan"
 : >"$ird/modules/order"
 for m in $mods; do
 	modprobe -d "$kdir" -S "$kver" --show-depends "$m" ||

@@ -220,21 +220,87 @@ fail:
 	return ret;
 }
 
+/* The attribute of that type among the len bytes at p, checked as it goes. */
+static struct rtattr *rta_find(void *p, size_t len, unsigned short type)
+{
+	while (len >= sizeof(struct rtattr)) {
+		struct rtattr *a = p;
+		size_t step = RTA_ALIGN((size_t)a->rta_len);
+
+		if (a->rta_len < sizeof(*a) || a->rta_len > len)
+			return NULL;
+		if (a->rta_type == type)
+			return a;
+		if (step >= len)
+			return NULL;
+		p = (char *)p + step;
+		len -= step;
+	}
+	return NULL;
+}
+
 /*
- * Whether libsocketcan can tell out's controller state. Virtual interfaces
- * (vcan, vxcan: no device behind them) have no CAN link data, and there
- * libsocketcan fails with a line on stderr each time: ask once, and only
- * where a device exists.
+ * Whether name is a CAN controller driven by the kernel's CAN device layer
+ * (real hardware, slcan, USB adapters: link kind "can") rather than a
+ * virtual bus (vcan, vxcan), by one RTM_GETLINK: the kind is what tells,
+ * not whether sysfs has a device behind it (a serial-line adapter has none).
+ */
+static bool link_is_can_dev(const char *name)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+	} req;
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	static char buf[16384]; /* one loop thread; the answer carries every stat */
+	struct nlmsghdr *h = (struct nlmsghdr *)(void *)buf;
+	bool is_can = false;
+	ssize_t n;
+	int s;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	req.nh.nlmsg_type = RTM_GETLINK;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.ifi.ifi_family = AF_UNSPEC;
+	req.ifi.ifi_index = (int)if_nametoindex(name);
+	if (req.ifi.ifi_index == 0)
+		return false;
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (s < 0)
+		return false;
+	if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	n = recv(s, buf, sizeof(buf), 0);
+	if (n < 0 || !NLMSG_OK(h, (size_t)n) || h->nlmsg_type != RTM_NEWLINK ||
+	    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg)))
+		goto out;
+	{
+		struct rtattr *info, *kind;
+
+		info =
+		    rta_find(IFLA_RTA(NLMSG_DATA(h)),
+			     h->nlmsg_len - NLMSG_LENGTH(sizeof(struct ifinfomsg)), IFLA_LINKINFO);
+		kind = info ? rta_find(RTA_DATA(info), RTA_PAYLOAD(info), IFLA_INFO_KIND) : NULL;
+		/* "can", NUL-terminated or not. */
+		is_can = kind && RTA_PAYLOAD(kind) >= 3 && memcmp(RTA_DATA(kind), "can", 3) == 0 &&
+			 (RTA_PAYLOAD(kind) == 3 || ((char *)RTA_DATA(kind))[3] == 0);
+	}
+out:
+	close(s);
+	return is_can;
+}
+
+/*
+ * Whether libsocketcan can tell out's controller state. Virtual buses have
+ * no CAN link data, and there libsocketcan fails with a line on stderr each
+ * time: ask once, and only of a CAN device.
  */
 static bool probe_state(const char *name)
 {
-	char path[64 + IFNAMSIZ];
 	int st;
 
-	snprintf(path, sizeof(path), "/sys/class/net/%s/device", name);
-	if (access(path, F_OK) != 0)
-		return false;
-	return can_get_state(name, &st) == 0;
+	return link_is_can_dev(name) && can_get_state(name, &st) == 0;
 }
 
 int can_port_open(struct can_port **out, const struct can_port_config *cfg)

@@ -286,17 +286,32 @@ static int vq_read_desc(const struct vq *q, const struct vq_table *t, uint32_t i
 static int vq_open_indirect(struct vq *q, uint16_t head, uint64_t addr, uint32_t len,
 			    struct vq_table *t)
 {
+	uint64_t chunk;
+
 	if (len == 0 || len % VQ_DESC_SIZE || len / VQ_DESC_SIZE > VQ_MAX_NUM) {
 		vq_set_broken(q, "indirect table of bad length %u at head %u", len, head);
 		return -EIO;
 	}
-	if (addr + len < addr || !vq_gpa_covered(q->mem, addr, len)) {
-		vq_set_broken(q, "indirect table 0x%llx+%u not in guest memory",
-			      (unsigned long long)addr, len);
+	if (addr + len < addr) {
+		vq_set_broken(q, "indirect table 0x%llx+%u wraps around", (unsigned long long)addr,
+			      len);
 		return -EIO;
 	}
-	/* Read through memcpy, so the table needs no alignment. */
-	t->host = gmem_gpa_range(q->mem, addr, len);
+	/*
+	 * One lookup in the common case, the table inside one region (read
+	 * through memcpy, so it needs no alignment); else it must still be
+	 * all guest memory, gathered entry by entry.
+	 */
+	chunk = len;
+	t->host = gmem_gpa_to_host(q->mem, addr, &chunk);
+	if (!t->host || chunk != len) {
+		t->host = NULL;
+		if (!vq_gpa_covered(q->mem, addr, len)) {
+			vq_set_broken(q, "indirect table 0x%llx+%u not in guest memory",
+				      (unsigned long long)addr, len);
+			return -EIO;
+		}
+	}
 	t->gpa = addr;
 	t->size = len / VQ_DESC_SIZE;
 	return 0;

@@ -3,12 +3,16 @@
  * Guest -> bus throughput on real CAN (VM rig): the guest driver keeps the
  * Txq (256 entries) full against the real daemon on vcan0 and counts TX
  * completions per second, with EVENT_IDX + INDIRECT_DESC negotiated and
- * without, for classic 8-byte and FD 64-byte frames. Baseline, on the same
- * interface in the same run: a raw AF_CAN socket doing one write() per frame.
+ * without, for classic 8-byte and FD 64-byte frames. Baselines, on the same
+ * interface in the same rounds: a raw AF_CAN socket doing one write() per
+ * frame, one sendmmsg() per 32, and that batched sender with its socket
+ * also registered for reading (as the daemon's is).
  *
  * Usage: bench_tx [SECONDS per run, default 3]
  */
 #define _GNU_SOURCE
+#include <sys/epoll.h>
+
 #include "bench.h"
 
 /* Frames per second written by one raw socket, one write() each. */
@@ -45,12 +49,16 @@ static double raw_write_rate(bool fd, double secs, double *cpu_us)
 
 /*
  * The real limit of this path on this kernel: one sendmmsg() per 32 frames
- * (the daemon's own batch), same frames, same interface.
+ * (the daemon's own batch), same frames, same interface. With listening,
+ * the socket is also in an epoll set for reading, as the daemon's one
+ * socket for both directions of an interface must be: the kernel then
+ * wakes that set's wait queue entry for every frame it frees (the socket
+ * has write space again), a cost no send-only socket pays.
  */
-static double raw_sendmmsg_rate(bool fd, double secs, double *cpu_us)
+static double raw_sendmmsg_rate(bool fd, bool listening, double secs, double *cpu_us)
 {
 	enum { B = 32 };
-	int s = peer_open("vcan0");
+	int s = peer_open("vcan0"), ep = -1;
 	struct canfd_frame cf[B];
 	struct iovec iov[B];
 	struct mmsghdr mm[B];
@@ -58,6 +66,13 @@ static double raw_sendmmsg_rate(bool fd, double secs, double *cpu_us)
 	unsigned long long n = 0, nobufs = 0;
 	double t0 = bench_now_s(), c0 = bench_thread_cpu_s(), t;
 
+	if (listening) {
+		struct epoll_event ev = {.events = EPOLLIN};
+
+		ep = epoll_create1(EPOLL_CLOEXEC);
+		assert_true(ep >= 0);
+		assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev), 0);
+	}
 	memset(cf, 0, sizeof(cf));
 	memset(mm, 0, sizeof(mm));
 	for (unsigned int i = 0; i < B; i++) {
@@ -85,6 +100,8 @@ static double raw_sendmmsg_rate(bool fd, double secs, double *cpu_us)
 	} while (t < secs);
 	*cpu_us = (bench_thread_cpu_s() - c0) * 1e6 / (double)n;
 	close(s);
+	if (ep >= 0)
+		close(ep);
 	if (nobufs)
 		printf("raw sendmmsg: %llu ENOBUFS\n", nobufs);
 	return (double)n / t;
@@ -162,6 +179,7 @@ static void run(void **state)
 		const char *kind = fd ? "fd64" : "classic8";
 		double base[BENCH_MAX_REPS], base_cpu[BENCH_MAX_REPS];
 		double mmsg[BENCH_MAX_REPS], mmsg_cpu[BENCH_MAX_REPS];
+		double lmmsg[BENCH_MAX_REPS], lmmsg_cpu[BENCH_MAX_REPS];
 		double rate[2][BENCH_MAX_REPS], cpu[2][BENCH_MAX_REPS];
 		unsigned long long not_ok[2] = {0, 0};
 		char key[96];
@@ -173,8 +191,10 @@ static void run(void **state)
 		for (int r = 0; r < reps; r++) {
 			base[r] = raw_write_rate(fd, secs, &base_cpu[r]);
 			printf("tx_%s_raw_write: %.0f frames/s\n", kind, base[r]);
-			mmsg[r] = raw_sendmmsg_rate(fd, secs, &mmsg_cpu[r]);
+			mmsg[r] = raw_sendmmsg_rate(fd, false, secs, &mmsg_cpu[r]);
 			printf("tx_%s_raw_sendmmsg: %.0f frames/s\n", kind, mmsg[r]);
+			lmmsg[r] = raw_sendmmsg_rate(fd, true, secs, &lmmsg_cpu[r]);
+			printf("tx_%s_raw_sendmmsg_listening: %.0f frames/s\n", kind, lmmsg[r]);
 			for (int ev = 1; ev >= 0; ev--) {
 				snprintf(key, sizeof(key), "tx_%s_%s", kind,
 					 ev ? "evidx" : "noevidx");
@@ -190,10 +210,15 @@ static void run(void **state)
 		bench_put_runs(key, mmsg, reps, "frames/s");
 		snprintf(key, sizeof(key), "tx_%s_raw_sendmmsg_cpu", kind);
 		bench_put_runs(key, mmsg_cpu, reps, "us/frame");
+		snprintf(key, sizeof(key), "tx_%s_raw_sendmmsg_listening", kind);
+		bench_put_runs(key, lmmsg, reps, "frames/s");
+		snprintf(key, sizeof(key), "tx_%s_raw_sendmmsg_listening_cpu", kind);
+		bench_put_runs(key, lmmsg_cpu, reps, "us/frame");
 		for (int ev = 1; ev >= 0; ev--) {
 			const char *e = ev ? "evidx" : "noevidx";
 			double vs_write[BENCH_MAX_REPS], vs_mmsg[BENCH_MAX_REPS];
-			double cpu_vs_mmsg[BENCH_MAX_REPS];
+			double cpu_vs_mmsg[BENCH_MAX_REPS], vs_lmmsg[BENCH_MAX_REPS];
+			double cpu_vs_lmmsg[BENCH_MAX_REPS];
 
 			for (int r = 0; r < reps; r++) {
 				vs_write[r] = rate[ev][r] / base[r];
@@ -201,6 +226,9 @@ static void run(void **state)
 				vs_mmsg[r] = rate[ev][r] / mmsg[r];
 				/* Daemon CPU per frame against the batched sender's. */
 				cpu_vs_mmsg[r] = cpu[ev][r] / mmsg_cpu[r];
+				/* And against the batched sender that also listens. */
+				vs_lmmsg[r] = rate[ev][r] / lmmsg[r];
+				cpu_vs_lmmsg[r] = cpu[ev][r] / lmmsg_cpu[r];
 			}
 			snprintf(key, sizeof(key), "tx_%s_%s", kind, e);
 			bench_put_runs(key, rate[ev], reps, "frames/s");
@@ -212,6 +240,10 @@ static void run(void **state)
 			bench_put_runs(key, cpu[ev], reps, "us/frame");
 			snprintf(key, sizeof(key), "tx_%s_%s_cpu_vs_sendmmsg", kind, e);
 			bench_put_runs(key, cpu_vs_mmsg, reps, "x");
+			snprintf(key, sizeof(key), "tx_%s_%s_vs_sendmmsg_listening", kind, e);
+			bench_put_runs(key, vs_lmmsg, reps, "x");
+			snprintf(key, sizeof(key), "tx_%s_%s_cpu_vs_sendmmsg_listening", kind, e);
+			bench_put_runs(key, cpu_vs_lmmsg, reps, "x");
 			snprintf(key, sizeof(key), "tx_%s_%s_not_ok", kind, e);
 			bench_put(key, (double)not_ok[ev], "frames");
 		}

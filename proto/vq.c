@@ -180,13 +180,11 @@ int vq_avail_count(struct vq *q)
  * crossed; a piece that continues the last iovec in host memory (same
  * direction) extends it. The whole buffer is checked even when c is full.
  */
-static int vq_add_buffer(struct vq *q, struct vq_chain *c, uint64_t addr, uint32_t len,
-			 bool writable)
+__attribute__((noinline)) static int vq_add_pieces(struct vq *q, struct vq_chain *c, uint64_t addr,
+						   uint32_t len, bool writable)
 {
 	uint64_t left = len;
 
-	if (len == 0)
-		return 0;
 	if (addr + len < addr) {
 		vq_set_broken(q, "buffer 0x%llx+%u wraps around", (unsigned long long)addr, len);
 		return -EIO;
@@ -227,6 +225,39 @@ static int vq_add_buffer(struct vq *q, struct vq_chain *c, uint64_t addr, uint32
 			c->in_len += chunk;
 		else
 			c->out_len += chunk;
+	}
+	return 0;
+}
+
+/*
+ * The common case inline: a buffer inside one region that gets an iovec of
+ * its own; anything else (crossing regions, continuing the last iovec, c
+ * full or truncated, a wrap, memory not there) is vq_add_pieces's.
+ */
+static inline int vq_add_buffer(struct vq *q, struct vq_chain *c, uint64_t addr, uint32_t len,
+				bool writable)
+{
+	unsigned int n = c->nout + c->nin;
+	uint64_t chunk = len;
+	uint8_t *p;
+
+	if (len == 0)
+		return 0;
+	if (n >= VQ_MAX_IOV || c->truncated || addr + len < addr)
+		return vq_add_pieces(q, c, addr, len, writable);
+	p = gmem_gpa_to_host(q->mem, addr, &chunk);
+	if (!p || chunk != len ||
+	    (n > 0 && (c->nin > 0) == writable &&
+	     (uint8_t *)c->iov[n - 1].iov_base + c->iov[n - 1].iov_len == p))
+		return vq_add_pieces(q, c, addr, len, writable);
+	c->iov[n].iov_base = p;
+	c->iov[n].iov_len = len;
+	if (writable) {
+		c->nin++;
+		c->in_len += len;
+	} else {
+		c->nout++;
+		c->out_len += len;
 	}
 	return 0;
 }

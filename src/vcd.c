@@ -54,8 +54,8 @@
 #define VCD_RX_BUDGET 256
 #define VCD_CTRL_BUDGET 16
 
+/* A TX request of the chunk being sent; its frame is tx_frames[same index]. */
 struct vcd_tx_item {
-	struct cframe f;
 	uint8_t *result;      /* first device-writable byte of the chain */
 	uint64_t slot_end_ns; /* --bitrate: when its time on the bus is over */
 	uint16_t head;
@@ -348,7 +348,7 @@ void vcd_rx_release(struct vcd *d)
  * sent; false when it was rejected (already queued for completion).
  */
 static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
-		     struct vcd_tx_item *item)
+		     struct vcd_tx_item *item, struct cframe *fr)
 {
 	uint8_t raw[VIRTIO_CAN_HDR_SIZE];
 	struct vcd_hdr h;
@@ -372,24 +372,24 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 		why = (d->status & VIRTIO_CAN_S_CTRL_BUSOFF) ? "controller bus-off"
 							     : "controller stopped";
 	if (!why) {
-		vcd_tx_to_cframe(&h, &item->f);
+		vcd_tx_to_cframe(&h, fr);
 		/* RTR: the length is the requested DLC, there is no payload. */
 		if (h.flags & VIRTIO_CAN_FLAGS_RTR || h.length == 0)
 			; /* no payload */
 		else if (c->iov[0].iov_len >= VIRTIO_CAN_HDR_SIZE + (size_t)h.length)
-			memcpy(item->f.data,
-			       (const uint8_t *)c->iov[0].iov_base + VIRTIO_CAN_HDR_SIZE, h.length);
-		else if (vq_iov_read(c->iov, c->nout, VIRTIO_CAN_HDR_SIZE, item->f.data,
-				     h.length) != h.length)
+			memcpy(fr->data, (const uint8_t *)c->iov[0].iov_base + VIRTIO_CAN_HDR_SIZE,
+			       h.length);
+		else if (vq_iov_read(c->iov, c->nout, VIRTIO_CAN_HDR_SIZE, fr->data, h.length) !=
+			 h.length)
 			why = "length beyond the readable buffer";
 	}
-	if (!why && d->has_allow && !cfilt_match(&d->tx_allow, &item->f)) {
+	if (!why && d->has_allow && !cfilt_match(&d->tx_allow, fr)) {
 		/* The host's policy, not the guest's mistake: its own count and line. */
 		d->stats.tx_denied++;
-		OBSERVE(d, VCD_TX_DENIED, &item->f);
+		OBSERVE(d, VCD_TX_DENIED, fr);
 		vlog_limited(&d->deny_limit, VLOG_WARN, d->name,
-			     "TX of id %#x denied (not in --tx-allow); %llu denied so far",
-			     item->f.id, (unsigned long long)d->stats.tx_denied);
+			     "TX of id %#x denied (not in --tx-allow); %llu denied so far", fr->id,
+			     (unsigned long long)d->stats.tx_denied);
 		complete_result(d, q, c->head, item->result, VIRTIO_CAN_RESULT_NOT_OK);
 		return false;
 	}
@@ -432,22 +432,23 @@ static bool pace_room(struct vcd *d)
 }
 
 /* Book the frame's time on the bus, after what was booked before. */
-static void pace_reserve(struct vcd *d, struct vcd_tx_item *it)
+static void pace_reserve(struct vcd *d, struct vcd_tx_item *it, const struct cframe *f)
 {
 	if (!d->bitrate) {
 		it->slot_end_ns = 0;
 		return;
 	}
-	d->bus_free_ns += cbits_frame_ns(&it->f, d->bitrate, d->dbitrate);
+	d->bus_free_ns += cbits_frame_ns(f, d->bitrate, d->dbitrate);
 	it->slot_end_ns = d->bus_free_ns;
 }
 
-static void pend_add(struct vcd *d, const struct vcd_tx_item *it, uint64_t now)
+static void pend_add(struct vcd *d, const struct vcd_tx_item *it, const struct cframe *f,
+		     uint64_t now)
 {
 	struct vcd_pending *p;
 
 	p = &d->pend[(d->pend_first + d->pend_count) % d->pend_cap];
-	p->f = it->f;
+	p->f = *f;
 	p->slot_end_ns = it->slot_end_ns;
 	p->confirmed = false;
 	p->result = it->result;
@@ -463,10 +464,8 @@ static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
 	uint64_t now = 0;
 	int r;
 
-	for (unsigned int i = 0; i < n; i++) {
-		d->tx_frames[i] = d->tx[i].f;
+	for (unsigned int i = 0; i < n; i++)
 		d->tx_res[i] = 0;
-	}
 	r = d->ops.send(d->port, d->tx_frames, n, d->tx_res);
 	if (r < 0) {
 		vlog_limited(&d->log_limit, VLOG_WARN, d->name, "send of %u frames failed: %s", n,
@@ -478,20 +477,21 @@ static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
 		now = vcd_now(d);
 	for (unsigned int i = 0; i < n; i++) {
 		const struct vcd_tx_item *it = &d->tx[i];
+		const struct cframe *f = &d->tx_frames[i];
 
 		if (d->tx_res[i] < 0) {
-			vlog_debug(d->name, "frame %#x not sent: %s", it->f.id,
+			vlog_debug(d->name, "frame %#x not sent: %s", f->id,
 				   strerror(-d->tx_res[i]));
 			d->stats.tx_failed++;
-			OBSERVE(d, VCD_TX_FAILED, &it->f);
+			OBSERVE(d, VCD_TX_FAILED, f);
 			complete_result(d, q, it->head, it->result, VIRTIO_CAN_RESULT_NOT_OK);
 		} else if (late && d->pend_count < d->pend_cap) {
 			/* Always room: each pending request holds one of q->num chains. */
-			pend_add(d, it, now);
+			pend_add(d, it, f, now);
 		} else {
 			/* Handed to the bus; without LATE_TX_ACK that is OK. */
 			d->stats.tx_ok++;
-			OBSERVE(d, VCD_TX_SENT, &it->f);
+			OBSERVE(d, VCD_TX_SENT, f);
 			complete_result(d, q, it->head, it->result, VIRTIO_CAN_RESULT_OK);
 		}
 	}
@@ -521,8 +521,10 @@ static void tx_kick(struct vcd *d, struct vq *q)
 				break;
 			}
 			budget--;
-			if (tx_parse(d, q, &d->chain, &d->tx[nvalid]))
-				pace_reserve(d, &d->tx[nvalid++]);
+			if (tx_parse(d, q, &d->chain, &d->tx[nvalid], &d->tx_frames[nvalid])) {
+				pace_reserve(d, &d->tx[nvalid], &d->tx_frames[nvalid]);
+				nvalid++;
+			}
 		}
 		if (nvalid > 0)
 			tx_send_batch(d, q, nvalid);

@@ -252,7 +252,7 @@ static bool link_is_can_dev(const char *name)
 		struct ifinfomsg ifi;
 	} req;
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	static char buf[16384]; /* one loop thread; the answer carries every stat */
+	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO))); /* the answer carries every stat */
 	struct nlmsghdr *h = (struct nlmsghdr *)(void *)buf;
 	bool is_can = false;
 	ssize_t n;

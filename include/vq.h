@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include <linux/virtio_ring.h>
@@ -158,7 +159,24 @@ int vq_drain_kick(struct vq *q);
 void vq_resume_later(struct vq *q);
 
 /* Copy between a chain's iovecs and a flat buffer, starting at byte off. */
-size_t vq_iov_read(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len);
+size_t vq_iov_read_pieces(const struct iovec *iov, unsigned int n, size_t off, void *buf,
+			  size_t len);
+
+/*
+ * vq_iov_read_pieces with the common case inline: all of it inside the
+ * first iovec (the layout every driver uses for a request's header and
+ * payload), one copy without the walk.
+ */
+static inline size_t vq_iov_read(const struct iovec *iov, unsigned int n, size_t off, void *buf,
+				 size_t len)
+{
+	if (n > 0 && len > 0 && off <= iov[0].iov_len && len <= iov[0].iov_len - off) {
+		memcpy(buf, (const uint8_t *)iov[0].iov_base + off, len);
+		return len;
+	}
+	return vq_iov_read_pieces(iov, n, off, buf, len);
+}
+
 size_t vq_iov_write(const struct iovec *iov, unsigned int n, size_t off, const void *buf,
 		    size_t len);
 

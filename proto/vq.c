@@ -648,7 +648,8 @@ void vq_resume_later(struct vq *q)
 		vlog_warn(q->tag, "cannot wake the loop: %s", strerror(errno));
 }
 
-size_t vq_iov_read(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len)
+size_t vq_iov_read_pieces(const struct iovec *iov, unsigned int n, size_t off, void *buf,
+			  size_t len)
 {
 	uint8_t *dst = buf;
 	size_t done = 0;

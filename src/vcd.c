@@ -359,8 +359,6 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 	item->result = chain_result_byte(c);
 	if (!item->result)
 		why = "no writable byte for the result";
-	else if (c->nout > 0 && c->iov[0].iov_len >= sizeof(raw))
-		memcpy(raw, c->iov[0].iov_base, sizeof(raw)); /* the common case: one piece */
 	else if (vq_iov_read(c->iov, c->nout, 0, raw, sizeof(raw)) != sizeof(raw))
 		why = "request shorter than the header";
 	if (!why) {
@@ -374,13 +372,9 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 	if (!why) {
 		vcd_tx_to_cframe(&h, fr);
 		/* RTR: the length is the requested DLC, there is no payload. */
-		if (h.flags & VIRTIO_CAN_FLAGS_RTR || h.length == 0)
-			; /* no payload */
-		else if (c->iov[0].iov_len >= VIRTIO_CAN_HDR_SIZE + (size_t)h.length)
-			memcpy(fr->data, (const uint8_t *)c->iov[0].iov_base + VIRTIO_CAN_HDR_SIZE,
-			       h.length);
-		else if (vq_iov_read(c->iov, c->nout, VIRTIO_CAN_HDR_SIZE, fr->data, h.length) !=
-			 h.length)
+		if (!(h.flags & VIRTIO_CAN_FLAGS_RTR) && h.length > 0 &&
+		    vq_iov_read(c->iov, c->nout, VIRTIO_CAN_HDR_SIZE, fr->data, h.length) !=
+			h.length)
 			why = "length beyond the readable buffer";
 	}
 	if (!why && d->has_allow && !cfilt_match(&d->tx_allow, fr)) {

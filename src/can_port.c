@@ -220,6 +220,28 @@ fail:
 	return ret;
 }
 
+/*
+ * One rtnetlink request and its first answer into ans (cap bytes): the
+ * answer's length, or -errno. The kernel answers at once, in order.
+ */
+static ssize_t rtnl_exchange(const struct nlmsghdr *req, void *ans, size_t cap)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	ssize_t n;
+	int s;
+
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (s < 0)
+		return -errno;
+	n = sendto(s, req, req->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa));
+	if (n >= 0)
+		n = recv(s, ans, cap, 0);
+	if (n < 0)
+		n = -errno;
+	close(s);
+	return n;
+}
+
 /* The attribute of that type among the len bytes at p, checked as it goes. */
 static struct rtattr *rta_find(void *p, size_t len, unsigned short type)
 {
@@ -251,12 +273,10 @@ static bool link_is_can_dev(const char *name)
 		struct nlmsghdr nh;
 		struct ifinfomsg ifi;
 	} req;
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO))); /* the answer carries every stat */
 	struct nlmsghdr *h = (struct nlmsghdr *)(void *)buf;
-	bool is_can = false;
+	struct rtattr *info, *kind;
 	ssize_t n;
-	int s;
 
 	memset(&req, 0, sizeof(req));
 	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
@@ -266,29 +286,16 @@ static bool link_is_can_dev(const char *name)
 	req.ifi.ifi_index = (int)if_nametoindex(name);
 	if (req.ifi.ifi_index == 0)
 		return false;
-	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (s < 0)
-		return false;
-	if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto out;
-	n = recv(s, buf, sizeof(buf), 0);
+	n = rtnl_exchange(&req.nh, buf, sizeof(buf));
 	if (n < 0 || !NLMSG_OK(h, (size_t)n) || h->nlmsg_type != RTM_NEWLINK ||
 	    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg)))
-		goto out;
-	{
-		struct rtattr *info, *kind;
-
-		info =
-		    rta_find(IFLA_RTA(NLMSG_DATA(h)),
-			     h->nlmsg_len - NLMSG_LENGTH(sizeof(struct ifinfomsg)), IFLA_LINKINFO);
-		kind = info ? rta_find(RTA_DATA(info), RTA_PAYLOAD(info), IFLA_INFO_KIND) : NULL;
-		/* "can", NUL-terminated or not. */
-		is_can = kind && RTA_PAYLOAD(kind) >= 3 && memcmp(RTA_DATA(kind), "can", 3) == 0 &&
-			 (RTA_PAYLOAD(kind) == 3 || ((char *)RTA_DATA(kind))[3] == 0);
-	}
-out:
-	close(s);
-	return is_can;
+		return false;
+	info = rta_find(IFLA_RTA(NLMSG_DATA(h)),
+			h->nlmsg_len - NLMSG_LENGTH(sizeof(struct ifinfomsg)), IFLA_LINKINFO);
+	kind = info ? rta_find(RTA_DATA(info), RTA_PAYLOAD(info), IFLA_INFO_KIND) : NULL;
+	/* "can", NUL-terminated or not. */
+	return kind && RTA_PAYLOAD(kind) >= 3 && memcmp(RTA_DATA(kind), "can", 3) == 0 &&
+	       (RTA_PAYLOAD(kind) == 3 || ((char *)RTA_DATA(kind))[3] == 0);
 }
 
 /*
@@ -769,11 +776,9 @@ int can_port_set_data_bitrate(const char *name, uint32_t dbitrate)
 		struct ifinfomsg ifi;
 		char attrs[256];
 	} req;
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	struct can_bittiming bt = {.bitrate = dbitrate};
 	struct rtattr *linkinfo, *data, *a;
-	char ack[512];
-	int s, ret = 0;
+	char ack[512] __attribute__((aligned(NLMSG_ALIGNTO)));
 	ssize_t n;
 
 	memset(&req, 0, sizeof(req));
@@ -807,26 +812,17 @@ int can_port_set_data_bitrate(const char *name, uint32_t dbitrate)
 	linkinfo->rta_len = (unsigned short)((char *)VDC_NLA_TAIL(&req.nh) - (char *)linkinfo);
 #undef VDC_NLA_TAIL
 
-	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (s < 0)
-		return -errno;
-	if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		goto out;
-	}
 	/* The ack: an NLMSG_ERROR whose error is 0 on success. */
-	n = recv(s, ack, sizeof(ack), 0);
-	if (n < 0) {
-		ret = -errno;
-	} else if ((size_t)n >= NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+	n = rtnl_exchange(&req.nh, ack, sizeof(ack));
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n >= NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
 		struct nlmsghdr *h = (struct nlmsghdr *)(void *)ack;
 
 		if (h->nlmsg_type == NLMSG_ERROR)
-			ret = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
 	}
-out:
-	close(s);
-	return ret;
+	return 0;
 }
 
 /* On a real controller, before the link goes up: the bus's bit rates. */

@@ -100,6 +100,19 @@ static inline double bench_put_runs(const char *key, const double *v, int n, con
 	return m;
 }
 
+/* bench_put_runs under a key given as a printf format. */
+__attribute__((format(printf, 4, 5))) static inline double
+bench_put_runsf(const double *v, int n, const char *unit, const char *fmt, ...)
+{
+	char key[96];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(key, sizeof(key), fmt, ap);
+	va_end(ap);
+	return bench_put_runs(key, v, n, unit);
+}
+
 /*
  * A benchmark's body runs as one cmocka test, so that a failed check is
  * reported with its place and the program exits non-zero.

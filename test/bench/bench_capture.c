@@ -108,7 +108,6 @@ static void run(void **state)
 	(void)state;
 	for (int rx = 0; rx <= 1; rx++) {
 		double off[BENCH_MAX_REPS], on[BENCH_MAX_REPS], ratio[BENCH_MAX_REPS];
-		char key[64];
 
 		/* Off and on alternate; each ratio is taken within one round. */
 		for (int r = 0; r < reps; r++) {
@@ -118,12 +117,9 @@ static void run(void **state)
 			printf("capture %s run %d: off %.0f, on %.0f frames/s\n",
 			       rx ? "bus -> guest" : "guest -> bus", r, off[r], on[r]);
 		}
-		snprintf(key, sizeof(key), "capture_%s_off", rx ? "rx" : "tx");
-		bench_put_runs(key, off, reps, "frames/s");
-		snprintf(key, sizeof(key), "capture_%s_on", rx ? "rx" : "tx");
-		bench_put_runs(key, on, reps, "frames/s");
-		snprintf(key, sizeof(key), "capture_%s_ratio", rx ? "rx" : "tx");
-		bench_put_runs(key, ratio, reps, "x");
+		bench_put_runsf(off, reps, "frames/s", "capture_%s_off", rx ? "rx" : "tx");
+		bench_put_runsf(on, reps, "frames/s", "capture_%s_on", rx ? "rx" : "tx");
+		bench_put_runsf(ratio, reps, "x", "capture_%s_ratio", rx ? "rx" : "tx");
 	}
 }
 

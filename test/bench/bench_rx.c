@@ -132,10 +132,9 @@ static void run(void **state)
 					    guest_rx_rate(runs[i].fd_frames, runs[i].fd_guest, secs,
 							  runs[i].key, &drop[i][r], &cpu[i][r]);
 		}
-		snprintf(key, sizeof(key), "rx_%s_raw_read", fd ? "fd64" : "classic8");
-		bench_put_runs(key, base, reps, "frames/s");
-		snprintf(key, sizeof(key), "rx_%s_raw_read_cpu", fd ? "fd64" : "classic8");
-		bench_put_runs(key, base_cpu, reps, "us/frame");
+		bench_put_runsf(base, reps, "frames/s", "rx_%s_raw_read", fd ? "fd64" : "classic8");
+		bench_put_runsf(base_cpu, reps, "us/frame", "rx_%s_raw_read_cpu",
+				fd ? "fd64" : "classic8");
 		for (size_t i = 0; i < nruns; i++) {
 			double ratio[BENCH_MAX_REPS], cpu_ratio[BENCH_MAX_REPS];
 
@@ -148,14 +147,11 @@ static void run(void **state)
 				cpu_ratio[r] = base_cpu[r] / cpu[i][r];
 			}
 			bench_put_runs(runs[i].key, rate[i], reps, "frames/s");
-			snprintf(key, sizeof(key), "%s_ratio", runs[i].key);
-			bench_put_runs(key, ratio, reps, "x");
+			bench_put_runsf(ratio, reps, "x", "%s_ratio", runs[i].key);
 			snprintf(key, sizeof(key), "%s_dropped_pct", runs[i].key);
 			bench_put(key, bench_median(drop[i], reps), "%");
-			snprintf(key, sizeof(key), "%s_daemon_cpu", runs[i].key);
-			bench_put_runs(key, cpu[i], reps, "us/frame");
-			strncat(key, "_ratio", sizeof(key) - strlen(key) - 1);
-			bench_put_runs(key, cpu_ratio, reps, "x");
+			bench_put_runsf(cpu[i], reps, "us/frame", "%s_daemon_cpu", runs[i].key);
+			bench_put_runsf(cpu_ratio, reps, "x", "%s_daemon_cpu_ratio", runs[i].key);
 		}
 	}
 }

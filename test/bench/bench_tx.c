@@ -206,18 +206,13 @@ static void run(void **state)
 			lmmsg[r] = raw_sendmmsg_rate(fd, true, secs, &lmmsg_cpu[r]);
 			printf("tx_%s_raw_sendmmsg_listening: %.0f frames/s\n", kind, lmmsg[r]);
 		}
-		snprintf(key, sizeof(key), "tx_%s_raw_write", kind);
-		bench_put_runs(key, base, reps, "frames/s");
-		snprintf(key, sizeof(key), "tx_%s_raw_write_cpu", kind);
-		bench_put_runs(key, base_cpu, reps, "us/frame");
-		snprintf(key, sizeof(key), "tx_%s_raw_sendmmsg", kind);
-		bench_put_runs(key, mmsg, reps, "frames/s");
-		snprintf(key, sizeof(key), "tx_%s_raw_sendmmsg_cpu", kind);
-		bench_put_runs(key, mmsg_cpu, reps, "us/frame");
-		snprintf(key, sizeof(key), "tx_%s_raw_sendmmsg_listening", kind);
-		bench_put_runs(key, lmmsg, reps, "frames/s");
-		snprintf(key, sizeof(key), "tx_%s_raw_sendmmsg_listening_cpu", kind);
-		bench_put_runs(key, lmmsg_cpu, reps, "us/frame");
+		bench_put_runsf(base, reps, "frames/s", "tx_%s_raw_write", kind);
+		bench_put_runsf(base_cpu, reps, "us/frame", "tx_%s_raw_write_cpu", kind);
+		bench_put_runsf(mmsg, reps, "frames/s", "tx_%s_raw_sendmmsg", kind);
+		bench_put_runsf(mmsg_cpu, reps, "us/frame", "tx_%s_raw_sendmmsg_cpu", kind);
+		bench_put_runsf(lmmsg, reps, "frames/s", "tx_%s_raw_sendmmsg_listening", kind);
+		bench_put_runsf(lmmsg_cpu, reps, "us/frame", "tx_%s_raw_sendmmsg_listening_cpu",
+				kind);
 		for (int ev = 1; ev >= 0; ev--) {
 			const char *e = ev ? "evidx" : "noevidx";
 			double vs_write[BENCH_MAX_REPS], vs_mmsg[BENCH_MAX_REPS];
@@ -234,20 +229,16 @@ static void run(void **state)
 				vs_lmmsg[r] = rate[ev][r] / lmmsg[r];
 				cpu_vs_lmmsg[r] = cpu[ev][r] / lmmsg_cpu[r];
 			}
-			snprintf(key, sizeof(key), "tx_%s_%s", kind, e);
-			bench_put_runs(key, rate[ev], reps, "frames/s");
-			snprintf(key, sizeof(key), "tx_%s_%s_ratio", kind, e);
-			bench_put_runs(key, vs_write, reps, "x");
-			snprintf(key, sizeof(key), "tx_%s_%s_vs_sendmmsg", kind, e);
-			bench_put_runs(key, vs_mmsg, reps, "x");
-			snprintf(key, sizeof(key), "tx_%s_%s_daemon_cpu", kind, e);
-			bench_put_runs(key, cpu[ev], reps, "us/frame");
-			snprintf(key, sizeof(key), "tx_%s_%s_cpu_vs_sendmmsg", kind, e);
-			bench_put_runs(key, cpu_vs_mmsg, reps, "x");
-			snprintf(key, sizeof(key), "tx_%s_%s_vs_sendmmsg_listening", kind, e);
-			bench_put_runs(key, vs_lmmsg, reps, "x");
-			snprintf(key, sizeof(key), "tx_%s_%s_cpu_vs_sendmmsg_listening", kind, e);
-			bench_put_runs(key, cpu_vs_lmmsg, reps, "x");
+			bench_put_runsf(rate[ev], reps, "frames/s", "tx_%s_%s", kind, e);
+			bench_put_runsf(vs_write, reps, "x", "tx_%s_%s_ratio", kind, e);
+			bench_put_runsf(vs_mmsg, reps, "x", "tx_%s_%s_vs_sendmmsg", kind, e);
+			bench_put_runsf(cpu[ev], reps, "us/frame", "tx_%s_%s_daemon_cpu", kind, e);
+			bench_put_runsf(cpu_vs_mmsg, reps, "x", "tx_%s_%s_cpu_vs_sendmmsg", kind,
+					e);
+			bench_put_runsf(vs_lmmsg, reps, "x", "tx_%s_%s_vs_sendmmsg_listening", kind,
+					e);
+			bench_put_runsf(cpu_vs_lmmsg, reps, "x",
+					"tx_%s_%s_cpu_vs_sendmmsg_listening", kind, e);
 			snprintf(key, sizeof(key), "tx_%s_%s_not_ok", kind, e);
 			bench_put(key, (double)not_ok[ev], "frames");
 		}

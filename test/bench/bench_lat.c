@@ -77,6 +77,18 @@ static struct pcts report(const char *key, double *v, size_t n)
 	return p;
 }
 
+/* The ping the raw socket and the relay send: PING_ID, 8 bytes of seq. */
+static struct canfd_frame ping_frame(uint64_t seq)
+{
+	struct canfd_frame cf;
+
+	memset(&cf, 0, sizeof(cf));
+	cf.can_id = PING_ID;
+	cf.len = 8;
+	memcpy(cf.data, &seq, 8);
+	return cf;
+}
+
 static struct pcts raw_ping_pong(double secs, double *v)
 {
 	int s = peer_open("vcan0");
@@ -87,10 +99,7 @@ static struct pcts raw_ping_pong(double secs, double *v)
 	do {
 		double a = bench_now_s();
 
-		memset(&cf, 0, sizeof(cf));
-		cf.can_id = PING_ID;
-		cf.len = 8;
-		memcpy(cf.data, &n, sizeof(n) < 8 ? sizeof(n) : 8);
+		cf = ping_frame(n);
 		assert_int_equal(write(s, &cf, CAN_MTU), CAN_MTU);
 		/* Our own frame does not come back to us: the next one is the echo. */
 		assert_true(peer_recv(s, &cf, WAIT_MS) > 0);
@@ -120,10 +129,7 @@ static void *relay_main(void *arg)
 
 		if (poll(&pfd, 1, 50) <= 0 || eventfd_read(r->kick, &v) < 0)
 			continue;
-		memset(&cf, 0, sizeof(cf));
-		cf.can_id = PING_ID;
-		cf.len = 8;
-		memcpy(cf.data, &r->seq, 8);
+		cf = ping_frame(r->seq);
 		if (write(r->sock, &cf, CAN_MTU) != CAN_MTU ||
 		    peer_recv(r->sock, &cf, WAIT_MS) == 0)
 			break; /* the caller times out and fails */

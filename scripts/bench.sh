@@ -20,7 +20,9 @@ Usage: $prog [--build-dir DIR] [--secs N] [--no-deps]
   --no-deps        do not install missing packages (scripts/install-deps.sh)
   -h, --help       this text
 
-Run as root on a fresh machine it installs what it needs first. Exit status:
+BENCH_REPS (default 5, at most 15) sets the rounds of each comparison,
+inside the VM too. Run as root on a fresh machine it installs what it needs
+first. Exit status:
 0; 1 when a benchmark failed; 77 when the VM cannot run here.
 EOF
 }
@@ -70,7 +72,7 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), host $(nproc) cores, VM: QEMU TCG with
 	tee "$log"
 set +e
 "$root/scripts/vm-test.sh" --build-dir "$build_dir" -- \
-	bash "$root/test/bench/run-vm.sh" "$build_dir" "$secs" 2>&1 | tee -a "$log"
+	bash "$root/test/bench/run-vm.sh" "$build_dir" "$secs" "${BENCH_REPS:-}" 2>&1 | tee -a "$log"
 status=${PIPESTATUS[0]}
 inproc=$build_dir/test/bench_inproc
 # Host figures, with EVENT_IDX and indirect descriptors as the Linux driver

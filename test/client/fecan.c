@@ -274,7 +274,8 @@ int fecan_wait_config_change(struct fecan *c, int timeout_ms)
 	return fe_wait_config_change(c->fe, timeout_ms);
 }
 
-int fecan_tx_raw(struct fecan *c, const struct virtio_can_hdr *h, const void *data, uint32_t len)
+/* Make one request available, no kick: its token, or -errno. */
+static int tx_queue(struct fecan *c, const struct virtio_can_hdr *h, const void *data, uint32_t len)
 {
 	struct fecan_tx_slot *s = NULL;
 	struct fe_sg out, in;
@@ -302,14 +303,21 @@ int fecan_tx_raw(struct fecan *c, const struct virtio_can_hdr *h, const void *da
 	s->busy = true;
 	c->tx_head_slot[head] = (uint16_t)i;
 	c->tx_pending++;
-	fe_ring_kick(c->fe, VIRTIO_CAN_QUEUE_TX, false);
 	return (int)i;
 }
 
-int fecan_tx(struct fecan *c, const struct cframe *f)
+int fecan_tx_raw(struct fecan *c, const struct virtio_can_hdr *h, const void *data, uint32_t len)
 {
-	struct virtio_can_hdr h = {0};
-	uint8_t data[CFRAME_MAX_DATA] = {0};
+	int ret = tx_queue(c, h, data, len);
+
+	if (ret >= 0)
+		fe_ring_kick(c->fe, VIRTIO_CAN_QUEUE_TX, false);
+	return ret;
+}
+
+/* The request for f as the Linux driver makes it; -EINVAL when f cannot be one. */
+static int tx_request(const struct cframe *f, struct virtio_can_hdr *h, uint8_t *data)
+{
 	uint32_t flags = 0;
 
 	if (f->len > CFRAME_MAX_DATA)
@@ -320,14 +328,45 @@ int fecan_tx(struct fecan *c, const struct cframe *f)
 		flags |= VIRTIO_CAN_FLAGS_FD;
 	if (f->flags & CFRAME_RTR)
 		flags |= VIRTIO_CAN_FLAGS_RTR;
-	h.msg_type = htole16(VIRTIO_CAN_TX);
-	h.length = htole16(f->len);
-	h.flags = htole32(flags);
-	h.can_id = htole32(f->id);
+	memset(h, 0, sizeof(*h));
+	h->msg_type = htole16(VIRTIO_CAN_TX);
+	h->length = htole16(f->len);
+	h->flags = htole32(flags);
+	h->can_id = htole32(f->id);
 	/* As the Linux driver: the sdu area is always length bytes, RTR included. */
+	memset(data, 0, CFRAME_MAX_DATA);
 	if (!(f->flags & CFRAME_RTR))
 		memcpy(data, f->data, f->len);
-	return fecan_tx_raw(c, &h, data, f->len);
+	return 0;
+}
+
+int fecan_tx(struct fecan *c, const struct cframe *f)
+{
+	struct virtio_can_hdr h;
+	uint8_t data[CFRAME_MAX_DATA];
+	int ret = tx_request(f, &h, data);
+
+	return ret < 0 ? ret : fecan_tx_raw(c, &h, data, f->len);
+}
+
+int fecan_tx_many(struct fecan *c, const struct cframe *f, unsigned int n)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < n; i++) {
+		struct virtio_can_hdr h;
+		uint8_t data[CFRAME_MAX_DATA];
+
+		ret = tx_request(&f[i], &h, data);
+		if (ret >= 0)
+			ret = tx_queue(c, &h, data, f[i].len);
+		if (ret < 0)
+			break;
+	}
+	if (i > 0)
+		fe_ring_kick(c->fe, VIRTIO_CAN_QUEUE_TX, false);
+	return i > 0 || n == 0 ? (int)i : ret;
 }
 
 int fecan_tx_wait(struct fecan *c, int timeout_ms, int *token, uint8_t *result)

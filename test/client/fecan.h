@@ -79,6 +79,13 @@ int fecan_wait_config_change(struct fecan *c, int timeout_ms);
  */
 int fecan_tx(struct fecan *c, const struct cframe *f);
 
+/*
+ * Queue requests for n frames and kick once: the device finds them all in
+ * one turn. The number queued (fewer when the Txq fills), or -errno when
+ * not even the first could be.
+ */
+int fecan_tx_many(struct fecan *c, const struct cframe *f, unsigned int n);
+
 /* Same with a raw header and data, for requests the device must refuse. */
 int fecan_tx_raw(struct fecan *c, const struct virtio_can_hdr *h, const void *data, uint32_t len);
 

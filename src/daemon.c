@@ -36,6 +36,98 @@ static int dmn_watch(int epfd, int fd, uint32_t tag)
 	return 0;
 }
 
+/*
+ * A turn that sends at least this many frames in one call (a guest
+ * flooding its TX queue) takes the port's fds out of the epoll set until
+ * the turn ends. Each frame the kernel frees wakes every wait-queue entry
+ * of its socket for write space (two per frame on vcan: the frame and its
+ * local echo), and our entry would take the epoll lock each time for an
+ * EPOLLOUT it never asked for. Out of the set, the sends skip that; at the
+ * end of the turn the fds go back, and epoll reports at once what arrived
+ * meanwhile. Two epoll_ctl calls a flooded turn, none in a quiet one. The
+ * turn after a flooded one unwatches at its first send, however small: a
+ * flood goes on in turns of any size.
+ */
+#define DMN_UNWATCH_FRAMES 16
+
+static void dmn_unwatch(struct dmn_dev *d)
+{
+	for (unsigned int i = 0; i < d->port->nfds; i++)
+		(void)epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->port->fds[i], NULL);
+	d->unwatched = true;
+}
+
+/* Back in the set: 0, or -errno with the device still out (tried again next turn). */
+static int dmn_rewatch(struct dmn_dev *d)
+{
+	for (unsigned int i = 0; i < d->port->nfds; i++) {
+		int ret = dmn_watch(d->epfd, d->port->fds[i], DMN_TAG(d->idx, DMN_KIND_PORT0 + i));
+
+		if (ret < 0 && ret != -EEXIST) {
+			vlog_limited(&d->log_limit, VLOG_WARN, NULL,
+				     "device %u: cannot watch its CAN port again: %s", d->idx,
+				     strerror(-ret));
+			return ret;
+		}
+	}
+	d->unwatched = false;
+	return 0;
+}
+
+static int dmn_op_send(void *port, const struct cframe *f, unsigned int n, int *res)
+{
+	struct dmn_dev *d = port;
+
+	if (n >= DMN_UNWATCH_FRAMES)
+		d->flood = true;
+	/* A flood's turn also takes out the socket for its first, smaller call. */
+	if ((d->flood || d->flooded) && !d->unwatched)
+		dmn_unwatch(d);
+	return d->port->ops->send(d->port->port, f, n, res);
+}
+
+static int dmn_op_start(void *port)
+{
+	const struct dmn_dev *d = port;
+
+	return d->port->ops->start(d->port->port);
+}
+
+static int dmn_op_stop(void *port)
+{
+	const struct dmn_dev *d = port;
+
+	return d->port->ops->stop(d->port->port);
+}
+
+static int dmn_op_set_tx_confirm(void *port, bool on)
+{
+	const struct dmn_dev *d = port;
+
+	return d->port->ops->set_tx_confirm(d->port->port, on);
+}
+
+static uint64_t dmn_op_now_ms(void *port)
+{
+	const struct dmn_dev *d = port;
+
+	return d->port->ops->now_ms(d->port->port);
+}
+
+/* The port's ops with the device's dmn_dev as their port: send is seen first. */
+static void dmn_dev_ops(struct dmn_dev *d)
+{
+	const struct vcd_port_ops *o = d->port->ops;
+
+	d->ops = (struct vcd_port_ops){
+	    .send = o->send ? dmn_op_send : NULL,
+	    .start = o->start ? dmn_op_start : NULL,
+	    .stop = o->stop ? dmn_op_stop : NULL,
+	    .set_tx_confirm = o->set_tx_confirm ? dmn_op_set_tx_confirm : NULL,
+	    .now_ms = o->now_ms ? dmn_op_now_ms : NULL,
+	};
+}
+
 int dmn_open(struct dmn *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -75,7 +167,10 @@ int dmn_add(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *
 	d = &m->devs[idx];
 	memset(d, 0, sizeof(*d));
 	d->port = port;
-	ret = vcd_new(&d->dev, cfg, port->ops, port->port);
+	d->epfd = m->epfd;
+	d->idx = idx;
+	dmn_dev_ops(d);
+	ret = vcd_new(&d->dev, cfg, &d->ops, d);
 	if (ret < 0)
 		goto fail_sock;
 	ret = vu_backend_new(&d->backend, vcd_vu_device(d->dev));
@@ -241,6 +336,9 @@ void dmn_set_capture(struct dmn *m, unsigned int idx, struct cap *cap)
 	vcd_set_observer(m->devs[idx].dev, cap ? dmn_observe : NULL, cap);
 }
 
+/* A port that could not go back into the set is read again this often. */
+#define DMN_REWATCH_MS 10
+
 /* Milliseconds until the first device's timer, -1 when none has one. */
 static int dmn_timeout_ms(struct dmn *m)
 {
@@ -248,6 +346,9 @@ static int dmn_timeout_ms(struct dmn *m)
 
 	for (unsigned int i = 0; i < m->ndevs; i++) {
 		int d = vcd_timeout_ms(m->devs[i].dev);
+
+		if (m->devs[i].unwatched && (d < 0 || d > DMN_REWATCH_MS))
+			d = DMN_REWATCH_MS;
 
 		if (d >= 0 && (t < 0 || d < t))
 			t = d;
@@ -314,6 +415,10 @@ int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), 
 			/* The capture's one write, after the turn's frames. */
 			if (m->devs[i].cap)
 				(void)cap_flush(m->devs[i].cap);
+			m->devs[i].flooded = m->devs[i].flood;
+			m->devs[i].flood = false;
+			if (m->devs[i].unwatched)
+				(void)dmn_rewatch(&m->devs[i]);
 		}
 		/* start_ns is 0 for a turn that began before measuring was on */
 		if (m->turns.on && start_ns != 0)

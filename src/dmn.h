@@ -18,6 +18,7 @@
 #include "can_port.h"
 #include "capture.h"
 #include "vcd.h"
+#include "vlog.h"
 #include "vu_backend.h"
 
 /* The port as the loop sees it: the device's ops plus its readable fds. */
@@ -57,6 +58,14 @@ struct dmn_dev {
 	const struct dmn_port *port;
 	bool once;	 /* serving one connected frontend: done when it leaves */
 	struct cap *cap; /* --capture, or NULL; owned by the caller */
+	/* The device's view of the port: port->ops, with send seen by the loop. */
+	struct vcd_port_ops ops;
+	int epfd;
+	unsigned int idx;
+	bool unwatched; /* port fds out of the epoll set for this turn's sends */
+	bool flood;	/* this turn sent a batch of DMN_UNWATCH_FRAMES or more */
+	bool flooded;	/* and the turn before did */
+	struct vlog_limit log_limit;
 };
 
 #define DMN_MAX_DEVICES 16

@@ -7,7 +7,8 @@
 # hardware counters) with call graphs while bench_tx runs; then every
 # sample of the daemon (its comm is cut to 15 characters: vhost-device-ca)
 # is counted from `perf script`: by the system call it was taken in (or
-# user space), and by the function it was taken in (self time), top 30.
+# user space), by the function it was taken in (self time), top 30, and
+# the user-space samples by function.
 # `perf report --comm` is not used: on this perf it drops most of the
 # daemon's kernel samples.
 #   scripts/vm-test.sh --build-dir build -- bash test/bench/profile-tx.sh build 3
@@ -35,6 +36,8 @@ awk -v want=vhost-device-ca -v out="$out" '
 			for (i = 0; i < n; i++)
 				if (st[i] ~ /^__x64_sys_/) { sc = st[i]; break }
 			sys[sc]++
+			if (sc == "(user space)")
+				user[st[0]]++
 		}
 		n = 0
 	}
@@ -47,8 +50,11 @@ awk -v want=vhost-device-ca -v out="$out" '
 		printf "%d samples of the daemon\n", total
 		for (k in sys) printf "%6.2f%% %s\n", 100 * sys[k] / total, k > (out "/sys.txt")
 		for (k in self) printf "%6.2f%% %s\n", 100 * self[k] / total, k > (out "/self.txt")
+		for (k in user) printf "%6.2f%% %s\n", 100 * user[k] / total, k > (out "/user.txt")
 	}' "$out/script.txt"
 echo "=== the daemon's samples by system call (% of its samples)"
 sort -rn "$out/sys.txt" | head -10
 echo "=== the daemon's samples by function, self (% of its samples), top 30"
 sort -rn "$out/self.txt" | head -30
+echo "=== of those in user space, by function (% of all its samples), top 15"
+sort -rn "$out/user.txt" | head -15

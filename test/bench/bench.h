@@ -222,6 +222,56 @@ static inline void bench_flood_join(struct bench_flood *w)
 		fail_msg("flood writer: %s after %llu frames", strerror(w->err), w->written);
 }
 
+/*
+ * A guest flooding its Txq for secs: fill the ring, take back every
+ * completion there is, again; then wait for the rest. Frames are `fixed`,
+ * or bench_frame(fd, n) for the n-th when fixed is NULL. No cmocka calls:
+ * threads run it. Returns 0, or a positive errno (ETIMEDOUT: no completion
+ * in WAIT_MS; the queueing error otherwise) with the counts so far.
+ */
+struct bench_txflood {
+	unsigned long long done;    /* completions within secs */
+	unsigned long long drained; /* completions after it */
+	unsigned long long not_ok;  /* of both, the ones that were not OK */
+	double t;		    /* when the last completion within secs came */
+};
+
+static inline int bench_guest_txflood(struct fecan *c, bool fd, const struct cframe *fixed,
+				      double secs, struct bench_txflood *out)
+{
+	unsigned long long sent = 0;
+	double t0 = bench_now_s();
+	uint8_t res = 0;
+	int tok, r;
+
+	memset(out, 0, sizeof(*out));
+	do {
+		struct cframe f = fixed ? *fixed : bench_frame(fd, (uint32_t)sent);
+
+		while ((r = fecan_tx(c, &f)) >= 0) {
+			sent++;
+			if (!fixed)
+				f = bench_frame(fd, (uint32_t)sent);
+		}
+		if (r != -ENOSPC)
+			return -r;
+		if (fecan_tx_wait(c, WAIT_MS, &tok, &res) != 1)
+			return ETIMEDOUT;
+		do {
+			out->done++;
+			out->not_ok += res != VIRTIO_CAN_RESULT_OK;
+		} while (fecan_tx_wait(c, 0, &tok, &res) == 1);
+		out->t = bench_now_s() - t0;
+	} while (out->t < secs);
+	while (fecan_tx_pending(c)) {
+		if (fecan_tx_wait(c, WAIT_MS, &tok, &res) != 1)
+			return ETIMEDOUT;
+		out->drained++;
+		out->not_ok += res != VIRTIO_CAN_RESULT_OK;
+	}
+	return 0;
+}
+
 /* The daemon's RSS without shared memory (guest memory is shared), in kB. */
 static inline long bench_rss_private_kb(const struct vd *d)
 {

@@ -16,50 +16,31 @@ static double tx_rate(bool cap, double secs)
 	char path[160], arg[200];
 	struct fecan *c;
 	struct vd d;
-	unsigned long long sent = 0, done = 0;
-	double t0, t;
+	struct bench_txflood fl;
+	unsigned long long all;
 
 	vd_init(&d);
 	snprintf(path, sizeof(path), "%s/c.pcapng", d.dir);
 	snprintf(arg, sizeof(arg), "--capture=%s", path);
 	vd_start(&d, "vcan0", "vcan0", cap ? arg : "-v", NULL);
 	c = guest_open(&d, NO_LATE_ACK & ~(1ull << VIRTIO_CAN_F_CAN_FD));
-	t0 = bench_now_s();
-	do {
-		struct cframe f = bench_frame(false, (uint32_t)sent);
-		uint8_t res = 0;
-		int tok;
-
-		while (fecan_tx(c, &f) >= 0)
-			f = bench_frame(false, (uint32_t)++sent);
-		assert_int_equal(fecan_tx_wait(c, WAIT_MS, &tok, &res), 1);
-		do
-			done++;
-		while (fecan_tx_wait(c, 0, &tok, &res) == 1);
-		t = bench_now_s() - t0;
-	} while (t < secs);
-	while (fecan_tx_pending(c)) {
-		uint8_t res = 0;
-		int tok;
-
-		assert_int_equal(fecan_tx_wait(c, WAIT_MS, &tok, &res), 1);
-		done++;
-	}
+	assert_int_equal(bench_guest_txflood(c, false, NULL, secs, &fl), 0);
+	all = fl.done + fl.drained;
 	fecan_close(c);
 	vd_stop(&d);
 	if (cap) {
 		char want[96];
 
 		/* Every request got a record (sent). */
-		snprintf(want, sizeof(want), "capture: %llu records written, 0 lost", done);
+		snprintf(want, sizeof(want), "capture: %llu records written, 0 lost", all);
 		if (!vd_log_has(&d, want)) {
 			vd_print_log(&d);
-			fail_msg("the capture does not hold all %llu frames", done);
+			fail_msg("the capture does not hold all %llu frames", all);
 		}
 		unlink(path);
 	}
 	vd_cleanup(&d);
-	return (double)done / t;
+	return (double)fl.done / fl.t;
 }
 
 static double rx_rate(bool cap, double secs)

@@ -29,33 +29,12 @@ struct guest_run {
 static void *tx_main(void *arg)
 {
 	struct guest_run *g = arg;
-	unsigned long long sent = 0;
-	double t0 = bench_now_s();
+	struct bench_txflood fl;
 
-	do {
-		struct cframe f = bench_frame(false, (uint32_t)sent);
-		uint8_t res = 0;
-		int tok, r;
-
-		while ((r = fecan_tx(g->c, &f)) >= 0)
-			f = bench_frame(false, (uint32_t)++sent);
-		if (r != -ENOSPC || fecan_tx_wait(g->c, WAIT_MS, &tok, &res) != 1) {
-			g->err = r == -ENOSPC ? ETIMEDOUT : -r;
-			break;
-		}
-		do {
-			g->done++;
-			g->not_ok += res != VIRTIO_CAN_RESULT_OK;
-		} while (fecan_tx_wait(g->c, 0, &tok, &res) == 1);
-		g->t = bench_now_s() - t0;
-	} while (g->t < g->secs);
-	while (!g->err && fecan_tx_pending(g->c)) {
-		uint8_t res = 0;
-		int tok;
-
-		if (fecan_tx_wait(g->c, WAIT_MS, &tok, &res) != 1)
-			g->err = ETIMEDOUT;
-	}
+	g->err = bench_guest_txflood(g->c, false, NULL, g->secs, &fl);
+	g->done = fl.done;
+	g->not_ok = fl.not_ok;
+	g->t = fl.t;
 	return NULL;
 }
 

@@ -92,32 +92,12 @@ static void *guest_main(void *arg)
 {
 	struct pacer *p = arg;
 	struct cframe f = cf_make(0x123, 0, 8, 0x11);
-	double t0 = bench_now_s();
+	struct bench_txflood fl;
 
-	while (bench_now_s() - t0 < p->secs) {
-		uint8_t res;
-		int tok, r;
-
-		while (fecan_tx(p->c, &f) >= 0)
-			;
-		r = fecan_tx_wait(p->c, WAIT_MS, &tok, &res);
-		if (r != 1 || res != VIRTIO_CAN_RESULT_OK) {
-			p->err = r != 1 ? ETIMEDOUT : EIO;
-			return NULL;
-		}
-		p->done++;
-		while (fecan_tx_wait(p->c, 0, &tok, &res) == 1)
-			p->done++;
-	}
-	while (fecan_tx_pending(p->c)) {
-		uint8_t res;
-		int tok;
-
-		if (fecan_tx_wait(p->c, WAIT_MS, &tok, &res) != 1) {
-			p->err = ETIMEDOUT;
-			break;
-		}
-	}
+	p->err = bench_guest_txflood(p->c, false, &f, p->secs, &fl);
+	if (!p->err && fl.not_ok)
+		p->err = EIO;
+	p->done = fl.done;
 	return NULL;
 }
 

@@ -115,8 +115,8 @@ static double guest_tx_rate(bool fd, bool evidx_indirect, double secs, const cha
 	struct fecan_opts o;
 	struct fecan *c = NULL;
 	struct vd_stats st;
-	unsigned long long sent = 0, done = 0, not_ok = 0;
-	double t0, t, c0;
+	struct bench_txflood fl;
+	double c0;
 
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", NULL);
@@ -130,43 +130,18 @@ static double guest_tx_rate(bool fd, bool evidx_indirect, double secs, const cha
 	assert_int_equal(!!(fecan_features(c) & FE_F_INDIRECT_DESC), evidx_indirect);
 	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 
-	t0 = bench_now_s();
 	c0 = bench_daemon_cpu_s(&d);
-	do {
-		struct cframe f = bench_frame(fd, (uint32_t)sent);
-		uint8_t res = 0;
-		int tok, r;
-
-		/* Fill the ring, then take back every completion there is. */
-		while ((r = fecan_tx(c, &f)) >= 0) {
-			sent++;
-			f = bench_frame(fd, (uint32_t)sent);
-		}
-		assert_int_equal(r, -ENOSPC);
-		r = fecan_tx_wait(c, WAIT_MS, &tok, &res);
-		assert_int_equal(r, 1);
-		do {
-			done++;
-			not_ok += res != VIRTIO_CAN_RESULT_OK;
-		} while (fecan_tx_wait(c, 0, &tok, &res) == 1);
-		t = bench_now_s() - t0;
-	} while (t < secs);
-	while (fecan_tx_pending(c)) {
-		uint8_t res = 0;
-		int tok;
-
-		assert_int_equal(fecan_tx_wait(c, WAIT_MS, &tok, &res), 1);
-		not_ok += res != VIRTIO_CAN_RESULT_OK;
-	}
-	*cpu_us = (bench_daemon_cpu_s(&d) - c0) * 1e6 / (double)done;
+	assert_int_equal(bench_guest_txflood(c, fd, NULL, secs, &fl), 0);
+	/* The CPU ran until the last completion, the drained ones included. */
+	*cpu_us = (bench_daemon_cpu_s(&d) - c0) * 1e6 / (double)(fl.done + fl.drained);
 	vd_stats(&d, &st);
 	printf("%s: %llu completions in %.2f s (%llu NOT_OK); daemon tx ok %llu, failed %llu\n",
-	       key, done, t, not_ok, st.tx_ok, st.tx_failed);
-	*not_ok_sum += not_ok;
+	       key, fl.done, fl.t, fl.not_ok, st.tx_ok, st.tx_failed);
+	*not_ok_sum += fl.not_ok;
 	fecan_close(c);
 	vd_stop(&d);
 	vd_cleanup(&d);
-	return (double)done / t;
+	return (double)fl.done / fl.t;
 }
 
 static void run(void **state)

@@ -349,7 +349,6 @@ static int dmn_timeout_ms(struct dmn *m)
 
 		if (m->devs[i].unwatched && (d < 0 || d > DMN_REWATCH_MS))
 			d = DMN_REWATCH_MS;
-
 		if (d >= 0 && (t < 0 || d < t))
 			t = d;
 	}

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cframe.h"
 #include "fe.h"
@@ -78,6 +79,21 @@ int fecan_wait_config_change(struct fecan *c, int timeout_ms);
  * (>= 0), -ENOSPC when the Txq is full, or -errno.
  */
 int fecan_tx(struct fecan *c, const struct cframe *f);
+
+/* A test frame: id, flags, len bytes of data from seed (none for RTR). */
+static inline struct cframe cf_make(uint32_t id, uint8_t flags, uint8_t len, uint8_t seed)
+{
+	struct cframe f;
+
+	memset(&f, 0, sizeof(f));
+	f.id = id;
+	f.flags = flags;
+	f.len = len;
+	if (!(flags & CFRAME_RTR))
+		for (unsigned int i = 0; i < len && i < CFRAME_MAX_DATA; i++)
+			f.data[i] = (uint8_t)(seed + i * 7);
+	return f;
+}
 
 /*
  * Queue requests for n frames and kick once: the device finds them all in

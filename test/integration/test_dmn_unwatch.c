@@ -74,16 +74,10 @@ static int in_epoll_set(int epfd, int fd)
 	return found;
 }
 
+/* Two bytes that follow from the id. */
 static struct cframe frame(uint32_t id)
 {
-	struct cframe f;
-
-	memset(&f, 0, sizeof(f));
-	f.id = id;
-	f.len = 2;
-	f.data[0] = (uint8_t)id;
-	f.data[1] = 0x5a;
-	return f;
+	return cf_make(id, 0, 2, (uint8_t)id);
 }
 
 static void on_send(void *arg, unsigned int n)

@@ -77,16 +77,10 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
+/* Two bytes that follow from the id. */
 static struct cframe frame(uint32_t id)
 {
-	struct cframe f;
-
-	memset(&f, 0, sizeof(f));
-	f.id = id;
-	f.len = 2;
-	f.data[0] = (uint8_t)id;
-	f.data[1] = 0xb0;
-	return f;
+	return cf_make(id, 0, 2, (uint8_t)id);
 }
 
 /* n frames each way through device B, every one checked. */

@@ -509,20 +509,6 @@ static inline struct fecan *guest_open(const struct vd *d, uint64_t can_features
 
 /* ---- frames ------------------------------------------------------------- */
 
-static inline struct cframe cf_make(uint32_t id, uint8_t flags, uint8_t len, uint8_t seed)
-{
-	struct cframe f;
-
-	memset(&f, 0, sizeof(f));
-	f.id = id;
-	f.flags = flags;
-	f.len = len;
-	if (!(flags & CFRAME_RTR))
-		for (unsigned int i = 0; i < len && i < CFRAME_MAX_DATA; i++)
-			f.data[i] = (uint8_t)(seed + i * 7);
-	return f;
-}
-
 static inline struct cframe cf_marker(void)
 {
 	struct cframe f = cf_make(MARK_ID, 0, 4, 0);

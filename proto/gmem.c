@@ -13,7 +13,9 @@
  * frontend), so a SIGBUS handler does: a fault inside one of our mappings
  * swaps that mapping for zero-filled anonymous memory, the access is retried
  * and reads zeros, and the region is marked lost; the backend then drops the
- * frontend (gmem_lost). A fault anywhere else goes to the previous handler.
+ * frontend (gmem_lost). A fault anywhere else, and a SIGBUS sent with kill,
+ * goes to the previous handler, or ends the process as the default action
+ * would.
  */
 #define _GNU_SOURCE
 #include "gmem.h"
@@ -44,6 +46,42 @@ static atomic_uint gmem_faults;
 static struct sigaction gmem_old_bus;
 static pthread_mutex_t gmem_guard_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * A fault the kernel raised for an access (BUS_ADRALN, BUS_ADRERR,
+ * BUS_OBJERR, BUS_MCEERR_AR) happens again when the handler returns. One
+ * sent with kill, sigqueue or tgkill (si_code <= 0), and an asynchronous
+ * machine-check report (BUS_MCEERR_AO), do not: returning swallows them.
+ */
+static bool gmem_fault_repeats(const siginfo_t *si)
+{
+	return si->si_code > 0 && si->si_code != BUS_MCEERR_AO;
+}
+
+/*
+ * End the process as SIGBUS's default action would: restore SIG_DFL, then
+ * either return into the faulting access (the core shows where it was) or
+ * raise the signal again, unblocked, for one that would not come back.
+ * Only async-signal-safe calls.
+ */
+static void gmem_default_action(const siginfo_t *si)
+{
+	struct sigaction dfl;
+	sigset_t bus;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGBUS, &dfl, NULL);
+	if (gmem_fault_repeats(si))
+		return;
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
+	raise(SIGBUS);
+	/* Not reached: the default action ends the process. */
+	_exit(128 + SIGBUS);
+}
+
 static void gmem_on_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	uintptr_t a = (uintptr_t)si->si_addr;
@@ -73,7 +111,9 @@ static void gmem_on_sigbus(int sig, siginfo_t *si, void *uc)
 		gmem_old_bus.sa_handler(sig);
 		return;
 	}
-	signal(SIGBUS, SIG_DFL);
+	if (gmem_old_bus.sa_handler == SIG_IGN && !gmem_fault_repeats(si))
+		return; /* sent, and the program chose to ignore SIGBUS before us */
+	gmem_default_action(si);
 }
 
 /*

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "can_port.h"
@@ -30,6 +32,8 @@ struct dev_opts {
 	const char *socket_path;
 	int fd;		/* inherited socket, -1 for none */
 	bool listening; /* fd is a listening socket (found by check_devices) */
+	/* Where fd came from, for messages: --fd=3, --device fd=3, LISTEN_FDS fd 3 */
+	char fd_from[SYSD_FDNAME_MAX + 48];
 	const char *can_in;
 	const char *can_out;
 	const char *name; /* for logs and counters; NULL: from the interfaces */
@@ -259,6 +263,7 @@ static int parse_device(char *spec, struct dev_opts *d)
 		} else if (strcmp(kv, "fd") == 0) {
 			if (parse_fd("--device fd", v, &d->fd) < 0)
 				return -1;
+			snprintf(d->fd_from, sizeof(d->fd_from), "--device fd=%d", d->fd);
 		} else if (strcmp(kv, "can-in") == 0) {
 			d->can_in = v;
 		} else if (strcmp(kv, "can-out") == 0) {
@@ -378,6 +383,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_FD:
 			if (parse_fd("--fd", optarg, &g.fd) < 0)
 				return -1;
+			snprintf(g.fd_from, sizeof(g.fd_from), "--fd=%d", g.fd);
 			single = true;
 			break;
 		case 'i':
@@ -500,11 +506,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 					d->socket_path);
 				return usage_error();
 			}
-			if (d->fd >= 0 && d->fd == o->dev[j].fd) {
-				fprintf(stderr, "vhost-device-can: --device: fd %d given twice\n",
-					d->fd);
-				return usage_error();
-			}
 		}
 	}
 	return 0;
@@ -533,20 +534,27 @@ static int check_socket_path(const char *path)
 }
 
 /*
- * Give devices without a socket the ones systemd passed, in order; then
- * check every device's socket (path or fd) and interfaces, before anything
- * is opened or listened on. 0 or -1 after a message.
+ * Give devices without a socket the ones systemd passed, in order, each
+ * named by where it came from. 0 or -1 after a message.
  */
-static int check_devices(struct options *o)
+static int take_listen_fds(struct options *o)
 {
-	int nlisten = sysd_listen_fds();
+	static struct sysd_listen l;
+	int nlisten = sysd_listen_fds(&l);
 	unsigned int want = 0, next = 0;
 
 	for (unsigned int k = 0; k < o->ndev; k++)
 		if (!o->dev[k].socket_path && o->dev[k].fd < 0)
 			want++;
+	if (nlisten == -ERANGE) {
+		fprintf(stderr,
+			"vhost-device-can: LISTEN_FDS=%s: too many sockets (at most %d are "
+			"taken, one per device, up to %u devices)\n",
+			l.count, SYSD_MAX_LISTEN_FDS, DMN_MAX_DEVICES);
+		return -1;
+	}
 	if (nlisten < 0) {
-		fprintf(stderr, "vhost-device-can: LISTEN_FDS is not a number\n");
+		fprintf(stderr, "vhost-device-can: LISTEN_FDS='%s' is not a number\n", l.count);
 		return -1;
 	}
 	if (want && (unsigned int)nlisten != want) {
@@ -562,10 +570,154 @@ static int check_devices(struct options *o)
 	}
 	for (unsigned int k = 0; k < o->ndev; k++) {
 		struct dev_opts *d = &o->dev[k];
+		const char *name;
 
-		if (!d->socket_path && d->fd < 0)
-			d->fd = SYSD_LISTEN_FDS_START + (int)next++;
+		if (d->socket_path || d->fd >= 0)
+			continue;
+		name = l.names[next];
+		d->fd = SYSD_LISTEN_FDS_START + (int)next++;
+		if (*name)
+			snprintf(d->fd_from, sizeof(d->fd_from), "LISTEN_FDS fd %d (name \"%s\")",
+				 d->fd, name);
+		else
+			snprintf(d->fd_from, sizeof(d->fd_from), "LISTEN_FDS fd %d", d->fd);
 	}
+	return 0;
+}
+
+/* "--device #2 (vcan0)": device k, for a message naming two devices. */
+static void dev_label(const struct dev_opts *d, unsigned int k, char *buf, size_t cap)
+{
+	if (d->name)
+		snprintf(buf, cap, "--device #%u (name=%s)", k + 1, d->name);
+	else if (strcmp(d->can_in, d->can_out) == 0)
+		snprintf(buf, cap, "--device #%u (%s)", k + 1, d->can_out);
+	else
+		snprintf(buf, cap, "--device #%u (%s>%s)", k + 1, d->can_in, d->can_out);
+}
+
+/*
+ * What a device would serve, to tell when two devices would serve one
+ * socket: its fd's inode (dup'ed fds share it), and the socket file its
+ * path names (or an inherited socket is bound to) as directory identity
+ * plus last component, so that two spellings (a.sock and ./a.sock, a
+ * symlinked or bind-mounted directory) compare equal.
+ */
+struct sock_ref {
+	bool has_ino, has_file;
+	dev_t dev, dir_dev;
+	ino_t ino, dir_ino;
+	const char *shown;	/* the path as given, or bound_path */
+	char bound_path[108];	/* an inherited socket's own path (sun_path) */
+	char base[108];		/* the last component */
+};
+
+/* The socket file path names; false when its directory cannot be looked at. */
+static bool sock_ref_file(const char *path, struct sock_ref *r)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (slash)
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (stat(dir, &st) != 0 ||
+	    snprintf(r->base, sizeof(r->base), "%s", slash ? slash + 1 : path) >=
+		(int)sizeof(r->base))
+		return false;
+	r->dir_dev = st.st_dev;
+	r->dir_ino = st.st_ino;
+	r->shown = path;
+	return true;
+}
+
+static void sock_ref_get(const struct dev_opts *d, struct sock_ref *r)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	struct stat st;
+
+	memset(r, 0, sizeof(*r));
+	if (d->socket_path) {
+		r->has_file = sock_ref_file(d->socket_path, r);
+		return;
+	}
+	if (fstat(d->fd, &st) == 0) {
+		r->has_ino = true;
+		r->dev = st.st_dev;
+		r->ino = st.st_ino;
+	}
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(d->fd, (struct sockaddr *)&sa, &len) == 0 && sa.sun_family == AF_UNIX &&
+	    len > offsetof(struct sockaddr_un, sun_path) && sa.sun_path[0] != '\0') {
+		snprintf(r->bound_path, sizeof(r->bound_path), "%.*s", (int)sizeof(sa.sun_path),
+			 sa.sun_path);
+		r->has_file = sock_ref_file(r->bound_path, r);
+	}
+}
+
+/*
+ * No two devices may serve one socket: the same fd, two fds of one socket,
+ * or one socket file under two spellings (also an inherited socket's own
+ * path). Two devices would accept on it, and a VM get whichever bus answers
+ * first; for a path, the second would take the first for another process.
+ * Checked once every fd is assigned (systemd's too). 0 or -1 after a
+ * message naming both devices.
+ */
+static int check_one_socket_each(const struct options *o)
+{
+	static struct sock_ref refs[DMN_MAX_DEVICES];
+	char a[2 * IFNAMSIZ + 32], b[2 * IFNAMSIZ + 32];
+
+	for (unsigned int k = 0; k < o->ndev; k++)
+		sock_ref_get(&o->dev[k], &refs[k]);
+	for (unsigned int k = 0; k < o->ndev; k++) {
+		const struct dev_opts *d = &o->dev[k];
+		const struct sock_ref *r = &refs[k];
+
+		for (unsigned int j = 0; j < k; j++) {
+			const struct dev_opts *e = &o->dev[j];
+			const struct sock_ref *q = &refs[j];
+
+			dev_label(e, j, a, sizeof(a));
+			dev_label(d, k, b, sizeof(b));
+			if (d->fd >= 0 && e->fd >= 0 &&
+			    (d->fd == e->fd ||
+			     (r->has_ino && q->has_ino && r->dev == q->dev && r->ino == q->ino))) {
+				fprintf(stderr,
+					"vhost-device-can: one socket given twice: %s has %s, %s "
+					"has %s%s; a socket is served by one device\n",
+					a, e->fd_from, b, d->fd_from,
+					d->fd == e->fd ? "" : " (the same socket)");
+				return -1;
+			}
+			if (r->has_file && q->has_file && r->dir_dev == q->dir_dev &&
+			    r->dir_ino == q->dir_ino && strcmp(r->base, q->base) == 0) {
+				fprintf(stderr,
+					"vhost-device-can: socket path given twice: %s has %s%s%s, "
+					"%s has %s%s%s: the same socket file\n",
+					a, q->shown, e->socket_path ? "" : " by ",
+					e->socket_path ? "" : e->fd_from, b, r->shown,
+					d->socket_path ? "" : " by ", d->socket_path ? "" : d->fd_from);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Give devices without a socket the ones systemd passed; then check that
+ * no socket is given twice, and every device's socket (path or fd) and
+ * interfaces, before anything is opened or listened on. 0 or -1 after a
+ * message.
+ */
+static int check_devices(struct options *o)
+{
+	if (take_listen_fds(o) < 0 || check_one_socket_each(o) < 0)
+		return -1;
 	for (unsigned int k = 0; k < o->ndev; k++) {
 		struct dev_opts *d = &o->dev[k];
 		const char *why;
@@ -573,7 +725,7 @@ static int check_devices(struct options *o)
 		if (d->socket_path && check_socket_path(d->socket_path) < 0)
 			return -1;
 		if (d->fd >= 0 && sysd_check_socket(d->fd, &d->listening, &why) < 0) {
-			fprintf(stderr, "vhost-device-can: --fd=%d: %s\n", d->fd, why);
+			fprintf(stderr, "vhost-device-can: %s: %s\n", d->fd_from, why);
 			return -1;
 		}
 	}
@@ -739,7 +891,7 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 				 ret == -EADDRINUSE ? "another process is listening on it"
 						    : strerror(-ret));
 		else
-			vlog_err(r->name, "fd %d: %s", d->fd, strerror(-ret));
+			vlog_err(r->name, "%s: %s", d->fd_from, strerror(-ret));
 		return -1;
 	}
 	if (r->cap)

@@ -14,27 +14,81 @@ static int sysd_parse(const char *s, unsigned long *out)
 {
 	char *end;
 
-	if (!s || !*s || *s == '-')
+	if (!s || !*s || *s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
 	*out = strtoul(s, &end, 10);
-	if (errno || *end)
+	if (*end)
 		return -EINVAL;
-	return 0;
+	return errno ? -ERANGE : 0; /* all digits, but beyond unsigned long */
 }
 
-int sysd_listen_fds(void)
+/* Copy at most cap - 1 bytes of s; "" if any is not printable ASCII. */
+static void sysd_copy_printable(char *dst, size_t cap, const char *s, size_t len)
+{
+	dst[0] = '\0';
+	if (len >= cap)
+		len = cap - 1;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+}
+
+/*
+ * LISTEN_FDNAMES into l->names when it has exactly n entries, each short
+ * and printable (they end up in log lines); else every name stays "".
+ */
+static void sysd_names(const char *s, unsigned long n, struct sysd_listen *l)
+{
+	unsigned long k = 0;
+
+	if (!s || !n)
+		return;
+	for (const char *p = s;; p++) {
+		const char *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+
+		if (k >= n || len >= SYSD_FDNAME_MAX)
+			goto bad;
+		sysd_copy_printable(l->names[k], SYSD_FDNAME_MAX, p, len);
+		if (len && !l->names[k][0])
+			goto bad;
+		k++;
+		if (!colon)
+			break;
+		p = colon;
+	}
+	if (k == n)
+		return;
+bad:
+	for (unsigned long i = 0; i < n && i < SYSD_MAX_LISTEN_FDS; i++)
+		l->names[i][0] = '\0';
+}
+
+int sysd_listen_fds(struct sysd_listen *l)
 {
 	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
 	unsigned long pid, n;
 	int ret = 0;
 
+	if (l) {
+		memset(l->count, 0, sizeof(l->count));
+		for (unsigned int i = 0; i < SYSD_MAX_LISTEN_FDS; i++)
+			l->names[i][0] = '\0';
+	}
 	if (!pid_s || !fds_s)
 		goto out;
 	if (sysd_parse(pid_s, &pid) || pid != (unsigned long)getpid())
 		goto out; /* meant for another process */
-	if (sysd_parse(fds_s, &n) || n > 64) {
-		ret = -EINVAL;
+	if (l)
+		sysd_copy_printable(l->count, sizeof(l->count), fds_s, strlen(fds_s));
+	ret = sysd_parse(fds_s, &n);
+	if (ret < 0)
+		goto out;
+	if (n > SYSD_MAX_LISTEN_FDS) {
+		ret = -ERANGE;
 		goto out;
 	}
 	for (unsigned long i = 0; i < n; i++) {
@@ -44,6 +98,8 @@ int sysd_listen_fds(void)
 		if (fl >= 0)
 			fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 	}
+	if (l)
+		sysd_names(getenv("LISTEN_FDNAMES"), n, l);
 	ret = (int)n;
 out:
 	unsetenv("LISTEN_PID");

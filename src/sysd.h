@@ -14,13 +14,29 @@
 /* The first fd systemd passes. */
 #define SYSD_LISTEN_FDS_START 3
 
+/* The most sockets taken from LISTEN_FDS: more is refused (-ERANGE). */
+#define SYSD_MAX_LISTEN_FDS 64
+/* Longest LISTEN_FDNAMES entry kept (systemd allows 255 characters). */
+#define SYSD_FDNAME_MAX 256
+
+/* What systemd passed, for messages that name where a socket came from. */
+struct sysd_listen {
+	char count[24]; /* LISTEN_FDS as given (cut, printable only), "" if unset */
+	/* LISTEN_FDNAMES entry of fd 3 + i, "" when unnamed or not usable. */
+	char names[SYSD_MAX_LISTEN_FDS][SYSD_FDNAME_MAX];
+};
+
 /*
  * The number of sockets systemd passed this process (fds 3, 4, ...): 0 when
  * LISTEN_PID is not this process or nothing was passed, -EINVAL when
- * LISTEN_FDS is not a number. The variables are removed either way, so that
+ * LISTEN_FDS is not a number, -ERANGE when it is more than
+ * SYSD_MAX_LISTEN_FDS. The variables are removed either way, so that
  * nothing started later takes them for its own. The fds are made CLOEXEC.
+ * If l is not NULL it gets LISTEN_FDS's text and the fds' names: those of
+ * LISTEN_FDNAMES (colon separated) when it names exactly that many and each
+ * name is printable ASCII; "" otherwise.
  */
-int sysd_listen_fds(void);
+int sysd_listen_fds(struct sysd_listen *l);
 
 /*
  * Check that fd is an open unix stream socket that can carry vhost-user,

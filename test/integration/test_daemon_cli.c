@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +47,12 @@ static void read_all(int fd, char *buf, size_t cap)
 
 /* When > 0, the child gets LISTEN_PID (its own) and LISTEN_FDS=child_listen_fds. */
 static int child_listen_fds;
+/* Or, when set, LISTEN_FDS=child_listen_text (anything, for the refusals). */
+static const char *child_listen_text;
+/* With either: LISTEN_FDNAMES, when set. */
+static const char *child_fdnames;
+/* When >= 0: becomes fd 3 in the child (where systemd puts the first socket). */
+static int child_fd3 = -1;
 
 /* Run the daemon with the given arguments (NULL-terminated), capture its output. */
 static void run_daemon(struct run *r, ...)
@@ -71,13 +78,17 @@ static void run_daemon(struct run *r, ...)
 		close(out[0]);
 		close(err[0]);
 		alarm(20); /* a start-up check must never hang */
-		if (child_listen_fds > 0) {
+		if (child_fd3 >= 0 && dup2(child_fd3, 3) != 3)
+			_exit(126);
+		if (child_listen_fds > 0 || child_listen_text) {
 			char v[32];
 
 			snprintf(v, sizeof(v), "%d", (int)getpid());
 			setenv("LISTEN_PID", v, 1);
 			snprintf(v, sizeof(v), "%d", child_listen_fds);
-			setenv("LISTEN_FDS", v, 1);
+			setenv("LISTEN_FDS", child_listen_text ? child_listen_text : v, 1);
+			if (child_fdnames)
+				setenv("LISTEN_FDNAMES", child_fdnames, 1);
 		}
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
@@ -380,6 +391,188 @@ static void test_activation_count(void **state)
 	assert_non_null(strstr(r.err, "missing --socket-path"));
 }
 
+/* The child's environment back to none, also after a failed test. */
+static int reset_child(void **state)
+{
+	(void)state;
+	child_listen_fds = 0;
+	child_listen_text = NULL;
+	child_fdnames = NULL;
+	child_fd3 = -1;
+	return 0;
+}
+
+/* A listening unix socket at path (inherited by the daemon: no CLOEXEC). */
+static int listening_at(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	assert_true(s >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(s, 1), 0);
+	return s;
+}
+
+static void assert_err_has(const struct run *r, const char *want)
+{
+	if (!strstr(r->err, want))
+		fail_msg("want '%s' in stderr: %s", want, r->err);
+}
+
+/*
+ * One socket for two devices is refused at start-up, naming both devices
+ * and where each got the fd, before any interface or socket is touched:
+ * also when one of them takes its fd from systemd (assigned after the
+ * command line was read: the check used to run before that, and both
+ * devices then accepted on fd 3), and for two fds of one socket (dup).
+ */
+static void test_fd_given_twice(void **state)
+{
+	char dir[] = "/tmp/vdc-cli-XXXXXX", path[64], spec1[64], spec2[64];
+	int l, l2;
+	struct run r;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/l.sock", dir);
+	l = listening_at(path);
+	child_fd3 = l;
+	child_listen_fds = 1;
+	run_daemon(&r, "--device", "fd=3,can-in=nosuchcan7,can-out=nosuchcan7", "--device",
+		   "can-in=nosuchcan8,can-out=nosuchcan8", NULL);
+	assert_int_equal(r.status, 1);
+	assert_err_has(&r, "one socket given twice: --device #1 (nosuchcan7) has --device fd=3, "
+			   "--device #2 (nosuchcan8) has LISTEN_FDS fd 3;");
+	assert_null(strstr(r.err, "nosuchcan7:"));
+	assert_null(strstr(r.err, "--can-in"));
+	/* The other way round, the systemd socket named by LISTEN_FDNAMES. */
+	child_fdnames = "can-b.socket";
+	run_daemon(&r, "--device", "can-in=nosuchcan7,can-out=nosuchcan7,name=a", "--device",
+		   "can-in=nosuchcan7,can-out=nosuchcan8,fd=3", NULL);
+	child_fdnames = NULL;
+	child_listen_fds = 0;
+	child_fd3 = -1;
+	assert_int_equal(r.status, 1);
+	assert_err_has(&r, "--device #1 (name=a) has LISTEN_FDS fd 3 (name \"can-b.socket\"), "
+			   "--device #2 (nosuchcan7>nosuchcan8) has --device fd=3;");
+	/* Two fds, one socket. */
+	l2 = dup(l);
+	assert_true(l2 > l);
+	snprintf(spec1, sizeof(spec1), "fd=%d,can-in=nosuchcan7,can-out=nosuchcan7", l);
+	snprintf(spec2, sizeof(spec2), "fd=%d,can-in=nosuchcan7,can-out=nosuchcan7", l2);
+	run_daemon(&r, "--device", spec1, "--device", spec2, NULL);
+	assert_int_equal(r.status, 1);
+	assert_err_has(&r, "one socket given twice");
+	assert_err_has(&r, "(the same socket)");
+	close(l2);
+	close(l);
+	unlink(path);
+	rmdir(dir);
+}
+
+/*
+ * One socket file under two spellings (./, a symlinked directory, and an
+ * inherited socket's own path): "given twice" at start-up, nothing created.
+ * It used to pass the checks, and the second device then took the first,
+ * in the same process, for "another process listening".
+ */
+static void test_socket_path_two_spellings(void **state)
+{
+	char dir[] = "/tmp/vdc-cli-XXXXXX", link[64], a[64], a2[64], a3[64], spec1[128],
+	     spec2[128];
+	const char *second[2];
+	struct stat st;
+	struct run r;
+	int l;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(link, sizeof(link), "%s/link", dir);
+	assert_int_equal(symlink(".", link), 0);
+	snprintf(a, sizeof(a), "%s/a.sock", dir);
+	snprintf(a2, sizeof(a2), "%s/./a.sock", dir);
+	snprintf(a3, sizeof(a3), "%s/link/a.sock", dir);
+	second[0] = a2;
+	second[1] = a3;
+	snprintf(spec1, sizeof(spec1), "socket-path=%s,can-in=nosuchcan7,can-out=nosuchcan7", a);
+	for (unsigned int i = 0; i < 2; i++) {
+		snprintf(spec2, sizeof(spec2),
+			 "socket-path=%s,can-in=nosuchcan8,can-out=nosuchcan8", second[i]);
+		run_daemon(&r, "--device", spec1, "--device", spec2, NULL);
+		assert_int_equal(r.status, 1);
+		assert_err_has(&r, "socket path given twice: --device #1 (nosuchcan7) has ");
+		assert_err_has(&r, second[i]);
+		assert_err_has(&r, "the same socket file");
+		assert_null(strstr(r.err, "another process"));
+		assert_null(strstr(r.err, "--can-in"));
+		assert_int_equal(lstat(a, &st), -1);
+	}
+	/* Different names in one directory are two sockets: past this check. */
+	snprintf(spec2, sizeof(spec2), "socket-path=%s/b.sock,can-in=nosuchcan8,can-out=nosuchcan8",
+		 dir);
+	run_daemon(&r, "--device", spec1, "--device", spec2, NULL);
+	assert_int_equal(r.status, 1);
+	assert_null(strstr(r.err, "given twice"));
+	assert_err_has(&r, "--can-in=nosuchcan7");
+	/* An inherited listening socket and a path to the file it is bound to. */
+	l = listening_at(a);
+	snprintf(spec1, sizeof(spec1), "fd=%d,can-in=nosuchcan7,can-out=nosuchcan7", l);
+	snprintf(spec2, sizeof(spec2), "socket-path=%s,can-in=nosuchcan8,can-out=nosuchcan8", a3);
+	run_daemon(&r, "--device", spec1, "--device", spec2, NULL);
+	assert_int_equal(r.status, 1);
+	assert_err_has(&r, "socket path given twice");
+	assert_err_has(&r, " by --device fd=");
+	close(l);
+	unlink(a);
+	unlink(link);
+	rmdir(dir);
+}
+
+/* LISTEN_FDS refused for what it is: too many (naming the bound), or not a number. */
+static void test_activation_refused(void **state)
+{
+	struct run r;
+
+	(void)state;
+	child_listen_text = "65";
+	run_daemon(&r, "-i", "nosuchcan7", "-o", "nosuchcan7", NULL);
+	assert_int_equal(r.status, 1);
+	assert_err_has(&r, "LISTEN_FDS=65: too many sockets (at most 64 are taken");
+	assert_null(strstr(r.err, "not a number"));
+	child_listen_text = "two";
+	run_daemon(&r, "-i", "nosuchcan7", "-o", "nosuchcan7", NULL);
+	child_listen_text = NULL;
+	assert_int_equal(r.status, 1);
+	assert_err_has(&r, "LISTEN_FDS='two' is not a number");
+}
+
+/* A systemd socket is named by where it came from, never as a --fd not given. */
+static void test_activation_fd_named(void **state)
+{
+	int p[2];
+	struct run r;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	child_fd3 = p[0];
+	child_listen_fds = 1;
+	run_daemon(&r, "-i", "nosuchcan7", "-o", "nosuchcan7", NULL);
+	assert_int_equal(r.status, 1);
+	assert_err_has(&r, "vhost-device-can: LISTEN_FDS fd 3: not a socket");
+	assert_null(strstr(r.err, "--fd"));
+	child_fdnames = "can0.socket";
+	run_daemon(&r, "-i", "nosuchcan7", "-o", "nosuchcan7", NULL);
+	assert_int_equal(r.status, 1);
+	assert_err_has(&r, "LISTEN_FDS fd 3 (name \"can0.socket\"): not a socket");
+	child_fdnames = NULL;
+	child_listen_fds = 0;
+	child_fd3 = -1;
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +589,10 @@ int main(void)
 	    cmocka_unit_test(test_device_usage),
 	    cmocka_unit_test(test_device_checked_before_listening),
 	    cmocka_unit_test(test_activation_count),
+	    cmocka_unit_test_teardown(test_fd_given_twice, reset_child),
+	    cmocka_unit_test_teardown(test_socket_path_two_spellings, reset_child),
+	    cmocka_unit_test_teardown(test_activation_refused, reset_child),
+	    cmocka_unit_test_teardown(test_activation_fd_named, reset_child),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

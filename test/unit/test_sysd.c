@@ -42,19 +42,19 @@ static void test_listen_fds(void **state)
 	/* Nothing set. */
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
-	assert_int_equal(sysd_listen_fds(), 0);
+	assert_int_equal(sysd_listen_fds(NULL), 0);
 	/* Meant for another process: ignored, and removed all the same. */
 	set_listen("1", "2");
-	assert_int_equal(sysd_listen_fds(), 0);
+	assert_int_equal(sysd_listen_fds(NULL), 0);
 	assert_listen_env_gone();
 	/* Garbage. */
 	set_listen(me, "two");
-	assert_int_equal(sysd_listen_fds(), -EINVAL);
+	assert_int_equal(sysd_listen_fds(NULL), -EINVAL);
 	assert_listen_env_gone();
 	set_listen(me, "-1");
-	assert_int_equal(sysd_listen_fds(), -EINVAL);
+	assert_int_equal(sysd_listen_fds(NULL), -EINVAL);
 	set_listen("12x", "1");
-	assert_int_equal(sysd_listen_fds(), 0);
+	assert_int_equal(sysd_listen_fds(NULL), 0);
 	/* Ours: the count, and fd 3 made close-on-exec (fd 3 kept aside if in use). */
 	saved_flags = fcntl(SYSD_LISTEN_FDS_START, F_GETFD);
 	saved = saved_flags >= 0 ? fcntl(SYSD_LISTEN_FDS_START, F_DUPFD_CLOEXEC, 10) : -1;
@@ -63,7 +63,7 @@ static void test_listen_fds(void **state)
 	assert_int_equal(fd, SYSD_LISTEN_FDS_START);
 	assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
 	set_listen(me, "1");
-	assert_int_equal(sysd_listen_fds(), 1);
+	assert_int_equal(sysd_listen_fds(NULL), 1);
 	assert_listen_env_gone();
 	assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
 	close(fd);
@@ -72,6 +72,89 @@ static void test_listen_fds(void **state)
 		fcntl(SYSD_LISTEN_FDS_START, F_SETFD, saved_flags);
 		close(saved);
 	}
+}
+
+/*
+ * Why LISTEN_FDS is refused is told apart: not a number (-EINVAL) or a
+ * number beyond what is taken (-ERANGE, also past unsigned long). The
+ * text given is kept for the message either way.
+ */
+static void test_listen_fds_refused(void **state)
+{
+	static const struct {
+		const char *fds;
+		int want;
+	} cases[] = {
+	    {"two", -EINVAL},
+	    {"", -EINVAL},
+	    {"-1", -EINVAL},
+	    {"+1", -EINVAL},
+	    {" 1", -EINVAL},
+	    {"1x", -EINVAL},
+	    {"65", -ERANGE},
+	    {"4096", -ERANGE},
+	    {"99999999999999999999999999", -ERANGE},
+	};
+	static struct sysd_listen l;
+	char me[32];
+
+	(void)state;
+	snprintf(me, sizeof(me), "%d", (int)getpid());
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		set_listen(me, cases[i].fds);
+		if (sysd_listen_fds(&l) != cases[i].want)
+			fail_msg("LISTEN_FDS='%s': want %d", cases[i].fds, cases[i].want);
+		assert_listen_env_gone();
+		assert_string_equal(l.count, cases[i].fds[0] == '9' ? "99999999999999999999999"
+								    : cases[i].fds);
+	}
+	/* The bound itself is taken (0 and 64 are numbers in range). */
+	set_listen(me, "0");
+	assert_int_equal(sysd_listen_fds(&l), 0);
+	/* Unprintable text is not kept for a log line. */
+	set_listen(me, "6\x1b[5");
+	assert_int_equal(sysd_listen_fds(&l), -EINVAL);
+	assert_string_equal(l.count, "");
+}
+
+/* LISTEN_FDNAMES: kept when it names every fd passed, printable; else none. */
+static void test_listen_fdnames(void **state)
+{
+	static const struct {
+		const char *names, *first, *second;
+	} cases[] = {
+	    {"can-a.socket:can-b", "can-a.socket", "can-b"},
+	    {":b", "", "b"},
+	    {"a", "", ""},	     /* one name for two fds */
+	    {"a:b:c", "", ""},	     /* three */
+	    {"a:b\x01", "", ""},     /* a control character */
+	};
+	static struct sysd_listen l;
+	char me[32];
+	int flags[2];
+
+	(void)state;
+	snprintf(me, sizeof(me), "%d", (int)getpid());
+	/* fds 3 and 4 get CLOEXEC: keep whatever the test process has there. */
+	for (int i = 0; i < 2; i++)
+		flags[i] = fcntl(SYSD_LISTEN_FDS_START + i, F_GETFD);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		set_listen(me, "2");
+		setenv("LISTEN_FDNAMES", cases[i].names, 1);
+		assert_int_equal(sysd_listen_fds(&l), 2);
+		assert_listen_env_gone();
+		assert_string_equal(l.count, "2");
+		assert_string_equal(l.names[0], cases[i].first);
+		assert_string_equal(l.names[1], cases[i].second);
+	}
+	/* None given: none kept, also from an earlier call. */
+	set_listen(me, "2");
+	unsetenv("LISTEN_FDNAMES");
+	assert_int_equal(sysd_listen_fds(&l), 2);
+	assert_string_equal(l.names[0], "");
+	for (int i = 0; i < 2; i++)
+		if (flags[i] >= 0)
+			fcntl(SYSD_LISTEN_FDS_START + i, F_SETFD, flags[i]);
 }
 
 static int bound_dgram(struct sockaddr_un *sa, socklen_t len)
@@ -164,6 +247,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_listen_fds),
+	    cmocka_unit_test(test_listen_fds_refused),
+	    cmocka_unit_test(test_listen_fdnames),
 	    cmocka_unit_test(test_notify),
 	    cmocka_unit_test(test_check_socket),
 	};

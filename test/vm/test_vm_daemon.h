@@ -195,6 +195,9 @@ static inline void vd_spawn_with(struct vd *d, const char *const *wrapper, int p
 			_exit(126);
 		if (pass_fd >= 0 && dup2(pass_fd, VD_FD) < 0)
 			_exit(126);
+		/* dup2 onto itself keeps FD_CLOEXEC: the daemon would find fd 3 closed. */
+		if (pass_fd == VD_FD && fcntl(VD_FD, F_SETFD, 0) < 0)
+			_exit(126);
 		close_range(pass_fd >= 0 ? VD_FD + 1 : VD_FD, ~0u, 0);
 		if (notify)
 			setenv("NOTIFY_SOCKET", notify, 1);

@@ -607,9 +607,9 @@ struct sock_ref {
 	bool has_ino, has_file;
 	dev_t dev, dir_dev;
 	ino_t ino, dir_ino;
-	const char *shown;	/* the path as given, or bound_path */
-	char bound_path[108];	/* an inherited socket's own path (sun_path) */
-	char base[108];		/* the last component */
+	const char *shown;    /* the path as given, or bound_path */
+	char bound_path[108]; /* an inherited socket's own path (sun_path) */
+	char base[108];	      /* the last component */
 };
 
 /* The socket file path names; false when its directory cannot be looked at. */
@@ -623,9 +623,8 @@ static bool sock_ref_file(const char *path, struct sock_ref *r)
 		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
 	else
 		snprintf(dir, sizeof(dir), ".");
-	if (stat(dir, &st) != 0 ||
-	    snprintf(r->base, sizeof(r->base), "%s", slash ? slash + 1 : path) >=
-		(int)sizeof(r->base))
+	if (stat(dir, &st) != 0 || snprintf(r->base, sizeof(r->base), "%s",
+					    slash ? slash + 1 : path) >= (int)sizeof(r->base))
 		return false;
 	r->dir_dev = st.st_dev;
 	r->dir_ino = st.st_ino;
@@ -700,7 +699,8 @@ static int check_one_socket_each(const struct options *o)
 					"%s has %s%s%s: the same socket file\n",
 					a, q->shown, e->socket_path ? "" : " by ",
 					e->socket_path ? "" : e->fd_from, b, r->shown,
-					d->socket_path ? "" : " by ", d->socket_path ? "" : d->fd_from);
+					d->socket_path ? "" : " by ",
+					d->socket_path ? "" : d->fd_from);
 				return -1;
 			}
 		}

@@ -480,8 +480,7 @@ static void test_fd_given_twice(void **state)
  */
 static void test_socket_path_two_spellings(void **state)
 {
-	char dir[] = "/tmp/vdc-cli-XXXXXX", link[64], a[64], a2[64], a3[64], spec1[128],
-	     spec2[128];
+	char dir[] = "/tmp/vdc-cli-XXXXXX", link[64], a[64], a2[64], a3[64], spec1[128], spec2[128];
 	const char *second[2];
 	struct stat st;
 	struct run r;

@@ -85,15 +85,9 @@ static void test_listen_fds_refused(void **state)
 		const char *fds;
 		int want;
 	} cases[] = {
-	    {"two", -EINVAL},
-	    {"", -EINVAL},
-	    {"-1", -EINVAL},
-	    {"+1", -EINVAL},
-	    {" 1", -EINVAL},
-	    {"1x", -EINVAL},
-	    {"65", -ERANGE},
-	    {"4096", -ERANGE},
-	    {"99999999999999999999999999", -ERANGE},
+	    {"two", -EINVAL}, {"", -EINVAL},	 {"-1", -EINVAL},
+	    {"+1", -EINVAL},  {" 1", -EINVAL},	 {"1x", -EINVAL},
+	    {"65", -ERANGE},  {"4096", -ERANGE}, {"99999999999999999999999999", -ERANGE},
 	};
 	static struct sysd_listen l;
 	char me[32];
@@ -125,9 +119,9 @@ static void test_listen_fdnames(void **state)
 	} cases[] = {
 	    {"can-a.socket:can-b", "can-a.socket", "can-b"},
 	    {":b", "", "b"},
-	    {"a", "", ""},	     /* one name for two fds */
-	    {"a:b:c", "", ""},	     /* three */
-	    {"a:b\x01", "", ""},     /* a control character */
+	    {"a", "", ""},	 /* one name for two fds */
+	    {"a:b:c", "", ""},	 /* three */
+	    {"a:b\x01", "", ""}, /* a control character */
 	};
 	static struct sysd_listen l;
 	char me[32];
@@ -246,10 +240,8 @@ static void test_check_socket(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_listen_fds),
-	    cmocka_unit_test(test_listen_fds_refused),
-	    cmocka_unit_test(test_listen_fdnames),
-	    cmocka_unit_test(test_notify),
+	    cmocka_unit_test(test_listen_fds),	   cmocka_unit_test(test_listen_fds_refused),
+	    cmocka_unit_test(test_listen_fdnames), cmocka_unit_test(test_notify),
 	    cmocka_unit_test(test_check_socket),
 	};
 

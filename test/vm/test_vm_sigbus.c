@@ -136,8 +136,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_kill_bus_ends_daemon, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_guest_fault_caught_sent_one_not, setup,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(test_guest_fault_caught_sent_one_not, setup, teardown),
 	};
 
 	skip_without_vcan();

@@ -53,8 +53,11 @@ static void test_fd_and_activation_one_socket(void **state)
 	/* sh's pid is the daemon's after exec: LISTEN_PID names it, as systemd would. */
 	const char *const wrap[] = {"/bin/sh", "-c",
 				    "export LISTEN_PID=$$ LISTEN_FDS=1; exec \"$0\" \"$@\"", NULL};
-	const char *args[] = {"--device", "fd=3,can-in=vcan0,can-out=vcan0,name=a",
-			      "--device", "can-in=vcan1,can-out=vcan1,name=b", "-v", NULL};
+	const char *args[] = {
+	    "--device", "fd=3,can-in=vcan0,can-out=vcan0,name=a",
+	    "--device", "can-in=vcan1,can-out=vcan1,name=b",
+	    NULL,
+	};
 	struct vd d;
 	int ls;
 

@@ -102,9 +102,12 @@ static void test_listen_fds_refused(void **state)
 		assert_string_equal(l.count, cases[i].fds[0] == '9' ? "99999999999999999999999"
 								    : cases[i].fds);
 	}
-	/* The bound itself is taken (0 and 64 are numbers in range). */
+	/* 0 and the bound itself are in range (64 only marks fds 3..66 CLOEXEC here). */
 	set_listen(me, "0");
 	assert_int_equal(sysd_listen_fds(&l), 0);
+	set_listen(me, "64");
+	assert_int_equal(sysd_listen_fds(&l), SYSD_MAX_LISTEN_FDS);
+	assert_string_equal(l.count, "64");
 	/* Unprintable text is not kept for a log line. */
 	set_listen(me, "6\x1b[5");
 	assert_int_equal(sysd_listen_fds(&l), -EINVAL);

@@ -447,6 +447,17 @@ static void pend_add(struct vcd *d, const struct vcd_tx_item *it, const struct c
 	p->confirmed = false;
 	p->result = it->result;
 	p->head = it->head;
+	/*
+	 * Paced, the frame was handed over up to VCD_PACE_AHEAD_NS plus its own
+	 * bus time before its slot ends: the wait for its echo starts there.
+	 * Slots only move forward, so deadlines stay in order.
+	 */
+	if (it->slot_end_ns) {
+		uint64_t end = (it->slot_end_ns + 999999u) / 1000000u;
+
+		if (end > now)
+			now = end;
+	}
 	p->deadline = now + d->tx_ack_timeout_ms;
 	d->pend_count++;
 }

@@ -1422,6 +1422,98 @@ static void test_tx_paced_late_ack(void **state)
 	assert_int_equal(vcd_timeout_ms(t->d), -1);
 }
 
+/* ---- --bitrate with LATE_TX_ACK: the echo deadline ---- */
+
+/* Echo what the port sent since *echoed, at once, as vcan does. */
+static void echo_sent(struct t *t, unsigned int *echoed)
+{
+	while (*echoed < t->port.nsent)
+		vcd_tx_confirmed(t->d, &t->port.sent[(*echoed)++]);
+}
+
+/* Let ms milliseconds pass one by one, ticking; echo at once when echoed. */
+static void run_ms(struct t *t, unsigned int ms, unsigned int *echoed)
+{
+	for (unsigned int i = 0; i < ms; i++) {
+		t->port.now++;
+		vcd_tick(t->d);
+		if (echoed)
+			echo_sent(t, echoed);
+	}
+}
+
+/* Every TX request made available was used (each exactly once: used_len). */
+static void assert_tx_all_used(struct t *t)
+{
+	assert_int_equal(used_count(t, TXQ), t->r[TXQ].avail_idx);
+	assert_int_equal(qp(t, TXQ)->inflight, 0);
+}
+
+/*
+ * --bitrate=20k --tx-ack-timeout=10: a frame goes to the port up to 8 ms
+ * before its slot starts, and its slot lasts about 5.5 ms, so its echo
+ * deadline counts from the slot's end. A burst of 10 echoed at once (as
+ * vcan does) all completes OK; from the hand-over, most timed out.
+ */
+static void test_tx_paced_ack_deadline_burst(void **state)
+{
+	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK,
+			 .timeout = 10,
+			 .bitrate = 20000};
+	struct t *t = t_open(state, &o);
+	enum { N = 10 };
+	struct tx_req r[N];
+	uint8_t data[8] = {0};
+	unsigned int echoed = 0;
+
+	start_ok(t);
+	for (unsigned int i = 0; i < N; i++)
+		r[i] = tx_post(t, 0, 0x100 + i, 8, data);
+	kick(t, TXQ);
+	echo_sent(t, &echoed);
+	run_ms(t, 200, &echoed);
+	assert_int_equal(t->port.nsent, N);
+	for (unsigned int i = 0; i < N; i++)
+		assert_tx_result(t, &r[i], VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(stats(t).tx_ok, N);
+	assert_int_equal(stats(t).tx_timeout, 0);
+	assert_tx_all_used(t);
+}
+
+/*
+ * Without an echo, each paced frame times out tx-ack-timeout after its
+ * slot's end (rounded up to the millisecond), not after its hand-over.
+ */
+static void test_tx_paced_ack_deadline_no_echo(void **state)
+{
+	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK,
+			 .timeout = 10,
+			 .bitrate = 20000};
+	struct t *t = t_open(state, &o);
+	uint8_t data[8] = {0};
+	struct tx_req r[2];
+	uint64_t t0 = t->port.now, dur, end_ms[2];
+
+	start_ok(t);
+	r[0] = tx_post(t, 0, 0x100, 8, data);
+	r[1] = tx_post(t, 0, 0x100, 8, data);
+	kick(t, TXQ);
+	/* Both handed over at once: slots [0, d) and [d, 2d), d about 5.5 ms. */
+	assert_int_equal(t->port.nsent, 2);
+	dur = cbits_frame_ns(&t->port.sent[0], 20000, 0);
+	assert_true(dur > 4000000u && dur < 8000000u);
+	for (unsigned int i = 0; i < 2; i++)
+		end_ms[i] = t0 + ((i + 1) * dur + 999999u) / 1000000u;
+	for (unsigned int i = 0; i < 2; i++) {
+		run_ms(t, (unsigned int)(end_ms[i] + 10 - 1 - t->port.now), NULL);
+		assert_int_equal(*r[i].result, NOT_SET);
+		run_ms(t, 1, NULL);
+		assert_tx_result(t, &r[i], VIRTIO_CAN_RESULT_NOT_OK);
+	}
+	assert_int_equal(stats(t).tx_timeout, 2);
+	assert_tx_all_used(t);
+}
+
 /*
  * One interrupt per kick, not one per chunk of 32: the guest learns of all
  * the completions of a wake-up at once (the call fd written once).
@@ -2408,6 +2500,8 @@ int main(void)
 	    T(test_tx_paced),
 	    T(test_tx_paced_late_ack),
 	    T(test_tx_paced_late_wakeup),
+	    T(test_tx_paced_ack_deadline_burst),
+	    T(test_tx_paced_ack_deadline_no_echo),
 	    T(test_tx_one_interrupt_per_kick),
 	    T(test_tx_send_call_error),
 	    T(test_tx_processed_on_queue_start),

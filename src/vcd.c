@@ -208,21 +208,32 @@ static void pend_remove(struct vcd *d, unsigned int i)
 	d->pend_count--;
 }
 
-/* Complete every pending TX request NOT_OK (controller or ring stopped). */
+/*
+ * Complete every pending TX request (controller or ring stopped): NOT_OK,
+ * except a paced one whose echo already came and that only waited for its
+ * slot to end: it was on the bus, and the guest is told so.
+ */
 static void pend_fail_all(struct vcd *d, const char *why)
 {
 	struct vq *q = d->q[VIRTIO_CAN_QUEUE_TX];
 
 	if (d->pend_count == 0)
 		return;
-	vlog_debug(d->name, "%u pending TX requests NOT_OK: %s", d->pend_count, why);
+	vlog_debug(d->name, "%u pending TX requests completed: %s", d->pend_count, why);
 	while (d->pend_count > 0) {
 		struct vcd_pending *p = pend_at(d, 0);
 
-		if (q)
-			complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_NOT_OK);
-		d->stats.tx_stopped++;
-		OBSERVE(d, VCD_TX_STOPPED, &p->f);
+		if (p->confirmed) {
+			if (q)
+				complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_OK);
+			d->stats.tx_ok++;
+			OBSERVE(d, VCD_TX_SENT, &p->f);
+		} else {
+			if (q)
+				complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_NOT_OK);
+			d->stats.tx_stopped++;
+			OBSERVE(d, VCD_TX_STOPPED, &p->f);
+		}
 		pend_remove(d, 0);
 	}
 	if (q && used_flush(d, q))
@@ -513,7 +524,8 @@ static void tx_kick(struct vcd *d, struct vq *q)
 
 		r = 0;
 		while (nvalid + d->nused < VCD_TX_CHUNK && budget > 0) {
-			if (!pace_room(d)) {
+			/* Stopped, requests are refused at once: no bus time to wait for. */
+			if (d->started && !pace_room(d)) {
 				/* A real bus would still be busy: vcd_tick goes on. */
 				d->pace_wait = true;
 				d->pace_backlog = true;
@@ -618,7 +630,8 @@ void vcd_tick(struct vcd *d)
 
 	if (d->pace_wait && pace_room(d)) {
 		d->pace_wait = false;
-		if (q && d->started)
+		/* Stopped meanwhile: tx_kick refuses the ring's requests, kicks come back on. */
+		if (q)
 			tx_kick(d, q);
 	}
 	if (d->pend_count == 0)
@@ -656,6 +669,66 @@ void vcd_tick(struct vcd *d)
 
 /* ---- Controller state ---- */
 
+/* One TX request found in the ring when the controller stopped: NOT_OK. */
+static void tx_stop_one(struct vcd *d, struct vq *q, const struct vq_chain *c)
+{
+	uint8_t raw[VIRTIO_CAN_HDR_SIZE];
+	uint8_t *result = chain_result_byte(c);
+	struct vcd_hdr h;
+	struct cframe f;
+
+	complete_result(d, q, c->head, result, VIRTIO_CAN_RESULT_NOT_OK);
+	if (result && vq_iov_read(c->iov, c->nout, 0, raw, sizeof(raw)) == sizeof(raw)) {
+		vcd_hdr_decode(raw, &h);
+		if (!vcd_tx_check(&h, d->features)) {
+			d->stats.tx_stopped++;
+			if (d->obs) {
+				vcd_tx_to_cframe(&h, &f);
+				if (!(h.flags & VIRTIO_CAN_FLAGS_RTR) && h.length > 0)
+					(void)vq_iov_read(c->iov, c->nout, VIRTIO_CAN_HDR_SIZE,
+							  f.data, h.length);
+				OBSERVE(d, VCD_TX_STOPPED, &f);
+			}
+			return;
+		}
+	}
+	/* Malformed: refused as it would have been at any time. */
+	d->stats.tx_rejected++;
+}
+
+/*
+ * The controller stopped (STOP or bus-off): TX requests still in the ring
+ * (under --bitrate, waiting for bus time) were meant for the bus as it was;
+ * complete them NOT_OK now, so none goes out after a later START, and pop
+ * until the ring is empty so that kicks are back on (the device had turned
+ * them off while it drained). At most one ring's worth here: a guest still
+ * adding requests gets them refused by the resumed kick.
+ */
+static void tx_stop_ring(struct vcd *d, const char *why)
+{
+	struct vq *q = d->q[VIRTIO_CAN_QUEUE_TX];
+	unsigned int n = 0;
+	int r = 0;
+
+	d->pace_wait = false;
+	d->pace_backlog = false;
+	if (!q)
+		return;
+	while (n < q->num) {
+		r = vq_pop(q, &d->chain);
+		if (r <= 0)
+			break;
+		tx_stop_one(d, q, &d->chain);
+		n++;
+	}
+	if (r > 0)
+		vq_resume_later(q);
+	if (n > 0)
+		vlog_debug(d->name, "%u TX requests in the ring NOT_OK: %s", n, why);
+	if (used_flush(d, q))
+		vq_notify(q);
+}
+
 static uint8_t ctrl_start(struct vcd *d)
 {
 	int r;
@@ -674,6 +747,12 @@ static uint8_t ctrl_start(struct vcd *d)
 	d->status &= (uint16_t)~VIRTIO_CAN_S_CTRL_BUSOFF;
 	d->started = true;
 	vlog_limited(&d->log_limit, VLOG_INFO, d->name, "controller started");
+	/*
+	 * The guest may have queued frames without a kick since the ring
+	 * emptied: look at the ring now, which also turns kicks back on.
+	 */
+	if (d->q[VIRTIO_CAN_QUEUE_TX])
+		tx_kick(d, d->q[VIRTIO_CAN_QUEUE_TX]);
 	return VIRTIO_CAN_RESULT_OK;
 }
 
@@ -685,6 +764,7 @@ static uint8_t ctrl_stop(struct vcd *d)
 	if (!d->started)
 		return VIRTIO_CAN_RESULT_OK;
 	d->started = false;
+	tx_stop_ring(d, "controller stopped");
 	rx_drop_backlog(d);
 	if (d->ops.stop) {
 		r = d->ops.stop(d->port);
@@ -706,6 +786,7 @@ static void ctrl_kick(struct vcd *d, struct vq *q)
 		struct vq_chain *c = &d->chain;
 		struct virtio_can_control_out out;
 		uint8_t *result;
+		uint16_t head;
 		uint8_t res;
 
 		if (n == VCD_CTRL_BUDGET) {
@@ -714,6 +795,8 @@ static void ctrl_kick(struct vcd *d, struct vq *q)
 		}
 		if (vq_pop(q, c) <= 0)
 			break;
+		/* START and STOP pop the Txq into the same scratch chain. */
+		head = c->head;
 		result = chain_result_byte(c);
 		if (!result) {
 			vlog_limited(&d->log_limit, VLOG_WARN, d->name,
@@ -738,7 +821,7 @@ static void ctrl_kick(struct vcd *d, struct vq *q)
 				break;
 			}
 		}
-		complete_result(d, q, c->head, result, res);
+		complete_result(d, q, head, result, res);
 		pushed |= used_flush(d, q);
 	}
 	if (pushed)
@@ -757,6 +840,7 @@ void vcd_bus_off(struct vcd *d)
 	d->stats.busoff_events++;
 	rx_drop_backlog(d);
 	pend_fail_all(d, "bus-off");
+	tx_stop_ring(d, "bus-off");
 	if (d->config_notify) {
 		r = d->config_notify(d->config_notify_opaque);
 		if (r < 0)
@@ -899,6 +983,7 @@ static void vcd_reset(void *opaque)
 	d->started = false;
 	d->status = 0;
 	d->features = 0;
+	d->pace_wait = d->pace_backlog = false;
 	rx_drop_backlog(d);
 	vlog_debug(d->name, "reset");
 }

@@ -1422,7 +1422,32 @@ static void test_tx_paced_late_ack(void **state)
 	assert_int_equal(vcd_timeout_ms(t->d), -1);
 }
 
-/* ---- --bitrate with LATE_TX_ACK: the echo deadline ---- */
+/* ---- --bitrate with LATE_TX_ACK, STOP/START and bus-off ---- */
+
+/*
+ * Kick qi as a guest driver does after making chains past old_idx
+ * available: only when the device asked for kicks (no NO_NOTIFY flag, or
+ * with EVENT_IDX an avail_event the new chains crossed). True when kicked.
+ */
+static bool guest_kick(struct t *t, unsigned int qi, uint16_t old_idx)
+{
+	struct vring_used *u = used_ring(t, qi);
+	uint16_t new_idx = t->r[qi].avail_idx;
+	bool want;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (qp(t, qi)->event_idx) {
+		/* avail_event lives after the used ring's last element. */
+		uint16_t ev = le16toh(*(volatile uint16_t *)(void *)&u->ring[QNUM]);
+
+		want = vring_need_event(ev, new_idx, old_idx);
+	} else {
+		want = !(le16toh(u->flags) & VRING_USED_F_NO_NOTIFY);
+	}
+	if (want)
+		kick(t, qi);
+	return want;
+}
 
 /* Echo what the port sent since *echoed, at once, as vcan does. */
 static void echo_sent(struct t *t, unsigned int *echoed)
@@ -1447,6 +1472,170 @@ static void assert_tx_all_used(struct t *t)
 {
 	assert_int_equal(used_count(t, TXQ), t->r[TXQ].avail_idx);
 	assert_int_equal(qp(t, TXQ)->inflight, 0);
+}
+
+/*
+ * After START, a new frame: the device asked for kicks again, sends it
+ * and nothing else (no frame queued before the stop), and completes it OK.
+ */
+static void tx_after_start(struct t *t, unsigned int *echoed, bool late)
+{
+	unsigned int k = t->port.nsent;
+	uint16_t old = t->r[TXQ].avail_idx;
+	uint8_t data[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+	struct tx_req n;
+
+	n = tx_post(t, 0, 0x200, 8, data);
+	assert_true(guest_kick(t, TXQ, old));
+	if (late)
+		echo_sent(t, echoed);
+	run_ms(t, 40, late ? echoed : NULL);
+	assert_int_equal(t->port.nsent, k + 1);
+	assert_int_equal(t->port.sent[k].id, 0x200);
+	assert_tx_result(t, &n, VIRTIO_CAN_RESULT_OK);
+	assert_tx_all_used(t);
+	assert_int_equal(vcd_timeout_ms(t->d), -1);
+}
+
+/*
+ * --bitrate=10k: 6 frames of 8 bytes (about 13 ms of bus each) queued;
+ * 15 ms later some went out and the rest wait for bus time in the ring.
+ * STOP completes every request exactly once: those that went out OK (with
+ * LATE_TX_ACK their echoes came), the rest NOT_OK as stopped. A frame
+ * queued while stopped is refused at once. Nothing queued before STOP goes
+ * out afterwards; after START the guest's next frame is kicked for (kicks
+ * were off while the device waited for the bus), goes out and completes.
+ */
+static void paced_stop_start(void **state, bool event_idx, bool late)
+{
+	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_RTR | (late ? VCD_F_LATE_TX_ACK : 0),
+			 .bitrate = 10000};
+	struct t *t = t_open(state, &o);
+	enum { N = 6 };
+	struct tx_req r[N], x;
+	uint8_t data[8] = {0};
+	unsigned int echoed = 0, k;
+	struct ctrl_req c;
+	uint16_t old;
+
+	qp(t, TXQ)->event_idx = event_idx;
+	start_ok(t);
+	for (unsigned int i = 0; i < N; i++)
+		r[i] = tx_post(t, 0, 0x100 + i, 8, data);
+	assert_true(guest_kick(t, TXQ, 0));
+	run_ms(t, 15, late ? &echoed : NULL);
+	if (late)
+		echo_sent(t, &echoed);
+	k = t->port.nsent;
+	assert_true(k >= 2 && k < N);
+
+	c = ctrl_post(t, VIRTIO_CAN_SET_CTRL_MODE_STOP);
+	kick(t, CTQ);
+	assert_int_equal(*c.result, VIRTIO_CAN_RESULT_OK);
+	for (unsigned int i = 0; i < N; i++)
+		assert_tx_result(t, &r[i], i < k ? VIRTIO_CAN_RESULT_OK : VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(stats(t).tx_ok, k);
+	assert_int_equal(stats(t).tx_stopped, N - k);
+	assert_tx_all_used(t);
+	/* Nothing waits any more. */
+	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	/* Stopped, a frame is refused at once, though the bus is still booked ahead. */
+	old = t->r[TXQ].avail_idx;
+	x = tx_post(t, 0, 0x300, 8, data);
+	assert_true(guest_kick(t, TXQ, old));
+	assert_tx_result(t, &x, VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(stats(t).tx_rejected, 1);
+	assert_tx_all_used(t);
+	run_ms(t, 100, NULL);
+	assert_int_equal(t->port.nsent, k);
+
+	start_ok(t);
+	tx_after_start(t, &echoed, late);
+	assert_int_equal(stats(t).tx_ok, k + 1);
+	assert_int_equal(stats(t).tx_stopped, N - k);
+}
+
+static void test_tx_paced_stop_start(void **state)
+{
+	paced_stop_start(state, false, false);
+}
+
+static void test_tx_paced_stop_start_event_idx(void **state)
+{
+	paced_stop_start(state, true, false);
+}
+
+static void test_tx_paced_stop_start_late_ack(void **state)
+{
+	paced_stop_start(state, false, true);
+}
+
+static void test_tx_paced_stop_start_late_ack_event_idx(void **state)
+{
+	paced_stop_start(state, true, true);
+}
+
+/*
+ * Bus-off with LATE_TX_ACK at 10k: one frame done, one echoed but its slot
+ * not over, one sent without echo yet, three waiting for bus time. Bus-off
+ * completes each exactly once: the echoed one OK (it was on the bus), the
+ * rest NOT_OK as stopped; late echoes and ticks change nothing; a frame
+ * queued while bus-off is refused; after the restart's START TX resumes.
+ */
+static void test_tx_paced_bus_off(void **state)
+{
+	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK,
+			 .bitrate = 10000};
+	struct t *t = t_open(state, &o);
+	enum { N = 6 };
+	struct tx_req r[N], x;
+	uint8_t data[8] = {0};
+	unsigned int echoed = 0;
+	uint16_t old;
+
+	qp(t, TXQ)->event_idx = true;
+	start_ok(t);
+	for (unsigned int i = 0; i < N; i++)
+		r[i] = tx_post(t, 0, 0x100 + i, 8, data);
+	assert_true(guest_kick(t, TXQ, 0));
+	echo_sent(t, &echoed);
+	/* Until frame 2 goes out (8 ms before its slot): nobody echoes 1 and 2. */
+	for (unsigned int ms = 0; t->port.nsent < 3; ms++) {
+		assert_true(ms < 100);
+		run_ms(t, 1, NULL);
+	}
+	assert_int_equal(t->port.nsent, 3);
+	assert_tx_result(t, &r[0], VIRTIO_CAN_RESULT_OK);
+	vcd_tx_confirmed(t->d, &t->port.sent[1]);
+	assert_int_equal(*r[1].result, NOT_SET); /* its slot ends when frame 2's starts */
+
+	vcd_bus_off(t->d);
+	assert_int_equal(vcd_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_tx_result(t, &r[1], VIRTIO_CAN_RESULT_OK);
+	for (unsigned int i = 2; i < N; i++)
+		assert_tx_result(t, &r[i], VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(stats(t).tx_stopped, N - 2);
+	assert_tx_all_used(t);
+	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	/* The echo of frame 2 comes late: matched to nothing. */
+	vcd_tx_confirmed(t->d, &t->port.sent[2]);
+	run_ms(t, 100, NULL);
+	assert_int_equal(t->port.nsent, 3);
+	assert_tx_all_used(t);
+
+	/* While bus-off the guest's frames are refused at once, not held. */
+	old = t->r[TXQ].avail_idx;
+	x = tx_post(t, 0, 0x300, 8, data);
+	assert_true(guest_kick(t, TXQ, old));
+	assert_tx_result(t, &x, VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(t->port.nsent, 3);
+
+	vcd_bus_restarted(t->d);
+	start_ok(t);
+	echoed = t->port.nsent;
+	tx_after_start(t, &echoed, true);
+	assert_int_equal(stats(t).tx_ok, 3);
+	assert_int_equal(stats(t).tx_stopped, N - 2);
 }
 
 /*
@@ -2500,6 +2689,11 @@ int main(void)
 	    T(test_tx_paced),
 	    T(test_tx_paced_late_ack),
 	    T(test_tx_paced_late_wakeup),
+	    T(test_tx_paced_stop_start),
+	    T(test_tx_paced_stop_start_event_idx),
+	    T(test_tx_paced_stop_start_late_ack),
+	    T(test_tx_paced_stop_start_late_ack_event_idx),
+	    T(test_tx_paced_bus_off),
 	    T(test_tx_paced_ack_deadline_burst),
 	    T(test_tx_paced_ack_deadline_no_echo),
 	    T(test_tx_one_interrupt_per_kick),

@@ -3,7 +3,8 @@
  * --bitrate on real vcan (VM rig): the daemon says it paces (vcan has no
  * bit timing), and a guest that sends as fast as it can takes at least as
  * long as the bus would need for its frames (less the booking window).
- * Only a lower bound: a slow VM may take longer, never shorter.
+ * Only a lower bound: a slow VM may take longer, never shorter. Pacing
+ * across STOP/START and the echo deadline of paced frames.
  */
 #define _GNU_SOURCE
 #include "test_vm_daemon.h"
@@ -52,6 +53,141 @@ static void test_paced_no_faster_than_the_bus(void **state)
 }
 
 /*
+ * STOP while frames wait for bus time (--bitrate=10k, EVENT_IDX as the
+ * client negotiates by default): 6 frames of about 13 ms each queued with
+ * one kick, STOP at once. All 6 complete, those on the bus OK and the rest
+ * NOT_OK as stopped; after START a new frame completes OK and is the next
+ * frame on the bus: nothing queued before STOP goes out after it. Main
+ * left 3 of the 6 uncompleted and the new frame stalled (no kick asked).
+ */
+static void paced_stop_start(uint64_t features)
+{
+	enum { N = 6 };
+	struct cframe f[N], n = cf_make(0x200, 0, 8, 0x55);
+	bool done[N] = {false};
+	unsigned int nok = 0, seen = 0;
+	struct canfd_frame cf;
+	struct vd_stats s;
+	struct fecan *c;
+	struct vd d;
+	int peer;
+
+	vd_init(&d);
+	vd_start(&d, "vcan0", "vcan0", "--bitrate=10k", NULL);
+	peer = peer_open("vcan0");
+	c = guest_open(&d, features);
+	assert_true(fe_ring_event_idx(fecan_fe(c), VIRTIO_CAN_QUEUE_TX));
+	for (unsigned int i = 0; i < N; i++)
+		f[i] = cf_make(0x100 + i, 0, 8, (uint8_t)(0x10 * i));
+	assert_int_equal(fecan_tx_many(c, f, N), N);
+	assert_int_equal(fecan_stop(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	for (unsigned int i = 0; i < N; i++) {
+		uint8_t res;
+		int tok;
+
+		if (fecan_tx_wait(c, WAIT_MS, &tok, &res) != 1) {
+			vd_print_log(&d);
+			fail_msg("%u of %u TX requests never completed after STOP", N - i, N);
+		}
+		/* A fresh client hands out slots 0, 1, ... in order. */
+		assert_true(tok >= 0 && tok < N && !done[tok]);
+		done[tok] = true;
+		nok += res == VIRTIO_CAN_RESULT_OK;
+	}
+	assert_int_equal(fecan_tx_pending(c), 0);
+	vd_stats(&d, &s);
+	assert_int_equal(s.tx_ok, nok);
+	assert_int_equal(s.tx_stopped, N - nok);
+	print_message("STOP: %u of %u completed OK, %u NOT_OK (stopped)\n", nok, N, N - nok);
+	if (nok == N)
+		fail_msg("all %u frames were on the bus before STOP: nothing waited", N);
+	/* What reached the bus before START: frames of the burst, in order. */
+	while (peer_recv(peer, &cf, 300) > 0) {
+		while (seen < N && cf.can_id != f[seen].id)
+			seen++;
+		if (seen == N)
+			fail_msg("frame %#x on the bus is none of the burst's", cf.can_id);
+		seen++;
+	}
+
+	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	if (fecan_tx_sync(c, &n, WAIT_MS) != VIRTIO_CAN_RESULT_OK) {
+		vd_print_log(&d);
+		fail_msg("the first frame after START did not complete OK");
+	}
+	assert_bus_frame(peer, &n);
+	sleep_ms(200);
+	assert_bus_quiet(peer);
+	vd_stats(&d, &s);
+	assert_int_equal(s.tx_ok, nok + 1);
+	fecan_close(c);
+	peer_close(&peer);
+	vd_stop(&d);
+	vd_cleanup(&d);
+}
+
+static void test_paced_stop_start(void **state)
+{
+	(void)state;
+	skip_without_vcan();
+	paced_stop_start(NO_LATE_ACK);
+}
+
+static void test_paced_stop_start_late_ack(void **state)
+{
+	(void)state;
+	skip_without_vcan();
+	paced_stop_start(ALL_CAN);
+}
+
+/*
+ * --bitrate=20k --tx-ack-timeout=10 with LATE_TX_ACK: a frame is handed to
+ * vcan up to 8 ms plus its own 5.5 ms before its slot ends, and vcan
+ * echoes it at once. A burst of 10 completes OK, all of it on the bus;
+ * main reported 2 to 8 of them as "ack timeout".
+ */
+static void test_paced_ack_deadline(void **state)
+{
+	enum { N = 10 };
+	struct cframe f[N];
+	struct vd_stats s;
+	struct fecan *c;
+	struct vd d;
+	int peer;
+
+	(void)state;
+	skip_without_vcan();
+	vd_init(&d);
+	vd_start(&d, "vcan0", "vcan0", "--bitrate=20k", "--tx-ack-timeout=10", NULL);
+	peer = peer_open("vcan0");
+	c = guest_open(&d, ALL_CAN);
+	assert_true(fecan_has(c, VIRTIO_CAN_F_LATE_TX_ACK));
+	for (unsigned int i = 0; i < N; i++)
+		f[i] = cf_make(0x100 + i, 0, 8, (uint8_t)i);
+	assert_int_equal(fecan_tx_many(c, f, N), N);
+	for (unsigned int i = 0; i < N; i++) {
+		uint8_t res;
+		int tok;
+
+		assert_int_equal(fecan_tx_wait(c, WAIT_MS, &tok, &res), 1);
+		if (res != VIRTIO_CAN_RESULT_OK) {
+			vd_print_log(&d);
+			fail_msg("frame %#x completed NOT_OK", f[tok].id);
+		}
+	}
+	for (unsigned int i = 0; i < N; i++)
+		assert_bus_frame(peer, &f[i]);
+	vd_stats(&d, &s);
+	print_message("burst: ok %llu, ack timeout %llu\n", s.tx_ok, s.tx_timeout);
+	assert_int_equal(s.tx_ok, N);
+	assert_int_equal(s.tx_timeout, 0);
+	fecan_close(c);
+	peer_close(&peer);
+	vd_stop(&d);
+	vd_cleanup(&d);
+}
+
+/*
  * The data bit rate goes by rtnetlink: the request reaches the kernel and
  * its answer comes back; vcan has no bit timing and says so.
  */
@@ -86,6 +222,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_paced_no_faster_than_the_bus),
+	    cmocka_unit_test(test_paced_stop_start),
+	    cmocka_unit_test(test_paced_stop_start_late_ack),
+	    cmocka_unit_test(test_paced_ack_deadline),
 	    cmocka_unit_test(test_bad_bitrate),
 	    cmocka_unit_test(test_data_bitrate_netlink),
 	};

@@ -16,13 +16,15 @@
 #include <linux/virtio_ring.h>
 
 #include "gmem.h"
+#include "vlog.h"
 
 /*
  * Most descriptors one chain may have, its direct and indirect ones and
  * zero-length ones included, when the queue is smaller (else the queue
  * size): the spec allows chains as long as the queue, and an indirect table
  * lets a chain be longer than a small queue (the Linux driver does that).
- * It bounds what one chain costs to read.
+ * It bounds what one chain costs to read. A device that knows its requests
+ * need fewer sets a lower bound (vq.max_chain).
  */
 #define VQ_MAX_CHAIN 1024
 
@@ -82,6 +84,23 @@ struct vq {
 	bool started;	/* kick fd received and ring usable */
 	bool enabled;	/* SET_VRING_ENABLE */
 	bool broken;
+	/*
+	 * Most buffer descriptors per chain (0: the generic bound). vq_init
+	 * clears it; a device sets it when it takes the ring (queue_start).
+	 */
+	uint32_t max_chain;
+	/*
+	 * Descriptors read so far (ring and indirect ones, the chains that
+	 * broke the queue included): the work a device budgets by.
+	 */
+	uint64_t walked;
+	/*
+	 * Lines about this ring (a guest or frontend can cause them at will)
+	 * go through *log_limit: own_limit after vq_init; the backend points
+	 * it at a limit that outlives the ring's resets.
+	 */
+	struct vlog_limit *log_limit;
+	struct vlog_limit own_limit;
 
 	/* Negotiated ring features. */
 	bool event_idx;
@@ -104,6 +123,13 @@ int vq_map(struct vq *q, const struct gmem *mem);
 
 /* Forget the translated pointers (memory is about to change). */
 void vq_unmap(struct vq *q);
+
+/*
+ * Most descriptors one vq_pop() on q reads, whatever the guest wrote: the
+ * chain bound plus one indirect descriptor. A device that checks this
+ * against what is left of its budget before each pop never overruns it.
+ */
+unsigned int vq_pop_cost_max(const struct vq *q);
 
 /* Mark broken and log why (once). */
 void vq_set_broken(struct vq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -75,7 +75,8 @@ static void vu_watch_listen(struct vu_backend *b)
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = VU_EV_LISTEN};
 
 	if (b->listen_fd >= 0 && epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->listen_fd, &ev) != 0)
-		vlog_err(b->tag, "cannot watch the listening socket: %s", strerror(errno));
+		vlog_limited(&b->log_limit, VLOG_ERR, b->tag,
+			     "cannot watch the listening socket: %s", strerror(errno));
 }
 
 /* Arm (ms > 0) or disarm (0) the message deadline. */
@@ -86,7 +87,8 @@ static void vu_msg_deadline(struct vu_backend *b, unsigned int ms)
 	};
 
 	if (timerfd_settime(b->timer_fd, 0, &its, NULL) != 0)
-		vlog_err(b->tag, "message deadline: %s", strerror(errno));
+		vlog_limited(&b->log_limit, VLOG_ERR, b->tag, "message deadline: %s",
+			     strerror(errno));
 	b->rx_timed = ms > 0;
 }
 
@@ -326,11 +328,12 @@ static void vu_accept(struct vu_backend *b)
 	}
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED)
-			vlog_err(b->tag, "accept: %s", strerror(errno));
+			vlog_limited(&b->log_limit, VLOG_ERR, b->tag, "accept: %s",
+				     strerror(errno));
 		return;
 	}
 	if (vu_serve(b, fd) != 0)
-		vlog_err(b->tag, "cannot serve the new connection");
+		vlog_limited(&b->log_limit, VLOG_ERR, b->tag, "cannot serve the new connection");
 }
 
 /*
@@ -375,7 +378,7 @@ static void vu_msg_timed_out(struct vu_backend *b)
 	uint64_t v;
 
 	if (read(b->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		vlog_warn(b->tag, "timer fd: %s", strerror(errno));
+		vlog_limited(&b->log_limit, VLOG_WARN, b->tag, "timer fd: %s", strerror(errno));
 	/* Stale when the message completed, or the frontend left, meanwhile. */
 	if (!b->rx_timed || b->rx_got == 0 || b->conn_fd < 0)
 		return;
@@ -401,7 +404,7 @@ static unsigned int vu_take_resumes(struct vu_backend *b)
 	}
 	/* A flag set means a wake-up was written since the last read. */
 	if (want && read(b->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		vlog_warn(b->tag, "wake fd: %s", strerror(errno));
+		vlog_limited(&b->log_limit, VLOG_WARN, b->tag, "wake fd: %s", strerror(errno));
 	return want;
 }
 
@@ -457,7 +460,7 @@ int vu_backend_dispatch(struct vu_backend *b)
 	if (n < 0) {
 		int ret = -errno;
 
-		vlog_err(b->tag, "epoll_wait: %s", strerror(errno));
+		vlog_limited(&b->log_limit, VLOG_ERR, b->tag, "epoll_wait: %s", strerror(errno));
 		return ret;
 	}
 	for (int i = 0; i < n; i++) {
@@ -531,7 +534,8 @@ int vu_backend_config_changed(struct vu_backend *b)
 	if (n < 0) {
 		int ret = -errno;
 
-		vlog_warn(b->tag, "config change notification: %s", strerror(errno));
+		vlog_limited(&b->log_limit, VLOG_WARN, b->tag, "config change notification: %s",
+			     strerror(errno));
 		if (ret == -EPIPE || ret == -ECONNRESET)
 			vub_close(&b->backend_fd);
 		return ret;

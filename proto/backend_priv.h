@@ -74,6 +74,8 @@ struct vu_backend {
 	struct gmem mem;
 	unsigned int faults_seen; /* gmem_fault_count() at the last check */
 	struct vq vqs[VU_MAX_QUEUES];
+	/* Each ring's lines (a guest breaking its ring), kept over resets. */
+	struct vlog_limit ring_limit[VU_MAX_QUEUES];
 	bool active[VU_MAX_QUEUES]; /* between queue_start and queue_stop */
 };
 

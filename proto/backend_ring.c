@@ -74,7 +74,9 @@ int vub_ring_try_start(struct vu_backend *b, unsigned int i)
 		return ret;
 	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, q->kick_fd, &ev) != 0) {
 		ret = -errno;
-		vlog_err(q->tag, "cannot watch kick fd: %s", strerror(errno));
+		/* A frontend can send an fd epoll refuses (a regular file) at will. */
+		vlog_limited(q->log_limit, VLOG_ERR, q->tag, "cannot watch kick fd: %s",
+			     strerror(errno));
 		vq_unmap(q);
 		return ret;
 	}
@@ -122,6 +124,7 @@ void vub_rings_init(struct vu_backend *b)
 	for (unsigned int i = 0; i < VU_MAX_QUEUES; i++) {
 		vq_init(&b->vqs[i], i);
 		b->vqs[i].wake_fd = b->wake_fd;
+		b->vqs[i].log_limit = &b->ring_limit[i];
 		b->active[i] = false;
 	}
 }

@@ -62,6 +62,20 @@ void vq_init(struct vq *q, unsigned int index)
 	q->call_fd = -1;
 	q->err_fd = -1;
 	q->wake_fd = -1;
+	q->log_limit = &q->own_limit;
+}
+
+/* Buffer descriptors one chain of q may have. */
+static uint32_t vq_chain_limit(const struct vq *q)
+{
+	if (q->max_chain)
+		return q->max_chain;
+	return q->num > VQ_MAX_CHAIN ? q->num : VQ_MAX_CHAIN;
+}
+
+unsigned int vq_pop_cost_max(const struct vq *q)
+{
+	return vq_chain_limit(q) + 1;
 }
 
 /* Translate one ring: aligned in both address spaces and inside one region. */
@@ -123,10 +137,10 @@ int vq_map(struct vq *q, const struct gmem *mem)
 	return 0;
 
 fail:
-	vlog_err(q->tag, "cannot map ring (num %u, desc 0x%llx, avail 0x%llx, used 0x%llx): %s",
-		 q->num, (unsigned long long)q->desc_uaddr, (unsigned long long)q->avail_uaddr,
-		 (unsigned long long)q->used_uaddr,
-		 err == -EFAULT ? "outside guest memory" : "misaligned");
+	vlog_limited(q->log_limit, VLOG_ERR, q->tag, "cannot map ring (num %u, desc 0x%llx, avail 0x%llx, used 0x%llx): %s",
+		     q->num, (unsigned long long)q->desc_uaddr, (unsigned long long)q->avail_uaddr,
+		     (unsigned long long)q->used_uaddr,
+		     err == -EFAULT ? "outside guest memory" : "misaligned");
 	return err;
 }
 
@@ -149,7 +163,8 @@ void vq_set_broken(struct vq *q, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	vlog_err(q->tag, "queue broken: %s", why);
+	/* A guest can break its ring again after every reset. */
+	vlog_limited(q->log_limit, VLOG_ERR, q->tag, "queue broken: %s", why);
 }
 
 /* Chains available past last_avail; -EIO (and broken) when that exceeds num. */
@@ -354,8 +369,9 @@ static int vq_walk(struct vq *q, uint16_t head, struct vq_chain *c)
 	struct vq_table t = {.host = (const uint8_t *)q->desc, .gpa = 0, .size = q->num};
 	uint32_t i = head;
 	uint32_t seen = 0;  /* in the current table */
-	uint32_t total = 0; /* in the chain */
-	uint32_t limit = q->num > VQ_MAX_CHAIN ? q->num : VQ_MAX_CHAIN;
+	uint32_t total = 0; /* buffer descriptors in the chain */
+	uint32_t reads = 0; /* descriptors read, the indirect one included */
+	uint32_t limit = vq_chain_limit(q);
 	bool indirect = false;
 	bool writable = false; /* by descriptor, zero-length ones included */
 
@@ -376,6 +392,17 @@ static int vq_walk(struct vq *q, uint16_t head, struct vq_chain *c)
 				      t.size);
 			return -EIO;
 		}
+		/*
+		 * At most one indirect descriptor besides the buffers: what a
+		 * pop costs stays within vq_pop_cost_max, broken chains too.
+		 */
+		if (reads == limit + 1) {
+			vq_set_broken(q, "chain at head %u longer than %u descriptors", head,
+				      limit);
+			return -EIO;
+		}
+		reads++;
+		q->walked++;
 		if (vq_read_desc(q, &t, i, &d)) {
 			vq_set_broken(q, "indirect table at head %u vanished", head);
 			return -EIO;
@@ -630,7 +657,8 @@ int vq_drain_kick(struct vq *q)
 	if (r == 0)
 		return -EPIPE;
 	if (r < 0 && errno != EAGAIN) {
-		vlog_warn(q->tag, "reading kick fd: %s", strerror(errno));
+		vlog_limited(q->log_limit, VLOG_WARN, q->tag, "reading kick fd: %s",
+			     strerror(errno));
 		return -errno;
 	}
 	return 0;
@@ -645,7 +673,8 @@ void vq_resume_later(struct vq *q)
 	q->resume = true;
 	/* EAGAIN: the counter is saturated, a wake-up is pending anyway. */
 	if (q->wake_fd >= 0 && write(q->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		vlog_warn(q->tag, "cannot wake the loop: %s", strerror(errno));
+		vlog_limited(q->log_limit, VLOG_WARN, q->tag, "cannot wake the loop: %s",
+			     strerror(errno));
 }
 
 size_t vq_iov_read_pieces(const struct iovec *iov, unsigned int n, size_t off, void *buf,

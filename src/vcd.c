@@ -42,17 +42,7 @@
  * instead of the two taking turns over a whole ring.
  */
 #define VCD_TX_CHUNK 32
-/*
- * Chains each queue handles per wakeup. A guest that refills a ring as fast
- * as the device empties it would otherwise keep one call going forever;
- * past the budget the queue asks to be resumed on the next loop turn
- * (vq_resume_later), after the frontend, the bus and the signals had theirs.
- * TX and RX: one ring of the Linux driver's size; control requests may each
- * change the link, so fewer.
- */
-#define VCD_TX_BUDGET 256
-#define VCD_RX_BUDGET 256
-#define VCD_CTRL_BUDGET 16
+/* Budgets per wakeup: see VCD_TX_BUDGET in vcd.h. */
 
 /* A TX request of the chunk being sent; its frame is tx_frames[same index]. */
 struct vcd_tx_item {
@@ -145,6 +135,36 @@ static uint64_t vcd_now(const struct vcd *d)
 		if ((d)->obs)                                                                      \
 			(d)->obs((d)->obs_opaque, (o), (f));                                       \
 	} while (0)
+
+/*
+ * The work a queue did in one wakeup: descriptors read since start (the
+ * vq's count when the wakeup began).
+ */
+static uint64_t work_done(const struct vq *q, uint64_t start)
+{
+	return q->walked - start;
+}
+
+/*
+ * Whether one more pop fits in budget: its worst case does. The first pop
+ * of a wakeup always may, so a queue whose chains cost more than the
+ * budget (the device's bound is well below it) still moves.
+ */
+static bool work_left(const struct vq *q, uint64_t start, unsigned int budget)
+{
+	uint64_t done = work_done(q, start);
+
+	return done == 0 || done + vq_pop_cost_max(q) <= budget;
+}
+
+/* The wakeup is over: keep the largest for vcd_stats.walk_max. */
+static void work_end(struct vcd *d, const struct vq *q, unsigned int qi, uint64_t start)
+{
+	uint64_t done = work_done(q, start);
+
+	if (done > d->stats.walk_max[qi])
+		d->stats.walk_max[qi] = done;
+}
 
 /* The first device-writable byte of a popped chain, or NULL. */
 static uint8_t *chain_result_byte(const struct vq_chain *c)
@@ -262,11 +282,12 @@ static bool rx_deliver(struct vcd *d)
 {
 	struct vq *q = d->q[VIRTIO_CAN_QUEUE_RX];
 	uint8_t msg[VIRTIO_CAN_HDR_SIZE + CFRAME_MAX_DATA];
-	unsigned int budget = VCD_RX_BUDGET;
 	bool pushed = false;
+	uint64_t start;
 
 	if (!q)
 		return false;
+	start = q->walked;
 	/* Pop only when there is a frame to put in the chain. */
 	while (d->rx_count > 0) {
 		struct vq_chain *c = &d->chain;
@@ -274,7 +295,7 @@ static bool rx_deliver(struct vcd *d)
 		unsigned int len;
 		int r;
 
-		if (budget-- == 0) {
+		if (!work_left(q, start, VCD_RX_BUDGET)) {
 			vq_resume_later(q);
 			break;
 		}
@@ -297,6 +318,7 @@ static bool rx_deliver(struct vcd *d)
 		}
 		rx_drop_head(d);
 	}
+	work_end(d, q, VIRTIO_CAN_QUEUE_RX, start);
 	if (used_flush(d, q))
 		pushed = true;
 	return pushed;
@@ -515,7 +537,7 @@ static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
 
 static void tx_kick(struct vcd *d, struct vq *q)
 {
-	unsigned int budget = VCD_TX_BUDGET;
+	uint64_t start = q->walked;
 	bool pushed = false;
 	int r;
 
@@ -523,7 +545,7 @@ static void tx_kick(struct vcd *d, struct vq *q)
 		unsigned int nvalid = 0;
 
 		r = 0;
-		while (nvalid + d->nused < VCD_TX_CHUNK && budget > 0) {
+		while (nvalid + d->nused < VCD_TX_CHUNK && work_left(q, start, VCD_TX_BUDGET)) {
 			/* Stopped, requests are refused at once: no bus time to wait for. */
 			if (d->started && !pace_room(d)) {
 				/* A real bus would still be busy: vcd_tick goes on. */
@@ -537,7 +559,6 @@ static void tx_kick(struct vcd *d, struct vq *q)
 				d->pace_backlog = false; /* the ring ran empty: the bus may idle */
 				break;
 			}
-			budget--;
 			if (tx_parse(d, q, &d->chain, &d->tx[nvalid], &d->tx_frames[nvalid])) {
 				pace_reserve(d, &d->tx[nvalid], &d->tx_frames[nvalid]);
 				nvalid++;
@@ -547,7 +568,8 @@ static void tx_kick(struct vcd *d, struct vq *q)
 			tx_send_batch(d, q, nvalid);
 		/* Completions become visible chunk by chunk; one interrupt per kick. */
 		pushed |= used_flush(d, q);
-	} while (r > 0 && budget > 0);
+	} while (r > 0 && work_left(q, start, VCD_TX_BUDGET));
+	work_end(d, q, VIRTIO_CAN_QUEUE_TX, start);
 	/* With EVENT_IDX the guest says whether it wants them signalled. */
 	if (pushed)
 		vq_notify(q);
@@ -708,19 +730,23 @@ static void tx_stop_ring(struct vcd *d, const char *why)
 {
 	struct vq *q = d->q[VIRTIO_CAN_QUEUE_TX];
 	unsigned int n = 0;
+	uint64_t start;
 	int r = 0;
 
 	d->pace_wait = false;
 	d->pace_backlog = false;
 	if (!q)
 		return;
-	while (n < q->num) {
+	/* One TX budget; the rest is refused by the stopped tx_kick next turn. */
+	start = q->walked;
+	while (work_left(q, start, VCD_TX_BUDGET)) {
 		r = vq_pop(q, &d->chain);
 		if (r <= 0)
 			break;
 		tx_stop_one(d, q, &d->chain);
 		n++;
 	}
+	work_end(d, q, VIRTIO_CAN_QUEUE_TX, start);
 	if (r > 0)
 		vq_resume_later(q);
 	if (n > 0)
@@ -779,6 +805,8 @@ static uint8_t ctrl_stop(struct vcd *d)
 
 static void ctrl_kick(struct vcd *d, struct vq *q)
 {
+	const struct vq *txq = d->q[VIRTIO_CAN_QUEUE_TX];
+	uint64_t start = q->walked, tx_start = txq ? txq->walked : 0;
 	bool pushed = false;
 
 	/* In order, one at a time: each result depends on the previous state. */
@@ -789,7 +817,9 @@ static void ctrl_kick(struct vcd *d, struct vq *q)
 		uint16_t head;
 		uint8_t res;
 
-		if (n == VCD_CTRL_BUDGET) {
+		/* START and STOP walk the Txq too: that counts against this wakeup. */
+		if (n == VCD_CTRL_REQS || !work_left(q, start, VCD_CTRL_BUDGET) ||
+		    (txq && txq->walked - tx_start >= VCD_TX_BUDGET)) {
 			vq_resume_later(q);
 			break;
 		}
@@ -824,6 +854,7 @@ static void ctrl_kick(struct vcd *d, struct vq *q)
 		complete_result(d, q, head, result, res);
 		pushed |= used_flush(d, q);
 	}
+	work_end(d, q, VIRTIO_CAN_QUEUE_CTRL, start);
 	if (pushed)
 		vq_notify(q);
 }
@@ -908,6 +939,8 @@ static void vcd_queue_start(void *opaque, struct vq *q)
 
 	if (q->index >= VIRTIO_CAN_NUM_QUEUES)
 		return;
+	/* Before the first pop: longer chains are no request of ours. */
+	q->max_chain = VCD_MAX_CHAIN;
 	if (q->index == VIRTIO_CAN_QUEUE_TX) {
 		/* Each pending request holds a chain: the ring size bounds them. */
 		pend_fail_all(d, "TX queue restarted");
@@ -1032,7 +1065,7 @@ int vcd_new(struct vcd **out, const struct vcd_config *cfg, const struct vcd_por
 	d->vdev.name = d->name;
 	d->vdev.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK | (cfg->fd ? VCD_F_FD : 0);
 	d->vdev.num_queues = VIRTIO_CAN_NUM_QUEUES;
-	d->vdev.max_queue_size = 32768;
+	d->vdev.max_queue_size = VCD_MAX_QUEUE_SIZE;
 	d->vdev.config_size = sizeof(struct virtio_can_config);
 	d->vdev.ops = &vcd_vu_ops;
 	d->vdev.opaque = d;

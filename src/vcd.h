@@ -39,6 +39,37 @@ struct vcd_port_ops {
  */
 #define VCD_PACE_AHEAD_NS 8000000u
 
+/*
+ * Largest queue the device accepts (SET_VRING_NUM), the README quotes it:
+ * QEMU's largest virtqueue, and 4x what the Linux driver asks for.
+ */
+#define VCD_MAX_QUEUE_SIZE 1024
+
+/*
+ * Most buffer descriptors one request may have. The Linux driver uses 2
+ * per TX and control request (header and data readable, result writable)
+ * and 1 per RX buffer; a driver splitting header, data and result, or a
+ * buffer at a page boundary, needs a few more. A longer chain breaks its
+ * queue: it is no request this device knows, and reading it costs the loop.
+ */
+#define VCD_MAX_CHAIN 16
+
+/*
+ * Work one queue does per wakeup, in descriptors read (every chain, its
+ * indirect descriptor and the chain that broke the queue included), so a
+ * queue of any size and chains of any shape delay the loop's other sources
+ * by at most one budget. Past it the queue is resumed on the next loop turn
+ * (vq_resume_later), after the frontends, the bus and the signals had
+ * theirs. TX: 256 requests of the Linux driver through indirect tables (3
+ * reads each) fit, as the 256-entry ring it fills; RX: 256 buffers of one
+ * descriptor and then some; control requests may each change the link, so
+ * there are also at most VCD_CTRL_REQS of them.
+ */
+#define VCD_TX_BUDGET 1024
+#define VCD_RX_BUDGET 512
+#define VCD_CTRL_BUDGET 64
+#define VCD_CTRL_REQS 16
+
 #define VCD_DEFAULT_RX_BACKLOG 1024
 #define VCD_DEFAULT_TX_ACK_TIMEOUT_MS 1000
 
@@ -64,6 +95,8 @@ struct vcd_stats {
 	uint64_t rx_dropped_overflow; /* backlog full */
 	uint64_t rx_dropped_small;    /* guest buffer too small */
 	uint64_t busoff_events;
+	/* Most descriptors one wakeup of each queue (Txq, Rxq, Controlq) read. */
+	uint64_t walk_max[3];
 };
 
 int vcd_new(struct vcd **out, const struct vcd_config *cfg, const struct vcd_port_ops *ops,

@@ -640,7 +640,9 @@ static void test_device_description(void **state)
 
 	assert_int_equal(vd->features, VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK);
 	assert_int_equal(vd->num_queues, 3);
-	assert_int_equal(vd->max_queue_size, 32768);
+	/* The README's "queue sizes are powers of two up to 1024". */
+	assert_int_equal(vd->max_queue_size, VCD_MAX_QUEUE_SIZE);
+	assert_int_equal(VCD_MAX_QUEUE_SIZE, 1024);
 	assert_int_equal(vd->config_size, 2);
 	assert_null(vd->ops->set_config);
 	assert_non_null(vd->name);
@@ -1118,11 +1120,14 @@ static void test_tx_full_ring_notifies(void **state)
 	assert_int_equal(notified(t, TXQ), 1);
 }
 
+/* Requests of the Linux driver through indirect tables in one budget: 3 reads each. */
+#define TX_PER_WAKEUP ((VCD_TX_BUDGET - (VCD_MAX_CHAIN + 1)) / 3 + 1)
+
 /*
  * A guest that reposts every request at once keeps the Txq full forever: one
- * kick handles one budget (a ring of 256), asks to be resumed, and returns;
- * each resume handles one more budget. Without the budget the first kick
- * never returned while the guest kept up.
+ * kick handles one budget (TX_PER_WAKEUP requests, more than a ring of 256),
+ * asks to be resumed, and returns; each resume handles one more budget.
+ * Without the budget the first kick never returned while the guest kept up.
  */
 static void test_tx_budget_refilling_guest(void **state)
 {
@@ -1143,13 +1148,13 @@ static void test_tx_budget_refilling_guest(void **state)
 	t->port.refill_shadow = &t->r[TXQ].avail_idx;
 	t->port.refill_left = 100000;
 	kick(t, TXQ);
-	assert_int_equal(t->port.nsent, 256);
+	assert_int_equal(t->port.nsent, TX_PER_WAKEUP);
 	assert_true(qp(t, TXQ)->resume);
 	/* The backend's resume: one more budget, and again asks for more. */
 	qp(t, TXQ)->resume = false;
 	t->port.nsent = 0;
 	kick(t, TXQ);
-	assert_int_equal(t->port.nsent, 256);
+	assert_int_equal(t->port.nsent, TX_PER_WAKEUP);
 	assert_true(qp(t, TXQ)->resume);
 	/* The guest stops refilling: the resumes drain what is left, then rest. */
 	t->port.refill_left = 0;
@@ -1161,6 +1166,156 @@ static void test_tx_budget_refilling_guest(void **state)
 	assert_false(qp(t, TXQ)->resume);
 	assert_false(qp(t, TXQ)->broken);
 	assert_int_equal(qp(t, TXQ)->inflight, 0);
+}
+
+/*
+ * Post a chain of n descriptors (2..VCD_MAX_CHAIN + 1) through an indirect
+ * table: readable pieces of the 16-byte buffer b, then one writable byte w.
+ */
+static uint16_t post_split(struct t *t, unsigned int qi, uint8_t *b, uint32_t blen, uint8_t *w,
+			   unsigned int n)
+{
+	struct seg s[VCD_MAX_CHAIN + 1];
+	unsigned int nr = n - 1;
+
+	assert_true(n >= 2 && n <= VCD_MAX_CHAIN + 1 && nr <= blen);
+	for (unsigned int i = 0; i < nr; i++) {
+		uint32_t from = blen * i / nr, to = blen * (i + 1) / nr;
+
+		s[i] = (struct seg){b + from, to - from, false};
+	}
+	s[nr] = (struct seg){w, 1, true};
+	return post_indirect(t, qi, s, n);
+}
+
+/* A TX request of n descriptors for frame id (no data); its result byte in *res. */
+static uint16_t tx_post_split(struct t *t, uint32_t id, unsigned int n, uint8_t **res)
+{
+	uint8_t *b = galloc(t, 16), *w = galloc(t, 1);
+
+	put_hdr(b, VIRTIO_CAN_TX, 0, 0, id);
+	*w = NOT_SET;
+	if (res)
+		*res = w;
+	return post_split(t, TXQ, b, 16, w, n);
+}
+
+/*
+ * A request of VCD_MAX_CHAIN descriptors is served; one more breaks the
+ * queue (once, logged): no virtio-can request needs that many, and the
+ * generic bound (the queue size) let one chain cost the loop 32768 reads.
+ */
+static void test_tx_chain_bound(void **state)
+{
+	struct opts o = {0};
+	struct t *t = t_open(state, &o);
+	uint8_t *res;
+
+	start_ok(t);
+	(void)tx_post_split(t, 0x10, VCD_MAX_CHAIN, &res);
+	kick(t, TXQ);
+	assert_int_equal(*res, VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(t->port.nsent, 1);
+	assert_false(qp(t, TXQ)->broken);
+	(void)tx_post_split(t, 0x11, VCD_MAX_CHAIN + 1, &res);
+	kick(t, TXQ);
+	assert_true(qp(t, TXQ)->broken);
+	assert_int_equal(*res, NOT_SET);
+	assert_int_equal(t->port.nsent, 1);
+	/* The pointer and VCD_MAX_CHAIN buffers read, the next one refused. */
+	assert_true(qp(t, TXQ)->walked <= 2 * (VCD_MAX_CHAIN + 1));
+}
+
+/*
+ * The budget counts descriptors read, not chains: a guest that reposts
+ * requests of the longest allowed chain at once gets at most VCD_TX_BUDGET
+ * reads per wakeup, and one whole budget before the queue yields. Counting
+ * chains, one wakeup read 256 chains of 17 descriptors (and of 32768 with
+ * the queue size as the chain bound).
+ */
+static void test_tx_budget_counts_descriptors(void **state)
+{
+	struct opts o = {0};
+	struct t *t = t_open(state, &o);
+	const unsigned int cost = VCD_MAX_CHAIN + 1;
+	struct vring_avail *av;
+
+	start_ok(t);
+	for (unsigned int i = 0; i < QNUM; i++)
+		(void)tx_post_split(t, 0x100 + i, VCD_MAX_CHAIN, NULL);
+	av = (struct vring_avail *)(void *)(t->mem + t->r[TXQ].avail_off);
+	t->port.refill_avail_idx = &av->idx;
+	t->port.refill_shadow = &t->r[TXQ].avail_idx;
+	t->port.refill_left = 100000;
+	for (unsigned int k = 0; k < 5; k++) {
+		uint64_t before = qp(t, TXQ)->walked;
+		uint64_t done;
+
+		qp(t, TXQ)->resume = false;
+		t->port.nsent = 0;
+		kick(t, TXQ);
+		done = qp(t, TXQ)->walked - before;
+		assert_true(done <= VCD_TX_BUDGET);
+		assert_true(done > VCD_TX_BUDGET - cost);
+		assert_int_equal(done, t->port.nsent * cost);
+		assert_true(qp(t, TXQ)->resume);
+	}
+	assert_true(stats(t).walk_max[TXQ] <= VCD_TX_BUDGET);
+	assert_false(qp(t, TXQ)->broken);
+}
+
+/* The same for RX buffers of the longest allowed chain. */
+static void test_rx_budget_counts_descriptors(void **state)
+{
+	struct opts o = {0};
+	struct t *t = t_open(state, &o);
+	struct cframe f[300];
+	uint64_t before;
+
+	start_ok(t);
+	for (unsigned int i = 0; i < QNUM; i++) {
+		uint8_t *b = galloc(t, 80);
+
+		/* All of it writable: VCD_MAX_CHAIN pieces of 5 bytes. */
+		struct seg s[VCD_MAX_CHAIN];
+
+		for (unsigned int k = 0; k < VCD_MAX_CHAIN; k++)
+			s[k] = (struct seg){b + 5 * k, 5, true};
+		(void)post_indirect(t, RXQ, s, VCD_MAX_CHAIN);
+	}
+	for (unsigned int i = 0; i < 300; i++)
+		f[i] = mkframe(0x200 + i, 0, 8, (uint8_t)i);
+	before = qp(t, RXQ)->walked;
+	vcd_rx_frames(t->d, f, 300);
+	assert_true(qp(t, RXQ)->walked - before <= VCD_RX_BUDGET);
+	assert_true(qp(t, RXQ)->walked - before > VCD_RX_BUDGET - (VCD_MAX_CHAIN + 1));
+	assert_true(qp(t, RXQ)->resume);
+	assert_true(stats(t).walk_max[RXQ] <= VCD_RX_BUDGET);
+	assert_true(stats(t).rx_delivered > 0);
+}
+
+/* And control requests: VCD_CTRL_BUDGET reads, fewer than VCD_CTRL_REQS requests. */
+static void test_ctrl_budget_counts_descriptors(void **state)
+{
+	struct opts o = {0};
+	struct t *t = t_open(state, &o);
+	uint64_t before = qp(t, CTQ)->walked;
+
+	for (unsigned int i = 0; i < 20; i++) {
+		uint8_t *b = galloc(t, 16), *w = galloc(t, 1);
+		uint16_t type = i % 2 ? VIRTIO_CAN_SET_CTRL_MODE_STOP : VIRTIO_CAN_SET_CTRL_MODE_START;
+
+		memset(b, 0, 16);
+		b[0] = (uint8_t)type;
+		b[1] = (uint8_t)(type >> 8);
+		(void)post_split(t, CTQ, b, 16, w, VCD_MAX_CHAIN);
+	}
+	kick(t, CTQ);
+	assert_true(qp(t, CTQ)->walked - before <= VCD_CTRL_BUDGET);
+	assert_true(used_count(t, CTQ) < VCD_CTRL_REQS);
+	assert_true(used_count(t, CTQ) > 0);
+	assert_true(qp(t, CTQ)->resume);
+	assert_true(stats(t).walk_max[CTQ] <= VCD_CTRL_BUDGET);
 }
 
 /*
@@ -2683,6 +2838,10 @@ int main(void)
 	    T(test_tx_full_ring_notifies),
 	    T(test_tx_budget_refilling_guest),
 	    T(test_ctrl_budget),
+	    T(test_tx_chain_bound),
+	    T(test_tx_budget_counts_descriptors),
+	    T(test_rx_budget_counts_descriptors),
+	    T(test_ctrl_budget_counts_descriptors),
 	    T(test_ctrl_malformed_log_limited),
 	    T(test_tx_send_error),
 	    T(test_tx_allow),

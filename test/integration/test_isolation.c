@@ -3,7 +3,8 @@
  * Two devices in one loop (the daemon's dmn_run in a thread, two fake CAN
  * ports, two unix sockets): whatever the guest or frontend of device A
  * does (flood its TX ring, break its queue, see its bus go off, vanish),
- * device B's frames pass both ways and its counters and status are its own.
+ * device B's frames pass both ways and its counters and status are its own,
+ * and the loop serves B between any two budgets of A's work.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,6 +23,8 @@
 #include "fakeport.h"
 #include "fecan.h"
 #include "txflood.h"
+#include "vcd.h"
+#include "virtio_can.h"
 #include "vlog.h"
 
 #define T_MS 5000
@@ -200,6 +204,171 @@ static void test_disconnect_on_a(void **state)
 	b_works(x, 5, 0x420);
 }
 
+
+/* Reopen A's guest with queues of size num: 0 or the error of the session. */
+static int a_reopen(struct fx *x, uint16_t num)
+{
+	struct fecan_opts o;
+	int ret;
+
+	fecan_close(x->a);
+	x->a = NULL;
+	fecan_opts_default(&o);
+	o.can_features = F_CLASSIC;
+	o.start.queue_size = num;
+	ret = fecan_open(&x->a, fakeport_dmn_path(x->d), &o, T_MS);
+	if (ret == 0)
+		ret = fecan_start(x->a, T_MS) == VIRTIO_CAN_RESULT_OK ? 0 : -EIO;
+	return ret;
+}
+
+/* The largest queue the README promises is accepted; twice that is refused. */
+static void test_queue_size_limit(void **state)
+{
+	struct fx *x = *state;
+
+	assert_true(a_reopen(x, 2 * VCD_MAX_QUEUE_SIZE) < 0);
+	b_works(x, 5, 0x500);
+	assert_int_equal(a_reopen(x, VCD_MAX_QUEUE_SIZE), 0);
+	b_works(x, 5, 0x510);
+}
+
+/*
+ * A hostile guest's TX chain of n direct descriptors (a 16-byte header, then
+ * 1-byte readable pieces, then the result byte), for an empty classic frame.
+ */
+static uint16_t a_long_chain(struct fx *x, unsigned int n)
+{
+	static struct fe_sg out[VCD_MAX_CHAIN + 1];
+	struct fe *fe = fecan_fe(x->a);
+	struct virtio_can_hdr *h;
+	struct fe_sg res;
+	uint64_t gpa, pad;
+	uint16_t head;
+
+	assert_true(n >= 3 && n <= VCD_MAX_CHAIN + 1);
+	h = fe_alloc(fe, sizeof(*h), 16, &gpa);
+	assert_non_null(h);
+	memset(h, 0, sizeof(*h));
+	h->msg_type = htole16(VIRTIO_CAN_TX);
+	h->can_id = htole32(0x123);
+	out[0] = (struct fe_sg){gpa, sizeof(*h)};
+	assert_non_null(fe_alloc(fe, 1, 8, &pad));
+	for (unsigned int i = 1; i < n - 1; i++)
+		out[i] = (struct fe_sg){pad, 1};
+	assert_non_null(fe_alloc(fe, 1, 8, &res.gpa));
+	res.len = 1;
+	assert_int_equal(fe_ring_add(fe, VIRTIO_CAN_QUEUE_TX, out, n - 1, &res, 1, NULL, &head), 0);
+	return head;
+}
+
+/* Reposts one head: every frame the device sends makes it available again. */
+struct repost {
+	struct vring_avail *avail;
+	uint16_t num, head, idx;
+	bool on; /* read and written in the loop thread only, after the start */
+};
+
+static void repost_hook(void *arg, unsigned int n)
+{
+	struct repost *r = arg;
+
+	if (!r->on)
+		return;
+	for (; n > 0; n--)
+		r->avail->ring[r->idx++ % r->num] = htole16(r->head);
+	__atomic_store_n(&r->avail->idx, htole16(r->idx), __ATOMIC_RELEASE);
+}
+
+static void repost_off(struct dmn *m, void *arg)
+{
+	(void)m;
+	((struct repost *)arg)->on = false;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * A's guest fills its largest ring with one chain of the longest length the
+ * device serves, and reposts it as fast as the device completes it. B's
+ * GET_FEATURES round trips and frames go on, and no wakeup of A's Txq
+ * reads more than VCD_TX_BUDGET descriptors: that, not a time, is what
+ * bounds B's wait (the round trips are printed, not asserted). With chains
+ * counted instead (256 per wakeup), A's wakeups read 256 x 16.
+ */
+static void test_long_chains_on_a(void **state)
+{
+	struct fx *x = *state;
+	static struct repost r;
+	struct fe *fe;
+	uint64_t desc, avail, used, worst = 0, sum = 0;
+	struct vcd_stats a;
+	const unsigned int rounds = 300;
+
+	assert_int_equal(a_reopen(x, VCD_MAX_QUEUE_SIZE), 0);
+	fe = fecan_fe(x->a);
+	fakeport_count_only(x->pa, true);
+	memset(&r, 0, sizeof(r));
+	r.num = VCD_MAX_QUEUE_SIZE;
+	r.head = a_long_chain(x, VCD_MAX_CHAIN);
+	assert_int_equal(fe_ring_gpas(fe, VIRTIO_CAN_QUEUE_TX, &desc, &avail, &used), 0);
+	r.avail = fe_gpa_to_ptr(fe, avail, 4 + 2u * r.num);
+	assert_non_null(r.avail);
+	/* Not kicked yet: the device has not seen the chain. */
+	r.idx = le16toh(r.avail->idx);
+	fakeport_on_send(x->pa, repost_hook, &r);
+	r.on = true;
+	for (unsigned int i = 0; i < r.num - 1u; i++)
+		r.avail->ring[r.idx++ % r.num] = htole16(r.head);
+	__atomic_store_n(&r.avail->idx, htole16(r.idx), __ATOMIC_RELEASE);
+	assert_int_equal(fe_ring_kick(fe, VIRTIO_CAN_QUEUE_TX, true), 1);
+
+	for (unsigned int i = 0; i < rounds; i++) {
+		uint64_t f, t0 = now_ns(), dt;
+
+		assert_int_equal(fe_get_features(fecan_fe(x->b), &f), 0);
+		dt = now_ns() - t0;
+		sum += dt;
+		if (dt > worst)
+			worst = dt;
+	}
+	b_works(x, 20, 0x600);
+	assert_int_equal(fakeport_dmn_exec(x->d, repost_off, &r), 0);
+	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
+	fakeport_on_send(x->pa, NULL, NULL);
+	a = stats_of(x, 0);
+	print_message("B's GET_FEATURES under A's chains of %u descriptors (queue %u): "
+		      "mean %llu us, worst %llu us; A sent %llu frames, "
+		      "at most %llu descriptors per wakeup (budget %u)\n",
+		      VCD_MAX_CHAIN, VCD_MAX_QUEUE_SIZE,
+		      (unsigned long long)(sum / rounds / 1000), (unsigned long long)(worst / 1000),
+		      (unsigned long long)a.tx_ok, (unsigned long long)a.walk_max[0], VCD_TX_BUDGET);
+	/* The flood ran: many budgets' worth of A's work while B was served. */
+	assert_true(a.tx_ok > 10ull * VCD_TX_BUDGET / VCD_MAX_CHAIN);
+	assert_true(a.walk_max[VIRTIO_CAN_QUEUE_TX] <= VCD_TX_BUDGET);
+	assert_true(a.walk_max[VIRTIO_CAN_QUEUE_TX] > VCD_TX_BUDGET - (VCD_MAX_CHAIN + 1));
+	assert_int_equal(stats_of(x, 1).tx_ok, 20);
+}
+
+/* One descriptor more than a request may have breaks A's Txq, not B. */
+static void test_overlong_chain_on_a(void **state)
+{
+	struct fx *x = *state;
+
+	(void)a_long_chain(x, VCD_MAX_CHAIN + 1);
+	assert_int_equal(fe_ring_kick(fecan_fe(x->a), VIRTIO_CAN_QUEUE_TX, true), 1);
+	assert_int_equal(fakeport_dmn_ping(x->d, T_MS), 0);
+	assert_int_equal(fakeport_sent_count(x->pa), 0);
+	assert_int_equal(stats_of(x, 0).tx_ok, 0);
+	b_works(x, 5, 0x700);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -209,6 +378,9 @@ int main(void)
 	    T(test_broken_queue_on_a),
 	    T(test_bus_off_on_a),
 	    T(test_disconnect_on_a),
+	    T(test_queue_size_limit),
+	    T(test_long_chains_on_a),
+	    T(test_overlong_chain_on_a),
 	};
 
 	if (!getenv("VDC_TEST_VERBOSE"))

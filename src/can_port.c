@@ -76,6 +76,8 @@ struct can_port {
 	uint32_t ovfl_rx;
 	char out_name[IFNAMSIZ];
 	char in_name[IFNAMSIZ];
+	/* Lines the bus or the guest (START/STOP) can cause at will. */
+	struct vlog_limit log_limit;
 };
 
 static int apply_rx_filter(struct can_port *p, bool echoes);
@@ -680,8 +682,8 @@ int can_port_recv(struct can_port *p, int fd, struct can_port_event *ev, unsigne
 
 		if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ENETDOWN)
 			return 0;
-		vlog_warn(TAG, "%s: receive failed: %s", fd == p->tx_fd ? p->out_name : p->in_name,
-			  strerror(err));
+		vlog_limited(&p->log_limit, VLOG_WARN, TAG, "%s: receive failed: %s",
+			     fd == p->tx_fd ? p->out_name : p->in_name, strerror(err));
 		return -err;
 	}
 
@@ -834,13 +836,14 @@ static void set_bitrates(struct can_port *p)
 		return;
 	ret = can_set_bitrate(p->out_name, p->bitrate);
 	if (ret != 0)
-		vlog_warn(TAG, "%s: cannot set the bit rate %u: %s", p->out_name, p->bitrate,
-			  strerror(errno));
+		vlog_limited(&p->log_limit, VLOG_WARN, TAG, "%s: cannot set the bit rate %u: %s",
+			     p->out_name, p->bitrate, strerror(errno));
 	if (p->dbitrate) {
 		ret = can_port_set_data_bitrate(p->out_name, p->dbitrate);
 		if (ret < 0)
-			vlog_warn(TAG, "%s: cannot set the data bit rate %u: %s", p->out_name,
-				  p->dbitrate, strerror(-ret));
+			vlog_limited(&p->log_limit, VLOG_WARN, TAG,
+				     "%s: cannot set the data bit rate %u: %s", p->out_name,
+				     p->dbitrate, strerror(-ret));
 	}
 }
 
@@ -857,8 +860,8 @@ int can_port_start(struct can_port *p)
 		return 0;
 	ret = link_flags(p->out_name, true);
 	if (ret < 0)
-		vlog_warn(TAG, "%s: cannot bring the link up: %s", p->out_name,
-			  can_port_strerror(ret));
+		vlog_limited(&p->log_limit, VLOG_WARN, TAG, "%s: cannot bring the link up: %s",
+			     p->out_name, can_port_strerror(ret));
 	return ret;
 }
 
@@ -874,8 +877,8 @@ int can_port_stop(struct can_port *p)
 		return 0;
 	ret = link_flags(p->out_name, false);
 	if (ret < 0)
-		vlog_warn(TAG, "%s: cannot bring the link down: %s", p->out_name,
-			  can_port_strerror(ret));
+		vlog_limited(&p->log_limit, VLOG_WARN, TAG, "%s: cannot bring the link down: %s",
+			     p->out_name, can_port_strerror(ret));
 	return ret;
 }
 

@@ -137,8 +137,9 @@ int vq_map(struct vq *q, const struct gmem *mem)
 	return 0;
 
 fail:
-	vlog_limited(q->log_limit, VLOG_ERR, q->tag, "cannot map ring (num %u, desc 0x%llx, avail 0x%llx, used 0x%llx): %s",
-		     q->num, (unsigned long long)q->desc_uaddr, (unsigned long long)q->avail_uaddr,
+	vlog_limited(q->log_limit, VLOG_ERR, q->tag,
+		     "cannot map ring (num %u, desc 0x%llx, avail 0x%llx, used 0x%llx): %s", q->num,
+		     (unsigned long long)q->desc_uaddr, (unsigned long long)q->avail_uaddr,
 		     (unsigned long long)q->used_uaddr,
 		     err == -EFAULT ? "outside guest memory" : "misaligned");
 	return err;

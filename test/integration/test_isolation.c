@@ -204,7 +204,6 @@ static void test_disconnect_on_a(void **state)
 	b_works(x, 5, 0x420);
 }
 
-
 /* Reopen A's guest with queues of size num: 0 or the error of the session. */
 static int a_reopen(struct fx *x, uint16_t num)
 {
@@ -346,9 +345,9 @@ static void test_long_chains_on_a(void **state)
 	print_message("B's GET_FEATURES under A's chains of %u descriptors (queue %u): "
 		      "mean %llu us, worst %llu us; A sent %llu frames, "
 		      "at most %llu descriptors per wakeup (budget %u)\n",
-		      VCD_MAX_CHAIN, VCD_MAX_QUEUE_SIZE,
-		      (unsigned long long)(sum / rounds / 1000), (unsigned long long)(worst / 1000),
-		      (unsigned long long)a.tx_ok, (unsigned long long)a.walk_max[0], VCD_TX_BUDGET);
+		      VCD_MAX_CHAIN, VCD_MAX_QUEUE_SIZE, (unsigned long long)(sum / rounds / 1000),
+		      (unsigned long long)(worst / 1000), (unsigned long long)a.tx_ok,
+		      (unsigned long long)a.walk_max[0], VCD_TX_BUDGET);
 	/* The flood ran: many budgets' worth of A's work while B was served. */
 	assert_true(a.tx_ok > 10ull * VCD_TX_BUDGET / VCD_MAX_CHAIN);
 	assert_true(a.walk_max[VIRTIO_CAN_QUEUE_TX] <= VCD_TX_BUDGET);
@@ -374,12 +373,8 @@ static void test_overlong_chain_on_a(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_flood_on_a),
-	    T(test_broken_queue_on_a),
-	    T(test_bus_off_on_a),
-	    T(test_disconnect_on_a),
-	    T(test_queue_size_limit),
-	    T(test_long_chains_on_a),
+	    T(test_flood_on_a),		 T(test_broken_queue_on_a), T(test_bus_off_on_a),
+	    T(test_disconnect_on_a),	 T(test_queue_size_limit),  T(test_long_chains_on_a),
 	    T(test_overlong_chain_on_a),
 	};
 

@@ -151,8 +151,8 @@ static void test_unwatchable_kick_fd(void **state)
 		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 		assert_true(fd >= 0);
-		assert_int_equal(
-		    fe_set(x->f, VHOST_USER_SET_VRING_KICK, &idx, sizeof(idx), &fd, 1), -EREMOTEIO);
+		assert_int_equal(fe_set(x->f, VHOST_USER_SET_VRING_KICK, &idx, sizeof(idx), &fd, 1),
+				 -EREMOTEIO);
 		close(fd);
 	}
 	assert_true(count_lines(x, "cannot watch kick fd") >= 1);

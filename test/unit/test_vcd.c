@@ -1303,7 +1303,8 @@ static void test_ctrl_budget_counts_descriptors(void **state)
 
 	for (unsigned int i = 0; i < 20; i++) {
 		uint8_t *b = galloc(t, 16), *w = galloc(t, 1);
-		uint16_t type = i % 2 ? VIRTIO_CAN_SET_CTRL_MODE_STOP : VIRTIO_CAN_SET_CTRL_MODE_START;
+		uint16_t type =
+		    i % 2 ? VIRTIO_CAN_SET_CTRL_MODE_STOP : VIRTIO_CAN_SET_CTRL_MODE_START;
 
 		memset(b, 0, 16);
 		b[0] = (uint8_t)type;

@@ -75,7 +75,7 @@ int vub_ring_try_start(struct vu_backend *b, unsigned int i)
 	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, q->kick_fd, &ev) != 0) {
 		ret = -errno;
 		/* A frontend can send an fd epoll refuses (a regular file) at will. */
-		vlog_limited(q->log_limit, VLOG_ERR, q->tag, "cannot watch kick fd: %s",
+		vlog_limited(&b->ring_limit[i], VLOG_ERR, q->tag, "cannot watch kick fd: %s",
 			     strerror(errno));
 		vq_unmap(q);
 		return ret;

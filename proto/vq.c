@@ -65,6 +65,12 @@ void vq_init(struct vq *q, unsigned int index)
 	q->log_limit = &q->own_limit;
 }
 
+/* Where q's lines are counted; a vq zeroed without vq_init counts its own. */
+static struct vlog_limit *vq_limit(struct vq *q)
+{
+	return q->log_limit ? q->log_limit : &q->own_limit;
+}
+
 /* Buffer descriptors one chain of q may have. */
 static uint32_t vq_chain_limit(const struct vq *q)
 {
@@ -137,7 +143,7 @@ int vq_map(struct vq *q, const struct gmem *mem)
 	return 0;
 
 fail:
-	vlog_limited(q->log_limit, VLOG_ERR, q->tag,
+	vlog_limited(vq_limit(q), VLOG_ERR, q->tag,
 		     "cannot map ring (num %u, desc 0x%llx, avail 0x%llx, used 0x%llx): %s", q->num,
 		     (unsigned long long)q->desc_uaddr, (unsigned long long)q->avail_uaddr,
 		     (unsigned long long)q->used_uaddr,
@@ -165,7 +171,7 @@ void vq_set_broken(struct vq *q, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	/* A guest can break its ring again after every reset. */
-	vlog_limited(q->log_limit, VLOG_ERR, q->tag, "queue broken: %s", why);
+	vlog_limited(vq_limit(q), VLOG_ERR, q->tag, "queue broken: %s", why);
 }
 
 /* Chains available past last_avail; -EIO (and broken) when that exceeds num. */
@@ -658,7 +664,7 @@ int vq_drain_kick(struct vq *q)
 	if (r == 0)
 		return -EPIPE;
 	if (r < 0 && errno != EAGAIN) {
-		vlog_limited(q->log_limit, VLOG_WARN, q->tag, "reading kick fd: %s",
+		vlog_limited(vq_limit(q), VLOG_WARN, q->tag, "reading kick fd: %s",
 			     strerror(errno));
 		return -errno;
 	}
@@ -674,7 +680,7 @@ void vq_resume_later(struct vq *q)
 	q->resume = true;
 	/* EAGAIN: the counter is saturated, a wake-up is pending anyway. */
 	if (q->wake_fd >= 0 && write(q->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		vlog_limited(q->log_limit, VLOG_WARN, q->tag, "cannot wake the loop: %s",
+		vlog_limited(vq_limit(q), VLOG_WARN, q->tag, "cannot wake the loop: %s",
 			     strerror(errno));
 }
 

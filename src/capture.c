@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vlog.h"
 
 #define CAP_BUF (512u * 1024u)
 #define CAP_REC_MAX 256 /* the largest record of either format */
+/* Records the buffer can hold: none is shorter than 16 bytes. */
+#define CAP_RECS (CAP_BUF / 16u)
 
 /* pcapng: block types, options, and the SocketCAN link type. */
 #define PCAPNG_SHB 0x0a0d0d0au
@@ -33,16 +36,32 @@
 #define SCAN_FD_ESI 0x02u
 #define SCAN_FD_FDF 0x04u
 
+/*
+ * The buffer holds buf[head, len): the bytes the target has not taken yet,
+ * the file's header (hdr_left bytes, after an open) first, then whole
+ * records whose lengths are in the ring rlen (rcount of them from rfirst;
+ * rdone bytes of the oldest already written), so that a partial write to a
+ * pipe still counts exactly the records that reached it.
+ */
 struct cap {
 	int fd;
+	unsigned int gen; /* bumped each time fd is closed */
 	bool pcapng;
 	bool stopped;
+	bool regular;  /* a regular file (not a FIFO or a device) */
+	bool fresh;    /* opened at start-up: emptied at the first write */
+	bool waiting;  /* the target was not writable: bytes wait for it */
+	bool dropping; /* in a run of dropped records */
+	dev_t dev;     /* the file's identity, to find two devices sharing it */
+	ino_t ino;
 	char *path;
 	char tx_if[32], rx_if[32];
 	uint8_t *buf;
-	size_t len;
-	uint64_t pending; /* records in buf */
-	uint64_t written, lost;
+	size_t head, len, hdr_left;
+	uint16_t *rlen;
+	size_t rfirst, rcount, rdone;
+	uint64_t written, lost, dropped;
+	struct vlog_limit log_limit;
 };
 
 static size_t pad4(size_t n)
@@ -181,15 +200,44 @@ static bool cap_ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-static int cap_start_file(struct cap *c)
+/* The fd goes: anything watching it (the loop's epoll) must forget it. */
+static void cap_close_fd(struct cap *c)
 {
-	c->fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->gen++;
+}
+
+/*
+ * Open path for appending, never blocking: O_NONBLOCK makes a FIFO without
+ * a reader fail at once (ENXIO) instead of waiting for one, and makes later
+ * writes to a pipe return EAGAIN instead of sleeping. O_APPEND: whoever
+ * truncates the file behind our back (copytruncate) gets no hole of zeros.
+ * The buffer starts again with the file's header.
+ */
+static int cap_start_file(struct cap *c, bool fresh)
+{
+	struct stat st;
+
+	c->fd = open(c->path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0644);
 	if (c->fd < 0)
 		return -errno;
-	c->len = 0;
-	c->pending = 0;
+	if (fstat(c->fd, &st) < 0) {
+		int err = errno;
+
+		cap_close_fd(c);
+		return -err;
+	}
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
+	c->regular = S_ISREG(st.st_mode);
+	c->fresh = fresh && c->regular;
+	c->head = c->len = c->hdr_left = 0;
+	c->rfirst = c->rcount = c->rdone = 0;
 	if (c->pcapng)
-		c->len = pcapng_header(c, c->buf);
+		c->len = c->hdr_left = pcapng_header(c, c->buf);
+	c->waiting = false;
 	c->stopped = false;
 	return 0;
 }
@@ -206,79 +254,171 @@ int cap_open(struct cap **out, const char *path, const char *tx_if, const char *
 	c->fd = -1;
 	c->path = strdup(path);
 	c->buf = malloc(CAP_BUF);
-	if (!c->path || !c->buf) {
+	c->rlen = calloc(CAP_RECS, sizeof(*c->rlen));
+	if (!c->path || !c->buf || !c->rlen) {
 		ret = -ENOMEM;
 		goto fail;
 	}
 	c->pcapng = !cap_ends_with(path, ".log");
 	snprintf(c->tx_if, sizeof(c->tx_if), "%s", tx_if);
 	snprintf(c->rx_if, sizeof(c->rx_if), "%s", rx_if);
-	ret = cap_start_file(c);
+	ret = cap_start_file(c, true);
 	if (ret < 0)
 		goto fail;
 	*out = c;
 	return 0;
 fail:
+	free(c->rlen);
 	free(c->buf);
 	free(c->path);
 	free(c);
 	return ret;
 }
 
+const char *cap_strerror(const char *path, int err)
+{
+	struct stat st;
+
+	if (err == -ENXIO && stat(path, &st) == 0 && S_ISFIFO(st.st_mode))
+		return "a FIFO with no reader (start its reader first)";
+	if (err == -ENXIO && stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		return "a socket, not a file or FIFO";
+	return strerror(-err);
+}
+
+bool cap_same_file(const struct cap *a, const struct cap *b)
+{
+	return a && b && a->dev == b->dev && a->ino == b->ino;
+}
+
+/* A record that found no room: counted, and each run of them logged once. */
+static void cap_drop(struct cap *c)
+{
+	c->lost++;
+	c->dropped++;
+	if (c->dropping)
+		return;
+	c->dropping = true;
+	vlog_limited(&c->log_limit, VLOG_WARN, NULL,
+		     "capture to %s: the target does not keep up and %u KiB wait for it; "
+		     "dropping records (%llu so far), traffic goes on",
+		     c->path, CAP_BUF / 1024u, (unsigned long long)c->dropped);
+}
+
+/* Move what is left to the front, so that the free room is all at the end. */
+static void cap_compact(struct cap *c)
+{
+	if (c->head == 0)
+		return;
+	memmove(c->buf, c->buf + c->head, c->len - c->head);
+	c->len -= c->head;
+	c->head = 0;
+}
+
 void cap_record(struct cap *c, enum cap_dir dir, bool on_bus, const char *outcome,
 		const struct cframe *f, uint64_t realtime_ns)
 {
+	size_t n;
+
 	if (!c->pcapng && !on_bus)
 		return; /* the candump log holds what was on the bus only */
-	if (c->stopped || CAP_BUF - c->len < CAP_REC_MAX) {
+	if (c->stopped) {
 		c->lost++;
 		return;
 	}
+	if (CAP_BUF - c->len < CAP_REC_MAX)
+		cap_compact(c);
+	if (CAP_BUF - c->len < CAP_REC_MAX || c->rcount == CAP_RECS) {
+		cap_drop(c);
+		return;
+	}
 	if (c->pcapng)
-		c->len += pcapng_packet(c->buf + c->len, dir, outcome, f, realtime_ns);
+		n = pcapng_packet(c->buf + c->len, dir, outcome, f, realtime_ns);
 	else
-		c->len += candump_line(c->buf + c->len, dir == CAP_TX ? c->tx_if : c->rx_if, f,
-				       realtime_ns);
-	c->pending++;
+		n = candump_line(c->buf + c->len, dir == CAP_TX ? c->tx_if : c->rx_if, f,
+				 realtime_ns);
+	c->len += n;
+	c->rlen[(c->rfirst + c->rcount) % CAP_RECS] = (uint16_t)n;
+	c->rcount++;
 }
 
 static void cap_stop(struct cap *c, int err)
 {
-	c->lost += c->pending;
+	c->lost += c->rcount;
 	vlog_err(NULL, "capture to %s stopped: %s; traffic goes on, %llu record(s) lost so far",
 		 c->path, strerror(err), (unsigned long long)c->lost);
-	c->pending = 0;
-	c->len = 0;
+	c->head = c->len = c->hdr_left = 0;
+	c->rcount = c->rdone = 0;
+	c->waiting = false;
 	c->stopped = true;
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
+	cap_close_fd(c);
+}
+
+/* w more bytes reached the target: the header's first, then whole records. */
+static void cap_advance(struct cap *c, size_t w)
+{
+	size_t h = w < c->hdr_left ? w : c->hdr_left;
+
+	c->head += w;
+	c->hdr_left -= h;
+	w -= h;
+	while (w > 0) {
+		size_t left = c->rlen[c->rfirst] - c->rdone;
+
+		if (w < left) {
+			c->rdone += w;
+			return;
+		}
+		w -= left;
+		c->rdone = 0;
+		c->rfirst = (c->rfirst + 1) % CAP_RECS;
+		c->rcount--;
+		c->written++;
+	}
 }
 
 int cap_flush(struct cap *c)
 {
-	size_t off = 0;
-
 	if (!c)
 		return 0;
 	if (c->stopped)
 		return -EIO;
-	while (off < c->len) {
-		ssize_t w = write(c->fd, c->buf + off, c->len - off);
+	/* Start-up's file starts empty, but only once it is truly ours to write. */
+	if (c->fresh) {
+		c->fresh = false;
+		if (ftruncate(c->fd, 0) < 0) {
+			int err = errno;
+
+			cap_stop(c, err);
+			return -err;
+		}
+	}
+	while (c->head < c->len) {
+		ssize_t w = write(c->fd, c->buf + c->head, c->len - c->head);
 
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* Kept for later: the loop waits for the target to take more. */
+			c->waiting = true;
+			return -EAGAIN;
+		}
 		if (w <= 0) {
 			int err = w < 0 ? errno : ENOSPC;
 
 			cap_stop(c, err);
 			return -err;
 		}
-		off += (size_t)w;
+		cap_advance(c, (size_t)w);
 	}
-	c->written += c->pending;
-	c->pending = 0;
-	c->len = 0;
+	c->head = c->len = 0;
+	c->waiting = false;
+	if (c->dropping) {
+		c->dropping = false;
+		vlog_limited(&c->log_limit, VLOG_INFO, NULL,
+			     "capture to %s: caught up; %llu record(s) dropped so far", c->path,
+			     (unsigned long long)c->dropped);
+	}
 	return 0;
 }
 
@@ -288,20 +428,39 @@ int cap_reopen(struct cap *c)
 
 	if (!c)
 		return 0;
-	if (!c->stopped)
+	if (!c->stopped) {
+		/* What the old target does not take now goes nowhere. */
 		(void)cap_flush(c);
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	ret = cap_start_file(c);
+		c->lost += c->rcount;
+	}
+	cap_close_fd(c);
+	ret = cap_start_file(c, false);
 	if (ret < 0) {
+		c->head = c->len = c->hdr_left = 0;
+		c->rcount = c->rdone = 0;
+		c->waiting = false;
 		c->stopped = true;
 		vlog_err(NULL, "capture: reopening %s: %s; capture stopped, traffic goes on",
-			 c->path, strerror(-ret));
+			 c->path, cap_strerror(c->path, ret));
 		return ret;
 	}
 	vlog_info(NULL, "capture: %s reopened", c->path);
 	return 0;
+}
+
+int cap_fd(const struct cap *c)
+{
+	return c ? c->fd : -1;
+}
+
+unsigned int cap_generation(const struct cap *c)
+{
+	return c ? c->gen : 0;
+}
+
+bool cap_waiting(const struct cap *c)
+{
+	return c && !c->stopped && c->waiting;
 }
 
 uint64_t cap_written(const struct cap *c)
@@ -314,14 +473,22 @@ uint64_t cap_lost(const struct cap *c)
 	return c ? c->lost : 0;
 }
 
+uint64_t cap_dropped(const struct cap *c)
+{
+	return c ? c->dropped : 0;
+}
+
 void cap_close(struct cap *c)
 {
 	if (!c)
 		return;
-	if (!c->stopped)
+	/* Nothing recorded since start-up: the file stays as it was. */
+	if (!c->stopped && !(c->fresh && c->rcount == 0))
 		(void)cap_flush(c);
-	if (c->fd >= 0)
-		close(c->fd);
+	if (!c->stopped)
+		c->lost += c->rcount;
+	cap_close_fd(c);
+	free(c->rlen);
 	free(c->buf);
 	free(c->path);
 	free(c);

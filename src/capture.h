@@ -8,9 +8,17 @@
  * from the bus; the format has no direction or outcome).
  *
  * Records go to a memory buffer (cap_record, in the frame path: a copy) and
- * to the file at the end of a loop turn (cap_flush). A write that fails
- * (disk full, file gone bad) stops the capture with one logged error; what
- * could not be written is counted as lost, and traffic goes on.
+ * to the file at the end of a loop turn (cap_flush). Nothing here ever
+ * blocks the loop: the file is opened and written with O_NONBLOCK, so a
+ * FIFO without a reader fails to open at once, and a target that takes
+ * nothing more (a FIFO whose reader stopped) leaves its bytes in the buffer
+ * (the loop then waits for it to be writable, cap_waiting); once the
+ * bounded buffer is full, records are dropped and counted (cap_dropped),
+ * with one rate-limited line per run of drops. (A regular file is written
+ * from the loop too: the page cache takes it at memory speed; see the
+ * README on slow disks.) A write that fails (disk full, reader gone) stops
+ * the capture with one logged error; what could not be written is counted
+ * as lost, and traffic goes on.
  */
 #ifndef CAPTURE_H
 #define CAPTURE_H
@@ -28,10 +36,19 @@ enum cap_dir {
 };
 
 /*
- * Create (truncate) path. tx_if and rx_if name the interfaces for the
+ * Open path for appending (created if need be), without blocking: -ENXIO
+ * for a FIFO that has no reader. A regular file is emptied at the first
+ * write (so a refused start-up leaves it as it was): each run of the daemon
+ * starts a capture of its own. tx_if and rx_if name the interfaces for the
  * candump format and the pcapng interface block. 0 or -errno.
  */
 int cap_open(struct cap **out, const char *path, const char *tx_if, const char *rx_if);
+
+/* What cap_open's or cap_reopen's err (-errno) means for path, in words. */
+const char *cap_strerror(const char *path, int err);
+
+/* Whether a and b write the same file (device and inode, however spelled). */
+bool cap_same_file(const struct cap *a, const struct cap *b);
 
 /*
  * One frame: dir, whether it was on the bus (a sent TX frame, any frame
@@ -42,20 +59,38 @@ int cap_open(struct cap **out, const char *path, const char *tx_if, const char *
 void cap_record(struct cap *c, enum cap_dir dir, bool on_bus, const char *outcome,
 		const struct cframe *f, uint64_t realtime_ns);
 
-/* Write what is buffered. 0, or -errno once the capture stopped. */
+/*
+ * Write what is buffered, as much as the target takes now. 0 when all is
+ * written; -EAGAIN when some waits (cap_waiting: wait until cap_fd is
+ * writable); another -errno once the capture stopped.
+ */
 int cap_flush(struct cap *c);
 
 /*
- * Close the file and open path again, from scratch (after log rotation
- * moved it: SIGHUP). A failure stops the capture (logged). 0 or -errno.
+ * Close the file and open path again, without blocking (after log rotation
+ * moved it: SIGHUP), appending: a file that was not moved keeps what it
+ * holds, and a pcapng file gets a new section. What the old file did not
+ * take is lost. A failure (a FIFO without a reader too) stops the capture
+ * (logged); the next reopen tries again. 0 or -errno.
  */
 int cap_reopen(struct cap *c);
 
-/* Records written, and records lost (buffer full, capture stopped). */
+/* The fd written to (-1 when stopped), and a count bumped each time an fd is closed. */
+int cap_fd(const struct cap *c);
+unsigned int cap_generation(const struct cap *c);
+
+/* Bytes wait for the target to become writable (the last flush got -EAGAIN). */
+bool cap_waiting(const struct cap *c);
+
+/*
+ * Records written, records lost (never written, for any reason), and of
+ * those the ones dropped because the target did not keep up (buffer full).
+ */
 uint64_t cap_written(const struct cap *c);
 uint64_t cap_lost(const struct cap *c);
+uint64_t cap_dropped(const struct cap *c);
 
-/* Flush, close, free. NULL is a no-op. */
+/* Flush (what the target takes now), close, free. NULL is a no-op. */
 void cap_close(struct cap *c);
 
 #endif

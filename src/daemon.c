@@ -16,6 +16,7 @@
 enum {
 	DMN_KIND_BACKEND = 0,
 	DMN_KIND_PORT0 = 1, /* DMN_KIND_PORT0 + i for port->fds[i] */
+	DMN_KIND_CAP = 15,  /* the capture's fd has room again */
 };
 #define DMN_TAG(dev, kind) (((uint32_t)(dev) << 4) | (uint32_t)(kind))
 #define DMN_TAG_DEV(tag) ((tag) >> 4)
@@ -328,16 +329,63 @@ static void dmn_observe(void *opaque, enum vcd_outcome o, const struct cframe *f
 		   (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
 }
 
+/* Stop watching the capture's fd (still open: the same one as when watched). */
+static void dmn_cap_unwatch(struct dmn_dev *d)
+{
+	if (d->cap_watched && d->cap_gen == cap_generation(d->cap))
+		(void)epoll_ctl(d->epfd, EPOLL_CTL_DEL, cap_fd(d->cap), NULL);
+	d->cap_watched = false;
+	d->cap_retry = false;
+}
+
+/*
+ * After a flush: watch the capture's fd for room while bytes wait for it,
+ * and not otherwise. A closed fd (the capture stopped or was reopened:
+ * a new generation) left the epoll set by itself, and its number may be
+ * another's by now: it is forgotten, never removed by number.
+ */
+static void dmn_cap_watch(struct dmn_dev *d)
+{
+	bool want = cap_waiting(d->cap);
+	unsigned int gen = cap_generation(d->cap);
+	struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = DMN_TAG(d->idx, DMN_KIND_CAP)};
+
+	if (d->cap_watched && d->cap_gen != gen)
+		d->cap_watched = false;
+	if (!want) {
+		dmn_cap_unwatch(d);
+		return;
+	}
+	if (d->cap_watched)
+		return;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, cap_fd(d->cap), &ev) == 0) {
+		d->cap_watched = true;
+		d->cap_gen = gen;
+		d->cap_retry = false;
+		return;
+	}
+	/* EPERM: a regular file, which epoll cannot watch; try again on a timer. */
+	if (errno != EPERM)
+		vlog_limited(&d->log_limit, VLOG_WARN, NULL,
+			     "device %u: cannot watch its capture file: %s", d->idx,
+			     strerror(errno));
+	d->cap_retry = true;
+}
+
 void dmn_set_capture(struct dmn *m, unsigned int idx, struct cap *cap)
 {
 	if (idx >= m->ndevs)
 		return;
+	if (m->devs[idx].cap)
+		dmn_cap_unwatch(&m->devs[idx]);
 	m->devs[idx].cap = cap;
 	vcd_set_observer(m->devs[idx].dev, cap ? dmn_observe : NULL, cap);
 }
 
 /* A port that could not go back into the set is read again this often. */
 #define DMN_REWATCH_MS 10
+/* A capture waiting on an fd epoll cannot watch is tried again this often. */
+#define DMN_CAP_RETRY_MS 20
 
 /* Milliseconds until the first device's timer, -1 when none has one. */
 static int dmn_timeout_ms(struct dmn *m)
@@ -349,6 +397,8 @@ static int dmn_timeout_ms(struct dmn *m)
 
 		if (m->devs[i].unwatched && (d < 0 || d > DMN_REWATCH_MS))
 			d = DMN_REWATCH_MS;
+		if (m->devs[i].cap_retry && (d < 0 || d > DMN_CAP_RETRY_MS))
+			d = DMN_CAP_RETRY_MS;
 		if (d >= 0 && (t < 0 || d < t))
 			t = d;
 	}
@@ -367,7 +417,7 @@ static bool dmn_all_done(const struct dmn *m)
 int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), void *arg)
 {
 	/* Room for every source of every device: each gets its turn each wait. */
-	struct epoll_event evs[DMN_MAX_DEVICES * 3 + 1];
+	struct epoll_event evs[DMN_MAX_DEVICES * 4 + 1];
 	int ret;
 
 	ret = dmn_watch(m->epfd, ctl_fd, DMN_TAG_CTL);
@@ -403,6 +453,8 @@ int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), 
 					vlog_err(NULL, "backend: %s", strerror(-ret));
 					goto out;
 				}
+			} else if (DMN_TAG_KIND(tag) == DMN_KIND_CAP) {
+				/* Room in the capture's target: the flush below uses it. */
 			} else if (DMN_TAG_KIND(tag) - DMN_KIND_PORT0 < d->port->nfds) {
 				dmn_port_ready(d, d->port->fds[DMN_TAG_KIND(tag) - DMN_KIND_PORT0]);
 			}
@@ -411,9 +463,11 @@ int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), 
 			vcd_tick(m->devs[i].dev);
 			/* Bus frames and ticks write guest memory outside the dispatch. */
 			vu_backend_check_memory(m->devs[i].backend);
-			/* The capture's one write, after the turn's frames. */
-			if (m->devs[i].cap)
+			/* The capture's one write, after the turn's frames; never blocks. */
+			if (m->devs[i].cap) {
 				(void)cap_flush(m->devs[i].cap);
+				dmn_cap_watch(&m->devs[i]);
+			}
 			m->devs[i].flooded = m->devs[i].flood;
 			m->devs[i].flood = false;
 			if (m->devs[i].unwatched)

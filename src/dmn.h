@@ -58,6 +58,10 @@ struct dmn_dev {
 	const struct dmn_port *port;
 	bool once;	 /* serving one connected frontend: done when it leaves */
 	struct cap *cap; /* --capture, or NULL; owned by the caller */
+	/* The capture's fd is watched for EPOLLOUT while bytes wait for it. */
+	bool cap_watched;
+	bool cap_retry;		  /* waiting, but its fd cannot be watched: a timer */
+	unsigned int cap_gen;	  /* cap_generation() when the watch was set */
 	/* The device's view of the port: port->ops, with send seen by the loop. */
 	struct vcd_port_ops ops;
 	int epfd;
@@ -82,7 +86,9 @@ struct dmn {
 
 /*
  * Record every frame of device idx to cap (NULL: stop); the loop writes it
- * out at the end of each turn. cap stays the caller's.
+ * out at the end of each turn, never blocking: while the target takes no
+ * more, the loop watches it for room (or, for an fd epoll cannot watch,
+ * tries again every DMN_CAP_RETRY_MS). cap stays the caller's.
  */
 void dmn_set_capture(struct dmn *m, unsigned int idx, struct cap *cap);
 

@@ -799,10 +799,13 @@ static void print_stats(struct dmn *m, const struct dev_run *runs, unsigned int 
 			n > 1 ? runs[k].name : "", n > 1 ? ": " : "",
 			can_port_kernel_drops(runs[k].port));
 		if (runs[k].cap)
-			fprintf(stderr, "%s%scapture: %llu records written, %llu lost\n",
+			fprintf(stderr,
+				"%s%scapture: %llu records written, %llu lost (%llu dropped: the "
+				"target did not keep up)\n",
 				n > 1 ? runs[k].name : "", n > 1 ? ": " : "",
 				(unsigned long long)cap_written(runs[k].cap),
-				(unsigned long long)cap_lost(runs[k].cap));
+				(unsigned long long)cap_lost(runs[k].cap),
+				(unsigned long long)cap_dropped(runs[k].cap));
 	}
 	fflush(stderr);
 }
@@ -830,11 +833,42 @@ static int on_signal(struct dmn *m, void *arg)
 }
 
 /*
+ * Open device k's capture (none blocks: a FIFO needs its reader already)
+ * and refuse a file that an earlier device (runs[0..k-1]) writes: compared
+ * by device and inode, so two spellings of one file are caught. 0 or -1
+ * after a message.
+ */
+static int open_capture(const struct dev_opts *d, struct dev_run *r, const struct dev_run *runs,
+			unsigned int k)
+{
+	int ret = cap_open(&r->cap, d->capture, d->can_out, d->can_in);
+
+	if (ret < 0) {
+		vlog_err(r->name, "--capture=%s: %s", d->capture, cap_strerror(d->capture, ret));
+		return -1;
+	}
+	for (unsigned int j = 0; j < k; j++) {
+		if (cap_same_file(runs[j].cap, r->cap)) {
+			vlog_err(r->name,
+				 "--capture=%s: the file device %s already captures to; give "
+				 "each device a file of its own (capture= in --device)",
+				 d->capture, runs[j].name);
+			cap_close(r->cap);
+			r->cap = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Open device k's port and add it to the loop. Its inherited fd (if any) is
  * taken, also on failure. 0 or -1 after a message.
  */
-static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run *r)
+static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run *runs,
+			unsigned int k)
 {
+	struct dev_run *r = &runs[k];
 	struct can_port_config pcfg = {0};
 	struct vcd_config dcfg = {0};
 	struct dmn_sock sock = {.path = d->socket_path, .listen_fd = -1, .conn_fd = -1};
@@ -877,13 +911,8 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 		else
 			sock.conn_fd = d->fd;
 	}
-	if (d->capture) {
-		ret = cap_open(&r->cap, d->capture, d->can_out, d->can_in);
-		if (ret < 0) {
-			vlog_err(r->name, "--capture=%s: %s", d->capture, strerror(-ret));
-			goto fail_fd;
-		}
-	}
+	if (d->capture && open_capture(d, r, runs, k) < 0)
+		goto fail_fd;
 	ret = dmn_add(m, &dcfg, &r->dport, &sock);
 	if (ret < 0) {
 		if (d->socket_path)
@@ -950,7 +979,7 @@ int main(int argc, char **argv)
 	}
 	inited = true;
 	for (; started < o.ndev; started++)
-		if (start_device(&m, &o.dev[started], &runs[started]) < 0)
+		if (start_device(&m, &o.dev[started], runs, started) < 0)
 			goto out;
 	/* Every socket is served: a service manager may start the VMs now. */
 	ret = sysd_notify("READY=1\nSTATUS=serving");

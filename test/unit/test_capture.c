@@ -2,8 +2,12 @@
 /*
  * The capture writer: pcapng blocks read back field by field, candump log
  * lines exactly, a full disk (/dev/full) stopping it with records counted
- * lost, and reopening after rotation. (Wireshark's own reading is the VM
- * tier's test, with tshark.)
+ * lost, and reopening after rotation. Never blocking: a FIFO without a
+ * reader refused at once, one whose reader stopped reading filling the
+ * bounded buffer and then dropping (counted), every record that reached it
+ * whole. One file for two captures found however it is spelled, appending
+ * after an outside truncation, start-up's emptying only at the first write.
+ * (Wireshark's own reading is the VM tier's test, with tshark.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,7 +17,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -249,6 +257,266 @@ static void test_reopen(void **state)
 	cap_close(c);
 }
 
+/* A call that would block the loop is killed by this guard, failing the test. */
+#define BLOCK_GUARD_S 10
+
+/* A FIFO nobody reads: refused at once, in words, not waited on. */
+static void test_fifo_without_reader(void **state)
+{
+	char dir[] = "/tmp/vdc-cap-XXXXXX", path[64];
+	struct cap *c = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(BLOCK_GUARD_S);
+	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), -ENXIO);
+	alarm(0);
+	assert_null(c);
+	assert_non_null(strstr(cap_strerror(path, -ENXIO), "no reader"));
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Read what the FIFO holds now into buf at *len; bytes read. */
+static size_t drain(int rfd, char *buf, size_t cap, size_t *len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (*len < cap && (n = read(rfd, buf + *len, cap - *len)) > 0) {
+		*len += (size_t)n;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+/*
+ * A FIFO whose reader stopped reading: the flushes never block, the buffer
+ * fills to its bound, then records are dropped and counted; once the
+ * reader reads again everything kept arrives, whole records only, and
+ * written + dropped is every record.
+ */
+static void test_fifo_stalled_reader(void **state)
+{
+	char dir[] = "/tmp/vdc-cap-XXXXXX", path[64];
+	static char got[4u << 20];
+	struct cframe f = frame(0x123, 0, 8);
+	struct pollfd pfd;
+	unsigned int total = 0, lines = 0;
+	size_t len = 0;
+	struct cap *c;
+	int rfd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fifo.log", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(rfd >= 0);
+	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
+	/* Loop turns of 64 frames, each ending with the flush; nobody reads. */
+	alarm(BLOCK_GUARD_S);
+	for (unsigned int turn = 0; turn < 400; turn++) {
+		for (unsigned int i = 0; i < 64; i++, total++)
+			cap_record(c, CAP_TX, true, "sent", &f, 1000000000ull + total);
+		(void)cap_flush(c);
+	}
+	assert_int_equal(cap_flush(c), -EAGAIN);
+	alarm(0);
+	assert_true(cap_waiting(c));
+	assert_true(cap_dropped(c) > 0);
+	assert_int_equal(cap_lost(c), cap_dropped(c));
+	/* What the loop waits for: the fd is not writable until the reader reads. */
+	pfd = (struct pollfd){.fd = cap_fd(c), .events = POLLOUT};
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+
+	/* The reader reads again: what was kept arrives, then the capture goes on. */
+	for (unsigned int tries = 0; cap_waiting(c) && tries < 10000; tries++) {
+		drain(rfd, got, sizeof(got), &len);
+		(void)cap_flush(c);
+	}
+	assert_false(cap_waiting(c));
+	cap_record(c, CAP_RX, true, "delivered", &f, 2000000000ull);
+	total++;
+	assert_int_equal(cap_flush(c), 0);
+	drain(rfd, got, sizeof(got), &len);
+	assert_true(len < sizeof(got));
+	assert_int_equal(cap_written(c) + cap_dropped(c), total);
+	/* Whole lines only, as many as were counted written. */
+	assert_int_equal(got[len - 1], '\n');
+	for (size_t i = 0; i < len; i++)
+		lines += got[i] == '\n';
+	assert_int_equal(lines, cap_written(c));
+	assert_int_equal(strncmp(got, "(1.000000) vcan0 123#", 21), 0);
+
+	/* The reader gone: the capture stops (EPIPE), counted, traffic goes on. */
+	close(rfd);
+	cap_record(c, CAP_TX, true, "sent", &f, 3000000000ull);
+	assert_int_equal(cap_flush(c), -EPIPE);
+	assert_int_equal(cap_lost(c), cap_dropped(c) + 1);
+	assert_int_equal(cap_fd(c), -1);
+	cap_close(c);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* The same file under two names is one file; another file is not. */
+static void test_same_file(void **state)
+{
+	char dir[] = "/tmp/vdc-cap-XXXXXX", a[64], a2[80], b[64];
+	struct cap *c1, *c2, *c3;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a.pcapng", dir);
+	snprintf(a2, sizeof(a2), "%s/./../%s/a.pcapng", dir, strrchr(dir, '/') + 1);
+	snprintf(b, sizeof(b), "%s/b.pcapng", dir);
+	assert_int_equal(cap_open(&c1, a, "vcan0", "vcan0"), 0);
+	assert_int_equal(cap_open(&c2, a2, "vcan1", "vcan1"), 0);
+	assert_int_equal(cap_open(&c3, b, "vcan1", "vcan1"), 0);
+	assert_true(cap_same_file(c1, c2));
+	assert_false(cap_same_file(c1, c3));
+	assert_false(cap_same_file(c1, NULL));
+	cap_close(c1);
+	cap_close(c2);
+	cap_close(c3);
+	unlink(a);
+	unlink(b);
+	rmdir(dir);
+}
+
+/*
+ * Start-up empties the file only at the first write: a start-up refused
+ * after opening it (another device's file) leaves it as it was.
+ */
+static void test_emptied_at_first_write(void **state)
+{
+	char path[] = "/tmp/vdc-cap-XXXXXX.log";
+	char buf[256];
+	struct cframe f = frame(0x123, 0, 1);
+	struct cap *c;
+	int fd = mkstemps(path, 4);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "earlier run\n", 12), 12);
+	close(fd);
+	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
+	cap_close(c);
+	slurp(path, (uint8_t *)buf, sizeof(buf));
+	assert_memory_equal(buf, "earlier run\n", 12);
+
+	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
+	cap_record(c, CAP_TX, true, "sent", &f, 1000000000ull);
+	assert_int_equal(cap_flush(c), 0);
+	cap_close(c);
+	buf[slurp(path, (uint8_t *)buf, sizeof(buf) - 1)] = 0;
+	assert_string_equal(buf, "(1.000000) vcan0 123#10\n");
+	unlink(path);
+}
+
+/* Truncated from outside (copytruncate): the next record goes at the start, no hole. */
+static void test_append_after_truncation(void **state)
+{
+	char path[] = "/tmp/vdc-cap-XXXXXX.log";
+	char buf[256];
+	struct cframe f = frame(0x123, 0, 1);
+	struct stat st;
+	struct cap *c;
+	int fd = mkstemps(path, 4);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
+	for (unsigned int i = 0; i < 20; i++)
+		cap_record(c, CAP_TX, true, "sent", &f, 1000000000ull);
+	assert_int_equal(cap_flush(c), 0);
+	assert_int_equal(truncate(path, 0), 0);
+	f.id = 0x124;
+	cap_record(c, CAP_TX, true, "sent", &f, 2000000000ull);
+	assert_int_equal(cap_flush(c), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, strlen("(2.000000) vcan0 124#10\n"));
+	buf[slurp(path, (uint8_t *)buf, sizeof(buf) - 1)] = 0;
+	assert_string_equal(buf, "(2.000000) vcan0 124#10\n");
+	cap_close(c);
+	unlink(path);
+}
+
+/*
+ * SIGHUP's reopen never blocks either: rotated onto a FIFO nobody reads,
+ * it stops the capture (counted); the next reopen, with a reader, goes on.
+ */
+static void test_reopen_fifo(void **state)
+{
+	char dir[] = "/tmp/vdc-cap-XXXXXX", path[64];
+	char buf[256] = {0};
+	struct cframe f = frame(0x123, 0, 1);
+	struct cap *c;
+	int rfd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/now.log", dir);
+	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
+	cap_record(c, CAP_TX, true, "sent", &f, 1000000000ull);
+	assert_int_equal(cap_flush(c), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(BLOCK_GUARD_S);
+	assert_int_equal(cap_reopen(c), -ENXIO);
+	alarm(0);
+	cap_record(c, CAP_TX, true, "sent", &f, 2000000000ull);
+	assert_int_equal(cap_lost(c), 1);
+	rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(rfd >= 0);
+	assert_int_equal(cap_reopen(c), 0);
+	cap_record(c, CAP_TX, true, "sent", &f, 3000000000ull);
+	assert_int_equal(cap_flush(c), 0);
+	assert_int_equal(read(rfd, buf, sizeof(buf) - 1), 24);
+	assert_string_equal(buf, "(3.000000) vcan0 123#10\n");
+	assert_int_equal(cap_written(c), 2);
+	cap_close(c);
+	close(rfd);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* A reopen of a file that was not moved keeps it and appends a new pcapng section. */
+static void test_reopen_unmoved_appends(void **state)
+{
+	char path[] = "/tmp/vdc-cap-XXXXXX";
+	static uint8_t b[4096];
+	struct cframe f = frame(0x123, 0, 1);
+	size_t n, off = 0;
+	unsigned int shb = 0, epb = 0;
+	struct cap *c;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
+	cap_record(c, CAP_TX, true, "sent", &f, 1);
+	assert_int_equal(cap_flush(c), 0);
+	assert_int_equal(cap_reopen(c), 0);
+	cap_record(c, CAP_TX, true, "sent", &f, 2);
+	cap_close(c);
+	n = slurp(path, b, sizeof(b));
+	while (off + 8 <= n) {
+		shb += get32(b + off) == 0x0a0d0d0a;
+		epb += get32(b + off) == 6;
+		off += get32(b + off + 4);
+	}
+	assert_int_equal(off, n);
+	assert_int_equal(shb, 2);
+	assert_int_equal(epb, 2);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,7 +524,17 @@ int main(void)
 	    cmocka_unit_test(test_candump_log),
 	    cmocka_unit_test(test_disk_full),
 	    cmocka_unit_test(test_reopen),
+	    cmocka_unit_test(test_fifo_without_reader),
+	    cmocka_unit_test(test_fifo_stalled_reader),
+	    cmocka_unit_test(test_same_file),
+	    cmocka_unit_test(test_emptied_at_first_write),
+	    cmocka_unit_test(test_append_after_truncation),
+	    cmocka_unit_test(test_reopen_fifo),
+	    cmocka_unit_test(test_reopen_unmoved_appends),
 	};
+
+	/* A FIFO whose reader left gives EPIPE, as in the daemon. */
+	signal(SIGPIPE, SIG_IGN);
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,8 +60,8 @@ struct dmn_dev {
 	struct cap *cap; /* --capture, or NULL; owned by the caller */
 	/* The capture's fd is watched for EPOLLOUT while bytes wait for it. */
 	bool cap_watched;
-	bool cap_retry;		  /* waiting, but its fd cannot be watched: a timer */
-	unsigned int cap_gen;	  /* cap_generation() when the watch was set */
+	bool cap_retry;	      /* waiting, but its fd cannot be watched: a timer */
+	unsigned int cap_gen; /* cap_generation() when the watch was set */
 	/* The device's view of the port: port->ops, with send seen by the loop. */
 	struct vcd_port_ops ops;
 	int epfd;

@@ -6,6 +6,13 @@
  * ids, data, directions, outcomes and order; and canplayer replaying the
  * candump log onto vcan must put exactly the frames that were on the bus
  * back on it.
+ *
+ * Never blocking on the target: a capture FIFO whose reader stopped reading
+ * must not hold the loop (another device keeps answering and passing
+ * frames; the records past the bound are dropped and counted); a FIFO
+ * without a reader is refused at start-up with a message, and SIGHUP's
+ * reopen onto one does not hang the daemon. Two devices naming one capture
+ * file, however spelled, are refused.
  */
 #define _GNU_SOURCE
 #include "test_vm_daemon.h"
@@ -114,11 +121,428 @@ static void test_capture_log_canplayer(void **state)
 	vd_cleanup(&d);
 }
 
+/* Wait until path is a socket (the device listens); fails if the daemon exits. */
+static void wait_listening(struct vd *d, const char *path)
+{
+	uint64_t end = now_ms() + WAIT_MS;
+	struct stat st;
+
+	while (stat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		if (!vd_running(d) || now_ms() > end) {
+			vd_print_log(d);
+			fail_msg("no socket at %s", path);
+		}
+		sleep_ms(5);
+	}
+}
+
+/* A guest on the device at path, started; fails the test if it gets no answer. */
+static struct fecan *guest_at(const struct vd *d, const char *path)
+{
+	struct fecan_opts o;
+	struct fecan *c = NULL;
+	int r;
+
+	fecan_opts_default(&o);
+	o.can_features = NO_LATE_ACK;
+	r = fecan_open(&c, path, &o, WAIT_MS);
+	if (r < 0) {
+		vd_print_log(d);
+		fail_msg("no answer from the device at %s: %s", path, strerror(-r));
+	}
+	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	return c;
+}
+
+/* The daemon must end by itself soon, or at the latest on SIGTERM: its status. */
+static int exits_soon(struct vd *d, int timeout_ms)
+{
+	if (vd_wait_exit(d, timeout_ms))
+		return d->status;
+	kill(d->pid, SIGTERM);
+	if (!vd_wait_exit(d, 2000)) {
+		vd_print_log(d);
+		kill(d->pid, SIGKILL);
+		(void)vd_wait_exit(d, WAIT_MS);
+		fail_msg("still running %d ms after start, and 2 s after SIGTERM", timeout_ms);
+	}
+	vd_print_log(d);
+	fail_msg("still running %d ms after start (SIGTERM ended it)", timeout_ms);
+	return -1;
+}
+
+/*
+ * A FIFO nobody reads yet: the daemon says so, naming it, and exits
+ * non-zero before listening (it used to sleep in open() with SIGTERM
+ * blocked, until SIGKILL).
+ */
+static void test_capture_fifo_without_reader(void **state)
+{
+	char fifo[160], arg[200];
+	const char *args[] = {"--socket-path", NULL, "-i", "vcan0", "-o", "vcan0", arg, NULL};
+	uint64_t t0;
+	struct vd d;
+	struct stat st;
+
+	(void)state;
+	skip_without_vcan();
+	vd_init(&d);
+	args[1] = d.sock;
+	snprintf(fifo, sizeof(fifo), "%s/cap.fifo", d.dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(arg, sizeof(arg), "--capture=%s", fifo);
+	t0 = now_ms();
+	vd_spawn(&d, args);
+	assert_int_not_equal(exits_soon(&d, 5000), 0);
+	printf("refused in %llu ms\n", (unsigned long long)(now_ms() - t0));
+	assert_true(vd_log_has(&d, fifo));
+	assert_true(vd_log_has(&d, "a FIFO with no reader"));
+	assert_int_equal(lstat(d.sock, &st), -1);
+	unlink(fifo);
+	vd_cleanup(&d);
+}
+
+/*
+ * SIGHUP after the capture's path became a FIFO nobody reads: the daemon
+ * says so and serves on (the reopen used to sleep in open()); SIGHUP with a
+ * reader there resumes the capture into it; SIGTERM ends it with 0.
+ */
+static void test_capture_reopen_fifo(void **state)
+{
+	char cap[160], arg[200], buf[256] = {0};
+	struct cframe f = cf_make(0x123, 0, 2, 1), g = cf_make(0x124, 0, 2, 2);
+	struct fecan *c;
+	struct vd d;
+	int peer, rfd;
+
+	(void)state;
+	skip_without_vcan();
+	vd_init(&d);
+	snprintf(cap, sizeof(cap), "%s/can.log", d.dir);
+	snprintf(arg, sizeof(arg), "--capture=%s", cap);
+	vd_start(&d, "vcan0", "vcan0", arg, NULL);
+	peer = peer_open("vcan0");
+	assert_int_equal(unlink(cap), 0);
+	assert_int_equal(mkfifo(cap, 0600), 0);
+	assert_int_equal(kill(d.pid, SIGHUP), 0);
+	c = guest_open(&d, NO_LATE_ACK);
+	assert_int_equal(fecan_tx_sync(c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_bus_frame(peer, &f);
+	assert_true(vd_log_has(&d, "a FIFO with no reader"));
+
+	rfd = open(cap, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(rfd >= 0);
+	assert_int_equal(kill(d.pid, SIGHUP), 0);
+	for (uint64_t end = now_ms() + WAIT_MS; !vd_log_has(&d, "reopened");) {
+		if (now_ms() > end)
+			fail_msg("no second reopen");
+		sleep_ms(10);
+	}
+	assert_int_equal(fecan_tx_sync(c, &g, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_bus_frame(peer, &g);
+	{
+		struct pollfd pfd = {.fd = rfd, .events = POLLIN};
+
+		assert_int_equal(poll(&pfd, 1, WAIT_MS), 1);
+	}
+	assert_true(read(rfd, buf, sizeof(buf) - 1) > 0);
+	assert_non_null(strstr(buf, " vcan0 124#"));
+	fecan_close(c);
+	vd_stop(&d);
+	close(rfd);
+	peer_close(&peer);
+	unlink(cap);
+	vd_cleanup(&d);
+}
+
+/*
+ * Two devices, one capture file: refused with a message, whether spelled
+ * the same, "./x" and "x", or absolute and relative; a file already there
+ * is left as it was. (They used to both write it, from offset 0: the
+ * daemon counted 20 + 20 records, the file held 20.)
+ */
+static void test_capture_same_file_refused(void **state)
+{
+	const char *pairs[][2] = {
+	    {"x.pcapng", "x.pcapng"},
+	    {"./x.pcapng", "x.pcapng"},
+	    {NULL, "x.pcapng"}, /* absolute, then relative */
+	};
+	char abs[160], spec[2][512], sock[2][96], buf[64], script[128];
+	/* The daemon runs in d.dir: relative names are relative to it. */
+	const char *in_dir[] = {"/bin/sh", "-c", script, "sh", NULL};
+	struct vd d;
+
+	(void)state;
+	skip_without_vcan();
+	vd_init(&d);
+	snprintf(script, sizeof(script), "cd '%s' && exec \"$@\"", d.dir);
+	snprintf(abs, sizeof(abs), "%s/x.pcapng", d.dir);
+	{
+		FILE *f = fopen(abs, "w");
+
+		assert_non_null(f);
+		fputs("an earlier capture\n", f);
+		fclose(f);
+	}
+	for (unsigned int i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		const char *args[] = {"--device", spec[0], "--device", spec[1], "-v", NULL};
+		struct stat st;
+
+		for (unsigned int k = 0; k < 2; k++) {
+			snprintf(sock[k], sizeof(sock[k]), "%s/dev%u.sock", d.dir, k);
+			snprintf(
+			    spec[k], sizeof(spec[k]),
+			    "socket-path=%s,can-in=vcan%u,can-out=vcan%u,name=dev%u,capture=%s",
+			    sock[k], k, k, k, pairs[i][k] ? pairs[i][k] : abs);
+		}
+		unlink(d.log);
+		vd_spawn_with(&d, in_dir, -1, NULL, args);
+		assert_int_not_equal(exits_soon(&d, 5000), 0);
+		if (!vd_log_has(&d, "the file device dev0 already captures to")) {
+			vd_print_log(&d);
+			fail_msg("no message for %s and %s", spec[0], spec[1]);
+		}
+		assert_int_equal(lstat(sock[0], &st), -1);
+		assert_int_equal(lstat(sock[1], &st), -1);
+		read_file(abs, buf, sizeof(buf));
+		assert_string_equal(buf, "an earlier capture\n");
+	}
+	unlink(abs);
+	vd_cleanup(&d);
+}
+
+/* Count the pcapng blocks in buf[0, len) of the given type; *used: bytes of whole blocks. */
+static unsigned int pcapng_count(const uint8_t *buf, size_t len, uint32_t type, size_t *used)
+{
+	unsigned int n = 0;
+	size_t off = 0;
+
+	while (off + 8 <= len) {
+		uint32_t t, blen;
+
+		memcpy(&t, buf + off, 4);
+		memcpy(&blen, buf + off + 4, 4);
+		assert_true(blen >= 12 && blen % 4 == 0);
+		if (off + blen > len)
+			break;
+		n += t == type;
+		off += blen;
+	}
+	*used = off;
+	return n;
+}
+
+/* Device name's capture counters, from the last block of counters in the log. */
+static void cap_counts(const struct vd *d, const char *name, unsigned long long *written,
+		       unsigned long long *lost, unsigned long long *dropped)
+{
+	static char buf[1 << 20];
+	char key[64];
+	const char *p;
+
+	read_file(d->log, buf, sizeof(buf));
+	snprintf(key, sizeof(key), "%s: capture: ", name);
+	p = last_str(buf, key);
+	assert_non_null(p);
+	assert_int_equal(sscanf(p + strlen(key), "%llu records written, %llu lost (%llu dropped",
+				written, lost, dropped),
+			 3);
+}
+
+/* Every frame device name saw (each is one capture record), from the last counters. */
+static unsigned long long frames_seen(const struct vd *d, const char *name)
+{
+	static char buf[1 << 20];
+	unsigned long long v[11];
+	unsigned long long sum = 0;
+	char key[64];
+	const char *p;
+
+	read_file(d->log, buf, sizeof(buf));
+	snprintf(key, sizeof(key), "%s: tx: ok ", name);
+	p = last_str(buf, key);
+	assert_non_null(p);
+	assert_int_equal(sscanf(p + strlen(key),
+				"%llu, rejected %llu, failed %llu, ack timeout %llu, stopped %llu, "
+				"denied %llu",
+				&v[0], &v[1], &v[2], &v[3], &v[4], &v[5]),
+			 6);
+	snprintf(key, sizeof(key), "%s: rx: delivered ", name);
+	p = last_str(buf, key);
+	assert_non_null(p);
+	assert_int_equal(sscanf(p + strlen(key),
+				"%llu, dropped: stopped %llu, type %llu, backlog full %llu, buffer "
+				"too small %llu",
+				&v[6], &v[7], &v[8], &v[9], &v[10]),
+			 5);
+	for (unsigned int i = 0; i < 11; i++)
+		sum += v[i];
+	return sum;
+}
+
+/* SIGUSR1, then wait for device name's capture line to appear once more. */
+static void usr1_wait(struct vd *d, const char *name)
+{
+	static char buf[1 << 20];
+	char key[64];
+	unsigned int before;
+	const char *p;
+	uint64_t end = now_ms() + WAIT_MS;
+
+	snprintf(key, sizeof(key), "%s: capture: ", name);
+	read_file(d->log, buf, sizeof(buf));
+	before = count_str(buf, key);
+	assert_int_equal(kill(d->pid, SIGUSR1), 0);
+	for (;;) {
+		sleep_ms(10);
+		read_file(d->log, buf, sizeof(buf));
+		if (count_str(buf, key) > before && (p = last_str(buf, key)) && strchr(p, '\n'))
+			return;
+		if (now_ms() > end) {
+			vd_print_log(d);
+			fail_msg("no counters after SIGUSR1");
+		}
+	}
+}
+
+/*
+ * Two devices in one daemon; dev0 captures into a FIFO whose reader
+ * opened it and then reads nothing; dev0's bus is flooded so the FIFO and
+ * the capture's buffer fill. dev1 (no capture) must keep answering a new
+ * frontend and passing frames both ways, and so must dev0; dev0's capture
+ * counts its drops and SIGUSR1 prints them. Then the reader reads: every
+ * record the daemon counts written arrives, whole, and written + lost is
+ * every frame dev0 saw. (The loop used to sleep in write() after some 544
+ * frames, every device with it.)
+ */
+#define FLOOD_FRAMES 30000u
+#define FLOOD_BATCH 100u
+static void test_capture_stalled_fifo_isolated(void **state)
+{
+	static uint8_t got[8u << 20];
+	char fifo[160], spec[2][512], sock[2][96];
+	const char *args[] = {"--device", spec[0], "--device", spec[1], "-v", NULL};
+	struct cframe f = cf_make(0x321, 0, 8, 9), b = cf_make(0x322, 0, 8, 10), r;
+	struct fecan *c0, *c1;
+	unsigned long long written, lost, dropped, seen;
+	uint64_t t0, t_idle, t_open, t_tx, t_rx;
+	size_t len = 0, used = 0;
+	unsigned int epb;
+	int peer0, peer1, rfd;
+	struct vd d;
+
+	(void)state;
+	skip_without_vcan();
+	vd_init(&d);
+	snprintf(fifo, sizeof(fifo), "%s/dev0.fifo", d.dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* The reader opens it, and then does not read. */
+	rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(rfd >= 0);
+	for (unsigned int k = 0; k < 2; k++) {
+		snprintf(sock[k], sizeof(sock[k]), "%s/dev%u.sock", d.dir, k);
+		snprintf(spec[k], sizeof(spec[k]),
+			 "socket-path=%s,can-in=vcan%u,can-out=vcan%u,name=dev%u%s%s", sock[k], k,
+			 k, k, k == 0 ? ",capture=" : "", k == 0 ? fifo : "");
+	}
+	vd_spawn(&d, args);
+	wait_listening(&d, sock[0]);
+	wait_listening(&d, sock[1]);
+	peer0 = peer_open("vcan0");
+	peer1 = peer_open("vcan1");
+	/* For comparison: dev1's frontend start-up with nothing stuck. */
+	t0 = now_ms();
+	c1 = guest_at(&d, sock[1]);
+	t_idle = now_ms() - t0;
+	fecan_close(c1);
+
+	/* dev0 has no frontend: each frame is a record "dropped: controller stopped". */
+	for (unsigned int i = 0; i < FLOOD_FRAMES; i++) {
+		struct cframe x = cf_make(0x100 + (i % 0x100), 0, 8, (uint8_t)i);
+
+		peer_send(peer0, &x);
+		if (i % FLOOD_BATCH == FLOOD_BATCH - 1)
+			sleep_ms(1);
+	}
+
+	/* dev1 answers a new frontend, sends and receives, while dev0's FIFO is stuck. */
+	t0 = now_ms();
+	c1 = guest_at(&d, sock[1]);
+	t_open = now_ms() - t0;
+	t0 = now_ms();
+	assert_int_equal(fecan_tx_sync(c1, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_bus_frame(peer1, &f);
+	t_tx = now_ms() - t0;
+	t0 = now_ms();
+	peer_send(peer1, &b);
+	guest_rx(c1, &r);
+	assert_guest_frame(&r, &b);
+	t_rx = now_ms() - t0;
+	printf("dev1 while dev0's capture is stuck: frontend started in %llu ms (%llu ms before), "
+	       "TX %llu ms, RX %llu ms\n",
+	       (unsigned long long)t_open, (unsigned long long)t_idle, (unsigned long long)t_tx,
+	       (unsigned long long)t_rx);
+	/* So does dev0 itself. */
+	c0 = guest_at(&d, sock[0]);
+	assert_int_equal(fecan_tx_sync(c0, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_bus_frame(peer0, &f);
+
+	/* The drops are counted and reported, and the log says so. */
+	usr1_wait(&d, "dev0");
+	cap_counts(&d, "dev0", &written, &lost, &dropped);
+	printf("stuck: %llu records written, %llu lost, %llu dropped\n", written, lost, dropped);
+	assert_true(dropped > 0);
+	assert_true(vd_log_has(&d, "the target does not keep up"));
+
+	/* The reader reads again: everything kept arrives, then SIGTERM's last flush. */
+	for (uint64_t quiet = now_ms() + 1000; now_ms() < quiet;) {
+		struct pollfd pfd = {.fd = rfd, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		n = read(rfd, got + len, sizeof(got) - len);
+		if (n > 0) {
+			len += (size_t)n;
+			quiet = now_ms() + 1000;
+		}
+		assert_true(len < sizeof(got));
+	}
+	fecan_close(c0);
+	fecan_close(c1);
+	assert_int_equal(kill(d.pid, SIGTERM), 0);
+	assert_true(vd_wait_exit(&d, WAIT_MS));
+	assert_int_equal(d.status, 0);
+	for (ssize_t n; (n = read(rfd, got + len, sizeof(got) - len)) > 0;)
+		len += (size_t)n;
+	epb = pcapng_count(got, len, 6, &used);
+	assert_int_equal(used, len);
+	cap_counts(&d, "dev0", &written, &lost, &dropped);
+	seen = frames_seen(&d, "dev0");
+	printf("at exit: %u records read from the FIFO; %llu written, %llu lost (%llu dropped), "
+	       "%llu frames seen\n",
+	       epb, written, lost, dropped, seen);
+	assert_int_equal(epb, written);
+	assert_int_equal(written + lost, seen);
+	close(rfd);
+	peer_close(&peer0);
+	peer_close(&peer1);
+	unlink(fifo);
+	unlink(sock[0]);
+	unlink(sock[1]);
+	vd_cleanup(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_capture_pcapng_tshark),
 	    cmocka_unit_test(test_capture_log_canplayer),
+	    cmocka_unit_test(test_capture_fifo_without_reader),
+	    cmocka_unit_test(test_capture_reopen_fifo),
+	    cmocka_unit_test(test_capture_same_file_refused),
+	    cmocka_unit_test(test_capture_stalled_fifo_isolated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -425,7 +425,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	const char *args[] = {"--device", spec[0], "--device", spec[1], "-v", NULL};
 	struct cframe f = cf_make(0x321, 0, 8, 9), b = cf_make(0x322, 0, 8, 10), r;
 	struct fecan *c0, *c1;
-	unsigned long long written, lost, dropped, seen;
+	unsigned long long written, lost, dropped, seen, ticks;
 	uint64_t t0, t_idle, t_open, t_tx, t_rx;
 	size_t len = 0, used = 0;
 	unsigned int epb;
@@ -494,8 +494,17 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	printf("stuck: %llu records written, %llu lost, %llu dropped\n", written, lost, dropped);
 	assert_true(dropped > 0);
 	assert_true(vd_log_has(&d, "the target does not keep up"));
+	/* Waiting on the target costs no CPU: the loop sleeps until it has room. */
+	ticks = vd_cpu_ticks(&d);
+	sleep_ms(1000);
+	ticks = vd_cpu_ticks(&d) - ticks;
+	printf("stuck and idle: %llu CPU ticks in 1 s\n", ticks);
+	assert_true(ticks <= 5);
 
-	/* The reader reads again: everything kept arrives, then SIGTERM's last flush. */
+	/*
+	 * The reader reads again: everything kept arrives with no more traffic
+	 * (the loop was waiting for room, not for the next frame).
+	 */
 	for (uint64_t quiet = now_ms() + 1000; now_ms() < quiet;) {
 		struct pollfd pfd = {.fd = rfd, .events = POLLIN};
 		ssize_t n;
@@ -509,6 +518,21 @@ static void test_capture_stalled_fifo_isolated(void **state)
 		}
 		assert_true(len < sizeof(got));
 	}
+	usr1_wait(&d, "dev0");
+	cap_counts(&d, "dev0", &written, &lost, &dropped);
+	seen = frames_seen(&d, "dev0");
+	epb = pcapng_count(got, len, 6, &used);
+	printf("caught up: %u records read from the FIFO; %llu written, %llu lost, %llu frames "
+	       "seen\n",
+	       epb, written, lost, seen);
+	assert_int_equal(epb, written);
+	assert_int_equal(written + lost, seen);
+	/* Caught up, the fd has room but nothing waits for it: not watched, no spinning. */
+	ticks = vd_cpu_ticks(&d);
+	sleep_ms(1000);
+	ticks = vd_cpu_ticks(&d) - ticks;
+	printf("caught up and idle: %llu CPU ticks in 1 s\n", ticks);
+	assert_true(ticks <= 5);
 	fecan_close(c0);
 	fecan_close(c1);
 	assert_int_equal(kill(d.pid, SIGTERM), 0);

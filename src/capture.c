@@ -305,10 +305,14 @@ static void cap_drop(struct cap *c)
 		     c->path, CAP_BUF / 1024u, (unsigned long long)c->dropped);
 }
 
-/* Move what is left to the front, so that the free room is all at the end. */
+/*
+ * Move what is left to the front, so that the free room is all at the end;
+ * only once a quarter of the buffer is free there, so that a target taking
+ * a page at a time does not cost a move of the whole buffer per page.
+ */
 static void cap_compact(struct cap *c)
 {
-	if (c->head == 0)
+	if (c->head < CAP_BUF / 4u)
 		return;
 	memmove(c->buf, c->buf + c->head, c->len - c->head);
 	c->len -= c->head;

@@ -7,6 +7,7 @@
 #ifndef GMEM_H
 #define GMEM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,31 @@
 
 /* Slots advertised by GET_MAX_MEM_SLOTS. */
 #define GMEM_MAX_REGIONS 32
+
+/*
+ * A cap on the bytes of guest memory mapped, charged by every table that
+ * points at it: one budget per table bounds what one frontend may map, one
+ * budget shared by several tables bounds their total (several backends of
+ * one process). Each mapping is charged whole (its length rounded to pages)
+ * before it is made and given back when it is unmapped. used is atomic:
+ * backends may run in threads. The names are the caller's and only go into
+ * refusals: name says which limit ("per-device"), raise how to raise it
+ * (an option). limit 0 means no limit.
+ */
+struct gmem_budget {
+	uint64_t limit;
+	_Atomic uint64_t used;
+	const char *name;
+	const char *raise;
+};
+
+#define GMEM_BUDGET_INIT(lim, nm, how) {.limit = (lim), .used = 0, .name = (nm), .raise = (how)}
+
+/* Budgets one table may be charged to. */
+#define GMEM_MAX_BUDGETS 4
+
+/* Bytes charged to b now. */
+uint64_t gmem_budget_used(const struct gmem_budget *b);
 
 struct gmem_region {
 	uint64_t gpa;	      /* guest physical start */
@@ -25,15 +51,40 @@ struct gmem_region {
 	void *mmap_base;      /* NULL for regions we did not map (tests) */
 	size_t mmap_len;
 	int guard; /* slot in the SIGBUS handler's table, -1 for none */
+	bool charged; /* mmap_len is charged to the table's budgets */
 };
 
 struct gmem {
 	struct gmem_region regions[GMEM_MAX_REGIONS];
 	unsigned int nregions;
 	const char *why; /* what was wrong with the last region refused */
+	struct gmem_budget *budgets[GMEM_MAX_BUDGETS];
+	unsigned int nbudgets;
+	/* When a budget refused the last region: which one, and the bytes asked. */
+	const struct gmem_budget *over;
+	uint64_t over_asked;
 };
 
+/* An empty table charged to no budget. */
 void gmem_init(struct gmem *m);
+
+/*
+ * Charge m's future mappings to b too (b must outlive m's mappings).
+ * -ENOSPC past GMEM_MAX_BUDGETS, -EBUSY while m has mappings.
+ */
+int gmem_add_budget(struct gmem *m, struct gmem_budget *b);
+
+/* An empty table charged to the same budgets as like (a replacement being built). */
+void gmem_init_like(struct gmem *m, const struct gmem *like);
+
+/*
+ * Give m's charges back while a replacement table is built, so that the
+ * limit bounds the table a frontend holds, not the old and new ones together
+ * for the moment both are mapped. gmem_budget_reclaim charges them again
+ * (the replacement failed: m stays), whatever the limits say by then.
+ */
+void gmem_budget_lend(struct gmem *m);
+void gmem_budget_reclaim(struct gmem *m);
 
 /*
  * Validate and map one region from fd (MAP_SHARED, from its offset rounded
@@ -41,8 +92,9 @@ void gmem_init(struct gmem *m);
  * Errors: -EINVAL for a zero size, overflow of gpa+size, uaddr+size or
  * offset+size, a range overlapping an existing region, an fd that is not a
  * regular file or a character device, or a file smaller than offset+size;
- * -ENOSPC when all slots are used; -errno from fstat or mmap. gmem_why()
- * then says which in words.
+ * -ENOSPC when all slots are used; -EDQUOT when the mapping would take one
+ * of m's budgets past its limit (m->over and m->over_asked say which and how
+ * much); -errno from fstat or mmap. gmem_why() then says which in words.
  *
  * The first mapping installs a process-wide SIGBUS handler (see gmem.c): a
  * mapping whose memory vanishes later reads as zeros and is marked lost.
@@ -55,7 +107,10 @@ int gmem_add(struct gmem *m, const struct vhost_user_mem_region *r, int fd);
  */
 int gmem_add_host(struct gmem *m, const struct vhost_user_mem_region *r, void *host);
 
-/* Remove (and unmap) the region matching r's gpa, size and uaddr; -ENOENT. */
+/*
+ * Remove (and unmap) the region matching r's gpa, size and uaddr, giving its
+ * bytes back to the budgets; -ENOENT.
+ */
 int gmem_remove(struct gmem *m, const struct vhost_user_mem_region *r);
 
 /* What was wrong with the region gmem_add refused last ("" if none). */
@@ -70,7 +125,7 @@ bool gmem_lost(const struct gmem *m);
 /* Faults caught so far in the whole process: a cheap "anything new?" test. */
 unsigned int gmem_fault_count(void);
 
-/* Unmap every region. The table is empty afterwards. */
+/* Unmap every region (bytes back to the budgets). The table is empty afterwards. */
 void gmem_clear(struct gmem *m);
 
 /*

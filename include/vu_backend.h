@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gmem.h"
 #include "vq.h"
 #include "vu_msg.h"
 
@@ -139,6 +140,18 @@ void vu_backend_set_msg_timeout(struct vu_backend *b, unsigned int ms);
  * bus) calls it after doing so. One atomic load when nothing faulted.
  */
 int vu_backend_check_memory(struct vu_backend *b);
+
+/*
+ * Charge every guest memory mapping of this backend's frontends to budget
+ * too (see struct gmem_budget): give each backend a budget of its own to
+ * bound one frontend, and the same shared budget to several to bound their
+ * total. A mapping that would pass a limit is refused (the message fails and
+ * the frontend is dropped, as for any bad memory table) with a log line
+ * naming the limit; unmapping gives the bytes back. budget must outlive b.
+ * Before a frontend maps memory: -EBUSY otherwise, -ENOSPC past
+ * GMEM_MAX_BUDGETS.
+ */
+int vu_backend_add_mem_budget(struct vu_backend *b, struct gmem_budget *budget);
 
 /* Frontends served so far (accepted or attached). */
 unsigned int vu_backend_sessions(const struct vu_backend *b);

@@ -36,7 +36,7 @@
 /* Log a rejected message and return err. */
 int vub_reject(struct vu_backend *b, const struct vu_msg *m, int err, const char *fmt, ...)
 {
-	char why[256];
+	char why[512];
 	va_list ap;
 
 	va_start(ap, fmt);

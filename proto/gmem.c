@@ -16,6 +16,11 @@
  * frontend (gmem_lost). A fault anywhere else, and a SIGBUS sent with kill,
  * goes to the previous handler, or ends the process as the default action
  * would.
+ *
+ * Sizes cost nothing to ask for (a sparse file of any size maps at once
+ * under MAP_NORESERVE), yet address space is finite and shared by every
+ * backend of the process: each mapping is charged to the table's budgets
+ * before it is made, so one frontend cannot take the room another needs.
  */
 #define _GNU_SOURCE
 #include "gmem.h"
@@ -189,6 +194,89 @@ void gmem_init(struct gmem *m)
 	memset(m, 0, sizeof(*m));
 }
 
+uint64_t gmem_budget_used(const struct gmem_budget *b)
+{
+	return atomic_load(&b->used);
+}
+
+int gmem_add_budget(struct gmem *m, struct gmem_budget *b)
+{
+	if (m->nregions)
+		return -EBUSY;
+	if (m->nbudgets >= GMEM_MAX_BUDGETS)
+		return -ENOSPC;
+	m->budgets[m->nbudgets++] = b;
+	return 0;
+}
+
+void gmem_init_like(struct gmem *m, const struct gmem *like)
+{
+	gmem_init(m);
+	for (unsigned int i = 0; i < like->nbudgets && i < GMEM_MAX_BUDGETS; i++)
+		m->budgets[m->nbudgets++] = like->budgets[i];
+}
+
+/* Take len from b unless that passes its limit (or wraps). */
+static bool gmem_budget_take(struct gmem_budget *b, uint64_t len)
+{
+	uint64_t cur = atomic_load(&b->used);
+
+	do {
+		if (cur > UINT64_MAX - len || (b->limit && cur + len > b->limit))
+			return false;
+	} while (!atomic_compare_exchange_weak(&b->used, &cur, cur + len));
+	return true;
+}
+
+static void gmem_budget_give(struct gmem_budget *b, uint64_t len)
+{
+	atomic_fetch_sub(&b->used, len);
+}
+
+/* Charge len to every budget of m, or to none: the first that refuses is m->over. */
+static int gmem_charge(struct gmem *m, uint64_t len)
+{
+	for (unsigned int i = 0; i < m->nbudgets; i++) {
+		if (gmem_budget_take(m->budgets[i], len))
+			continue;
+		m->over = m->budgets[i];
+		m->over_asked = len;
+		while (i-- > 0)
+			gmem_budget_give(m->budgets[i], len);
+		return -EDQUOT;
+	}
+	return 0;
+}
+
+static void gmem_uncharge(struct gmem *m, struct gmem_region *e)
+{
+	if (!e->charged)
+		return;
+	for (unsigned int i = 0; i < m->nbudgets; i++)
+		gmem_budget_give(m->budgets[i], e->mmap_len);
+	e->charged = false;
+}
+
+void gmem_budget_lend(struct gmem *m)
+{
+	for (unsigned int i = 0; i < m->nregions && i < GMEM_MAX_REGIONS; i++)
+		gmem_uncharge(m, &m->regions[i]);
+}
+
+void gmem_budget_reclaim(struct gmem *m)
+{
+	for (unsigned int i = 0; i < m->nregions && i < GMEM_MAX_REGIONS; i++) {
+		struct gmem_region *e = &m->regions[i];
+
+		if (e->charged || !e->mmap_base)
+			continue;
+		/* Unconditionally: these bytes are mapped, the count must say so. */
+		for (unsigned int k = 0; k < m->nbudgets; k++)
+			atomic_fetch_add(&m->budgets[k]->used, e->mmap_len);
+		e->charged = true;
+	}
+}
+
 /* [a, a+alen) and [b, b+blen) intersect; both lengths non-zero, no wrap. */
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
@@ -223,7 +311,7 @@ static int gmem_validate(const struct gmem *m, const struct vhost_user_mem_regio
 }
 
 static void gmem_store(struct gmem *m, const struct vhost_user_mem_region *r, uint8_t *host,
-		       void *base, size_t len, int guard)
+		       void *base, size_t len, int guard, bool charged)
 {
 	struct gmem_region *e = &m->regions[m->nregions++];
 
@@ -235,6 +323,7 @@ static void gmem_store(struct gmem *m, const struct vhost_user_mem_region *r, ui
 	e->mmap_base = base;
 	e->mmap_len = len;
 	e->guard = guard;
+	e->charged = charged;
 }
 
 /*
@@ -261,6 +350,8 @@ int gmem_add(struct gmem *m, const struct vhost_user_mem_region *r, int fd)
 	int ret, guard;
 
 	m->why = NULL;
+	m->over = NULL;
+	m->over_asked = 0;
 	ret = gmem_validate(m, r);
 	if (ret) {
 		m->why = ret == -ENOSPC ? "no free memory slot"
@@ -297,21 +388,33 @@ int gmem_add(struct gmem *m, const struct vhost_user_mem_region *r, int fd)
 		return -EINVAL;
 	}
 	len = (len + align - 1) & ~(align - 1);
+	/* Charged before mapping: a refused size never touches the address space. */
+	ret = gmem_charge(m, len);
+	if (ret) {
+		m->why = "over a limit on mapped guest memory";
+		return ret;
+	}
 	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd,
 		    (off_t)(r->mmap_offset - lead));
 	if (base == MAP_FAILED) {
 		ret = -errno;
 		m->why = "mmap of its fd failed";
-		return ret;
+		goto fail_charge;
 	}
 	guard = gmem_guard_claim(base, len);
 	if (guard < 0) {
 		munmap(base, len);
 		m->why = "too many mappings in this process";
-		return guard;
+		ret = guard;
+		goto fail_charge;
 	}
-	gmem_store(m, r, (uint8_t *)base + lead, base, len, guard);
+	gmem_store(m, r, (uint8_t *)base + lead, base, len, guard, true);
 	return 0;
+
+fail_charge:
+	for (unsigned int i = 0; i < m->nbudgets; i++)
+		gmem_budget_give(m->budgets[i], len);
+	return ret;
 }
 
 int gmem_add_host(struct gmem *m, const struct vhost_user_mem_region *r, void *host)
@@ -323,12 +426,13 @@ int gmem_add_host(struct gmem *m, const struct vhost_user_mem_region *r, void *h
 		return ret;
 	if (!host)
 		return -EINVAL;
-	gmem_store(m, r, host, NULL, 0, -1);
+	gmem_store(m, r, host, NULL, 0, -1, false);
 	return 0;
 }
 
-static void gmem_unmap(struct gmem_region *e)
+static void gmem_unmap(struct gmem *m, struct gmem_region *e)
 {
+	gmem_uncharge(m, e);
 	if (e->mmap_base) {
 		/* Out of the handler's table before the range can be reused. */
 		gmem_guard_release(e->guard);
@@ -346,7 +450,7 @@ int gmem_remove(struct gmem *m, const struct vhost_user_mem_region *r)
 		if (e->gpa != r->guest_phys_addr || e->size != r->memory_size ||
 		    e->uaddr != r->userspace_addr)
 			continue;
-		gmem_unmap(e);
+		gmem_unmap(m, e);
 		memmove(e, e + 1, (m->nregions - i - 1) * sizeof(*e));
 		m->nregions--;
 		memset(&m->regions[m->nregions], 0, sizeof(*e));
@@ -358,7 +462,7 @@ int gmem_remove(struct gmem *m, const struct vhost_user_mem_region *r)
 void gmem_clear(struct gmem *m)
 {
 	for (unsigned int i = 0; i < m->nregions; i++)
-		gmem_unmap(&m->regions[i]);
+		gmem_unmap(m, &m->regions[i]);
 	m->nregions = 0;
 }
 

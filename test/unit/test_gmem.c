@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -641,6 +642,196 @@ static void test_foreign_sigbus_chained(void **state)
 	close(fd);
 }
 
+
+/* ---- budgets: limits on the bytes mapped ---- */
+
+/* One table, one budget: charged whole pages, refused past the limit, given back. */
+static void test_budget_one_table(void **state)
+{
+	struct gmem_budget dev = GMEM_BUDGET_INIT(4 * PAGE, "per-device", "--opt");
+	struct gmem m;
+	struct vhost_user_mem_region r0 = region(0x0, 2 * PAGE, 0x100000, 0);
+	struct vhost_user_mem_region r1 = region(0x10000, 3 * PAGE, 0x200000, 0);
+	struct vhost_user_mem_region r2 = region(0x20000, 1, 0x300000, 0);
+	struct vhost_user_mem_region r3 = region(0x30000, PAGE, 0x400000, 0);
+	int fd = make_memfd(4 * PAGE);
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(gmem_add_budget(&m, &dev), 0);
+	assert_int_equal(gmem_add(&m, &r0, fd), 0);
+	assert_int_equal(gmem_budget_used(&dev), 2 * PAGE);
+	assert_null(m.over);
+
+	/* 2 + 3 pages pass 4: refused before anything is mapped. */
+	assert_int_equal(gmem_add(&m, &r1, fd), -EDQUOT);
+	assert_ptr_equal(m.over, &dev);
+	assert_int_equal(m.over_asked, 3 * PAGE);
+	assert_string_equal(gmem_why(&m), "over a limit on mapped guest memory");
+	assert_int_equal(m.nregions, 1);
+	assert_int_equal(gmem_budget_used(&dev), 2 * PAGE);
+
+	/* One byte costs the page it is mapped with. */
+	assert_int_equal(gmem_add(&m, &r2, fd), 0);
+	assert_int_equal(gmem_budget_used(&dev), 3 * PAGE);
+	assert_null(m.over);
+	/* Exactly at the limit is allowed. */
+	assert_int_equal(gmem_add(&m, &r3, fd), 0);
+	assert_int_equal(gmem_budget_used(&dev), 4 * PAGE);
+
+	/* Budgets are fixed while anything is mapped. */
+	assert_int_equal(gmem_add_budget(&m, &dev), -EBUSY);
+
+	/* Removing and clearing give the bytes back. */
+	assert_int_equal(gmem_remove(&m, &r0), 0);
+	assert_int_equal(gmem_budget_used(&dev), 2 * PAGE);
+	assert_int_equal(gmem_add(&m, &r1, fd), -EDQUOT);
+	gmem_clear(&m);
+	assert_int_equal(gmem_budget_used(&dev), 0);
+	assert_int_equal(gmem_add(&m, &r1, fd), 0);
+	assert_int_equal(gmem_budget_used(&dev), 3 * PAGE);
+	gmem_clear(&m);
+	assert_int_equal(gmem_budget_used(&dev), 0);
+	close(fd);
+}
+
+/* Two tables with a budget each and a shared total: each limit holds on its own. */
+static void test_budget_shared_total(void **state)
+{
+	struct gmem_budget total = GMEM_BUDGET_INIT(6 * PAGE, "per-process", "--total");
+	struct gmem_budget da = GMEM_BUDGET_INIT(4 * PAGE, "per-device", "--dev");
+	struct gmem_budget db = GMEM_BUDGET_INIT(4 * PAGE, "per-device", "--dev");
+	struct gmem a, b;
+	struct vhost_user_mem_region r4 = region(0x0, 4 * PAGE, 0x100000, 0);
+	struct vhost_user_mem_region r2 = region(0x100000, 2 * PAGE, 0x900000, 0);
+	struct vhost_user_mem_region r2b = region(0x200000, 2 * PAGE, 0xa00000, 0);
+	struct vhost_user_mem_region r5 = region(0x0, 5 * PAGE, 0x100000, 0);
+	int fd = make_memfd(8 * PAGE);
+
+	(void)state;
+	gmem_init(&a);
+	gmem_init(&b);
+	assert_int_equal(gmem_add_budget(&a, &da), 0);
+	assert_int_equal(gmem_add_budget(&a, &total), 0);
+	assert_int_equal(gmem_add_budget(&b, &db), 0);
+	assert_int_equal(gmem_add_budget(&b, &total), 0);
+
+	/* The per-device limit holds though the total has room. */
+	assert_int_equal(gmem_add(&a, &r5, fd), -EDQUOT);
+	assert_ptr_equal(a.over, &da);
+	assert_int_equal(gmem_budget_used(&total), 0);
+
+	assert_int_equal(gmem_add(&a, &r4, fd), 0);
+	/* The total holds though b's own budget has room; b's is not charged either. */
+	assert_int_equal(gmem_add(&b, &r4, fd), -EDQUOT);
+	assert_ptr_equal(b.over, &total);
+	assert_int_equal(b.over_asked, 4 * PAGE);
+	assert_int_equal(gmem_budget_used(&db), 0);
+	assert_int_equal(gmem_budget_used(&total), 4 * PAGE);
+	assert_int_equal(gmem_add(&b, &r2, fd), 0);
+	assert_int_equal(gmem_budget_used(&total), 6 * PAGE);
+
+	/* Full: b cannot grow while a holds its 4 pages. */
+	assert_int_equal(gmem_add(&b, &r2b, fd), -EDQUOT);
+	assert_ptr_equal(b.over, &total);
+
+	/* a's frontend leaves: its bytes return to the total, b may grow. */
+	gmem_clear(&a);
+	assert_int_equal(gmem_budget_used(&da), 0);
+	assert_int_equal(gmem_budget_used(&total), 2 * PAGE);
+	assert_int_equal(gmem_add(&b, &r2b, fd), 0);
+	assert_int_equal(gmem_budget_used(&db), 4 * PAGE);
+	assert_int_equal(gmem_budget_used(&total), 4 * PAGE);
+	/* And b's own limit still holds. */
+	assert_int_equal(gmem_add(&b, &r4, fd), -EDQUOT);
+	assert_ptr_equal(b.over, &db);
+	gmem_clear(&b);
+	assert_int_equal(gmem_budget_used(&total), 0);
+	close(fd);
+}
+
+/* A replacement table is charged as if the old one were gone, and the old one comes back. */
+static void test_budget_replace(void **state)
+{
+	struct gmem_budget dev = GMEM_BUDGET_INIT(4 * PAGE, "per-device", "--dev");
+	struct gmem old, fresh;
+	struct vhost_user_mem_region r3 = region(0x0, 3 * PAGE, 0x100000, 0);
+	struct vhost_user_mem_region r4 = region(0x0, 4 * PAGE, 0x100000, 0);
+	struct vhost_user_mem_region r5 = region(0x0, 5 * PAGE, 0x100000, 0);
+	int fd = make_memfd(8 * PAGE);
+
+	(void)state;
+	gmem_init(&old);
+	assert_int_equal(gmem_add_budget(&old, &dev), 0);
+	assert_int_equal(gmem_add(&old, &r3, fd), 0);
+
+	/* Refused replacement: the old table is charged again. */
+	gmem_init_like(&fresh, &old);
+	assert_int_equal(fresh.nbudgets, 1);
+	gmem_budget_lend(&old);
+	assert_int_equal(gmem_budget_used(&dev), 0);
+	assert_int_equal(gmem_add(&fresh, &r5, fd), -EDQUOT);
+	gmem_clear(&fresh);
+	gmem_budget_reclaim(&old);
+	assert_int_equal(gmem_budget_used(&dev), 3 * PAGE);
+	gmem_budget_reclaim(&old); /* twice charges nothing more */
+	assert_int_equal(gmem_budget_used(&dev), 3 * PAGE);
+
+	/* 3 + 4 pages would pass 4, but the 4 replace the 3. */
+	gmem_init_like(&fresh, &old);
+	gmem_budget_lend(&old);
+	assert_int_equal(gmem_add(&fresh, &r4, fd), 0);
+	gmem_clear(&old); /* lent: gives nothing back twice */
+	assert_int_equal(gmem_budget_used(&dev), 4 * PAGE);
+	old = fresh;
+	gmem_clear(&old);
+	assert_int_equal(gmem_budget_used(&dev), 0);
+	close(fd);
+}
+
+/*
+ * A sparse file of 64 TiB costs nothing to make and would map at once: the
+ * limit refuses it before mmap. A mapping that fails later gives its charge back.
+ */
+static void test_budget_huge_and_failed_map(void **state)
+{
+	struct gmem_budget dev = GMEM_BUDGET_INIT(1ull << 40, "per-device", "--dev");
+	struct gmem m;
+	struct vhost_user_mem_region huge = region(0x0, 64ull << 40, 0x100000, 0);
+	struct vhost_user_mem_region small = region(0x0, PAGE, 0x100000, 0);
+	int fd = memfd_create("gmem-huge", MFD_CLOEXEC), ro;
+	char path[64];
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)(64ull << 40)), 0);
+	gmem_init(&m);
+	assert_int_equal(gmem_add_budget(&m, &dev), 0);
+	assert_int_equal(gmem_add(&m, &huge, fd), -EDQUOT);
+	assert_int_equal(m.over_asked, 64ull << 40);
+	assert_int_equal(m.nregions, 0);
+	assert_int_equal(gmem_budget_used(&dev), 0);
+
+	/* Read-only: a shared writable mapping fails with EACCES, after the charge. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(ro >= 0);
+	assert_int_equal(gmem_add(&m, &small, ro), -EACCES);
+	assert_int_equal(gmem_budget_used(&dev), 0);
+	assert_int_equal(gmem_add(&m, &small, fd), 0);
+	assert_int_equal(gmem_budget_used(&dev), PAGE);
+	gmem_clear(&m);
+	assert_int_equal(gmem_budget_used(&dev), 0);
+
+	/* At most GMEM_MAX_BUDGETS. */
+	gmem_init(&m);
+	for (unsigned int i = 0; i < GMEM_MAX_BUDGETS; i++)
+		assert_int_equal(gmem_add_budget(&m, &dev), 0);
+	assert_int_equal(gmem_add_budget(&m, &dev), -ENOSPC);
+	close(ro);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -659,6 +850,10 @@ int main(void)
 	    cmocka_unit_test(test_region_odd_fds),
 	    cmocka_unit_test(test_guard_table_full),
 	    cmocka_unit_test(test_foreign_sigbus_chained),
+	    cmocka_unit_test(test_budget_one_table),
+	    cmocka_unit_test(test_budget_shared_total),
+	    cmocka_unit_test(test_budget_replace),
+	    cmocka_unit_test(test_budget_huge_and_failed_map),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

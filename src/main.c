@@ -27,6 +27,20 @@
 
 #define EXIT_USAGE 2
 
+/*
+ * Defaults of the limits on mapped guest memory. A VM's RAM is typically a
+ * few GiB to tens of GiB, rarely hundreds: 1 TiB a device refuses no
+ * plausible VM yet keeps a frontend from reserving the address space (any
+ * size maps at once from a sparse file). 4 TiB a process lets several such
+ * VMs share it and stays a small part of the 128 TiB a process has on
+ * x86-64 (also while a new table and the one it replaces are both mapped).
+ */
+#define DEFAULT_GUEST_MEM_LIMIT (1ull << 40)
+#define DEFAULT_GUEST_MEM_TOTAL (4ull << 40)
+/* The smallest limit accepted: below it no VM boots anyway. */
+#define MIN_GUEST_MEM (1ull << 20)
+#define MAX_GUEST_MEM (1ull << 62)
+
 /* One device as the options describe it. */
 struct dev_opts {
 	const char *socket_path;
@@ -44,6 +58,7 @@ struct dev_opts {
 	bool has_tx_allow, has_rx_filter;
 	const char *capture;	    /* --capture FILE, or NULL */
 	uint32_t bitrate, dbitrate; /* --bitrate; 0: no pacing */
+	uint64_t guest_mem_limit;   /* --guest-mem-limit: bytes its frontend may map */
 	struct cfilt tx_allow;
 	struct cfilt rx_filter;
 };
@@ -53,6 +68,7 @@ struct options {
 	unsigned int ndev;
 	bool with_device; /* --device given (else one device from -s/-i/-o) */
 	int verbosity;	  /* vlog level */
+	uint64_t guest_mem_total; /* --guest-mem-total: bytes all frontends may map */
 };
 
 static void usage(FILE *f)
@@ -83,7 +99,7 @@ static void usage(FILE *f)
 		"                            socket-path or fd, can-in, can-out, and optionally\n"
 		"                            name, rx-backlog, tx-ack-timeout, link-up, no-fd,\n"
 		"                            tx-allow, rx-filter (filters joined by '+'),\n"
-		"                            capture, bitrate;\n"
+		"                            capture, bitrate, guest-mem-limit;\n"
 		"                            not together with -s, --fd, -i or -o\n"
 		"      --rx-backlog=N        frames kept while the guest has no free RX buffer\n"
 		"                            (default %u); beyond that the newest are dropped\n"
@@ -106,14 +122,19 @@ static void usage(FILE *f)
 		"      --capture=FILE        record every frame, both ways, with its outcome:\n"
 		"                            pcapng for Wireshark, or candump's log format\n"
 		"                            when FILE ends in .log (SIGHUP reopens it)\n"
+		"      --guest-mem-limit=SIZE  guest memory one device's frontend may map\n"
+		"                            (default 1T; K, M, G, T suffixes, powers of 1024);\n"
+		"                            a memory table asking more is refused\n"
+		"      --guest-mem-total=SIZE  guest memory all devices of this process may\n"
+		"                            map together (default 4T)\n"
 		"      --print-capabilities  print the backend's capabilities as JSON, exit\n"
 		"  -v, --verbose             more log output (repeat for debug)\n"
 		"  -q, --quiet               errors only\n"
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this text and exit\n"
 		"\n"
-		"With --device, --rx-backlog, --tx-ack-timeout, --link-up and --no-fd are the\n"
-		"defaults of every device. Without -s or --fd (or socket-path/fd in a\n"
+		"With --device, --rx-backlog, --tx-ack-timeout, --link-up, --no-fd and\n"
+		"--guest-mem-limit are the defaults of every device. Without -s or --fd (or socket-path/fd in a\n"
 		"--device), the sockets come from systemd socket activation (LISTEN_FDS), in\n"
 		"order. READY=1 goes to NOTIFY_SOCKET once every socket is served.\n"
 		"\n"
@@ -172,6 +193,36 @@ static int parse_fd(const char *opt, const char *s, int *fd)
 	if (parse_uint(opt, s, 0, INT_MAX, &v) < 0)
 		return -EINVAL;
 	*fd = (int)v;
+	return 0;
+}
+
+/* A size in bytes: digits with an optional K, M, G, T or P (powers of 1024, "iB" allowed). */
+static int parse_size(const char *opt, const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGTP";
+	unsigned long long v;
+	unsigned int shift = 0;
+	const char *u;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!errno && end != s && s[0] != '-' && (*end & ~0x20) &&
+	    (u = strchr(units, *end & ~0x20))) {
+		shift = 10 * (unsigned int)(u - units + 1);
+		end++;
+		if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
+			end += strlen(end);
+	}
+	if (errno || end == s || *end || s[0] == '-' || v > (MAX_GUEST_MEM >> shift) ||
+	    (v << shift) < MIN_GUEST_MEM) {
+		fprintf(stderr,
+			"vhost-device-can: %s: '%s' is not a size from 1M to 4096P (a number with "
+			"K, M, G, T or P)\n",
+			opt, s);
+		return -EINVAL;
+	}
+	*out = (uint64_t)v << shift;
 	return 0;
 }
 
@@ -286,6 +337,9 @@ static int parse_device(char *spec, struct dev_opts *d)
 		} else if (strcmp(kv, "rx-backlog") == 0) {
 			if (parse_uint("--device rx-backlog", v, 1, 1u << 20, &d->rx_backlog) < 0)
 				return -1;
+		} else if (strcmp(kv, "guest-mem-limit") == 0) {
+			if (parse_size("--device guest-mem-limit", v, &d->guest_mem_limit) < 0)
+				return -1;
 		} else if (strcmp(kv, "tx-ack-timeout") == 0) {
 			if (parse_uint("--device tx-ack-timeout", v, 1, 600000,
 				       &d->tx_ack_timeout_ms) < 0)
@@ -304,6 +358,7 @@ static void dev_defaults(struct dev_opts *d)
 	    .fd = -1,
 	    .rx_backlog = VCD_DEFAULT_RX_BACKLOG,
 	    .tx_ack_timeout_ms = VCD_DEFAULT_TX_ACK_TIMEOUT_MS,
+	    .guest_mem_limit = DEFAULT_GUEST_MEM_LIMIT,
 	};
 }
 
@@ -336,6 +391,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_RX_FILTER,
 		OPT_CAPTURE,
 		OPT_BITRATE,
+		OPT_GUEST_MEM_LIMIT,
+		OPT_GUEST_MEM_TOTAL,
 	};
 	static const struct option longopts[] = {
 	    {"socket-path", required_argument, NULL, 's'},
@@ -352,6 +409,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"rx-filter", required_argument, NULL, OPT_RX_FILTER},
 	    {"capture", required_argument, NULL, OPT_CAPTURE},
 	    {"bitrate", required_argument, NULL, OPT_BITRATE},
+	    {"guest-mem-limit", required_argument, NULL, OPT_GUEST_MEM_LIMIT},
+	    {"guest-mem-total", required_argument, NULL, OPT_GUEST_MEM_TOTAL},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"version", no_argument, NULL, 'V'},
@@ -373,6 +432,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	memset(o, 0, sizeof(*o));
 	o->verbosity = VLOG_INFO;
+	o->guest_mem_total = DEFAULT_GUEST_MEM_TOTAL;
 	dev_defaults(&g);
 	while ((c = getopt_long(argc, argv, "s:i:o:vqVh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -428,6 +488,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_CAPTURE:
 			g.capture = optarg;
+			break;
+		case OPT_GUEST_MEM_LIMIT:
+			if (parse_size("--guest-mem-limit", optarg, &g.guest_mem_limit) < 0)
+				return -1;
+			break;
+		case OPT_GUEST_MEM_TOTAL:
+			if (parse_size("--guest-mem-total", optarg, &o->guest_mem_total) < 0)
+				return -1;
 			break;
 		case OPT_RX_FILTER:
 			if (parse_filters("--rx-filter", optarg, ',', &g.rx_filter,
@@ -778,6 +846,7 @@ struct dev_run {
 	struct can_port *port;
 	struct cap *cap;
 	struct dmn_port dport;
+	struct gmem_budget mem; /* --guest-mem-limit */
 	char name[2 * IFNAMSIZ + 8];
 };
 
@@ -866,7 +935,7 @@ static int open_capture(const struct dev_opts *d, struct dev_run *r, const struc
  * taken, also on failure. 0 or -1 after a message.
  */
 static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run *runs,
-			unsigned int k)
+			unsigned int k, struct gmem_budget *total)
 {
 	struct dev_run *r = &runs[k];
 	struct can_port_config pcfg = {0};
@@ -925,6 +994,17 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 	}
 	if (r->cap)
 		dmn_set_capture(m, m->ndevs - 1, r->cap);
+	/* Before the loop runs: no frontend has mapped anything yet. */
+	r->mem = (struct gmem_budget)GMEM_BUDGET_INIT(
+	    d->guest_mem_limit, "per-device",
+	    "--guest-mem-limit, or guest-mem-limit= in its --device");
+	ret = vu_backend_add_mem_budget(m->devs[m->ndevs - 1].backend, &r->mem);
+	if (ret == 0)
+		ret = vu_backend_add_mem_budget(m->devs[m->ndevs - 1].backend, total);
+	if (ret < 0) {
+		vlog_err(r->name, "guest memory limits: %s", strerror(-ret));
+		return -1;
+	}
 	vlog_info(r->name, "ready: in %s, out %s, CAN FD %s, %s", d->can_in, d->can_out,
 		  dcfg.fd ? "offered" : "not offered",
 		  d->socket_path ? d->socket_path
@@ -944,6 +1024,7 @@ int main(int argc, char **argv)
 	struct dmn m = {.epfd = -1};
 	struct sig_ctx sctx;
 	static struct options o;
+	static struct gmem_budget mem_total;
 	unsigned int started = 0;
 	bool inited = false;
 	sigset_t mask;
@@ -978,8 +1059,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	inited = true;
+	mem_total = (struct gmem_budget)GMEM_BUDGET_INIT(o.guest_mem_total, "per-process",
+							 "--guest-mem-total");
 	for (; started < o.ndev; started++)
-		if (start_device(&m, &o.dev[started], runs, started) < 0)
+		if (start_device(&m, &o.dev[started], runs, started, &mem_total) < 0)
 			goto out;
 	/* Every socket is served: a service manager may start the VMs now. */
 	ret = sysd_notify("READY=1\nSTATUS=serving");

@@ -572,6 +572,45 @@ static void test_activation_fd_named(void **state)
 	close(p[1]);
 }
 
+/* The guest memory limits take sizes with binary suffixes, within 1M..4096P. */
+static void test_guest_mem_sizes(void **state)
+{
+	static const char *const bad[] = {"0", "512K", "1x", "1Tb", "-1", "5000P", "1 ", ""};
+	static const char *const good[] = {"1M", "64m", "1GiB", "16G", "1T", "4096P", "1048576"};
+	char arg[64];
+	struct run r;
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(arg, sizeof(arg), "--guest-mem-limit=%s", bad[i]);
+		run_daemon(&r, "-s", "x", "-i", "a", "-o", "b", arg, NULL);
+		assert_int_equal(r.status, 2);
+		assert_non_null(strstr(r.err, "--guest-mem-limit: '"));
+		assert_non_null(strstr(r.err, "is not a size from 1M to 4096P"));
+		snprintf(arg, sizeof(arg), "--guest-mem-total=%s", bad[i]);
+		run_daemon(&r, "-s", "x", "-i", "a", "-o", "b", arg, NULL);
+		assert_int_equal(r.status, 2);
+		assert_non_null(strstr(r.err, "--guest-mem-total: '"));
+		snprintf(arg, sizeof(arg), "socket-path=/tmp/a.sock,can-in=a,can-out=b,"
+					   "guest-mem-limit=%s", bad[i]);
+		run_daemon(&r, "--device", arg, NULL);
+		assert_int_equal(r.status, 2);
+		assert_true(strstr(r.err, "--device guest-mem-limit: '") ||
+			    strstr(r.err, "'guest-mem-limit' needs a value"));
+	}
+	/* Accepted: the daemon gets as far as the interfaces (exit 1, not 2). */
+	for (unsigned int i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(arg, sizeof(arg), "--guest-mem-limit=%s", good[i]);
+		run_daemon(&r, "-s", "/nonexistent-dir/x.sock", "-i", "no-such-can0", "-o",
+			   "no-such-can0", arg, "--guest-mem-total=8T", NULL);
+		assert_int_equal(r.status, 1);
+		assert_null(strstr(r.err, "is not a size"));
+	}
+	run_daemon(&r, "--help", NULL);
+	assert_non_null(strstr(r.out, "--guest-mem-limit=SIZE"));
+	assert_non_null(strstr(r.out, "--guest-mem-total=SIZE"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -592,6 +631,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_socket_path_two_spellings, reset_child),
 	    cmocka_unit_test_teardown(test_activation_refused, reset_child),
 	    cmocka_unit_test_teardown(test_activation_fd_named, reset_child),
+	    cmocka_unit_test(test_guest_mem_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

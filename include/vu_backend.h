@@ -145,9 +145,9 @@ int vu_backend_check_memory(struct vu_backend *b);
  * Charge every guest memory mapping of this backend's frontends to budget
  * too (see struct gmem_budget): give each backend a budget of its own to
  * bound one frontend, and the same shared budget to several to bound their
- * total. A mapping that would pass a limit is refused (the message fails and
- * the frontend is dropped, as for any bad memory table) with a log line
- * naming the limit; unmapping gives the bytes back. budget must outlive b.
+ * total. A mapping that would pass a limit is refused (the message fails as
+ * any bad memory message does) with a log line naming the limit; unmapping
+ * gives the bytes back. budget must outlive b.
  * Before a frontend maps memory: -EBUSY otherwise, -ENOSPC past
  * GMEM_MAX_BUDGETS.
  */

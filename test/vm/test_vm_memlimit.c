@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Limits on mapped guest memory, with the real daemon and several devices
+ * in one process: a frontend asking for a huge sparse memory table is
+ * refused with a log line naming the limit, and the other devices go on
+ * mapping ordinary tables and passing frames; the per-device limit (also
+ * set per --device) and the per-process limit each hold, through
+ * SET_MEM_TABLE and ADD_MEM_REG alike; bytes come back with REM_MEM_REG and
+ * when a frontend leaves.
+ */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+
+#include "test_vm_daemon.h"
+
+#define MiB (1ull << 20)
+#define TiB (1ull << 40)
+
+/* The daemon with one --device per spec (each "NAME:IFACE[:extra]"); sockets in d->dir. */
+static void start_devices(struct vd *d, char sock[][128], unsigned int n, const char *const *specs,
+			  const char *const *extra)
+{
+	static char spec[4][256];
+	const char *args[24];
+	unsigned int na = 0;
+
+	vd_init(d);
+	for (unsigned int k = 0; k < n; k++) {
+		char name[16], ifname[16];
+		const char *more = "";
+
+		assert_int_equal(sscanf(specs[k], "%15[^:]:%15[^:]", name, ifname), 2);
+		if (strchr(strchr(specs[k], ':') + 1, ':'))
+			more = strchr(strchr(specs[k], ':') + 1, ':') + 1;
+		snprintf(sock[k], 128, "%s/%s.sock", d->dir, name);
+		snprintf(spec[k], sizeof(spec[k]), "socket-path=%s,can-in=%s,can-out=%s,name=%s%s%s",
+			 sock[k], ifname, ifname, name, *more ? "," : "", more);
+		args[na++] = "--device";
+		args[na++] = spec[k];
+	}
+	for (unsigned int i = 0; extra && extra[i]; i++)
+		args[na++] = extra[i];
+	args[na] = NULL;
+	vd_spawn(d, args);
+	for (unsigned int k = 0; k < n; k++) {
+		uint64_t end = now_ms() + WAIT_MS;
+		struct stat st;
+
+		while (stat(sock[k], &st) != 0) {
+			if (!vd_running(d) || now_ms() > end) {
+				vd_print_log(d);
+				fail_msg("device %u never listened", k);
+			}
+			sleep_ms(5);
+		}
+	}
+}
+
+/* Times what occurs in the daemon's log. */
+static unsigned int log_count(const struct vd *d, const char *what)
+{
+	static char buf[1 << 17];
+
+	read_file(d->log, buf, sizeof(buf));
+	return count_str(buf, what);
+}
+
+/* Wait until the log holds what at least n times. */
+static void wait_log(const struct vd *d, const char *what, unsigned int n)
+{
+	uint64_t end = now_ms() + WAIT_MS;
+
+	while (log_count(d, what) < n) {
+		if (now_ms() > end) {
+			vd_print_log(d);
+			fail_msg("the log never had '%s' %u times", what, n);
+		}
+		sleep_ms(10);
+	}
+}
+
+/*
+ * A frontend with guest memory as spec (NULL: fe's default), negotiated up
+ * to the memory table: REPLY_ACK (every refusal answered) and
+ * CONFIGURE_MEM_SLOTS (ADD/REM_MEM_REG).
+ */
+static struct fe *fe_on(const char *path, const struct fe_mem_spec *spec)
+{
+	const uint64_t want = (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+			      (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	struct fe *f = NULL;
+	uint64_t v;
+
+	assert_int_equal(fe_new(&f, spec), 0);
+	fe_set_timeout(f, WAIT_MS);
+	assert_int_equal(fe_connect(f, path, WAIT_MS), 0);
+	assert_int_equal(fe_get_features(f, &v), 0);
+	assert_int_equal(fe_get_protocol_features(f, &v), 0);
+	assert_int_equal(v & want, want);
+	assert_int_equal(fe_set_protocol_features(f, want), 0);
+	assert_int_equal(fe_set_owner(f), 0);
+	fe_set_acks(f, true);
+	return f;
+}
+
+/* Guest memory of regions of the given sizes, 1 GiB apart. */
+static struct fe_mem_spec mem_of(unsigned int n, const uint64_t *sizes)
+{
+	struct fe_mem_spec s;
+
+	memset(&s, 0, sizeof(s));
+	s.nregions = n;
+	for (unsigned int i = 0; i < n; i++) {
+		s.regions[i].gpa = (uint64_t)i << 30;
+		s.regions[i].size = sizes[i];
+	}
+	return s;
+}
+
+/*
+ * A set-type request r gave (with REPLY_ACK): refused with a non-zero ack,
+ * the connection goes on, as for any failed memory message.
+ */
+static void assert_refused(const struct vd *d, struct fe *f, int r)
+{
+	uint64_t v;
+
+	if (r != -EREMOTEIO) {
+		vd_print_log(d);
+		fail_msg("the request was not refused: %d (%s)", r, r ? strerror(-r) : "accepted");
+	}
+	assert_int_equal(fe_get_features(f, &v), 0);
+}
+
+/* One frame each way between a started guest and a peer on its bus. */
+static void frames_pass(struct fecan *c, int peer, uint32_t id)
+{
+	struct cframe out = cf_make(id, 0, 8, 0x11), in = cf_make(id + 1, 0, 5, 0x22), got;
+
+	assert_int_equal(fecan_tx_sync(c, &out, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_bus_frame(peer, &out);
+	peer_send(peer, &in);
+	guest_rx(c, &got);
+	assert_guest_frame(&got, &in);
+}
+
+static struct fecan *guest_at(const struct vd *d, const char *path)
+{
+	struct fecan_opts o;
+	struct fecan *c = NULL;
+	int r;
+
+	fecan_opts_default(&o);
+	o.can_features = NO_LATE_ACK;
+	r = fecan_open(&c, path, &o, WAIT_MS);
+	if (r < 0) {
+		vd_print_log(d);
+		fail_msg("the guest could not open its device: %s", strerror(-r));
+	}
+	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	return c;
+}
+
+/*
+ * The issue's attack with the default limits: frontend A sends a table of
+ * 7 sparse memfds of 18 TiB each (126 TiB, nothing behind it). Before the
+ * limits the daemon mapped it all and the next device's ordinary table
+ * could fail with ENOMEM. Now A is refused, the log saying which device,
+ * what was asked, the limit and the option; device B then maps its 8 MiB
+ * and frames pass both ways; A's next, ordinary, frontend works too.
+ */
+static void test_huge_sparse_table_refused(void **state)
+{
+	static const char *const specs[] = {"devA:vcan0", "devB:vcan1"};
+	struct vhost_user_mem_table t;
+	char sock[2][128];
+	int fds[7], peer_a, peer_b, r;
+	struct fecan *b, *a;
+	struct fe *f;
+	struct vd d;
+
+	(void)state;
+	skip_without_vcan();
+	start_devices(&d, sock, 2, specs, NULL);
+	peer_a = peer_open("vcan0");
+	peer_b = peer_open("vcan1");
+
+	f = fe_on(sock[0], NULL);
+	memset(&t, 0, sizeof(t));
+	t.nregions = 7;
+	for (unsigned int i = 0; i < 7; i++) {
+		fds[i] = memfd_create("huge", MFD_CLOEXEC);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(ftruncate(fds[i], (off_t)(18 * TiB)), 0);
+		t.regions[i].guest_phys_addr = (uint64_t)i * 32 * TiB;
+		t.regions[i].memory_size = 18 * TiB;
+		t.regions[i].userspace_addr = (uint64_t)(i + 1) * 32 * TiB;
+		t.regions[i].mmap_offset = 0;
+	}
+	r = fe_set(f, VHOST_USER_SET_MEM_TABLE, &t,
+		   (uint32_t)(8 + 7 * sizeof(struct vhost_user_mem_region)), fds, 7);
+	assert_refused(&d, f, r);
+	wait_log(&d,
+		 "devA: SET_MEM_TABLE: refused: a table of 7 regions asks 126 TiB of guest "
+		 "memory; the per-device limit on mapped guest memory is 1 TiB, 0 B of it in use "
+		 "(raise it with --guest-mem-limit, or guest-mem-limit= in its --device)",
+		 1);
+	for (unsigned int i = 0; i < 7; i++)
+		close(fds[i]);
+	fe_free(f);
+
+	/* The other device: its ordinary table (8 MiB) maps, frames pass. */
+	b = guest_at(&d, sock[1]);
+	frames_pass(b, peer_b, 0x120);
+	/* And the refused device serves its next frontend. */
+	a = guest_at(&d, sock[0]);
+	frames_pass(a, peer_a, 0x130);
+	frames_pass(b, peer_b, 0x140);
+	assert_true(vd_running(&d));
+
+	fecan_close(a);
+	fecan_close(b);
+	peer_close(&peer_a);
+	peer_close(&peer_b);
+	vd_stop(&d);
+	vd_cleanup(&d);
+}
+
+/*
+ * --guest-mem-limit=16M --guest-mem-total=24M, devices A and B, and C with
+ * guest-mem-limit=4M of its own. Each limit refuses what passes it (and
+ * only what passes it), by SET_MEM_TABLE and ADD_MEM_REG; REM_MEM_REG and
+ * a frontend leaving give bytes back.
+ */
+static void test_limits_hold_and_bytes_return(void **state)
+{
+	static const char *const specs[] = {"devA:vcan0", "devB:vcan1",
+					    "devC:vcan2:guest-mem-limit=4M"};
+	static const char *const extra[] = {"--guest-mem-limit=16M", "--guest-mem-total=24M",
+					    NULL};
+	const uint64_t s8[] = {8 * MiB}, s20[] = {20 * MiB}, s16[] = {16 * MiB},
+		       s4[] = {4 * MiB}, sb[] = {8 * MiB, 8 * MiB, 4 * MiB};
+	struct fe_mem_spec m8 = mem_of(1, s8), m20 = mem_of(1, s20), m16 = mem_of(1, s16),
+			   m4 = mem_of(1, s4), mb = mem_of(3, sb);
+	char sock[3][128];
+	struct fe *a, *b, *c;
+	struct fecan *g;
+	int peer;
+	struct vd d;
+
+	(void)state;
+	skip_without_vcan();
+	start_devices(&d, sock, 3, specs, extra);
+
+	/* The per-device limit given in C's --device: 8 MiB > 4 MiB. */
+	c = fe_on(sock[2], &m8);
+	assert_refused(&d, c, fe_set_mem_table(c));
+	fe_free(c);
+	wait_log(&d,
+		 "devC: SET_MEM_TABLE: refused: a table of 1 region asks 8 MiB of guest memory; "
+		 "the per-device limit on mapped guest memory is 4 MiB, 0 B of it in use",
+		 1);
+
+	/* --guest-mem-limit: 20 MiB > 16 MiB though the total has room; 16 MiB is fine. */
+	a = fe_on(sock[0], &m20);
+	assert_refused(&d, a, fe_set_mem_table(a));
+	fe_free(a);
+	wait_log(&d,
+		 "devA: SET_MEM_TABLE: refused: a table of 1 region asks 20 MiB of guest memory; "
+		 "the per-device limit on mapped guest memory is 16 MiB",
+		 1);
+	a = fe_on(sock[0], &m16);
+	assert_int_equal(fe_set_mem_table(a), 0);
+
+	/* --guest-mem-total: B's second 8 MiB fits its own 16 MiB, not 16 + 16 > 24. */
+	b = fe_on(sock[1], &mb);
+	assert_int_equal(fe_add_mem_reg(b, 0), 0);
+	assert_refused(&d, b, fe_add_mem_reg(b, 1));
+	wait_log(&d,
+		 "devB: ADD_MEM_REG: refused: a region asks 8 MiB of guest memory; the "
+		 "per-process limit on mapped guest memory is 24 MiB, 24 MiB of it in use (raise "
+		 "it with --guest-mem-total)",
+		 1);
+	/* Nor C's 4 MiB, within its own limit. */
+	c = fe_on(sock[2], &m4);
+	assert_refused(&d, c, fe_set_mem_table(c));
+	wait_log(&d, "devC: SET_MEM_TABLE: refused: a table of 1 region asks 4 MiB", 1);
+
+	/* A leaves: its 16 MiB come back, so B grows to 16 and C maps its 4. */
+	fe_free(a);
+	wait_log(&d, "devA: frontend disconnected", 2);
+	assert_int_equal(fe_add_mem_reg(b, 1), 0);
+	assert_int_equal(fe_set_mem_table(c), 0);
+
+	/* REM_MEM_REG gives back: removed and added again stays at 16 MiB. */
+	assert_int_equal(fe_rem_mem_reg(b, 1), 0);
+	assert_int_equal(fe_add_mem_reg(b, 1), 0);
+	/* ADD_MEM_REG counts against the device too: 16 + 4 > 16 (the total has room). */
+	assert_refused(&d, b, fe_add_mem_reg(b, 2));
+	wait_log(&d,
+		 "devB: ADD_MEM_REG: refused: a region asks 4 MiB of guest memory; the per-device "
+		 "limit on mapped guest memory is 16 MiB, 16 MiB of it in use",
+		 1);
+
+	/* B leaves too: A's new guest (8 MiB; 4 + 8 <= 24) maps and passes frames. */
+	fe_free(b);
+	wait_log(&d, "devB: frontend disconnected", 1);
+	peer = peer_open("vcan0");
+	g = guest_at(&d, sock[0]);
+	frames_pass(g, peer, 0x220);
+	fecan_close(g);
+	fe_free(c);
+	peer_close(&peer);
+	vd_stop(&d);
+	vd_cleanup(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_huge_sparse_table_refused),
+	    cmocka_unit_test(test_limits_hold_and_bytes_return),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -161,21 +161,74 @@ static struct fecan *guest_at(const struct vd *d, const char *path)
 	return c;
 }
 
+/* ADD_MEM_REG (or, without fd, REM_MEM_REG) of size bytes of fd at slot's addresses. */
+static int mem_reg(struct fe *f, uint32_t request, unsigned int slot, uint64_t size, int fd)
+{
+	struct vhost_user_mem_reg m = {0};
+
+	m.region.guest_phys_addr = (uint64_t)slot << 47;
+	m.region.userspace_addr = (uint64_t)(slot + 1) << 47;
+	m.region.memory_size = size;
+	return fe_set(f, request, &m, sizeof(m), fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0);
+}
+
 /*
- * The issue's attack with the default limits: frontend A sends a table of
- * 7 sparse memfds of 18 TiB each (126 TiB, nothing behind it). Before the
- * limits the daemon mapped it all and the next device's ordinary table
- * could fail with ENOMEM. Now A is refused, the log saying which device,
- * what was asked, the limit and the option; device B then maps its 8 MiB
- * and frames pass both ways; A's next, ordinary, frontend works too.
+ * Frontend A takes all the address space it can get: regions of a sparse
+ * memfd (nothing behind them) added with ADD_MEM_REG, each the largest the
+ * backend accepts, found by bisection (a refusal with REPLY_ACK keeps the
+ * connection; an accepted probe is removed again), until a slot gets
+ * nothing or all 32 are used. Each region then fills the largest hole left
+ * in the daemon's address space. The bytes it was given.
+ */
+static uint64_t grab_address_space(const struct vd *d, struct fe *f, int fd)
+{
+	const uint64_t page = 4096;
+	uint64_t held = 0;
+
+	for (unsigned int slot = 0; slot < 32; slot++) {
+		uint64_t lo = 0, hi = (128 * TiB) / page + 1; /* pages: lo fits, hi does not */
+
+		while (hi - lo > 1) {
+			uint64_t mid = lo + (hi - lo) / 2;
+			int r = mem_reg(f, VHOST_USER_ADD_MEM_REG, slot, mid * page, fd);
+
+			if (r == 0) {
+				assert_int_equal(
+				    mem_reg(f, VHOST_USER_REM_MEM_REG, slot, mid * page, -1), 0);
+				lo = mid;
+			} else if (r == -EREMOTEIO) {
+				hi = mid;
+			} else {
+				vd_print_log(d);
+				fail_msg("ADD_MEM_REG: %s", strerror(-r));
+			}
+		}
+		if (lo == 0)
+			break;
+		assert_int_equal(mem_reg(f, VHOST_USER_ADD_MEM_REG, slot, lo * page, fd), 0);
+		held += lo * page;
+	}
+	return held;
+}
+
+/*
+ * The issue's attack with the default limits. Frontend A first sends a
+ * table of 7 sparse memfds of 18 TiB each (126 TiB), then takes what it
+ * can region by region; before the limits it was given nearly the whole
+ * address space and the next device's ordinary table failed with ENOMEM.
+ * Now the table is refused, the log saying which device, what was asked,
+ * the limit and the option, and A gets its 1 TiB and no more; device B
+ * then maps its 8 MiB and frames pass both ways; A's next, ordinary,
+ * frontend works too.
  */
 static void test_huge_sparse_table_refused(void **state)
 {
 	static const char *const specs[] = {"devA:vcan0", "devB:vcan1"};
 	struct vhost_user_mem_table t;
 	char sock[2][128];
-	int fds[7], peer_a, peer_b, r;
+	int fds[7], peer_a, peer_b, r, big;
 	struct fecan *b, *a;
+	uint64_t held;
 	struct fe *f;
 	struct vd d;
 
@@ -207,12 +260,25 @@ static void test_huge_sparse_table_refused(void **state)
 		 1);
 	for (unsigned int i = 0; i < 7; i++)
 		close(fds[i]);
-	fe_free(f);
 
-	/* The other device: its ordinary table (8 MiB) maps, frames pass. */
+	big = memfd_create("huge", MFD_CLOEXEC);
+	assert_true(big >= 0);
+	assert_int_equal(ftruncate(big, (off_t)(128 * TiB)), 0);
+	held = grab_address_space(&d, f, big);
+	close(big);
+	printf("frontend A was given %llu MiB of address space\n",
+	       (unsigned long long)(held / MiB));
+	assert_int_equal(held, 1 * TiB);
+	wait_log(&d,
+		 "devA: ADD_MEM_REG: refused: a region asks 64 TiB of guest memory; the per-device "
+		 "limit on mapped guest memory is 1 TiB, 0 B of it in use",
+		 1);
+
+	/* While A holds its share, the other device's ordinary table (8 MiB) maps. */
 	b = guest_at(&d, sock[1]);
 	frames_pass(b, peer_b, 0x120);
-	/* And the refused device serves its next frontend. */
+	/* A's frontend leaves; its device serves the next one. */
+	fe_free(f);
 	a = guest_at(&d, sock[0]);
 	frames_pass(a, peer_a, 0x130);
 	frames_pass(b, peer_b, 0x140);

@@ -34,7 +34,10 @@ struct gmem_budget {
 	const char *raise;
 };
 
-#define GMEM_BUDGET_INIT(lim, nm, how) {.limit = (lim), .used = 0, .name = (nm), .raise = (how)}
+#define GMEM_BUDGET_INIT(lim, nm, how)                                                             \
+	{                                                                                          \
+		.limit = (lim), .used = 0, .name = (nm), .raise = (how)                            \
+	}
 
 /* Budgets one table may be charged to. */
 #define GMEM_MAX_BUDGETS 4
@@ -50,7 +53,7 @@ struct gmem_region {
 	uint8_t *host;	      /* our pointer to the start (mmap_base + mmap_offset) */
 	void *mmap_base;      /* NULL for regions we did not map (tests) */
 	size_t mmap_len;
-	int guard; /* slot in the SIGBUS handler's table, -1 for none */
+	int guard;    /* slot in the SIGBUS handler's table, -1 for none */
 	bool charged; /* mmap_len is charged to the table's budgets */
 };
 

@@ -87,7 +87,8 @@ int vub_h_set_mem_table(struct vu_backend *b, struct vu_msg *m, struct vu_msg *r
 					    : total + t->regions[k].memory_size;
 			gmem_clear(&fresh);
 			/* What others hold: the old table is lent back, not yet reclaimed. */
-			snprintf(what, sizeof(what), "a table of %u region%s", n, n == 1 ? "" : "s");
+			snprintf(what, sizeof(what), "a table of %u region%s", n,
+				 n == 1 ? "" : "s");
 			ret = vub_refuse_mem(b, m, fresh.over, what, total,
 					     gmem_budget_used(fresh.over));
 			gmem_budget_reclaim(&b->mem);

@@ -66,8 +66,8 @@ struct dev_opts {
 struct options {
 	struct dev_opts dev[DMN_MAX_DEVICES];
 	unsigned int ndev;
-	bool with_device; /* --device given (else one device from -s/-i/-o) */
-	int verbosity;	  /* vlog level */
+	bool with_device;	  /* --device given (else one device from -s/-i/-o) */
+	int verbosity;		  /* vlog level */
 	uint64_t guest_mem_total; /* --guest-mem-total: bytes all frontends may map */
 };
 
@@ -123,8 +123,9 @@ static void usage(FILE *f)
 		"                            pcapng for Wireshark, or candump's log format\n"
 		"                            when FILE ends in .log (SIGHUP reopens it)\n"
 		"      --guest-mem-limit=SIZE  guest memory one device's frontend may map\n"
-		"                            (default 1T; K, M, G, T suffixes, powers of 1024);\n"
-		"                            a memory table asking more is refused\n"
+		"                            (default 1T; K, M, G, T, P: powers of 1024);   \n"
+		"                            a memory table asking more is refused; with\n"
+		"                            --device, every device's default\n"
 		"      --guest-mem-total=SIZE  guest memory all devices of this process may\n"
 		"                            map together (default 4T)\n"
 		"      --print-capabilities  print the backend's capabilities as JSON, exit\n"
@@ -133,8 +134,8 @@ static void usage(FILE *f)
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this text and exit\n"
 		"\n"
-		"With --device, --rx-backlog, --tx-ack-timeout, --link-up, --no-fd and\n"
-		"--guest-mem-limit are the defaults of every device. Without -s or --fd (or socket-path/fd in a\n"
+		"With --device, --rx-backlog, --tx-ack-timeout, --link-up and --no-fd are the\n"
+		"defaults of every device. Without -s or --fd (or socket-path/fd in a\n"
 		"--device), the sockets come from systemd socket activation (LISTEN_FDS), in\n"
 		"order. READY=1 goes to NOTIFY_SOCKET once every socket is served.\n"
 		"\n"

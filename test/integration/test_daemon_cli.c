@@ -591,8 +591,10 @@ static void test_guest_mem_sizes(void **state)
 		run_daemon(&r, "-s", "x", "-i", "a", "-o", "b", arg, NULL);
 		assert_int_equal(r.status, 2);
 		assert_non_null(strstr(r.err, "--guest-mem-total: '"));
-		snprintf(arg, sizeof(arg), "socket-path=/tmp/a.sock,can-in=a,can-out=b,"
-					   "guest-mem-limit=%s", bad[i]);
+		snprintf(arg, sizeof(arg),
+			 "socket-path=/tmp/a.sock,can-in=a,can-out=b,"
+			 "guest-mem-limit=%s",
+			 bad[i]);
 		run_daemon(&r, "--device", arg, NULL);
 		assert_int_equal(r.status, 2);
 		assert_true(strstr(r.err, "--device guest-mem-limit: '") ||

@@ -642,7 +642,6 @@ static void test_foreign_sigbus_chained(void **state)
 	close(fd);
 }
 
-
 /* ---- budgets: limits on the bytes mapped ---- */
 
 /* One table, one budget: charged whole pages, refused past the limit, given back. */

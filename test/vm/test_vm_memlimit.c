@@ -33,8 +33,9 @@ static void start_devices(struct vd *d, char sock[][128], unsigned int n, const 
 		if (strchr(strchr(specs[k], ':') + 1, ':'))
 			more = strchr(strchr(specs[k], ':') + 1, ':') + 1;
 		snprintf(sock[k], 128, "%s/%s.sock", d->dir, name);
-		snprintf(spec[k], sizeof(spec[k]), "socket-path=%s,can-in=%s,can-out=%s,name=%s%s%s",
-			 sock[k], ifname, ifname, name, *more ? "," : "", more);
+		snprintf(spec[k], sizeof(spec[k]),
+			 "socket-path=%s,can-in=%s,can-out=%s,name=%s%s%s", sock[k], ifname, ifname,
+			 name, *more ? "," : "", more);
 		args[na++] = "--device";
 		args[na++] = spec[k];
 	}
@@ -302,10 +303,9 @@ static void test_limits_hold_and_bytes_return(void **state)
 {
 	static const char *const specs[] = {"devA:vcan0", "devB:vcan1",
 					    "devC:vcan2:guest-mem-limit=4M"};
-	static const char *const extra[] = {"--guest-mem-limit=16M", "--guest-mem-total=24M",
-					    NULL};
-	const uint64_t s8[] = {8 * MiB}, s20[] = {20 * MiB}, s16[] = {16 * MiB},
-		       s4[] = {4 * MiB}, sb[] = {8 * MiB, 8 * MiB, 4 * MiB};
+	static const char *const extra[] = {"--guest-mem-limit=16M", "--guest-mem-total=24M", NULL};
+	const uint64_t s8[] = {8 * MiB}, s20[] = {20 * MiB}, s16[] = {16 * MiB}, s4[] = {4 * MiB},
+		       sb[] = {8 * MiB, 8 * MiB, 4 * MiB};
 	struct fe_mem_spec m8 = mem_of(1, s8), m20 = mem_of(1, s20), m16 = mem_of(1, s16),
 			   m4 = mem_of(1, s4), mb = mem_of(3, sb);
 	char sock[3][128];

@@ -123,7 +123,7 @@ static void usage(FILE *f)
 		"                            pcapng for Wireshark, or candump's log format\n"
 		"                            when FILE ends in .log (SIGHUP reopens it)\n"
 		"      --guest-mem-limit=SIZE  guest memory one device's frontend may map\n"
-		"                            (default 1T; K, M, G, T, P: powers of 1024);   \n"
+		"                            (default 1T; K, M, G, T, P: powers of 1024);\n"
 		"                            a memory table asking more is refused; with\n"
 		"                            --device, every device's default\n"
 		"      --guest-mem-total=SIZE  guest memory all devices of this process may\n"

@@ -53,8 +53,9 @@ struct gmem_region {
 	uint8_t *host;	      /* our pointer to the start (mmap_base + mmap_offset) */
 	void *mmap_base;      /* NULL for regions we did not map (tests) */
 	size_t mmap_len;
-	int guard;    /* slot in the SIGBUS handler's table, -1 for none */
-	bool charged; /* mmap_len is charged to the table's budgets */
+	int guard; /* slot in the SIGBUS handler's table, -1 for none */
+	/* mmap_len is charged to the table's budgets */
+	bool charged;
 };
 
 struct gmem {

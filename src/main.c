@@ -66,9 +66,10 @@ struct dev_opts {
 struct options {
 	struct dev_opts dev[DMN_MAX_DEVICES];
 	unsigned int ndev;
-	bool with_device;	  /* --device given (else one device from -s/-i/-o) */
-	int verbosity;		  /* vlog level */
-	uint64_t guest_mem_total; /* --guest-mem-total: bytes all frontends may map */
+	bool with_device; /* --device given (else one device from -s/-i/-o) */
+	int verbosity;	  /* vlog level */
+	/* --guest-mem-total: bytes all frontends of the process may map */
+	uint64_t guest_mem_total;
 };
 
 static void usage(FILE *f)

@@ -22,6 +22,18 @@
  *
  * Link control (can_port_start/stop) only touches out: it is the controller
  * the guest drives. libsocketcan first; where it fails, a plain SIOCSIFFLAGS.
+ *
+ * Hotplug: an rtnetlink socket (linkmon) reports every link created,
+ * deleted, renamed or changed. When in or out is deleted or renamed away
+ * (or a raw socket says ENODEV), the port closes its raw sockets and says
+ * CAN_PORT_EV_GONE; while gone, frames fail with ENODEV. When an interface
+ * of that name (re)appears, it is checked as at start-up (a CAN interface,
+ * its MTU), the sockets are bound again with the same options (CAN FD,
+ * error frames, rx filter, transmit confirmation), the link is brought up
+ * again if the guest's controller is started (--link-up, bit rates), and
+ * the port says CAN_PORT_EV_BACK. An MTU change on a bound interface is
+ * followed too: out at CAN_MTU means the guest's CAN FD frames fail with
+ * EMSGSIZE, counted, and logged once per change.
  */
 #define _GNU_SOURCE /* sendmmsg, recvmmsg */
 #include "can_port.h"
@@ -46,6 +58,7 @@
 
 #include <libsocketcan.h>
 
+#include "linkmon.h"
 #include "vlog.h"
 
 #ifndef SO_RXQ_OVFL
@@ -60,20 +73,28 @@
 #define CP_RCVBUF (1 << 20)
 
 struct can_port {
-	int tx_fd; /* bound to out (and in, when they are the same) */
+	int tx_fd; /* bound to out (and in, when they are the same); -1 while gone */
 	int rx_fd; /* bound to in; equal to tx_fd when in == out */
+	int nl_fd; /* rtnetlink link events (linkmon) */
 	bool same;
-	bool fd_capable; /* both interfaces carry CAN FD */
-	bool out_fd;	 /* the tx socket has CAN_RAW_FD_FRAMES */
-	bool link_ctl;	 /* link_up_on_start */
-	bool tx_confirm; /* CAN_RAW_RECV_OWN_MSGS is on */
-	bool has_state;	 /* libsocketcan knows out's controller state */
-	bool has_filter; /* rx_filter given */
+	bool fd_capable;   /* both interfaces carried CAN FD at start-up */
+	bool out_fd;	   /* out's MTU is CANFD_MTU now: FD frames can go out */
+	bool tx_fd_frames; /* the tx socket has CAN_RAW_FD_FRAMES */
+	bool rx_fd_frames; /* the rx socket has it (in != out) */
+	bool link_ctl;	   /* link_up_on_start */
+	bool tx_confirm;   /* CAN_RAW_RECV_OWN_MSGS is on (or wanted, while gone) */
+	bool has_state;	   /* libsocketcan knows out's controller state */
+	bool has_filter;   /* rx_filter given */
+	bool gone;	   /* in or out went away: no sockets until it is back */
+	bool want_up;	   /* link_ctl: the guest's controller is started */
+	unsigned int tx_ifindex, rx_ifindex; /* what the sockets are bound to */
 	uint32_t bitrate, dbitrate;
 	bool user_filter; /* rx_filter applied here (the kernel's passes all) */
 	struct cfilt rx_filter;
 	uint32_t ovfl_tx; /* last SO_RXQ_OVFL count seen on each socket */
 	uint32_t ovfl_rx;
+	unsigned long ovfl_past; /* the counts of sockets closed since */
+	struct can_port_stats stats;
 	char out_name[IFNAMSIZ];
 	char in_name[IFNAMSIZ];
 	/* Lines the bus or the guest (START/STOP) can cause at will. */
@@ -81,6 +102,8 @@ struct can_port {
 };
 
 static int apply_rx_filter(struct can_port *p, bool echoes);
+static void check_mtu(struct can_port *p);
+static int port_link_up(struct can_port *p);
 
 static bool valid_ifname(const char *name)
 {
@@ -170,7 +193,8 @@ static int set_opt(int s, int level, int name, const void *val, socklen_t len)
  * A raw socket on ifname, non-blocking, options set before bind() so that
  * nothing unwanted is queued in between.
  */
-static int open_bound(const char *ifname, bool *fd_out, bool is_tx, bool is_rx, int *out)
+static int open_bound(const char *ifname, bool *fd_out, bool is_tx, bool is_rx, int *out,
+		      unsigned int *ifindex_out)
 {
 	struct sockaddr_can addr;
 	unsigned int ifindex = 0;
@@ -216,6 +240,7 @@ static int open_bound(const char *ifname, bool *fd_out, bool is_tx, bool is_rx, 
 	}
 	*fd_out = fd;
 	*out = s;
+	*ifindex_out = ifindex;
 	return 0;
 fail:
 	close(s);
@@ -312,10 +337,48 @@ static bool probe_state(const char *name)
 	return link_is_can_dev(name) && can_get_state(name, &st) == 0;
 }
 
+/* Close the raw sockets (keeping their drop counts). */
+static void port_unbind(struct can_port *p)
+{
+	p->ovfl_past += (unsigned long)p->ovfl_tx + (unsigned long)(p->same ? 0 : p->ovfl_rx);
+	p->ovfl_tx = 0;
+	p->ovfl_rx = 0;
+	if (p->rx_fd >= 0 && p->rx_fd != p->tx_fd)
+		close(p->rx_fd);
+	if (p->tx_fd >= 0)
+		close(p->tx_fd);
+	p->tx_fd = -1;
+	p->rx_fd = -1;
+}
+
+/* The raw sockets on out (and in): 0, or -errno with *which the interface that failed. */
+static int port_bind(struct can_port *p, const char **which)
+{
+	bool in_fd = false;
+	int ret;
+
+	*which = p->out_name;
+	ret = open_bound(p->out_name, &p->out_fd, true, p->same, &p->tx_fd, &p->tx_ifindex);
+	if (ret < 0)
+		return ret;
+	p->tx_fd_frames = p->out_fd;
+	if (p->same) {
+		p->rx_fd = p->tx_fd;
+		p->rx_ifindex = p->tx_ifindex;
+		return 0;
+	}
+	*which = p->in_name;
+	ret = open_bound(p->in_name, &in_fd, false, true, &p->rx_fd, &p->rx_ifindex);
+	if (ret < 0)
+		return ret;
+	p->rx_fd_frames = in_fd;
+	return 0;
+}
+
 int can_port_open(struct can_port **out, const struct can_port_config *cfg)
 {
 	struct can_port *p;
-	bool in_fd = false;
+	const char *which;
 	int ret;
 
 	if (!out || !cfg || !cfg->in_ifname || !cfg->out_ifname)
@@ -329,27 +392,26 @@ int can_port_open(struct can_port **out, const struct can_port_config *cfg)
 		return -ENOMEM;
 	p->tx_fd = -1;
 	p->rx_fd = -1;
+	p->nl_fd = -1;
 	p->link_ctl = cfg->link_up_on_start;
 	p->same = strcmp(cfg->in_ifname, cfg->out_ifname) == 0;
 	memcpy(p->out_name, cfg->out_ifname, strlen(cfg->out_ifname) + 1);
 	memcpy(p->in_name, cfg->in_ifname, strlen(cfg->in_ifname) + 1);
 
-	ret = open_bound(p->out_name, &p->out_fd, true, p->same, &p->tx_fd);
+	ret = port_bind(p, &which);
 	if (ret < 0) {
-		vlog_err(TAG, "%s: %s", p->out_name, can_port_strerror(ret));
+		vlog_err(TAG, "%s: %s", which, can_port_strerror(ret));
 		goto fail;
 	}
-	if (p->same) {
-		p->rx_fd = p->tx_fd;
-		in_fd = p->out_fd;
-	} else {
-		ret = open_bound(p->in_name, &in_fd, false, true, &p->rx_fd);
-		if (ret < 0) {
-			vlog_err(TAG, "%s: %s", p->in_name, can_port_strerror(ret));
-			goto fail;
-		}
+	p->fd_capable = p->out_fd && (p->same || p->rx_fd_frames);
+	/* Subscribed before anything else can change: no event is missed. */
+	p->nl_fd = linkmon_open();
+	if (p->nl_fd < 0) {
+		ret = p->nl_fd;
+		vlog_err(TAG, "%s: cannot follow link events (rtnetlink): %s", p->out_name,
+			 strerror(-ret));
+		goto fail;
 	}
-	p->fd_capable = p->out_fd && in_fd;
 	p->has_state = probe_state(p->out_name);
 	p->bitrate = cfg->bitrate;
 	p->dbitrate = cfg->dbitrate;
@@ -381,10 +443,9 @@ void can_port_close(struct can_port *p)
 {
 	if (!p)
 		return;
-	if (p->rx_fd >= 0 && p->rx_fd != p->tx_fd)
-		close(p->rx_fd);
-	if (p->tx_fd >= 0)
-		close(p->tx_fd);
+	port_unbind(p);
+	if (p->nl_fd >= 0)
+		close(p->nl_fd);
 	free(p);
 }
 
@@ -395,7 +456,7 @@ bool can_port_fd_capable(const struct can_port *p)
 
 unsigned int can_port_fds(const struct can_port *p, int fds[2])
 {
-	if (!p)
+	if (!p || p->gone)
 		return 0;
 	fds[0] = p->rx_fd;
 	if (p->same)
@@ -439,6 +500,11 @@ int can_port_set_tx_confirm(struct can_port *p, bool on)
 
 	if (!p)
 		return -EINVAL;
+	if (p->gone) {
+		/* Applied when the interface is back. */
+		p->tx_confirm = on;
+		return 0;
+	}
 	ret = set_opt(p->tx_fd, SOL_CAN_RAW, CAN_RAW_RECV_OWN_MSGS, &v, sizeof(v));
 	if (ret < 0)
 		return ret;
@@ -538,12 +604,26 @@ int can_port_send(struct can_port *p, const struct cframe *f, unsigned int n, in
 		return 0;
 	if (!p || !f || !res)
 		return -EINVAL;
+	if (p->gone) {
+		/* Unplugged: no socket to send on until it is back. */
+		for (i = 0; i < n; i++)
+			res[i] = -ENODEV;
+		return 0;
+	}
 
 	while (i < n) {
 		unsigned int cnt = 0, pos = 0;
 
 		for (; i < n && cnt < CP_BATCH; i++) {
-			int size = to_socketcan(&f[i], p->out_fd, &frames[cnt]);
+			int size;
+
+			if ((f[i].flags & CFRAME_FD) && !p->out_fd) {
+				/* The link's MTU shrank under CAN FD (logged when seen). */
+				res[i] = -EMSGSIZE;
+				p->stats.fd_refused++;
+				continue;
+			}
+			size = to_socketcan(&f[i], p->tx_fd_frames, &frames[cnt]);
 
 			if (size < 0) {
 				res[i] = size;
@@ -581,7 +661,16 @@ int can_port_send(struct can_port *p, const struct cframe *f, unsigned int n, in
 				 */
 				retried = true;
 			} else {
-				res[slot[pos]] = r < 0 ? -errno : -EIO;
+				int err = r < 0 ? errno : EIO;
+
+				res[slot[pos]] = -err;
+				/* The kernel refuses CANFD_MTU on a classic link: an MTU
+				 * shrink not seen yet. Look now, so it is logged at once. */
+				if (err == EINVAL && iov[pos].iov_len == CANFD_MTU) {
+					p->stats.fd_refused++;
+					res[slot[pos]] = -EMSGSIZE;
+					check_mtu(p);
+				}
 				pos++;
 				retried = false;
 			}
@@ -636,6 +725,263 @@ static uint32_t ovfl_count(struct msghdr *mh, bool *found)
 	return v;
 }
 
+/* ---- Hotplug: the interfaces going away and coming back ---- */
+
+/* The MTU of name, asked on socket s: the MTU or -errno. */
+static int iface_mtu(int s, const char *name)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(s, SIOCGIFMTU, &ifr) < 0)
+		return -errno;
+	return ifr.ifr_mtu;
+}
+
+/* Follow one socket's interface to CAN FD: the option on as soon as its MTU allows. */
+static bool sock_mtu_fd(int s, const char *name, bool *has_fd_frames)
+{
+	int mtu = iface_mtu(s, name), one = 1;
+	bool fd = mtu == (int)CANFD_MTU;
+
+	if (fd && !*has_fd_frames &&
+	    set_opt(s, SOL_CAN_RAW, CAN_RAW_FD_FRAMES, &one, sizeof(one)) == 0)
+		*has_fd_frames = true;
+	return fd && *has_fd_frames;
+}
+
+/* out's MTU now against what the port believed: act and log on a change only. */
+static void check_mtu(struct can_port *p)
+{
+	bool fd;
+
+	if (p->gone)
+		return;
+	if (!p->same) {
+		bool rx_fd = p->rx_fd_frames;
+
+		(void)sock_mtu_fd(p->rx_fd, p->in_name, &rx_fd);
+		p->rx_fd_frames = rx_fd;
+	}
+	fd = sock_mtu_fd(p->tx_fd, p->out_name, &p->tx_fd_frames);
+	if (fd == p->out_fd)
+		return;
+	p->out_fd = fd;
+	if (!fd && p->fd_capable)
+		vlog_limited(&p->log_limit, VLOG_WARN, TAG,
+			     "%s: MTU is now %u (classic CAN only): the guest's CAN FD frames fail "
+			     "(NOT_OK, counted as refused) until it is %u again; classic frames pass",
+			     p->out_name, (unsigned int)CAN_MTU, (unsigned int)CANFD_MTU);
+	else
+		vlog_limited(&p->log_limit, VLOG_INFO, TAG, "%s: MTU is now %u: CAN FD %s",
+			     p->out_name, fd ? (unsigned int)CANFD_MTU : (unsigned int)CAN_MTU,
+			     fd ? "frames pass again" : "not carried");
+}
+
+/* Why the bound sockets no longer serve the names given, or NULL when they do. */
+static const char *bound_lost(const struct can_port *p, const char **which)
+{
+	unsigned int o = if_nametoindex(p->out_name), i;
+
+	*which = p->out_name;
+	if (o != p->tx_ifindex)
+		return o == 0 ? "gone (unplugged, deleted or renamed)"
+			      : "now another interface (re-created or renamed)";
+	if (p->same)
+		return NULL;
+	i = if_nametoindex(p->in_name);
+	*which = p->in_name;
+	if (i != p->rx_ifindex)
+		return i == 0 ? "gone (unplugged, deleted or renamed)"
+			      : "now another interface (re-created or renamed)";
+	return NULL;
+}
+
+static void port_lose(struct can_port *p, const char *which, const char *why)
+{
+	port_unbind(p);
+	p->gone = true;
+	/* The guest's controller goes bus-off: it must START again. */
+	p->want_up = false;
+	p->stats.lost++;
+	vlog_limited(&p->log_limit, VLOG_WARN, TAG,
+		     "%s: %s: sockets closed, the guest's controller is reported bus-off; "
+		     "waiting for %s to come back",
+		     which, why, which);
+}
+
+/* Options of the new sockets as on the old ones: transmit confirmation, rx filter. */
+static int port_reapply(struct can_port *p)
+{
+	bool confirm = p->tx_confirm;
+
+	p->tx_confirm = false;
+	if (confirm)
+		return can_port_set_tx_confirm(p, true);
+	return apply_rx_filter(p, false);
+}
+
+/* Bind again to what now has the names: 0, or -errno (still gone). */
+static int port_rebind(struct can_port *p)
+{
+	const char *which = NULL;
+	int ret;
+
+	ret = port_bind(p, &which);
+	if (ret == 0) {
+		ret = port_reapply(p);
+		which = p->out_name;
+	}
+	if (ret < 0) {
+		port_unbind(p);
+		if (ret != -ENODEV)
+			vlog_limited(&p->log_limit, VLOG_WARN, TAG,
+				     "%s: is there but %s: not re-bound; still waiting", which,
+				     can_port_strerror(ret));
+		return ret;
+	}
+	p->gone = false;
+	p->stats.rebound++;
+	vlog_limited(&p->log_limit, VLOG_INFO, TAG,
+		     "%s: back (ifindex %u, a CAN interface, %s): raw sockets bound again%s%s",
+		     p->out_name, p->tx_ifindex, p->out_fd ? "CAN FD" : "classic CAN",
+		     p->has_filter ? ", rx filter applied" : "",
+		     p->tx_confirm ? ", transmit confirmation on" : "");
+	if (!p->same)
+		vlog_limited(&p->log_limit, VLOG_INFO, TAG, "%s: back (ifindex %u)", p->in_name,
+			     p->rx_ifindex);
+	if (p->fd_capable && !p->out_fd)
+		vlog_limited(&p->log_limit, VLOG_WARN, TAG,
+			     "%s: back with MTU %u (classic CAN only), though it had CAN FD at "
+			     "start-up: the guest's CAN FD frames fail (NOT_OK, counted as "
+			     "refused); classic frames pass",
+			     p->out_name, (unsigned int)CAN_MTU);
+	p->has_state = probe_state(p->out_name);
+	if (p->link_ctl && p->want_up) {
+		/* START was accepted while gone: the link settings now. */
+		if (port_link_up(p) == 0)
+			vlog_limited(&p->log_limit, VLOG_INFO, TAG,
+				     "%s: link brought up again for the started controller",
+				     p->out_name);
+	}
+	return 0;
+}
+
+/*
+ * Look at the interfaces again after a link event (lost: the bound one was
+ * deleted, or a socket said ENODEV): GONE and/or BACK into ev. How many.
+ */
+static unsigned int port_recheck(struct can_port *p, bool lost, struct can_port_event *ev,
+				 unsigned int max)
+{
+	unsigned int got = 0;
+
+	if (!p->gone) {
+		const char *which = p->out_name;
+		const char *why = lost ? "gone (deleted or unplugged)" : bound_lost(p, &which);
+
+		if (!why) {
+			check_mtu(p);
+			return 0;
+		}
+		port_lose(p, which, why);
+		if (got < max) {
+			memset(&ev[got], 0, sizeof(ev[got]));
+			ev[got++].type = CAN_PORT_EV_GONE;
+		}
+	}
+	if (port_rebind(p) == 0 && got < max) {
+		memset(&ev[got], 0, sizeof(ev[got]));
+		ev[got++].type = CAN_PORT_EV_BACK;
+	}
+	return got;
+}
+
+/* Whether a link message concerns this port. */
+static bool link_concerns(const struct can_port *p, const struct linkmon_msg *m)
+{
+	if (!p->gone && ((unsigned int)m->ifindex == p->tx_ifindex ||
+			 (unsigned int)m->ifindex == p->rx_ifindex))
+		return true;
+	return strcmp(m->name, p->out_name) == 0 || strcmp(m->name, p->in_name) == 0;
+}
+
+/* Datagrams read from the rtnetlink socket per call (more: the next wake-up). */
+#define CP_NL_ROUNDS 16
+#define CP_NL_MSGS 16
+
+/* What the link events say, as GONE/BACK events: n or -errno. */
+static int link_events(struct can_port *p, struct can_port_event *ev, unsigned int max)
+{
+	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct linkmon_msg msgs[CP_NL_MSGS];
+	bool look = false, lost = false;
+
+	for (unsigned int round = 0; round < CP_NL_ROUNDS; round++) {
+		struct sockaddr_nl sa;
+		socklen_t salen = sizeof(sa);
+		unsigned int n;
+		bool resync = false;
+		ssize_t r;
+
+		memset(&sa, 0, sizeof(sa));
+		r = recvfrom(p->nl_fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC,
+			     (struct sockaddr *)&sa, &salen);
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				/* The kernel dropped events: what they said is unknown. */
+				vlog_limited(&p->log_limit, VLOG_INFO, TAG,
+					     "%s: link events lost (receive buffer full): "
+					     "checking the interfaces again",
+					     p->out_name);
+				look = true;
+				continue;
+			}
+			vlog_limited(&p->log_limit, VLOG_WARN, TAG, "%s: link events: %s",
+				     p->out_name, strerror(errno));
+			return -errno;
+		}
+		/* Only the kernel speaks for the links. */
+		if (sa.nl_family != AF_NETLINK || sa.nl_pid != 0)
+			continue;
+		if ((size_t)r > sizeof(buf)) {
+			look = true; /* truncated: cannot tell what it said */
+			continue;
+		}
+		n = linkmon_parse(buf, (size_t)r, msgs, CP_NL_MSGS, &resync);
+		look = look || resync;
+		for (unsigned int i = 0; i < n; i++) {
+			if (!link_concerns(p, &msgs[i]))
+				continue;
+			look = true;
+			if (msgs[i].del && !p->gone &&
+			    ((unsigned int)msgs[i].ifindex == p->tx_ifindex ||
+			     (unsigned int)msgs[i].ifindex == p->rx_ifindex))
+				lost = true;
+		}
+	}
+	if (!look)
+		return 0;
+	return (int)port_recheck(p, lost, ev, max);
+}
+
+int can_port_link_fd(const struct can_port *p)
+{
+	return p ? p->nl_fd : -1;
+}
+
+void can_port_get_stats(const struct can_port *p, struct can_port_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (p)
+		*s = p->stats;
+}
+
 int can_port_recv(struct can_port *p, int fd, struct can_port_event *ev, unsigned int max)
 {
 	struct canfd_frame frames[CP_BATCH];
@@ -651,8 +997,10 @@ int can_port_recv(struct can_port *p, int fd, struct can_port_event *ev, unsigne
 
 	if (!p || (max > 0 && !ev))
 		return -EINVAL;
-	is_tx = fd == p->tx_fd;
-	is_rx = fd == p->rx_fd;
+	if (fd >= 0 && fd == p->nl_fd)
+		return max == 0 ? 0 : link_events(p, ev, max);
+	is_tx = fd >= 0 && fd == p->tx_fd;
+	is_rx = fd >= 0 && fd == p->rx_fd;
 	if (!is_tx && !is_rx)
 		return -EBADF;
 	if (max == 0)
@@ -682,6 +1030,9 @@ int can_port_recv(struct can_port *p, int fd, struct can_port_event *ev, unsigne
 
 		if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ENETDOWN)
 			return 0;
+		/* The interface was unregistered under the socket: unplugged. */
+		if (err == ENODEV)
+			return (int)port_recheck(p, true, ev, max);
 		vlog_limited(&p->log_limit, VLOG_WARN, TAG, "%s: receive failed: %s",
 			     fd == p->tx_fd ? p->out_name : p->in_name, strerror(err));
 		return -err;
@@ -847,14 +1198,11 @@ static void set_bitrates(struct can_port *p)
 	}
 }
 
-int can_port_start(struct can_port *p)
+/* Bit rates, then the link up. */
+static int port_link_up(struct can_port *p)
 {
 	int ret;
 
-	if (!p)
-		return -EINVAL;
-	if (!p->link_ctl)
-		return 0;
 	set_bitrates(p);
 	if (can_do_start(p->out_name) == 0)
 		return 0;
@@ -865,6 +1213,24 @@ int can_port_start(struct can_port *p)
 	return ret;
 }
 
+int can_port_start(struct can_port *p)
+{
+	int ret;
+
+	if (!p)
+		return -EINVAL;
+	if (!p->link_ctl)
+		return 0;
+	if (p->gone) {
+		/* A controller without its bus starts; the link follows when it is back. */
+		p->want_up = true;
+		return 0;
+	}
+	ret = port_link_up(p);
+	p->want_up = ret == 0;
+	return ret;
+}
+
 int can_port_stop(struct can_port *p)
 {
 	int ret;
@@ -872,6 +1238,9 @@ int can_port_stop(struct can_port *p)
 	if (!p)
 		return -EINVAL;
 	if (!p->link_ctl)
+		return 0;
+	p->want_up = false;
+	if (p->gone)
 		return 0;
 	if (can_do_stop(p->out_name) == 0)
 		return 0;
@@ -889,7 +1258,7 @@ int can_port_bus_off(const struct can_port *p)
 	if (!p)
 		return -EINVAL;
 	/* vcan has no CAN link data: libsocketcan fails, and that is no error. */
-	if (!p->has_state || can_get_state(p->out_name, &state) != 0)
+	if (!p->has_state || p->gone || can_get_state(p->out_name, &state) != 0)
 		return -ENODATA;
 	return state == CAN_STATE_BUS_OFF ? 1 : 0;
 }
@@ -898,5 +1267,6 @@ unsigned long can_port_kernel_drops(const struct can_port *p)
 {
 	if (!p)
 		return 0;
-	return (unsigned long)p->ovfl_tx + (unsigned long)(p->same ? 0 : p->ovfl_rx);
+	return p->ovfl_past + (unsigned long)p->ovfl_tx +
+	       (unsigned long)(p->same ? 0 : p->ovfl_rx);
 }

@@ -42,11 +42,22 @@ const char *can_port_strerror(int err);
 int can_port_open(struct can_port **out, const struct can_port_config *cfg);
 void can_port_close(struct can_port *p);
 
-/* Both interfaces carry CAN FD (MTU 72). */
+/* Both interfaces carried CAN FD (MTU 72) when the port was opened. */
 bool can_port_fd_capable(const struct can_port *p);
 
-/* The fds to watch for EPOLLIN (1 or 2); returns how many were stored. */
+/*
+ * The raw sockets to watch for EPOLLIN (1 or 2; 0 while an interface is
+ * gone); returns how many were stored. They change after CAN_PORT_EV_GONE
+ * and CAN_PORT_EV_BACK: ask again then.
+ */
 unsigned int can_port_fds(const struct can_port *p, int fds[2]);
+
+/*
+ * The rtnetlink socket that reports link changes (an interface deleted,
+ * renamed, re-created, its MTU changed): watch it for EPOLLIN too and read
+ * it with can_port_recv. It stays the same for the port's life.
+ */
+int can_port_link_fd(const struct can_port *p);
 
 /* Ask for transmit confirmations (CAN_RAW_RECV_OWN_MSGS) for LATE_TX_ACK. */
 int can_port_set_tx_confirm(struct can_port *p, bool on);
@@ -59,6 +70,9 @@ enum can_port_event_type {
 	CAN_PORT_EV_TX_DONE,   /* our own frame came back: it went out */
 	CAN_PORT_EV_BUSOFF,    /* the controller went bus-off */
 	CAN_PORT_EV_RESTARTED, /* the controller restarted */
+	CAN_PORT_EV_GONE,      /* in or out went away (unplugged, deleted, renamed):
+				* sockets closed, frames fail until BACK */
+	CAN_PORT_EV_BACK,      /* it is back and re-bound: new fds */
 };
 
 struct can_port_event {
@@ -66,7 +80,10 @@ struct can_port_event {
 	struct cframe frame; /* FRAME, TX_DONE */
 };
 
-/* Read what fd has ready (non-blocking, batched): n events or -errno. */
+/*
+ * Read what fd (a raw socket, or the link fd) has ready (non-blocking,
+ * batched): n events or -errno. max should leave room for 2 events.
+ */
 int can_port_recv(struct can_port *p, int fd, struct can_port_event *ev, unsigned int max);
 
 /* Controller START/STOP: link up/down when configured; else 0. */
@@ -78,6 +95,14 @@ int can_port_stop(struct can_port *p);
  * -ENODATA when it has no CAN state (vcan): "unknown, assume active".
  */
 int can_port_bus_off(const struct can_port *p);
+
+struct can_port_stats {
+	unsigned long fd_refused; /* guest CAN FD frames refused: out's MTU is CAN_MTU */
+	unsigned long lost;	  /* times an interface went away */
+	unsigned long rebound;	  /* times the port bound again after that */
+};
+
+void can_port_get_stats(const struct can_port *p, struct can_port_stats *s);
 
 /* Frames dropped by the kernel for want of buffer space (SO_RXQ_OVFL). */
 unsigned long can_port_kernel_drops(const struct can_port *p);

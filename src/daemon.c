@@ -53,16 +53,16 @@ static int dmn_watch(int epfd, int fd, uint32_t tag)
 
 static void dmn_unwatch(struct dmn_dev *d)
 {
-	for (unsigned int i = 0; i < d->port->nfds; i++)
-		(void)epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->port->fds[i], NULL);
+	for (unsigned int i = 0; i < d->nfds; i++)
+		(void)epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->fds[i], NULL);
 	d->unwatched = true;
 }
 
 /* Back in the set: 0, or -errno with the device still out (tried again next turn). */
 static int dmn_rewatch(struct dmn_dev *d)
 {
-	for (unsigned int i = 0; i < d->port->nfds; i++) {
-		int ret = dmn_watch(d->epfd, d->port->fds[i], DMN_TAG(d->idx, DMN_KIND_PORT0 + i));
+	for (unsigned int i = 0; i < d->nfds; i++) {
+		int ret = dmn_watch(d->epfd, d->fds[i], DMN_TAG(d->idx, DMN_KIND_PORT0 + i));
 
 		if (ret < 0 && ret != -EEXIST) {
 			vlog_limited(&d->log_limit, VLOG_WARN, NULL,
@@ -170,6 +170,8 @@ int dmn_add(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *
 	d->port = port;
 	d->epfd = m->epfd;
 	d->idx = idx;
+	d->nfds = port->nfds < DMN_PORT_MAX_FDS ? port->nfds : DMN_PORT_MAX_FDS;
+	memcpy(d->fds, port->fds, sizeof(d->fds[0]) * d->nfds);
 	dmn_dev_ops(d);
 	ret = vcd_new(&d->dev, cfg, &d->ops, d);
 	if (ret < 0)
@@ -194,13 +196,13 @@ int dmn_add(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *
 		goto fail;
 
 	ret = dmn_watch(m->epfd, vu_backend_fd(d->backend), DMN_TAG(idx, DMN_KIND_BACKEND));
-	for (unsigned int i = 0; ret == 0 && i < port->nfds; i++)
-		ret = dmn_watch(m->epfd, port->fds[i], DMN_TAG(idx, DMN_KIND_PORT0 + i));
+	for (unsigned int i = 0; ret == 0 && i < d->nfds; i++)
+		ret = dmn_watch(m->epfd, d->fds[i], DMN_TAG(idx, DMN_KIND_PORT0 + i));
 	if (ret < 0) {
 		/* Out of the set again: the fds stay open elsewhere (the port's). */
 		epoll_ctl(m->epfd, EPOLL_CTL_DEL, vu_backend_fd(d->backend), NULL);
-		for (unsigned int i = 0; i < port->nfds; i++)
-			epoll_ctl(m->epfd, EPOLL_CTL_DEL, port->fds[i], NULL);
+		for (unsigned int i = 0; i < d->nfds; i++)
+			epoll_ctl(m->epfd, EPOLL_CTL_DEL, d->fds[i], NULL);
 		goto fail;
 	}
 	m->ndevs++;
@@ -262,6 +264,16 @@ static void dmn_deliver(struct dmn_dev *m, const struct can_port_event *ev, unsi
 		case CAN_PORT_EV_RESTARTED:
 			vcd_bus_restarted(m->dev);
 			break;
+		case CAN_PORT_EV_GONE:
+			/* No bus behind the controller: the one state the spec lets
+			 * the device report by itself. The guest STARTs again. */
+			vcd_bus_off(m->dev);
+			m->refresh = true;
+			break;
+		case CAN_PORT_EV_BACK:
+			vcd_bus_restarted(m->dev);
+			m->refresh = true;
+			break;
 		case CAN_PORT_EV_FRAME:
 			break;
 		}
@@ -281,9 +293,33 @@ static void dmn_port_read(struct dmn_dev *m, int fd)
 		if (n <= 0)
 			return;
 		dmn_deliver(m, ev, (unsigned int)n);
-		if (n < DMN_RX_BATCH)
+		/* fd may be closed now. */
+		if (n < DMN_RX_BATCH || m->refresh)
 			return;
 	}
+}
+
+/*
+ * The port closed or opened sockets: the set gets its fds now. Closed fds
+ * left the set by themselves; a number reused by a new socket is added.
+ */
+static void dmn_refresh_fds(struct dmn_dev *d)
+{
+	int fds[DMN_PORT_MAX_FDS];
+	unsigned int n;
+
+	d->refresh = false;
+	if (!d->port->get_fds)
+		return;
+	n = d->port->get_fds(d->port->port, fds);
+	if (n > DMN_PORT_MAX_FDS)
+		n = DMN_PORT_MAX_FDS;
+	if (!d->unwatched)
+		dmn_unwatch(d);
+	memcpy(d->fds, fds, sizeof(fds[0]) * n);
+	d->nfds = n;
+	/* On failure it stays out and is tried again at the end of the turn. */
+	(void)dmn_rewatch(d);
 }
 
 /* Every batch of this wake-up reaches the guest with one interrupt. */
@@ -292,6 +328,8 @@ static int dmn_port_ready(struct dmn_dev *m, int fd)
 	vcd_rx_hold(m->dev);
 	dmn_port_read(m, fd);
 	vcd_rx_release(m->dev);
+	if (m->refresh)
+		dmn_refresh_fds(m);
 	return 0;
 }
 
@@ -417,7 +455,7 @@ static bool dmn_all_done(const struct dmn *m)
 int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), void *arg)
 {
 	/* Room for every source of every device: each gets its turn each wait. */
-	struct epoll_event evs[DMN_MAX_DEVICES * 4 + 1];
+	struct epoll_event evs[DMN_MAX_DEVICES * (2 + DMN_PORT_MAX_FDS) + 1];
 	int ret;
 
 	ret = dmn_watch(m->epfd, ctl_fd, DMN_TAG_CTL);
@@ -455,8 +493,8 @@ int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), 
 				}
 			} else if (DMN_TAG_KIND(tag) == DMN_KIND_CAP) {
 				/* Room in the capture's target: the flush below uses it. */
-			} else if (DMN_TAG_KIND(tag) - DMN_KIND_PORT0 < d->port->nfds) {
-				dmn_port_ready(d, d->port->fds[DMN_TAG_KIND(tag) - DMN_KIND_PORT0]);
+			} else if (DMN_TAG_KIND(tag) - DMN_KIND_PORT0 < d->nfds) {
+				dmn_port_ready(d, d->fds[DMN_TAG_KIND(tag) - DMN_KIND_PORT0]);
 			}
 		}
 		for (unsigned int i = 0; i < m->ndevs; i++) {

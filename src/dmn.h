@@ -21,14 +21,22 @@
 #include "vlog.h"
 #include "vu_backend.h"
 
+/* Raw sockets (1 or 2) and the link-event fd. */
+#define DMN_PORT_MAX_FDS 3
+
 /* The port as the loop sees it: the device's ops plus its readable fds. */
 struct dmn_port {
 	const struct vcd_port_ops *ops;
 	/* Read what fd has ready into ev (at most max): n or -errno. */
 	int (*recv)(void *port, int fd, struct can_port_event *ev, unsigned int max);
 	void *port;
-	int fds[2];
+	int fds[DMN_PORT_MAX_FDS];
 	unsigned int nfds;
+	/*
+	 * The fds now, asked after CAN_PORT_EV_GONE or _BACK (the port closed
+	 * or opened sockets): how many were stored. NULL: fds never change.
+	 */
+	unsigned int (*get_fds)(void *port, int fds[DMN_PORT_MAX_FDS]);
 };
 
 /*
@@ -66,6 +74,9 @@ struct dmn_dev {
 	struct vcd_port_ops ops;
 	int epfd;
 	unsigned int idx;
+	int fds[DMN_PORT_MAX_FDS]; /* the port's fds in the epoll set */
+	unsigned int nfds;
+	bool refresh;	/* the port said GONE or BACK: its fds changed */
 	bool unwatched; /* port fds out of the epoll set for this turn's sends */
 	bool flood;	/* this turn sent a batch of DMN_UNWATCH_FRAMES or more */
 	bool flooded;	/* and the turn before did */

@@ -836,6 +836,15 @@ static int port_recv(void *p, int fd, struct can_port_event *ev, unsigned int ma
 	return can_port_recv(p, fd, ev, max);
 }
 
+/* The raw sockets (none while unplugged) and the link-event fd. */
+static unsigned int port_get_fds(void *p, int fds[DMN_PORT_MAX_FDS])
+{
+	unsigned int n = can_port_fds(p, fds);
+
+	fds[n++] = can_port_link_fd(p);
+	return n;
+}
+
 static const struct vcd_port_ops port_ops = {
     .send = port_send,
     .start = port_start,
@@ -866,6 +875,14 @@ static void print_stats(struct dmn *m, const struct dev_run *runs, unsigned int 
 {
 	dmn_print_stats(m, stderr);
 	for (unsigned int k = 0; k < n; k++) {
+		struct can_port_stats ps;
+
+		can_port_get_stats(runs[k].port, &ps);
+		fprintf(stderr,
+			"%s%slink: lost %lu, bound again %lu, CAN FD frames refused (classic MTU) "
+			"%lu\n",
+			n > 1 ? runs[k].name : "", n > 1 ? ": " : "", ps.lost, ps.rebound,
+			ps.fd_refused);
 		fprintf(stderr, "%s%srx: dropped by the kernel (socket buffer full) %lu\n",
 			n > 1 ? runs[k].name : "", n > 1 ? ": " : "",
 			can_port_kernel_drops(runs[k].port));
@@ -966,7 +983,8 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 	r->dport.ops = &port_ops;
 	r->dport.recv = port_recv;
 	r->dport.port = r->port;
-	r->dport.nfds = can_port_fds(r->port, r->dport.fds);
+	r->dport.get_fds = port_get_fds;
+	r->dport.nfds = port_get_fds(r->port, r->dport.fds);
 
 	dcfg.name = r->name;
 	dcfg.fd = !d->no_fd && can_port_fd_capable(r->port);

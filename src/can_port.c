@@ -830,18 +830,19 @@ static int port_rebind(struct can_port *p)
 
 	ret = port_bind(p, &which);
 	if (ret == 0) {
+		p->gone = false; /* bound: the options go on the sockets now */
 		ret = port_reapply(p);
 		which = p->out_name;
 	}
 	if (ret < 0) {
 		port_unbind(p);
+		p->gone = true;
 		if (ret != -ENODEV)
 			vlog_limited(&p->log_limit, VLOG_WARN, TAG,
 				     "%s: is there but %s: not re-bound; still waiting", which,
 				     can_port_strerror(ret));
 		return ret;
 	}
-	p->gone = false;
 	p->stats.rebound++;
 	vlog_limited(&p->log_limit, VLOG_INFO, TAG,
 		     "%s: back (ifindex %u, a CAN interface, %s): raw sockets bound again%s%s",

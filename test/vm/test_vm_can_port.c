@@ -317,14 +317,16 @@ static void test_open_modes(void **state)
 	assert_int_equal(can_port_fds(p, fds), 1);
 	assert_true(fds[0] >= 0);
 	assert_true(can_port_fd_capable(p));
-	assert_int_equal(count_fds(), before + 1);
+	/* The raw socket and the link-event (rtnetlink) socket. */
+	assert_int_equal(count_fds(), before + 2);
+	assert_true(can_port_link_fd(p) >= 0 && can_port_link_fd(p) != fds[0]);
 	can_port_close(p);
 
 	p = port_open("vcan1", "vcan0", false);
 	assert_int_equal(can_port_fds(p, fds), 2);
 	assert_true(fds[0] >= 0 && fds[1] >= 0 && fds[0] != fds[1]);
 	assert_true(can_port_fd_capable(p));
-	assert_int_equal(count_fds(), before + 2);
+	assert_int_equal(count_fds(), before + 3);
 	can_port_close(p);
 
 	/* FD only when both sides carry it. */
@@ -399,7 +401,7 @@ static void test_send_invalid_per_frame(void **state)
 {
 	struct cframe f[] = {
 	    cf_make(0x101, 0, 2, 1),		   /* ok */
-	    cf_make(0x102, CFRAME_FD, 8, 2),	   /* FD on a classic interface */
+	    cf_make(0x102, CFRAME_FD, 8, 2),	   /* FD on a classic interface: EMSGSIZE */
 	    cf_make(0x800, 0, 1, 3),		   /* standard id too large */
 	    cf_make(0x20000000, CFRAME_EXT, 1, 4), /* extended id too large */
 	    cf_make(0x103, 0, 9, 5),		   /* classic length > 8 */
@@ -408,6 +410,7 @@ static void test_send_invalid_per_frame(void **state)
 	    cf_make(0x106, 0, 8, 8),		   /* ok */
 	};
 	int res[8];
+	struct can_port_stats st;
 	struct can_port *p;
 	int peer;
 
@@ -417,7 +420,11 @@ static void test_send_invalid_per_frame(void **state)
 	peer = peer_open("vcan2", false);
 	assert_int_equal(can_port_send(p, f, 8, res), 0);
 	assert_int_equal(res[0], 0);
-	for (unsigned int i = 1; i < 7; i++)
+	/* Refused for the link's MTU, and counted as such. */
+	assert_int_equal(res[1], -EMSGSIZE);
+	can_port_get_stats(p, &st);
+	assert_int_equal(st.fd_refused, 1);
+	for (unsigned int i = 2; i < 7; i++)
 		assert_int_equal(res[i], -EINVAL);
 	assert_int_equal(res[7], 0);
 	assert_peer_got(peer, &f[0]);

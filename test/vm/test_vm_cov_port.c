@@ -229,36 +229,64 @@ static void test_link_ctl_not_permitted(void **state)
 }
 
 /*
- * The interface is deleted under an open port: reading reports -ENODEV
- * once, link control fails with -ENODEV, sending fails per frame, and
- * nothing hangs or crashes.
+ * The interface is deleted under an open port: the socket's ENODEV makes
+ * the port let go (GONE; no raw fds; sends fail per frame with -ENODEV;
+ * STOP and START are accepted and remembered). Created again, the link fd
+ * reports it: the port binds again (BACK), brings the link up for the
+ * started controller, and frames pass.
  */
 static void test_iface_gone(void **state)
 {
 	struct can_port_event ev[4];
+	struct can_port_stats st;
 	struct cframe f;
+	struct can_frame cf;
 	struct can_port *p;
-	int fds[2], res[1] = {0};
+	int fds[2], res[1] = {0}, lfd, n = 0, peer;
 
 	(void)state;
 	p = open_port(IF_OUT, IF_OUT, true);
 	assert_int_equal(can_port_fds(p, fds), 1);
+	lfd = can_port_link_fd(p);
+	assert_true(lfd >= 0);
 	assert_int_equal(run("ip link del dev " IF_OUT), 0);
 
 	/* An error, not data: what epoll reports to the daemon's loop. */
 	assert_true(poll_events(fds[0], WAIT_MS) & POLLERR);
-	assert_int_equal(can_port_recv(p, fds[0], ev, 4), -ENODEV);
-	/* The error is read once; then there is simply nothing. */
-	assert_int_equal(can_port_recv(p, fds[0], ev, 4), 0);
-
-	assert_int_equal(can_port_start(p), -ENODEV);
-	assert_int_equal(can_port_stop(p), -ENODEV);
+	assert_int_equal(can_port_recv(p, fds[0], ev, 4), 1);
+	assert_int_equal(ev[0].type, CAN_PORT_EV_GONE);
+	assert_int_equal(can_port_fds(p, fds), 0);
+	assert_int_equal(can_port_recv(p, fds[0], ev, 4), -EBADF);
+	/* The link events of the deletion say nothing new. */
+	while (readable(lfd, 200))
+		assert_int_equal(can_port_recv(p, lfd, ev, 4), 0);
 
 	memset(&f, 0, sizeof(f));
 	f.id = 0x321;
 	f.len = 1;
 	assert_int_equal(can_port_send(p, &f, 1, res), 0);
-	assert_true(res[0] < 0);
+	assert_int_equal(res[0], -ENODEV);
+	assert_int_equal(can_port_stop(p), 0);
+	assert_int_equal(can_port_start(p), 0);
+
+	/* Plugged back, down: the port binds and brings it up. */
+	assert_int_equal(run("ip link add dev " IF_OUT " mtu 72 type vcan"), 0);
+	while (n == 0 && readable(lfd, WAIT_MS))
+		n = can_port_recv(p, lfd, ev, 4);
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].type, CAN_PORT_EV_BACK);
+	assert_int_equal(can_port_fds(p, fds), 1);
+	assert_true(link_up(IF_OUT));
+	peer = bus_peer(IF_OUT);
+	assert_int_equal(can_port_send(p, &f, 1, res), 0);
+	assert_int_equal(res[0], 0);
+	assert_true(readable(peer, WAIT_MS));
+	assert_int_equal(read(peer, &cf, sizeof(cf)), (ssize_t)sizeof(cf));
+	assert_int_equal(cf.can_id, 0x321);
+	close(peer);
+	can_port_get_stats(p, &st);
+	assert_int_equal(st.lost, 1);
+	assert_int_equal(st.rebound, 1);
 	can_port_close(p);
 }
 

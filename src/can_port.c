@@ -844,14 +844,21 @@ static int port_rebind(struct can_port *p)
 		return ret;
 	}
 	p->stats.rebound++;
-	vlog_limited(&p->log_limit, VLOG_INFO, TAG,
-		     "%s: back (ifindex %u, a CAN interface, %s): raw sockets bound again%s%s",
-		     p->out_name, p->tx_ifindex, p->out_fd ? "CAN FD" : "classic CAN",
-		     p->has_filter ? ", rx filter applied" : "",
-		     p->tx_confirm ? ", transmit confirmation on" : "");
-	if (!p->same)
-		vlog_limited(&p->log_limit, VLOG_INFO, TAG, "%s: back (ifindex %u)", p->in_name,
-			     p->rx_ifindex);
+	if (p->same)
+		vlog_limited(&p->log_limit, VLOG_INFO, TAG,
+			     "%s: back (ifindex %u, a CAN interface, %s): raw socket bound "
+			     "again%s%s",
+			     p->out_name, p->tx_ifindex, p->out_fd ? "CAN FD" : "classic CAN",
+			     p->has_filter ? ", rx filter applied" : "",
+			     p->tx_confirm ? ", transmit confirmation on" : "");
+	else
+		vlog_limited(&p->log_limit, VLOG_INFO, TAG,
+			     "in %s, out %s: back (ifindex %u and %u, CAN interfaces, out %s): raw "
+			     "sockets bound again%s%s",
+			     p->in_name, p->out_name, p->rx_ifindex, p->tx_ifindex,
+			     p->out_fd ? "CAN FD" : "classic CAN",
+			     p->has_filter ? ", rx filter applied" : "",
+			     p->tx_confirm ? ", transmit confirmation on" : "");
 	if (p->fd_capable && !p->out_fd)
 		vlog_limited(&p->log_limit, VLOG_WARN, TAG,
 			     "%s: back with MTU %u (classic CAN only), though it had CAN FD at "
@@ -880,8 +887,13 @@ static unsigned int port_recheck(struct can_port *p, bool lost, struct can_port_
 
 	if (!p->gone) {
 		const char *which = p->out_name;
-		const char *why = lost ? "gone (deleted or unplugged)" : bound_lost(p, &which);
+		const char *why = bound_lost(p, &which);
 
+		/* Deleted and re-created with the same index: gone all the same. */
+		if (!why && lost) {
+			which = p->out_name;
+			why = "deleted and created again";
+		}
 		if (!why) {
 			check_mtu(p);
 			return 0;

@@ -265,9 +265,14 @@ static void dmn_deliver(struct dmn_dev *m, const struct can_port_event *ev, unsi
 			vcd_bus_restarted(m->dev);
 			break;
 		case CAN_PORT_EV_GONE:
-			/* No bus behind the controller: the one state the spec lets
-			 * the device report by itself. The guest STARTs again. */
-			vcd_bus_off(m->dev);
+			/*
+			 * No bus behind the controller: the one state the spec lets
+			 * the device report by itself; the guest STARTs again. With
+			 * no frontend there is nobody to tell: the next one starts
+			 * from a reset device.
+			 */
+			if (vu_backend_connected(m->backend))
+				vcd_bus_off(m->dev);
 			m->refresh = true;
 			break;
 		case CAN_PORT_EV_BACK:

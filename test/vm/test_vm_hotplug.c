@@ -23,8 +23,11 @@
 #define IF_C_OTHER "vcanhp2y"
 #define IF_D "vcanhp3"
 #define IF_E "vcanhp4"
+#define IF_IN "vcanhp5"
+#define IF_OUT "vcanhp6"
 
-static const char *const all_ifs[] = {IF_A, IF_B, IF_C, IF_C_AWAY, IF_C_OTHER, IF_D, IF_E};
+static const char *const all_ifs[] = {IF_A, IF_B, IF_C, IF_C_AWAY, IF_C_OTHER,
+				      IF_D, IF_E, IF_IN, IF_OUT};
 
 struct t {
 	struct vd d;
@@ -311,6 +314,7 @@ static void test_delete_recreate_same_mtu(void **state)
 	assert_int_equal(ls.fd_refused, 0);
 	assert_int_equal(ls.vd.busoff, 1);
 	assert_int_equal(log_count(&t->d, "receive failed"), 0);
+	vd_stop(&t->d);
 	t->passed = true;
 }
 
@@ -356,6 +360,7 @@ static void test_recreate_smaller_mtu(void **state)
 	assert_int_equal(ls.lost, 1);
 	assert_int_equal(ls.rebound, 1);
 	assert_int_equal(ls.fd_refused, 1);
+	vd_stop(&t->d);
 	t->passed = true;
 }
 
@@ -423,6 +428,7 @@ static void test_rename_away_and_back(void **state)
 	link_stats(t, &ls);
 	assert_int_equal(ls.lost, 2);
 	assert_int_equal(ls.rebound, 2);
+	vd_stop(&t->d);
 	t->passed = true;
 }
 
@@ -471,6 +477,7 @@ static void test_between_frontends(void **state)
 	link_stats(t, &ls);
 	assert_int_equal(ls.lost, 2);
 	assert_int_equal(ls.rebound, 2);
+	vd_stop(&t->d);
 	t->passed = true;
 }
 
@@ -519,6 +526,54 @@ static void test_mtu_shrink_logged(void **state)
 	assert_int_equal(fecan_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(t->peer, &fd);
 	assert_int_equal(log_count(&t->d, IF_E ": MTU is now 16"), 1);
+	vd_stop(&t->d);
+	t->passed = true;
+}
+
+/*
+ * Two interfaces (in != out), an rx filter and LATE_TX_ACK (transmit
+ * confirmation on the tx socket): in is unplugged, so the device is gone
+ * as a whole; back, both sockets are bound again with the filter and the
+ * confirmation, and out's own interface was never touched.
+ */
+static void test_split_in_unplugged(void **state)
+{
+	struct t *t = *state;
+	const struct cframe filtered = cf_make(0x124, 0, 1, 1);
+	struct link_stats ls;
+	int out_peer;
+
+	skip_without_vcan();
+	if_add(IF_IN, 72);
+	if_add(IF_OUT, 72);
+	vd_start(&t->d, IF_IN, IF_OUT, "--rx-filter=123:7ff,7ff:7ff", NULL);
+	t->peer = peer_open(IF_IN);
+	out_peer = peer_open(IF_OUT);
+	t->c = guest_open(&t->d, ALL_CAN);
+	assert_true(fecan_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
+	guest_marker_through(t->c, out_peer);
+	bus_marker_through(t->c, t->peer);
+
+	peer_close(&t->peer);
+	if_del(IF_IN);
+	guest_sees_bus_off(t);
+	wait_log(&t->d, IF_IN ": gone", 1);
+	tx_fails_while_gone(t);
+	if_add(IF_IN, 72);
+	wait_log(&t->d, "in " IF_IN ", out " IF_OUT ": back", 1);
+	assert_int_equal(fecan_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	t->peer = peer_open(IF_IN);
+	/* The filter holds on the new socket; LATE_TX_ACK gets its echoes. */
+	peer_send(t->peer, &filtered);
+	bus_marker_through(t->c, t->peer);
+	guest_marker_through(t->c, out_peer);
+	close(out_peer);
+
+	link_stats(t, &ls);
+	assert_int_equal(ls.lost, 1);
+	assert_int_equal(ls.rebound, 1);
+	assert_int_equal(ls.vd.tx_timeout, 0);
+	vd_stop(&t->d);
 	t->passed = true;
 }
 
@@ -530,6 +585,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rename_away_and_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_between_frontends, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mtu_shrink_logged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_split_in_unplugged, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -769,10 +769,11 @@ static void check_mtu(struct can_port *p)
 		return;
 	p->out_fd = fd;
 	if (!fd && p->fd_capable)
-		vlog_limited(&p->log_limit, VLOG_WARN, TAG,
-			     "%s: MTU is now %u (classic CAN only): the guest's CAN FD frames fail "
-			     "(NOT_OK, counted as refused) until it is %u again; classic frames pass",
-			     p->out_name, (unsigned int)CAN_MTU, (unsigned int)CANFD_MTU);
+		vlog_limited(
+		    &p->log_limit, VLOG_WARN, TAG,
+		    "%s: MTU is now %u (classic CAN only): the guest's CAN FD frames fail "
+		    "(NOT_OK, counted as refused) until it is %u again; classic frames pass",
+		    p->out_name, (unsigned int)CAN_MTU, (unsigned int)CANFD_MTU);
 	else
 		vlog_limited(&p->log_limit, VLOG_INFO, TAG, "%s: MTU is now %u: CAN FD %s",
 			     p->out_name, fd ? (unsigned int)CANFD_MTU : (unsigned int)CAN_MTU,
@@ -1280,6 +1281,5 @@ unsigned long can_port_kernel_drops(const struct can_port *p)
 {
 	if (!p)
 		return 0;
-	return p->ovfl_past + (unsigned long)p->ovfl_tx +
-	       (unsigned long)(p->same ? 0 : p->ovfl_rx);
+	return p->ovfl_past + (unsigned long)p->ovfl_tx + (unsigned long)(p->same ? 0 : p->ovfl_rx);
 }

@@ -121,7 +121,8 @@ unsigned int linkmon_parse(const void *buf, size_t len, struct linkmon_msg *out,
 		case RTM_DELLINK:
 			if (n >= max || !out)
 				*resync = true;
-			else if (parse_link(p, h.nlmsg_len, h.nlmsg_type == RTM_DELLINK, &out[n]) == 0)
+			else if (parse_link(p, h.nlmsg_len, h.nlmsg_type == RTM_DELLINK, &out[n]) ==
+				 0)
 				n++;
 			else
 				*resync = true;

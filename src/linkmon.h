@@ -18,11 +18,11 @@
 
 /* One RTM_NEWLINK or RTM_DELLINK, as far as it could be read. */
 struct linkmon_msg {
-	bool del;		/* RTM_DELLINK */
-	int ifindex;		/* > 0 */
-	char name[IFNAMSIZ];	/* IFLA_IFNAME, "" when absent or malformed */
-	uint32_t mtu;		/* IFLA_MTU, 0 when absent */
-	unsigned int flags;	/* ifi_flags (IFF_UP ...) */
+	bool del;	     /* RTM_DELLINK */
+	int ifindex;	     /* > 0 */
+	char name[IFNAMSIZ]; /* IFLA_IFNAME, "" when absent or malformed */
+	uint32_t mtu;	     /* IFLA_MTU, 0 when absent */
+	unsigned int flags;  /* ifi_flags (IFF_UP ...) */
 };
 
 /*

@@ -26,7 +26,7 @@
 #define IF_IN "vcanhp5"
 #define IF_OUT "vcanhp6"
 
-static const char *const all_ifs[] = {IF_A, IF_B, IF_C, IF_C_AWAY, IF_C_OTHER,
+static const char *const all_ifs[] = {IF_A, IF_B, IF_C,	 IF_C_AWAY, IF_C_OTHER,
 				      IF_D, IF_E, IF_IN, IF_OUT};
 
 struct t {
@@ -44,9 +44,8 @@ static void if_del_quiet(const char *name)
 /* A vcan of that MTU from its first moment, up: an adapter plugged in. */
 static void if_add(const char *name, unsigned int mtu)
 {
-	assert_int_equal(sh("ip link add dev %s mtu %u type vcan && ip link set dev %s up", name,
-			    mtu, name),
-			 0);
+	assert_int_equal(
+	    sh("ip link add dev %s mtu %u type vcan && ip link set dev %s up", name, mtu, name), 0);
 }
 
 static void if_del(const char *name)

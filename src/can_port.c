@@ -780,22 +780,40 @@ static void check_mtu(struct can_port *p)
 			     fd ? "frames pass again" : "not carried");
 }
 
+/*
+ * name's index asked on socket s (any socket takes interface ioctls: the
+ * port's own, so that no fd is needed): 0 with *idx (0 when there is no
+ * such interface), or -errno when the kernel could not say.
+ */
+static int iface_index(int s, const char *name, unsigned int *idx)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name));
+	*idx = 0;
+	if (ioctl(s, SIOCGIFINDEX, &ifr) < 0)
+		return errno == ENODEV ? 0 : -errno;
+	*idx = ifr.ifr_ifindex > 0 ? (unsigned int)ifr.ifr_ifindex : 0;
+	return 0;
+}
+
 /* Why the bound sockets no longer serve the names given, or NULL when they do. */
 static const char *bound_lost(const struct can_port *p, const char **which)
 {
-	unsigned int o = if_nametoindex(p->out_name), i;
+	const char *names[2] = {p->out_name, p->in_name};
+	const unsigned int bound[2] = {p->tx_ifindex, p->rx_ifindex};
 
-	*which = p->out_name;
-	if (o != p->tx_ifindex)
-		return o == 0 ? "gone (unplugged, deleted or renamed)"
-			      : "now another interface (re-created or renamed)";
-	if (p->same)
-		return NULL;
-	i = if_nametoindex(p->in_name);
-	*which = p->in_name;
-	if (i != p->rx_ifindex)
-		return i == 0 ? "gone (unplugged, deleted or renamed)"
-			      : "now another interface (re-created or renamed)";
+	for (unsigned int k = 0; k < (p->same ? 1u : 2u); k++) {
+		unsigned int idx;
+
+		/* Cannot tell (no memory...): keep serving rather than drop the bus. */
+		if (iface_index(p->nl_fd, names[k], &idx) < 0 || idx == bound[k])
+			continue;
+		*which = names[k];
+		return idx == 0 ? "gone (unplugged, deleted or renamed)"
+				: "now another interface (re-created or renamed)";
+	}
 	return NULL;
 }
 

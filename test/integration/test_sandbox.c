@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -169,6 +170,9 @@ static int do_daemon_calls(void)
 		return 3;
 	if (p == MAP_FAILED || munmap(p, 4096) != 0)
 		return 4;
+	/* libsocketcan's name lookups (--link-up at a guest's START, a re-plug). */
+	if (if_nametoindex("lo") != 1)
+		return 5;
 	close(nl);
 	if (can >= 0)
 		close(can);

@@ -122,6 +122,43 @@ static int raw_socket(int extra_flags)
 	return -errno;
 }
 
+/*
+ * if_nametoindex for the whole daemon, libsocketcan's calls included. glibc's
+ * asks the kernel on a socket of the first family it can open, AF_UNIX then
+ * AF_INET; the sandbox allows neither (an AF_UNIX datagram socket could
+ * reach any socket file on the host), so every lookup after start-up (a
+ * guest's START with --link-up, a re-plugged adapter) would kill the
+ * process. This definition takes the place of glibc's, also for the shared
+ * libraries (the executable's symbols come first), and asks the same ioctl
+ * on a route netlink socket, which the sandbox allows. It lives in this
+ * file, which every program with a port links, rather than alone in the
+ * archive, where a sanitizer runtime's interceptor would be picked first.
+ */
+unsigned int if_nametoindex(const char *name)
+{
+	struct ifreq ifr;
+	size_t n = name ? strnlen(name, IFNAMSIZ) : 0;
+	int s, ret, err;
+
+	if (n == 0 || n >= IFNAMSIZ) {
+		errno = ENODEV;
+		return 0;
+	}
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (s < 0)
+		return 0;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, n);
+	ret = ioctl(s, SIOCGIFINDEX, &ifr);
+	err = errno;
+	close(s);
+	if (ret < 0 || ifr.ifr_ifindex <= 0) {
+		errno = ret < 0 ? err : ENODEV;
+		return 0;
+	}
+	return (unsigned int)ifr.ifr_ifindex;
+}
+
 /* The interface behind name, looked up on s: index, type, FD capability. */
 static int iface_probe(int s, const char *name, unsigned int *ifindex, bool *fd_capable)
 {

@@ -274,6 +274,19 @@ static const unsigned long sbx_ioctls[] = {
     FIONBIO,
 };
 
+/* Argument arg equals v (the SCMP_A* macros leave datum_b to the compiler's mercy). */
+static struct scmp_arg_cmp arg_eq(unsigned int arg, scmp_datum_t v)
+{
+	return (struct scmp_arg_cmp){.arg = arg, .op = SCMP_CMP_EQ, .datum_a = v, .datum_b = 0};
+}
+
+/* (argument arg & mask) == v. */
+static struct scmp_arg_cmp arg_masked(unsigned int arg, scmp_datum_t mask, scmp_datum_t v)
+{
+	return (struct scmp_arg_cmp){
+	    .arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = v};
+}
+
 static int sbx_rule(scmp_filter_ctx ctx, const char *name, unsigned int n,
 		    const struct scmp_arg_cmp *args)
 {
@@ -298,7 +311,7 @@ int sandbox_install_seccomp(enum sandbox_seccomp mode)
 		ret = sbx_rule(ctx, sbx_calls[i], 0, NULL);
 	/* Memory is never made executable. */
 	if (ret == 0) {
-		const struct scmp_arg_cmp noexec = SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
+		const struct scmp_arg_cmp noexec = arg_masked(2, PROT_EXEC, 0);
 
 		ret = sbx_rule(ctx, "mmap", 1, &noexec);
 		if (ret == 0)
@@ -306,22 +319,21 @@ int sandbox_install_seccomp(enum sandbox_seccomp mode)
 	}
 	/* Sockets of two families only: CAN (re-bind after a hotplug) and route netlink. */
 	if (ret == 0) {
-		const struct scmp_arg_cmp can = SCMP_A0(SCMP_CMP_EQ, AF_CAN);
-		const struct scmp_arg_cmp nl[2] = {SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
-						   SCMP_A2(SCMP_CMP_EQ, NETLINK_ROUTE)};
+		const struct scmp_arg_cmp can = arg_eq(0, AF_CAN);
+		const struct scmp_arg_cmp nl[2] = {arg_eq(0, AF_NETLINK), arg_eq(2, NETLINK_ROUTE)};
 
 		ret = sbx_rule(ctx, "socket", 1, &can);
 		if (ret == 0)
 			ret = sbx_rule(ctx, "socket", 2, nl);
 	}
 	for (size_t i = 0; i < sizeof(sbx_ioctls) / sizeof(sbx_ioctls[0]) && ret == 0; i++) {
-		const struct scmp_arg_cmp req = SCMP_A1(SCMP_CMP_EQ, sbx_ioctls[i]);
+		const struct scmp_arg_cmp req = arg_eq(1, sbx_ioctls[i]);
 
 		ret = sbx_rule(ctx, "ioctl", 1, &req);
 	}
 	/* raise() (a SIGBUS not ours is re-raised): to this process only. */
 	if (ret == 0) {
-		const struct scmp_arg_cmp me = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self);
+		const struct scmp_arg_cmp me = arg_eq(0, (scmp_datum_t)self);
 
 		ret = sbx_rule(ctx, "tgkill", 1, &me);
 		if (ret == 0)

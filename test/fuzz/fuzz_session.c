@@ -36,16 +36,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include "dmn.h"
 #include "fakeport.h"
 #include "fuzz_util.h"
 #include "vcd.h"
 #include "vcd_frame.h"
+#include "virtio_can.h"
+#include "vq.h"
 #include "vlog.h"
 #include "vu_backend.h"
 #include "vu_msg.h"
@@ -64,6 +68,18 @@
 #define TURN_CPU_LIMIT_NS 1000000000ull
 #define PROBE_TURNS 32
 #define MAX_REPOSTS 1024 /* chains an eager guest reposts per input */
+#define NDEV 2		 /* devices in the loop */
+#define TRACK_MAX_NUM 256 /* largest ring whose requests are tracked (setup_ring's) */
+#define CLOCK_START_MS 1000000u
+/*
+ * Turns a settle may take: with the clock SETTLE_STEP_MS ahead each turn,
+ * pacing lets at least one frame go per turn (the slowest frame, 10 kbit/s
+ * CAN FD of 64 bytes, is under 100 ms), so a 256-entry ring drains and every
+ * LATE_TX_ACK deadline passes well within it.
+ */
+#define SETTLE_TURNS 1024
+#define SETTLE_STEP_MS 100u
+#define STOPPED_TURNS 4 /* a stopped controller refuses a kicked TX ring within these */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -89,6 +105,9 @@ enum op {
 	OP_CONN,   /* the connection itself: garbage, half messages, hang-ups */
 	OP_TURNS,  /* more turns of the loop */
 	OP_SHRINK, /* the frontend truncates a region's memfd under the device */
+	OP_CTRL,   /* the guest asks for controller START or STOP */
+	OP_CLOCK,  /* the devices' clock moves */
+	OP_SETTLE, /* the guest goes quiet: every request must complete (sess_settle) */
 	OP_COUNT,
 };
 
@@ -135,27 +154,75 @@ struct ring_view {
 	int kick;	    /* our end of the kick fd, -1 when none */
 };
 
-struct sess {
-	struct fuzz_in in;
+/*
+ * What the harness knows of one ring's requests, to check that each one the
+ * guest made available is used exactly once: the heads in flight and the
+ * descriptors they hold, and how far it has read the used ring. Only for
+ * rings the harness set up itself (setup_ring) and drove as a driver would;
+ * anything hostile on the device ends the tracking (struct fdev.tainted).
+ */
+struct track {
+	bool on;	  /* set up by setup_ring, rings in the maps we know */
+	bool resync;	  /* set up, not yet served a turn: take used->idx then */
+	bool live;	  /* an eventfd kick: the ring can be woken */
+	uint16_t last_used;
+	unsigned int inflight;
+	uint8_t chain[TRACK_MAX_NUM]; /* per head: descriptors held, 0 = not in flight */
+	bool busy[TRACK_MAX_NUM];     /* descriptor held by a chain in flight */
+};
+
+/* One device of the loop, its fake port and its frontend + guest. */
+struct fdev {
+	unsigned int idx; /* in the dmn */
+	struct dmn *m;
 	struct fakeport *port;
 	struct dmn_port dp;
-	struct dmn m;
-	bool inited;
-	int ctl;  /* always readable: dmn_run() makes one turn and returns */
-	int peer; /* our end of the connection, -1 when none */
+	struct vcd_port_ops ops; /* the fake port's, with the session's clock */
+	int peer;		 /* our end of the connection, -1 when none */
 	bool deaf;
-	bool short_ok;
 	bool small_sndbuf;
-	unsigned int waits;
 	unsigned int reposts; /* the eager guest's chains left */
-	unsigned int fds_made;
-	size_t heap; /* next buffer offset in maps[0] */
+	bool tainted;	      /* driven hostile: no more request tracking */
+	size_t heap;	      /* next buffer offset in maps[0] */
 	struct gmap maps[MAX_MAPS];
 	unsigned int nmaps;
 	struct ring_view rv[NQ];
+	struct track tr[NQ];
+};
+
+struct sess {
+	struct fuzz_in in;
+	struct dmn m;
+	bool inited;
+	int ctl; /* always readable: dmn_run() makes one turn and returns */
+	bool short_ok;
+	bool checking; /* inside an invariant check: no nested checks */
+	unsigned int waits;
+	unsigned int fds_made;
 	int held[MAX_HELD];
 	unsigned int nheld;
+	struct fdev dev[NDEV];
+	struct fdev *d; /* the device the current step acts on */
 };
+
+/* The session's clock, the devices' now_ms: it only moves when a step says so. */
+static uint64_t fake_now_ms;
+
+static uint64_t fake_clock(void *port)
+{
+	(void)port;
+	return fake_now_ms;
+}
+
+static struct vu_backend *dev_backend(const struct fdev *d)
+{
+	return d->m->devs[d->idx].backend;
+}
+
+static struct vcd *dev_vcd(const struct fdev *d)
+{
+	return d->m->devs[d->idx].dev;
+}
 
 static int sess_stop_turn(struct dmn *m, void *arg)
 {
@@ -234,61 +301,99 @@ static void drain_socket(int fd)
 	}
 }
 
-/* A new connection: our end in s->peer, the backend's end returned. */
-static int sess_socketpair(struct sess *s)
+/* A new connection: our end in d->peer, the backend's end returned. */
+static int dev_socketpair(struct fdev *d)
 {
 	int sv[2];
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		abort();
-	if (s->small_sndbuf) {
+	if (d->small_sndbuf) {
 		int v = 1; /* the kernel rounds it up to its minimum: a few replies fill it */
 
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 	}
 	set_nonblock(sv[1]);
-	s->peer = sv[1];
+	d->peer = sv[1];
 	return sv[0];
 }
 
-/* The daemon's device and backend on the fake port, serving a first frontend. */
+/* --bitrate choices of the second session byte (0: no pacing). */
+static const uint32_t bitrates[8] = {0, 10000, 20000, 50000, 125000, 250000, 500000, 1000000};
+
+/*
+ * The daemon's devices and backends on their fake ports in one loop, each
+ * serving a first frontend; both read the session's clock.
+ */
 static void sess_open(struct sess *s)
 {
-	struct vcd_config cfg = {.name = "fuzz-can"};
-	uint8_t f = fuzz_u8(&s->in);
+	struct vcd_config cfg = {.name = "fuzz-can0"};
+	uint8_t f = fuzz_u8(&s->in), g = 0;
 
+	if (f & 0x80)
+		g = fuzz_u8(&s->in);
 	s->short_ok = (f & 1) && short_memfd_ok;
 	cfg.fd = f & 2;
-	s->small_sndbuf = f & 4;
 	cfg.tx_ack_timeout_ms = (f & 8) ? 1 : VCD_DEFAULT_TX_ACK_TIMEOUT_MS;
 	cfg.rx_backlog = 1u << (2 * ((f >> 4) & 3));
+	cfg.dbitrate = (g & 0x40) ? 2000000u : 0;
+	for (unsigned int i = 0; i < NDEV; i++) {
+		struct fdev *d = &s->dev[i];
+
+		d->small_sndbuf = f & 4;
+		fakeport_dmn_port(d->port, &d->dp);
+		d->ops = *d->dp.ops;
+		d->ops.now_ms = fake_clock;
+		d->dp.ops = &d->ops;
+	}
 	if (f & 0x40)
-		s->reposts = MAX_REPOSTS;
-	fakeport_dmn_port(s->port, &s->dp);
+		s->dev[0].reposts = MAX_REPOSTS;
+	cfg.bitrate = bitrates[g & 7];
 	/* dmn_init takes the backend's end, also on failure. */
-	if (dmn_init(&s->m, &cfg, &s->dp, NULL, sess_socketpair(s)) != 0)
+	if (dmn_init(&s->m, &cfg, &s->dev[0].dp, NULL, dev_socketpair(&s->dev[0])) != 0)
 		abort();
 	s->inited = true;
-	if (f & 8)
-		vu_backend_set_msg_timeout(s->m.backend, 1);
+	cfg.name = "fuzz-can1";
+	cfg.bitrate = bitrates[(g >> 3) & 7];
+	{
+		struct dmn_sock sock = {.path = NULL, .listen_fd = -1, .conn_fd = -1};
+
+		sock.conn_fd = dev_socketpair(&s->dev[1]);
+		if (dmn_add(&s->m, &cfg, &s->dev[1].dp, &sock) != 0)
+			abort();
+	}
+	for (unsigned int i = 0; f & 8 && i < NDEV; i++)
+		vu_backend_set_msg_timeout(dev_backend(&s->dev[i]), 1);
 }
 
-static void sess_connect(struct sess *s)
+/* Forget what we tracked of d's rings: its rings are gone or elsewhere now. */
+static void dev_untrack(struct fdev *d)
 {
-	if (vu_backend_attach(s->m.backend, sess_socketpair(s)) != 0)
+	for (unsigned int q = 0; q < NQ; q++)
+		memset(&d->tr[q], 0, sizeof(d->tr[q]));
+}
+
+static void dev_connect(struct fdev *d)
+{
+	dev_untrack(d);
+	if (vu_backend_attach(dev_backend(d), dev_socketpair(d)) != 0)
 		abort();
 }
 
-static void sess_hang_up(struct sess *s)
+static void dev_hang_up(struct fdev *d)
 {
-	if (s->peer >= 0)
-		close(s->peer);
-	s->peer = -1;
+	if (d->peer >= 0)
+		close(d->peer);
+	d->peer = -1;
+	dev_untrack(d);
 }
+
+static void sess_check(struct sess *s);
 
 /*
  * One turn of the daemon's loop: its epoll set, the backend's dispatch, the
- * port, vcd_tick. It cannot sleep: the control fd is readable.
+ * port, vcd_tick. It cannot sleep: the control fd is readable. Then the
+ * invariants (sess_check).
  */
 static void sess_loop_turn(struct sess *s)
 {
@@ -302,15 +407,16 @@ static void sess_loop_turn(struct sess *s)
 			(unsigned long long)(dt / 1000000u));
 		abort();
 	}
+	sess_check(s);
 }
 
 /* Hang up: the loop must notice within a bounded number of turns. */
-static void sess_let_go(struct sess *s)
+static void sess_let_go(struct sess *s, struct fdev *d)
 {
-	sess_hang_up(s);
-	for (int i = 0; i < PROBE_TURNS && vu_backend_connected(s->m.backend); i++)
+	dev_hang_up(d);
+	for (int i = 0; i < PROBE_TURNS && vu_backend_connected(dev_backend(d)); i++)
 		sess_loop_turn(s);
-	if (vu_backend_connected(s->m.backend)) {
+	if (vu_backend_connected(dev_backend(d))) {
 		fprintf(stderr, "fuzz_session: a frontend that hung up is still served\n");
 		abort();
 	}
@@ -320,11 +426,15 @@ static void sess_let_go(struct sess *s)
 static void sess_turn(struct sess *s)
 {
 	sess_loop_turn(s);
-	if (!s->deaf)
-		drain_socket(s->peer);
-	if (!vu_backend_connected(s->m.backend)) {
-		sess_hang_up(s);
-		sess_connect(s);
+	for (unsigned int i = 0; i < NDEV; i++) {
+		struct fdev *d = &s->dev[i];
+
+		if (!d->deaf)
+			drain_socket(d->peer);
+		if (!vu_backend_connected(dev_backend(d))) {
+			dev_hang_up(d);
+			dev_connect(d);
+		}
 	}
 }
 
@@ -336,7 +446,7 @@ static void sess_turn(struct sess *s)
 static bool sess_write(struct sess *s, const void *buf, size_t len, const struct xfd *x,
 		       unsigned int nx)
 {
-	int peer = s->peer;
+	int peer = s->d->peer;
 	size_t done = 0;
 
 	for (int tries = 0; done < len && tries < 8; tries++) {
@@ -370,9 +480,11 @@ static bool sess_write(struct sess *s, const void *buf, size_t len, const struct
 		if (w < 0 && errno != EAGAIN && errno != EINTR)
 			return false;
 		sess_turn(s);
-		if (s->peer != peer)
+		if (s->d->peer != peer)
 			return false;
 	}
+	if (done != len)
+		s->d->tainted = true; /* a message cut short: the rings are anyone's guess */
 	return done == len;
 }
 
@@ -390,15 +502,17 @@ static void hold(struct sess *s, int fd)
 	s->held[s->nheld++] = fd;
 }
 
-static void unmap_all(struct sess *s)
+static void unmap_all(struct fdev *d)
 {
-	for (unsigned int i = 0; i < s->nmaps; i++) {
-		munmap(s->maps[i].p, s->maps[i].maplen);
-		if (s->maps[i].fd >= 0)
-			close(s->maps[i].fd);
+	for (unsigned int i = 0; i < d->nmaps; i++) {
+		munmap(d->maps[i].p, d->maps[i].maplen);
+		if (d->maps[i].fd >= 0)
+			close(d->maps[i].fd);
 	}
-	s->nmaps = 0;
-	s->heap = 0;
+	d->nmaps = 0;
+	d->heap = 0;
+	/* The rings now lie in memory we do not know yet. */
+	dev_untrack(d);
 }
 
 /* Map a memfd we are about to send for region r, to play the guest in it. */
@@ -407,12 +521,12 @@ static void map_region(struct sess *s, int fd, size_t len, const struct vhost_us
 	struct gmap *g;
 	void *p;
 
-	if (len == 0 || s->nmaps == MAX_MAPS)
+	if (len == 0 || s->d->nmaps == MAX_MAPS)
 		return;
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		abort();
-	g = &s->maps[s->nmaps++];
+	g = &s->d->maps[s->d->nmaps++];
 	g->gpa = r->guest_phys_addr;
 	g->size = r->memory_size;
 	g->uaddr = r->userspace_addr;
@@ -595,11 +709,11 @@ static void track_rings(struct sess *s, uint32_t req, const union vhost_user_pay
 			uint32_t size)
 {
 	if (req == VHOST_USER_SET_VRING_NUM && size >= 8 && p->state.index < NQ) {
-		s->rv[p->state.index].num = (uint16_t)p->state.num;
-		s->rv[p->state.index].next_desc = 0;
+		s->d->rv[p->state.index].num = (uint16_t)p->state.num;
+		s->d->rv[p->state.index].next_desc = 0;
 	}
 	if (req == VHOST_USER_SET_VRING_ADDR && size >= sizeof(p->addr) && p->addr.index < NQ) {
-		struct ring_view *v = &s->rv[p->addr.index];
+		struct ring_view *v = &s->d->rv[p->addr.index];
 
 		v->desc = p->addr.desc_user_addr;
 		v->avail = p->addr.avail_user_addr;
@@ -624,7 +738,7 @@ static void sess_msg(struct sess *s, uint32_t req, uint32_t flags, union vhost_u
 	uint32_t len = size < VHOST_USER_MAX_PAYLOAD ? size : VHOST_USER_MAX_PAYLOAD;
 
 	if (req == VHOST_USER_SET_MEM_TABLE)
-		unmap_all(s);
+		unmap_all(s->d);
 	for (unsigned int i = 0; i < nkinds && i < VHOST_USER_MAX_FDS; i++) {
 		const struct vhost_user_mem_region *r = i < nregs ? &regs[i] : NULL;
 		uint64_t honest = r ? r->mmap_offset + r->memory_size : 4096;
@@ -647,7 +761,7 @@ static void sess_msg(struct sess *s, uint32_t req, uint32_t flags, union vhost_u
 		if (x[i].keep < 0)
 			continue;
 		if (i == 0 && req == VHOST_USER_SET_VRING_KICK && (p->u64 & 0xff) < NQ) {
-			struct ring_view *v = &s->rv[p->u64 & 0xff];
+			struct ring_view *v = &s->d->rv[p->u64 & 0xff];
 
 			if (v->kick >= 0)
 				close(v->kick);
@@ -831,10 +945,10 @@ static void setup_memory(struct sess *s)
 }
 
 /* Our pointer to [uva, uva+len) in guest memory, or NULL. */
-static uint8_t *uva_ptr(struct sess *s, uint64_t uva, size_t len)
+static uint8_t *uva_ptr(struct fdev *d, uint64_t uva, size_t len)
 {
-	for (unsigned int i = 0; i < s->nmaps; i++) {
-		const struct gmap *g = &s->maps[i];
+	for (unsigned int i = 0; i < d->nmaps; i++) {
+		const struct gmap *g = &d->maps[i];
 		uint64_t at;
 
 		if (uva < g->uaddr || uva - g->uaddr >= g->size)
@@ -849,14 +963,15 @@ static uint8_t *uva_ptr(struct sess *s, uint64_t uva, size_t len)
 /* Ring q of 2^((pb >> 2) % 9) entries at its place in maps[0], with a kick of kind kb. */
 static void setup_ring(struct sess *s, unsigned int q, uint8_t pb, uint8_t kb)
 {
-	uint64_t base = (s->nmaps ? s->maps[0].uaddr : UA_BASE) + q * RING_SPAN;
+	uint64_t base = (s->d->nmaps ? s->d->maps[0].uaddr : UA_BASE) + q * RING_SPAN;
 	uint32_t num = 1u << ((pb >> 2) % 9);
 	union vhost_user_payload p;
 	uint8_t call = FK_EVENTFD | 0x10;
+	struct track *tr;
 	uint8_t *mem;
 
 	/* A driver starts from clean rings. */
-	mem = uva_ptr(s, base, RING_SPAN);
+	mem = uva_ptr(s->d, base, RING_SPAN);
 	if (mem)
 		memset(mem, 0, RING_SPAN);
 	/* As a frontend stops a ring before it sets it up again. */
@@ -872,6 +987,12 @@ static void setup_ring(struct sess *s, unsigned int q, uint8_t pb, uint8_t kb)
 	sess_msg_u64(s, VHOST_USER_SET_VRING_CALL, q, &call, 1);
 	sess_msg_u64(s, VHOST_USER_SET_VRING_KICK, q, &kb, 1);
 	sess_msg_state(s, VHOST_USER_SET_VRING_ENABLE, q, 1);
+	/* A ring of ours from here: its requests are tracked once it is served. */
+	tr = &s->d->tr[q];
+	memset(tr, 0, sizeof(*tr));
+	tr->on = mem && num <= TRACK_MAX_NUM;
+	tr->resync = true;
+	tr->live = (kb & 15u) == FK_EVENTFD && s->d->rv[q].kick >= 0;
 }
 
 /*
@@ -909,20 +1030,20 @@ static void op_setup(struct sess *s)
 /* Our pointer to n bytes of guest-physical heap in maps[0], and its gpa. */
 static uint8_t *galloc(struct sess *s, size_t n, uint64_t *gpa)
 {
-	struct gmap *g = &s->maps[0];
+	struct gmap *g = &s->d->maps[0];
 	size_t lim;
 
-	if (s->nmaps == 0 || g->off >= g->len)
+	if (s->d->nmaps == 0 || g->off >= g->len)
 		return NULL;
 	lim = g->len - g->off < g->size ? g->len - g->off : g->size;
 	if (lim < HEAP_START + n)
 		return NULL;
-	s->heap = (s->heap + 15) & ~(size_t)15;
-	if (s->heap < HEAP_START || s->heap + n > lim)
-		s->heap = HEAP_START; /* the guest reuses its buffers: hostile, legal */
-	*gpa = g->gpa + s->heap;
-	s->heap += n;
-	return g->p + g->off + s->heap - n;
+	s->d->heap = (s->d->heap + 15) & ~(size_t)15;
+	if (s->d->heap < HEAP_START || s->d->heap + n > lim)
+		s->d->heap = HEAP_START; /* the guest reuses its buffers: hostile, legal */
+	*gpa = g->gpa + s->d->heap;
+	s->d->heap += n;
+	return g->p + g->off + s->d->heap - n;
 }
 
 static void put_desc(uint8_t *at, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
@@ -937,23 +1058,23 @@ static void put_desc(uint8_t *at, uint64_t addr, uint32_t len, uint16_t flags, u
 	memcpy(at, &d, sizeof(d));
 }
 
-static void kick(struct sess *s, unsigned int q)
+static void kick(struct fdev *d, unsigned int q)
 {
 	uint64_t one = 1;
 
-	if (s->rv[q].kick >= 0)
-		(void)!write(s->rv[q].kick, &one, sizeof(one));
+	if (d->rv[q].kick >= 0)
+		(void)!write(d->rv[q].kick, &one, sizeof(one));
 }
 
 /* Make head available on ring q as the driver does: entry, barrier, idx. */
-static void publish(struct sess *s, unsigned int q, uint16_t head)
+static bool publish(struct sess *s, unsigned int q, uint16_t head)
 {
-	struct ring_view *v = &s->rv[q];
-	uint8_t *av = uva_ptr(s, v->avail, 4 + 2u * (v->num ? v->num : 1));
+	struct ring_view *v = &s->d->rv[q];
+	uint8_t *av = uva_ptr(s->d, v->avail, 4 + 2u * (v->num ? v->num : 1));
 	uint16_t idx;
 
 	if (!av)
-		return;
+		return false;
 	memcpy(&idx, av + 2, 2);
 	idx = le16toh(idx);
 	head = htole16(head);
@@ -961,49 +1082,84 @@ static void publish(struct sess *s, unsigned int q, uint16_t head)
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	idx = htole16((uint16_t)(idx + 1));
 	memcpy(av + 2, &idx, 2);
+	return true;
+}
+
+/* A chain the guest posts: up to 4 segments (readable ones with contents). */
+struct chain_spec {
+	unsigned int n;
+	uint32_t len[4];
+	bool writable[4];
+	uint8_t data[4][24];
+};
+
+/*
+ * Note a chain of cnt descriptors at head as in flight on a tracked ring;
+ * false when it would reuse descriptors still in flight (a hostile guest).
+ */
+static bool track_post(struct fdev *d, unsigned int q, uint16_t head, unsigned int cnt)
+{
+	struct track *tr = &d->tr[q];
+	uint16_t num = d->rv[q].num;
+
+	if (d->tainted || !tr->on)
+		return true;
+	if (tr->resync || num == 0 || cnt > num)
+		return false;
+	for (unsigned int k = 0; k < cnt; k++)
+		if (tr->busy[(head + k) % num])
+			return false;
+	for (unsigned int k = 0; k < cnt; k++)
+		tr->busy[(head + k) % num] = true;
+	tr->chain[head] = (uint8_t)cnt;
+	tr->inflight++;
+	return true;
 }
 
 /*
- * OP_POST: u8 q (bits 0..1 the ring, % 3; bit 6 indirect, bit 7 kick), u8 shape (1 + shape % 4
- * segments), per segment u8 length, u8 flags (bit 0 writable) and for a
- * readable one up to 24 bytes of contents (a virtio-can header fits).
+ * The guest posts chain c on ring q of s->d (in a table of its own when
+ * indirect) and kicks when asked. Anything it cannot do as a driver would
+ * (no room, descriptors still in flight) ends the device's tracking.
  */
-static void op_post(struct sess *s)
+static void post_chain(struct sess *s, unsigned int q, const struct chain_spec *c, bool indirect,
+		       bool do_kick)
 {
-	uint8_t qb = fuzz_u8(&s->in), shape = fuzz_u8(&s->in);
-	unsigned int q = (qb & 3u) % NQ, n = 1 + shape % 4u;
-	struct ring_view *v = &s->rv[q];
-	bool indirect = qb & 0x40;
+	struct fdev *dv = s->d;
+	struct ring_view *v = &dv->rv[q];
 	uint8_t segs[4][16];
 	uint16_t num = v->num ? v->num : 1;
 	uint16_t head = (uint16_t)(v->next_desc % num);
+	unsigned int n = c->n;
+	bool ok = true;
 
 	for (unsigned int i = 0; i < n; i++) {
-		uint32_t len = fuzz_u8(&s->in);
-		uint8_t fl = fuzz_u8(&s->in);
+		uint32_t len = c->len[i];
 		uint64_t gpa = 0;
 		uint8_t *b = galloc(s, len ? len : 1, &gpa);
-		uint8_t tmp[24];
-		size_t k = len < sizeof(tmp) ? len : sizeof(tmp);
+		size_t k = len < sizeof(c->data[i]) ? len : sizeof(c->data[i]);
 
-		if (!(fl & 1)) {
-			fuzz_take(&s->in, tmp, k);
+		ok = ok && b;
+		if (!c->writable[i]) {
 			if (b) {
-				memcpy(b, tmp, k);
+				memcpy(b, c->data[i], k);
 				memset(b + k, 0x5a, len - k);
 			}
 		} else if (b) {
 			memset(b, 0xee, len);
 		}
-		put_desc(segs[i], gpa, len, (fl & 1) ? VRING_DESC_F_WRITE : 0, 0);
+		put_desc(segs[i], gpa, len, c->writable[i] ? VRING_DESC_F_WRITE : 0, 0);
 	}
+	if (!ok || !track_post(dv, q, head, indirect ? 1 : n))
+		dv->tainted = true;
 	if (indirect) {
 		uint64_t tgpa = 0;
 		uint8_t *t = galloc(s, 16 * n, &tgpa);
-		uint8_t *d = uva_ptr(s, v->desc + 16u * head, 16);
+		uint8_t *d = uva_ptr(s->d, v->desc + 16u * head, 16);
 
-		if (!t || !d)
+		if (!t || !d) {
+			dv->tainted = true;
 			return;
+		}
 		for (unsigned int i = 0; i < n; i++) {
 			struct vring_desc e;
 
@@ -1018,11 +1174,13 @@ static void op_post(struct sess *s)
 	} else {
 		for (unsigned int i = 0; i < n; i++) {
 			uint16_t at = (uint16_t)((head + i) % num);
-			uint8_t *d = uva_ptr(s, v->desc + 16u * at, 16);
+			uint8_t *d = uva_ptr(s->d, v->desc + 16u * at, 16);
 			struct vring_desc e;
 
-			if (!d)
+			if (!d) {
+				dv->tainted = true;
 				return;
+			}
 			memcpy(&e, segs[i], 16);
 			if (i + 1 < n)
 				e.flags |= htole16(VRING_DESC_F_NEXT);
@@ -1031,9 +1189,61 @@ static void op_post(struct sess *s)
 		}
 		v->next_desc = (uint16_t)((head + n) % num);
 	}
-	publish(s, q, head);
-	if (qb & 0x80)
-		kick(s, q);
+	if (!publish(s, q, head))
+		dv->tainted = true;
+	if (do_kick)
+		kick(dv, q);
+}
+
+/*
+ * OP_POST: u8 q (bits 0..1 the ring, % 3; bit 6 indirect, bit 7 kick), u8 shape (1 + shape % 4
+ * segments), per segment u8 length, u8 flags (bit 0 writable) and for a
+ * readable one up to 24 bytes of contents (a virtio-can header fits).
+ */
+static void op_post(struct sess *s)
+{
+	uint8_t qb = fuzz_u8(&s->in), shape = fuzz_u8(&s->in);
+	struct chain_spec c;
+
+	memset(&c, 0, sizeof(c));
+	c.n = 1 + shape % 4u;
+	for (unsigned int i = 0; i < c.n; i++) {
+		c.len[i] = fuzz_u8(&s->in);
+		c.writable[i] = fuzz_u8(&s->in) & 1;
+		if (!c.writable[i])
+			fuzz_take(&s->in, c.data[i],
+				  c.len[i] < sizeof(c.data[i]) ? c.len[i] : sizeof(c.data[i]));
+	}
+	post_chain(s, (qb & 3u) % NQ, &c, qb & 0x40, qb & 0x80);
+}
+
+/*
+ * OP_CTRL: u8 b: the guest asks for controller START (bit 0 clear) or STOP
+ * (set) on the Controlq as the Linux driver does (msg_type, a result byte),
+ * and kicks unless bit 1 is set.
+ */
+static void op_ctrl(struct sess *s)
+{
+	uint8_t b = fuzz_u8(&s->in);
+	uint16_t type = htole16((b & 1) ? VIRTIO_CAN_SET_CTRL_MODE_STOP
+					: VIRTIO_CAN_SET_CTRL_MODE_START);
+	struct chain_spec c;
+
+	memset(&c, 0, sizeof(c));
+	c.n = 2;
+	c.len[0] = 2;
+	memcpy(c.data[0], &type, 2);
+	c.len[1] = 1;
+	c.writable[1] = true;
+	post_chain(s, VIRTIO_CAN_QUEUE_CTRL, &c, false, !(b & 2));
+}
+
+/* OP_CLOCK: u8 t: the clock moves (t & 63) << 3 * (t >> 6) ms (up to 32 s). */
+static void op_clock(struct sess *s)
+{
+	uint8_t t = fuzz_u8(&s->in);
+
+	fake_now_ms += (uint64_t)(t & 63u) << (3u * (t >> 6));
 }
 
 /*
@@ -1045,7 +1255,7 @@ static void op_desc(struct sess *s)
 {
 	unsigned int q = fuzz_u8(&s->in) % NQ;
 	uint8_t i = fuzz_u8(&s->in), mode = fuzz_u8(&s->in);
-	struct ring_view *v = &s->rv[q];
+	struct ring_view *v = &s->d->rv[q];
 	uint64_t addr;
 	uint32_t len;
 	uint16_t flags;
@@ -1055,11 +1265,11 @@ static void op_desc(struct sess *s)
 	if (mode & 1)
 		addr = fuzz_u64(&s->in);
 	else
-		addr = (s->nmaps ? s->maps[0].gpa : 0) + fuzz_u16(&s->in);
+		addr = (s->d->nmaps ? s->d->maps[0].gpa : 0) + fuzz_u16(&s->in);
 	len = (mode & 2) ? fuzz_u32(&s->in) : fuzz_u8(&s->in);
 	flags = (mode & 4) ? fuzz_u16(&s->in) : (uint16_t)((mode >> 4) & 7);
 	next = fuzz_u8(&s->in);
-	d = uva_ptr(s, v->desc + 16u * (v->num ? i % v->num : i), 16);
+	d = uva_ptr(s->d, v->desc + 16u * (v->num ? i % v->num : i), 16);
 	if (d)
 		put_desc(d, addr, len, flags, next);
 }
@@ -1072,8 +1282,8 @@ static void op_avail(struct sess *s)
 {
 	unsigned int q = fuzz_u8(&s->in) % NQ;
 	uint8_t how = fuzz_u8(&s->in);
-	struct ring_view *v = &s->rv[q];
-	uint8_t *av = uva_ptr(s, v->avail, 4 + 2u * (v->num ? v->num : 1));
+	struct ring_view *v = &s->d->rv[q];
+	uint8_t *av = uva_ptr(s->d, v->avail, 4 + 2u * (v->num ? v->num : 1));
 	uint16_t val = fuzz_u16(&s->in), idx;
 
 	if (!av)
@@ -1110,13 +1320,13 @@ static void op_poke(struct sess *s)
 
 	fuzz_take(&s->in, bytes, len);
 	if (where & 0x80) {
-		const struct ring_view *v = &s->rv[((where >> 1) & 3u) % NQ];
+		const struct ring_view *v = &s->d->rv[((where >> 1) & 3u) % NQ];
 		unsigned int part = ((where >> 3) & 3u) % 3u;
 		uint64_t base = part == 0 ? v->desc : part == 1 ? v->avail : v->used;
 
-		at = uva_ptr(s, base + off, len);
-	} else if (s->nmaps) {
-		const struct gmap *g = &s->maps[where % s->nmaps];
+		at = uva_ptr(s->d, base + off, len);
+	} else if (s->d->nmaps) {
+		const struct gmap *g = &s->d->maps[where % s->d->nmaps];
 
 		if (g->len >= len)
 			at = g->p + off % (g->len - len + 1);
@@ -1133,12 +1343,12 @@ static void op_poke(struct sess *s)
  */
 static void eager_repost(void *arg, unsigned int n)
 {
-	struct sess *s = arg;
-	const struct ring_view *v = &s->rv[0];
-	uint8_t *av = uva_ptr(s, v->avail, 4), *used = uva_ptr(s, v->used, 4);
+	struct fdev *d = arg;
+	const struct ring_view *v = &d->rv[0];
+	uint8_t *av = uva_ptr(d, v->avail, 4), *used = uva_ptr(d, v->used, 4);
 	uint16_t a, u, room;
 
-	if (!av || !used || v->num == 0 || s->reposts == 0)
+	if (!av || !used || v->num == 0 || d->reposts == 0)
 		return;
 	memcpy(&a, av + 2, 2);
 	memcpy(&u, used + 2, 2);
@@ -1147,9 +1357,12 @@ static void eager_repost(void *arg, unsigned int n)
 	room = (uint16_t)(a - u) < v->num ? (uint16_t)(v->num - (uint16_t)(a - u)) : 0;
 	if (n > room)
 		n = room;
-	if (n > s->reposts)
-		n = s->reposts;
-	s->reposts -= n;
+	if (n > d->reposts)
+		n = d->reposts;
+	d->reposts -= n;
+	/* The same heads again, still in flight as far as we know: no tracking. */
+	if (n > 0)
+		d->tainted = true;
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	a = htole16((uint16_t)(a + n));
 	memcpy(av + 2, &a, 2);
@@ -1166,9 +1379,9 @@ static void op_shrink(struct sess *s)
 	struct gmap *g;
 	size_t len;
 
-	if (s->nmaps == 0)
+	if (s->d->nmaps == 0)
 		return;
-	g = &s->maps[which % s->nmaps];
+	g = &s->d->maps[which % s->d->nmaps];
 	len = (size_t)pages * 4096u;
 	if (g->fd < 0 || len >= g->len || ftruncate(g->fd, (off_t)len) != 0)
 		return;
@@ -1181,7 +1394,7 @@ static void op_kick(struct sess *s)
 
 	for (unsigned int i = 0; i < NQ; i++)
 		if (q == NQ || q == i)
-			kick(s, i);
+			kick(s->d, i);
 }
 
 /*
@@ -1193,7 +1406,7 @@ static void op_bus(struct sess *s)
 {
 	unsigned int n = 1 + fuzz_u8(&s->in) % 8u;
 	struct can_port_event ev[8];
-	unsigned int sent = fakeport_sent_count(s->port);
+	unsigned int sent = fakeport_sent_count(s->d->port);
 
 	memset(ev, 0, sizeof(ev));
 	for (unsigned int i = 0; i < n; i++) {
@@ -1204,7 +1417,7 @@ static void op_bus(struct sess *s)
 		if (ev[i].type == CAN_PORT_EV_BUSOFF || ev[i].type == CAN_PORT_EV_RESTARTED)
 			continue;
 		if (ev[i].type == CAN_PORT_EV_TX_DONE && (t & 0x80) && sent > 0 &&
-		    fakeport_sent(s->port, sent - 1 - ((t >> 4) & 7u) % sent, f) == 0)
+		    fakeport_sent(s->d->port, sent - 1 - ((t >> 4) & 7u) % sent, f) == 0)
 			continue;
 		f->id = fuzz_u32(&s->in);
 		f->flags = fuzz_u8(&s->in);
@@ -1212,9 +1425,9 @@ static void op_bus(struct sess *s)
 		f->len = (uint8_t)(fuzz_u8(&s->in) % (CFRAME_MAX_DATA + 1));
 		fuzz_take(&s->in, f->data, f->len);
 	}
-	if (fakeport_injected(s->port) - fakeport_consumed(s->port) + n > MAX_PENDING_EVENTS)
+	if (fakeport_injected(s->d->port) - fakeport_consumed(s->d->port) + n > MAX_PENDING_EVENTS)
 		return;
-	if (fakeport_inject(s->port, ev, n) != 0)
+	if (fakeport_inject(s->d->port, ev, n) != 0)
 		abort();
 }
 
@@ -1255,19 +1468,198 @@ static void op_conn(struct sess *s)
 		break;
 	}
 	case 2:
-		s->deaf = !s->deaf;
+		s->d->deaf = !s->d->deaf;
 		break;
 	case 3:
-		sess_let_go(s);
-		sess_connect(s);
+		sess_let_go(s, s->d);
+		dev_connect(s->d);
 		break;
 	case 4:
-		shutdown(s->peer, SHUT_WR);
+		shutdown(s->d->peer, SHUT_WR);
+		s->d->tainted = true;
 		break;
 	default:
 		if (s->waits++ < MAX_WAITS)
 			usleep(1500);
+		/* The devices' clock too: LATE_TX_ACK deadlines pass. */
+		fake_now_ms += 2;
 		break;
+	}
+}
+
+/* ---- the invariants ---- */
+
+/*
+ * Requests of ring q of d must complete: we track it, the guest drove the
+ * device only as a driver does, the ring runs (not broken) and can be
+ * kicked. Not the Rxq: its buffers wait for frames from the bus.
+ */
+static bool ring_live(struct fdev *d, unsigned int q)
+{
+	const struct track *tr = &d->tr[q];
+	struct vq *vq;
+
+	if (d->tainted || !tr->on || tr->resync || !tr->live || d->peer < 0 ||
+	    !vu_backend_connected(dev_backend(d)))
+		return false;
+	vq = vu_backend_vq(dev_backend(d), q);
+	return vq && vq->started && vq->enabled && !vq->broken && vq->num == d->rv[q].num;
+}
+
+static void fail(const struct fdev *d, unsigned int q, const char *what, unsigned int n)
+{
+	struct vcd_stats st;
+
+	vcd_get_stats(dev_vcd(d), &st);
+	fprintf(stderr,
+		"fuzz_session: device %u ring %u: %s (%u); controller %s, tx ok %llu "
+		"rejected %llu failed %llu timeout %llu stopped %llu\n",
+		d->idx, q, what, n, vcd_started(dev_vcd(d)) ? "started" : "stopped",
+		(unsigned long long)st.tx_ok, (unsigned long long)st.tx_rejected,
+		(unsigned long long)st.tx_failed, (unsigned long long)st.tx_timeout,
+		(unsigned long long)st.tx_stopped);
+	abort();
+}
+
+/* The backend has read every byte we sent d (the messages were all handled). */
+static bool dev_sent_all(const struct fdev *d)
+{
+	int n = 0;
+
+	return d->peer < 0 || (ioctl(d->peer, SIOCOUTQ, &n) == 0 && n == 0);
+}
+
+/*
+ * Read what the device used on a tracked ring since the last turn: each
+ * entry must be a head in flight, which is then no longer (used exactly
+ * once: never twice, never one the guest did not make available).
+ */
+static void check_used(struct fdev *d, unsigned int q)
+{
+	struct track *tr = &d->tr[q];
+	uint16_t num = d->rv[q].num, idx;
+	uint8_t *used = num ? uva_ptr(d, d->rv[q].used, 4 + 8u * num) : NULL;
+
+	if (!tr->on)
+		return;
+	if (!used) {
+		d->tainted = true; /* shrunk away: no more to read */
+		return;
+	}
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	memcpy(&idx, used + 2, 2);
+	idx = le16toh(idx);
+	if (tr->resync) {
+		/* Our set-up handled: the device goes on from the index it found. */
+		if (dev_sent_all(d)) {
+			tr->last_used = idx;
+			tr->resync = false;
+		}
+		return;
+	}
+	if ((uint16_t)(idx - tr->last_used) > tr->inflight)
+		fail(d, q, "more requests used than were in flight",
+		     (uint16_t)(idx - tr->last_used));
+	for (; tr->last_used != idx; tr->last_used++) {
+		uint32_t id;
+
+		memcpy(&id, used + 4 + 8u * (tr->last_used % num), 4);
+		id = le32toh(id);
+		if (id >= num || tr->chain[id] == 0)
+			fail(d, q, "used id not in flight (used twice, or never made available)",
+			     id);
+		for (unsigned int k = 0; k < tr->chain[id]; k++)
+			tr->busy[(id + k) % num] = false;
+		tr->chain[id] = 0;
+		tr->inflight--;
+	}
+}
+
+/*
+ * After every loop turn. Every device: no wakeup of a queue read more
+ * descriptors than its budget (vcd_stats.walk_max), whatever its guest
+ * does. Every device driven as a driver would: requests used exactly once.
+ */
+static void sess_check(struct sess *s)
+{
+	static const unsigned int budget[NQ] = {VCD_TX_BUDGET, VCD_RX_BUDGET, VCD_CTRL_BUDGET};
+
+	for (unsigned int i = 0; i < NDEV; i++) {
+		struct fdev *d = &s->dev[i];
+		struct vcd_stats st;
+
+		vcd_get_stats(dev_vcd(d), &st);
+		for (unsigned int q = 0; q < NQ; q++) {
+			if (st.walk_max[q] > budget[q])
+				fail(d, q, "one wakeup read more descriptors than the budget",
+				     (unsigned int)st.walk_max[q]);
+			if (!d->tainted)
+				check_used(d, q);
+		}
+	}
+}
+
+static unsigned int live_pending(struct fdev *d, unsigned int q)
+{
+	return ring_live(d, q) ? d->tr[q].inflight : 0;
+}
+
+/*
+ * A stopped controller (never started, STOP, bus-off) refuses TX at once:
+ * after a kick, no TX request of a live ring may be left in flight within
+ * STOPPED_TURNS turns, with the clock standing still.
+ */
+static void sess_check_stopped(struct sess *s)
+{
+	for (unsigned int i = 0; i < NDEV; i++) {
+		struct fdev *d = &s->dev[i];
+		bool kicked = false;
+
+		for (unsigned int t = 0; t < STOPPED_TURNS; t++) {
+			if (vcd_started(dev_vcd(d)) || live_pending(d, VIRTIO_CAN_QUEUE_TX) == 0)
+				break;
+			if (!kicked)
+				kick(d, VIRTIO_CAN_QUEUE_TX);
+			kicked = true;
+			sess_turn(s);
+		}
+		if (kicked && !vcd_started(dev_vcd(d)) && live_pending(d, VIRTIO_CAN_QUEUE_TX))
+			fail(d, VIRTIO_CAN_QUEUE_TX, "TX requests left while the controller is stopped",
+			     live_pending(d, VIRTIO_CAN_QUEUE_TX));
+	}
+}
+
+/*
+ * The guest goes quiet and kicks its rings once; the clock moves well
+ * past the pacing horizon (VCD_PACE_AHEAD_NS and the frames' bus time) and
+ * every LATE_TX_ACK deadline. Started or stopped, no TX or control request
+ * of a live ring may be left in flight after SETTLE_TURNS turns.
+ */
+static void sess_settle(struct sess *s)
+{
+	unsigned int left = 0;
+
+	for (unsigned int i = 0; i < NDEV; i++)
+		for (unsigned int q = 0; q < NQ; q++)
+			if (ring_live(&s->dev[i], q))
+				kick(&s->dev[i], q);
+	for (unsigned int t = 0; t < SETTLE_TURNS; t++) {
+		left = 0;
+		for (unsigned int i = 0; i < NDEV; i++)
+			left += live_pending(&s->dev[i], VIRTIO_CAN_QUEUE_TX) +
+				live_pending(&s->dev[i], VIRTIO_CAN_QUEUE_CTRL);
+		if (left == 0)
+			return;
+		fake_now_ms += SETTLE_STEP_MS;
+		sess_turn(s);
+	}
+	for (unsigned int i = 0; i < NDEV; i++) {
+		if (live_pending(&s->dev[i], VIRTIO_CAN_QUEUE_TX))
+			fail(&s->dev[i], VIRTIO_CAN_QUEUE_TX, "TX requests never completed",
+			     live_pending(&s->dev[i], VIRTIO_CAN_QUEUE_TX));
+		if (live_pending(&s->dev[i], VIRTIO_CAN_QUEUE_CTRL))
+			fail(&s->dev[i], VIRTIO_CAN_QUEUE_CTRL, "control requests never completed",
+			     live_pending(&s->dev[i], VIRTIO_CAN_QUEUE_CTRL));
 	}
 }
 
@@ -1275,10 +1667,13 @@ static void sess_step(struct sess *s)
 {
 	uint8_t op = fuzz_u8(&s->in);
 	unsigned int turns = 1;
+	bool hostile = false, stopped_check = false;
 
+	s->d = &s->dev[(op >> 6) & 1u];
 	switch ((op & 15u) % OP_COUNT) {
 	case OP_MSG:
 		op_msg(s);
+		hostile = true;
 		break;
 	case OP_SETUP:
 		op_setup(s);
@@ -1288,91 +1683,122 @@ static void sess_step(struct sess *s)
 		break;
 	case OP_DESC:
 		op_desc(s);
+		hostile = true;
 		break;
 	case OP_AVAIL:
 		op_avail(s);
+		hostile = true;
 		break;
 	case OP_POKE:
 		op_poke(s);
+		hostile = true;
 		break;
 	case OP_KICK:
 		op_kick(s);
 		break;
 	case OP_BUS:
 		op_bus(s);
+		stopped_check = true;
 		break;
 	case OP_CONN:
 		op_conn(s);
 		break;
 	case OP_SHRINK:
 		op_shrink(s);
+		hostile = true;
 		break;
-	default:
+	case OP_CTRL:
+		op_ctrl(s);
+		stopped_check = true;
+		break;
+	case OP_CLOCK:
+		op_clock(s);
+		break;
+	case OP_SETTLE:
+		sess_settle(s);
+		turns = 0;
+		break;
+	default: /* OP_TURNS */
 		turns = 1 + fuzz_u8(&s->in) % 4u;
 		break;
 	}
+	/* Rings written behind the driver's back, raw messages: no tracking. */
+	if (hostile)
+		s->d->tainted = true;
 	if (op & 0x80)
 		turns = 0;
 	for (unsigned int i = 0; i < turns; i++)
 		sess_turn(s);
+	if (stopped_check && turns > 0)
+		sess_check_stopped(s);
 }
 
 /*
  * The loop must still work: the frontend hangs up and is let go within a
  * bounded number of turns, and a new one gets its GET_FEATURES answered.
  */
-static void sess_probe(struct sess *s)
+static void sess_probe(struct sess *s, struct fdev *d)
 {
 	struct vhost_user_hdr h = {.request = VHOST_USER_GET_FEATURES, .flags = VHOST_USER_VERSION};
 	uint8_t reply[VHOST_USER_HDR_SIZE + 8] = {0};
 	uint64_t feat;
 	ssize_t n = -1;
 
-	sess_let_go(s);
-	s->small_sndbuf = false;
-	sess_connect(s);
-	if (send(s->peer, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(h))
+	sess_let_go(s, d);
+	d->small_sndbuf = false;
+	dev_connect(d);
+	if (send(d->peer, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(h))
 		abort();
 	for (int i = 0; i < 2 && n < 0; i++) {
 		sess_loop_turn(s);
-		n = recv(s->peer, reply, sizeof(reply), MSG_DONTWAIT);
+		n = recv(d->peer, reply, sizeof(reply), MSG_DONTWAIT);
 	}
 	memcpy(&h, reply, sizeof(h));
 	memcpy(&feat, reply + sizeof(h), sizeof(feat));
 	if (n != (ssize_t)sizeof(reply) || h.request != VHOST_USER_GET_FEATURES ||
 	    !(h.flags & VHOST_USER_REPLY_MASK) ||
 	    (feat & VU_BACKEND_TRANSPORT_FEATURES) != VU_BACKEND_TRANSPORT_FEATURES) {
-		fprintf(stderr, "fuzz_session: a new frontend is not served (%zd bytes)\n", n);
+		fprintf(stderr, "fuzz_session: device %u: a new frontend is not served (%zd bytes)\n",
+			d->idx, n);
 		abort();
 	}
 }
 
 static void sess_close(struct sess *s)
 {
-	if (verbose && s->inited) {
+	for (unsigned int i = 0; verbose && s->inited && i < NDEV; i++) {
+		struct fdev *d = &s->dev[i];
 		struct vcd_stats st;
 
-		vcd_get_stats(s->m.dev, &st);
+		vcd_get_stats(dev_vcd(d), &st);
 		fprintf(stderr,
-			"fuzz_session: %u sessions, tx ok %llu rejected %llu failed %llu timeout "
-			"%llu, rx delivered %llu, bus events read %llu\n",
-			vu_backend_sessions(s->m.backend), (unsigned long long)st.tx_ok,
-			(unsigned long long)st.tx_rejected, (unsigned long long)st.tx_failed,
-			(unsigned long long)st.tx_timeout, (unsigned long long)st.rx_delivered,
-			(unsigned long long)fakeport_consumed(s->port));
+			"fuzz_session: device %u%s: %u sessions, tx ok %llu rejected %llu failed "
+			"%llu timeout %llu stopped %llu, rx delivered %llu, bus events read %llu, "
+			"busoff %llu, walk max %llu/%llu/%llu\n",
+			i, d->tainted ? " (hostile)" : "", vu_backend_sessions(dev_backend(d)),
+			(unsigned long long)st.tx_ok, (unsigned long long)st.tx_rejected,
+			(unsigned long long)st.tx_failed, (unsigned long long)st.tx_timeout,
+			(unsigned long long)st.tx_stopped, (unsigned long long)st.rx_delivered,
+			(unsigned long long)fakeport_consumed(d->port),
+			(unsigned long long)st.busoff_events, (unsigned long long)st.walk_max[0],
+			(unsigned long long)st.walk_max[1], (unsigned long long)st.walk_max[2]);
 	}
 	if (s->inited)
 		dmn_fini(&s->m);
-	sess_hang_up(s);
-	for (unsigned int i = 0; i < NQ; i++)
-		if (s->rv[i].kick >= 0)
-			close(s->rv[i].kick);
+	for (unsigned int i = 0; i < NDEV; i++) {
+		struct fdev *d = &s->dev[i];
+
+		dev_hang_up(d);
+		for (unsigned int q = 0; q < NQ; q++)
+			if (d->rv[q].kick >= 0)
+				close(d->rv[q].kick);
+		unmap_all(d);
+		fakeport_free(d->port);
+	}
 	for (unsigned int i = 0; i < s->nheld; i++)
 		close(s->held[i]);
-	unmap_all(s);
 	if (s->ctl >= 0)
 		close(s->ctl);
-	fakeport_free(s->port);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -1384,18 +1810,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	s->in.p = data;
 	s->in.left = size;
-	s->peer = -1;
-	for (unsigned int i = 0; i < NQ; i++)
-		s->rv[i].kick = -1;
+	fake_now_ms = CLOCK_START_MS;
+	for (unsigned int i = 0; i < NDEV; i++) {
+		struct fdev *d = &s->dev[i];
+
+		d->idx = i;
+		d->m = &s->m;
+		d->peer = -1;
+		for (unsigned int q = 0; q < NQ; q++)
+			d->rv[q].kick = -1;
+		if (fakeport_new(&d->port) != 0)
+			abort();
+	}
+	s->d = &s->dev[0];
 	s->ctl = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->ctl < 0 || fakeport_new(&s->port) != 0)
+	if (s->ctl < 0)
 		abort();
-	fakeport_on_send(s->port, eager_repost, s);
+	fakeport_on_send(s->dev[0].port, eager_repost, &s->dev[0]);
 	sess_open(s);
 
 	for (unsigned int i = 0; i < MAX_STEPS && s->in.left > 0; i++)
 		sess_step(s);
-	sess_probe(s);
+	sess_settle(s);
+	for (unsigned int i = 0; i < NDEV; i++)
+		sess_probe(s, &s->dev[i]);
 
 	sess_close(s);
 	free(s);

@@ -2,27 +2,51 @@
 /*
  * A hostile frontend and a hostile guest against the daemon's loop.
  *
- * The real backend and virtio-can device on a fake CAN port (dmn_init, as
- * the daemon wires them), attached to one end of a socketpair. The harness
- * holds the other end and writes whole vhost-user messages on it, with
- * SCM_RIGHTS fds of every kind; between messages it plays the guest: it
- * edits the rings in the memfds it handed over, kicks, and injects bus
- * events into the fake port. After every step the loop runs one turn of
- * dmn_run() itself, which cannot sleep (its control fd is always readable),
- * so a step that hangs is a libFuzzer timeout and one that spins is caught
- * by a CPU bound per turn. At the end a fresh frontend must still be
- * served, and after teardown the fd count must be what it was.
+ * Two real backends and virtio-can devices in one loop (dmn_init, dmn_add,
+ * as the daemon wires them), each on its own fake CAN port and attached to
+ * one end of its own socketpair. The harness holds the other ends and
+ * writes whole vhost-user messages on them, with SCM_RIGHTS fds of every
+ * kind; between messages it plays the guests: it edits the rings in the
+ * memfds it handed over, kicks, and injects bus events into the fake ports.
+ * Both devices read one session clock (vcd_port_ops.now_ms) that moves only
+ * when a step says so. After every step the loop runs one turn of dmn_run()
+ * itself, which cannot sleep (its control fd is always readable), so a step
+ * that hangs is a libFuzzer timeout and one that spins is caught by a CPU
+ * bound per turn. At the end a fresh frontend must still be served by each
+ * device, and after teardown the fd count must be what it was.
  *
- * Input: one session byte, then at most MAX_STEPS steps; each step is an op
- * byte (bits 0..3 the op, mod OP_COUNT; bit 7 set: no loop turn after it)
+ * Invariants (abort, so libFuzzer reports a crash):
+ *  - after every loop turn, every device, whatever its guest did: no
+ *    wakeup of a queue read more descriptors than its budget
+ *    (vcd_stats.walk_max against VCD_TX_BUDGET, _RX_, _CTRL_);
+ *  - after every loop turn, on a device driven only as a driver would (no
+ *    raw message, descriptor, avail or memory scribble, cut-short write,
+ *    eager repost: see struct fdev.tainted), on the rings the harness set up
+ *    itself: every used entry is a request in flight, so each request made
+ *    available is used exactly once, never twice, never one not in flight;
+ *  - after OP_CTRL and OP_BUS: a stopped controller (STOP, bus-off, never
+ *    started) empties its kicked TX ring within STOPPED_TURNS turns with the
+ *    clock standing still;
+ *  - at OP_SETTLE and at the end: the guest kicks and goes quiet, the clock
+ *    moves SETTLE_STEP_MS a turn, past the pacing horizon (VCD_PACE_AHEAD_NS
+ *    and the frames' bus time) and every LATE_TX_ACK deadline: started or
+ *    stopped, no TX or control request of a live ring (ring_live) is left.
+ *
+ * Input: one session byte (and a second when its bit 7 is set), then at
+ * most MAX_STEPS steps; each step is an op byte (bits 0..3 the op, mod
+ * OP_COUNT; bit 6 the device, 0 or 1; bit 7 set: no loop turn after it)
  * and the op's operands, read as the op needs them (see sess_step). Reads
- * past the end give zeros. Session byte:
+ * past the end give zeros. Session byte, for both devices:
  *   bit 0  memfds may be smaller than their region (see short_memfd_ok)
  *   bit 1  offer CAN FD
- *   bit 2  small send buffer on the backend's end (a reply can find no room)
+ *   bit 2  small send buffer on the backends' ends (a reply can find no room)
  *   bit 3  message deadline 1 ms, LATE_TX_ACK timeout 1 ms (with OP_CONN wait)
  *   bits 4..5  RX backlog 1, 4, 16 or 64
- *   bit 6  an eager guest: reposts TX chains the moment they are sent
+ *   bit 6  an eager guest on device 0: reposts TX chains the moment they are sent
+ *   bit 7  the second byte follows
+ * Second byte: bits 0..2 device 0's --bitrate, bits 3..5 device 1's (0 none,
+ * 10k, 20k, 50k, 125k, 250k, 500k, 1M: struct bitrates), bit 6 data bit rate
+ * 2M (else as the bit rate), bit 7 unused.
  * test/fuzz/gen_corpus.py writes seeds in this format.
  */
 #define _GNU_SOURCE
@@ -1435,7 +1459,8 @@ static void op_bus(struct sess *s)
  * OP_CONN: u8 what % 6: 0 raw bytes (u8 length % 64, bytes); 1 a header
  * (12 bytes) with fds (u8 count % 9, kind bytes) and no payload yet; 2 stop
  * or resume reading replies; 3 hang up (a new frontend connects); 4 shut
- * down our writing side; 5 wait 1.5 ms (message deadline, TX ack timeout).
+ * down our writing side; 5 wait 1.5 ms (message deadline) and move the clock
+ * 2 ms (TX ack timeout).
  */
 static void op_conn(struct sess *s)
 {

@@ -127,7 +127,10 @@ for name, text in [("std", "123#DEADBEEF"), ("ext", "12345678#00"), ("dots", "12
 
 # ---- fuzz_session: session byte, then steps (op byte and operands) ----
 (S_MSG, S_SETUP, S_POST, S_DESC, S_AVAIL, S_POKE, S_KICK, S_BUS, S_CONN,
- S_TURNS, S_SHRINK) = range(11)
+ S_TURNS, S_SHRINK, S_CTRL, S_CLOCK, S_SETTLE) = range(14)
+DEV1 = 0x40  # op byte bit 6: the step acts on device 1
+SESSION_MORE = 0x80  # a second session byte follows: bit rates
+BR_10K, BR_20K, BR_50K, BR_125K = 1, 2, 3, 4
 (FK_MEMFD, FK_MEMFD_SIZED, FK_EVENTFD, FK_EVENTFD_SEM, FK_PIPE_R, FK_PIPE_R_HUP,
  FK_PIPE_W, FK_PIPE_W_FULL, FK_PIPE_W_HUP, FK_STREAM, FK_STREAM_HUP, FK_DGRAM,
  FK_STREAM_LOWAT, FK_DEVNULL, FK_CLOSED) = range(15)
@@ -231,3 +234,80 @@ write("fuzz_session", "eager", bytes([SESSION_FD | 0x40]) + s_handshake() + s_me
 # dropped, the next one served.
 write("fuzz_session", "shrink", s_up + s_start + s_rxbuf + s_tx + bytes([S_SHRINK, 0, 0])
       + bytes([S_KICK, 0]) + s_bus([s_frame(0x55, b"\x01")]) + bytes([S_TURNS, 2]))
+
+
+# ---- fuzz_session, two devices, pacing, controller state ----
+def dev1(*steps):
+    """The steps, on device 1 (each step built on its own)."""
+    return b"".join(bytes([st[0] | DEV1]) + st[1:] for st in steps)
+
+
+def s_ctrl(stop, kick=True):
+    return bytes([S_CTRL, (1 if stop else 0) | (0 if kick else 2)])
+
+
+def s_clock(ms):
+    """Move the clock about ms (the op's coarse steps)."""
+    for shift in (0, 3, 6, 9):
+        if ms >> shift < 64:
+            return bytes([S_CLOCK, ((shift // 3) << 6) | (ms >> shift)])
+    return bytes([S_CLOCK, 0xff])
+
+
+def s_txf(cid, n=8, indirect=True):
+    fl = 0x4000 if n > 8 else 0  # CAN FD
+    return s_post(0, [s_seg(can_hdr(1, n, fl, cid) + bytes(range(n)), ln=16 + n),
+                      s_seg(ln=1, w=True)],
+                  indirect=indirect)
+
+
+def s_echo(back):
+    """A TX_DONE echo of the frame sent `back` frames before the last one."""
+    return bytes([0x81 | (back << 4)])
+
+
+def up(drop=DROP_LATE_ACK, lognum=5):
+    return [s_handshake(drop), s_memory(pages=40), s_rings(lognum)]
+
+
+def sess(byte2, *steps):
+    return bytes([SESSION_FD | SESSION_MORE, byte2]) + b"".join(steps)
+
+
+# Both devices up and busy in one loop, frames both ways, then quiet.
+write("fuzz_session", "two-devices", sess(0, *up(), *[dev1(x) for x in up()],
+      s_start, dev1(s_start), s_rxbuf, dev1(s_rxbuf), s_txf(0x100), dev1(s_txf(0x200)),
+      s_bus([s_frame(0x11, b"\x01")]), dev1(s_bus([s_frame(0x22, b"\x02\x03")])),
+      bytes([S_TURNS, 1]), bytes([S_SETTLE])))
+# Issue 19 item 9: --bitrate=10k, frames waiting for bus time, STOP, START:
+# every request completes, the next frame too, none sent from before STOP.
+write("fuzz_session", "paced-stop-start", sess(BR_10K | (BR_10K << 3), *up(),
+      *[dev1(x) for x in up()], s_start, dev1(s_start),
+      *[s_txf(0x300 + i) for i in range(6)], dev1(s_txf(0x400)), s_ctrl(True), s_ctrl(False),
+      s_txf(0x310), s_clock(20), dev1(s_clock(5)), s_txf(0x311), bytes([S_SETTLE]),
+      s_ctrl(True), s_clock(400), s_ctrl(False), s_txf(0x312)))
+# Bus-off while paced frames wait (and LATE_TX_ACK echoes pend), a restart
+# on the bus, START again; device 1 runs on meanwhile.
+write("fuzz_session", "paced-busoff", sess(BR_20K | (BR_50K << 3), *up(0),
+      *[dev1(x) for x in up(0)], s_start, dev1(s_start),
+      *[s_txf(0x500 + i, 64) for i in range(5)], dev1(s_txf(0x600)),
+      s_bus([s_echo(0)]), s_bus([bytes([2])]), s_txf(0x510), s_bus([bytes([3])]),
+      s_clock(30), s_start, s_txf(0x511), dev1(s_bus([s_echo(0)])), s_clock(200),
+      s_bus([s_echo(0)]), bytes([S_SETTLE])))
+# Issue 19 item 8: a burst under pacing with LATE_TX_ACK, echoes as the bus
+# would send them: each completes OK once its slot is over.
+write("fuzz_session", "paced-late-ack", sess(BR_20K | 0x40, *up(0),
+      s_start, *[s_txf(0x700 + i) for i in range(10)], s_clock(8),
+      s_bus([s_echo(k) for k in range(7, -1, -1)]), s_clock(30),
+      s_bus([s_echo(1), s_echo(0)]), s_clock(120), bytes([S_SETTLE])))
+# Device 0 driven hostile (loops, a jumped avail index, scribbles, a raw
+# message), device 1 paced and well-formed beside it, stopped and started.
+write("fuzz_session", "hostile-and-honest", sess(BR_125K << 3, *up(), *[dev1(x) for x in up()],
+      s_start, dev1(s_start),
+      bytes([S_DESC, 0, 0, 0x10]) + struct.pack("<H", 0x6000) + bytes([16, 0]),
+      bytes([S_AVAIL, 0, 1]) + struct.pack("<H", 0x4000), bytes([S_KICK, 0]),
+      dev1(*[s_txf(0x80 + i) for i in range(8)]), dev1(s_ctrl(True)),
+      bytes([S_POKE, 0x80 | (2 << 3)]) + struct.pack("<H", 2) + bytes([1, 0xff, 0xff]),
+      dev1(s_ctrl(False), s_txf(0x90), s_clock(5)), s_msg(8, state(0, 4)),
+      bytes([S_KICK, 3]), dev1(s_rxbuf), s_bus([s_frame(0x42, b"\x01")]),
+      dev1(s_bus([s_frame(0x43, b"\x02")])), bytes([S_SETTLE])))

@@ -23,14 +23,20 @@
  *    raw message, descriptor, avail or memory scribble, cut-short write,
  *    eager repost: see struct fdev.tainted), on the rings the harness set up
  *    itself: every used entry is a request in flight, so each request made
- *    available is used exactly once, never twice, never one not in flight;
+ *    available is used exactly once, never twice, never one not in flight,
+ *    and the ring is never declared broken;
  *  - after OP_CTRL and OP_BUS: a stopped controller (STOP, bus-off, never
- *    started) empties its kicked TX ring within STOPPED_TURNS turns with the
- *    clock standing still;
- *  - at OP_SETTLE and at the end: the guest kicks and goes quiet, the clock
+ *    started) empties its TX ring within STOPPED_TURNS turns with the clock
+ *    standing still;
+ *  - at OP_SETTLE and at the end: the guest goes quiet, the clock
  *    moves SETTLE_STEP_MS a turn, past the pacing horizon (VCD_PACE_AHEAD_NS
  *    and the frames' bus time) and every LATE_TX_ACK deadline: started or
  *    stopped, no TX or control request of a live ring (ring_live) is left.
+ * The guest kicks only when the device asks (need_kick) or the input says
+ * so; a kick the device asked for and did not get is given before these
+ * checks (struct track.owed), so a device that turns kicks off and never
+ * looks at its ring again is caught, and a guest that skipped one is not
+ * blamed on it.
  *
  * Input: one session byte (and a second when its bit 7 is set), then at
  * most MAX_STEPS steps; each step is an op byte (bits 0..3 the op, mod
@@ -189,8 +195,10 @@ struct track {
 	bool on;	  /* set up by setup_ring, rings in the maps we know */
 	bool resync;	  /* set up, not yet served a turn: take used->idx then */
 	bool live;	  /* an eventfd kick: the ring can be woken */
+	bool owed;	  /* the device asked for a kick the guest has not given yet */
 	uint16_t last_used;
 	unsigned int inflight;
+	unsigned int seen; /* used entries checked */
 	uint8_t chain[TRACK_MAX_NUM]; /* per head: descriptors held, 0 = not in flight */
 	bool busy[TRACK_MAX_NUM];     /* descriptor held by a chain in flight */
 };
@@ -393,8 +401,13 @@ static void sess_open(struct sess *s)
 /* Forget what we tracked of d's rings: its rings are gone or elsewhere now. */
 static void dev_untrack(struct fdev *d)
 {
-	for (unsigned int q = 0; q < NQ; q++)
+	for (unsigned int q = 0; q < NQ; q++) {
+		if (verbose && d->tr[q].on)
+			fprintf(stderr, "fuzz_session: device %u ring %u%s: %u used checked, %u in flight\n",
+				d->idx, q, d->tainted ? " (hostile)" : "", d->tr[q].seen,
+				d->tr[q].inflight);
 		memset(&d->tr[q], 0, sizeof(d->tr[q]));
+	}
 }
 
 static void dev_connect(struct fdev *d)
@@ -1086,12 +1099,13 @@ static void kick(struct fdev *d, unsigned int q)
 {
 	uint64_t one = 1;
 
+	d->tr[q].owed = false;
 	if (d->rv[q].kick >= 0)
 		(void)!write(d->rv[q].kick, &one, sizeof(one));
 }
 
 /* Make head available on ring q as the driver does: entry, barrier, idx. */
-static bool publish(struct sess *s, unsigned int q, uint16_t head)
+static bool publish(struct sess *s, unsigned int q, uint16_t head, uint16_t *old)
 {
 	struct ring_view *v = &s->d->rv[q];
 	uint8_t *av = uva_ptr(s->d, v->avail, 4 + 2u * (v->num ? v->num : 1));
@@ -1101,6 +1115,7 @@ static bool publish(struct sess *s, unsigned int q, uint16_t head)
 		return false;
 	memcpy(&idx, av + 2, 2);
 	idx = le16toh(idx);
+	*old = idx;
 	head = htole16(head);
 	memcpy(av + 4 + 2u * (v->num ? idx % v->num : 0), &head, 2);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
@@ -1116,6 +1131,28 @@ struct chain_spec {
 	bool writable[4];
 	uint8_t data[4][24];
 };
+
+/*
+ * Whether a driver must kick after moving ring q's avail index from old to
+ * old + 1, as the device asked in the used ring: without EVENT_IDX unless
+ * VRING_USED_F_NO_NOTIFY, with it when the index passed avail_event.
+ */
+static bool need_kick(struct fdev *d, unsigned int q, uint16_t old)
+{
+	uint16_t num = d->rv[q].num, v;
+	uint8_t *used = num ? uva_ptr(d, d->rv[q].used, 6 + 8u * num) : NULL;
+
+	if (!used)
+		return true;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vu_backend_features(dev_backend(d)) & (1ull << 29)) {
+		memcpy(&v, used + 4 + 8u * num, 2);
+		v = le16toh(v);
+		return (uint16_t)(old - v) < 1; /* vring_need_event(v, old + 1, old) */
+	}
+	memcpy(&v, used, 2);
+	return !(le16toh(v) & 1);
+}
 
 /*
  * Note a chain of cnt descriptors at head as in flight on a tracked ring;
@@ -1154,6 +1191,7 @@ static void post_chain(struct sess *s, unsigned int q, const struct chain_spec *
 	uint16_t num = v->num ? v->num : 1;
 	uint16_t head = (uint16_t)(v->next_desc % num);
 	unsigned int n = c->n;
+	uint16_t old = 0;
 	bool ok = true;
 
 	for (unsigned int i = 0; i < n; i++) {
@@ -1173,6 +1211,11 @@ static void post_chain(struct sess *s, unsigned int q, const struct chain_spec *
 		}
 		put_desc(segs[i], gpa, len, c->writable[i] ? VRING_DESC_F_WRITE : 0, 0);
 	}
+	/* What the spec asks of a driver: readable first, indirect only when agreed. */
+	for (unsigned int i = 1; i < n; i++)
+		ok = ok && (c->writable[i] || !c->writable[i - 1]);
+	if (indirect && !(vu_backend_features(dev_backend(dv)) & (1ull << 28)))
+		ok = false;
 	if (!ok || !track_post(dv, q, head, indirect ? 1 : n))
 		dv->tainted = true;
 	if (indirect) {
@@ -1213,10 +1256,16 @@ static void post_chain(struct sess *s, unsigned int q, const struct chain_spec *
 		}
 		v->next_desc = (uint16_t)((head + n) % num);
 	}
-	if (!publish(s, q, head))
+	if (!publish(s, q, head, &old))
 		dv->tainted = true;
+	/*
+	 * Not kicking when the device asked is a driver's mistake: its ring may
+	 * rightly wait, until a later kick pays what is owed.
+	 */
 	if (do_kick)
 		kick(dv, q);
+	else if (need_kick(dv, q, old))
+		dv->tr[q].owed = true;
 }
 
 /*
@@ -1597,6 +1646,7 @@ static void check_used(struct fdev *d, unsigned int q)
 			tr->busy[(id + k) % num] = false;
 		tr->chain[id] = 0;
 		tr->inflight--;
+		tr->seen++;
 	}
 }
 
@@ -1620,6 +1670,13 @@ static void sess_check(struct sess *s)
 				     (unsigned int)st.walk_max[q]);
 			if (!d->tainted)
 				check_used(d, q);
+			if (!d->tainted && d->tr[q].on && !d->tr[q].resync) {
+				const struct vq *vq = vu_backend_vq(dev_backend(d), q);
+
+				if (vq && vq->broken)
+					fail(d, q, "ring broken though its guest did nothing wrong",
+					     d->tr[q].inflight);
+			}
 		}
 	}
 }
@@ -1631,7 +1688,7 @@ static unsigned int live_pending(struct fdev *d, unsigned int q)
 
 /*
  * A stopped controller (never started, STOP, bus-off) refuses TX at once:
- * after a kick, no TX request of a live ring may be left in flight within
+ * with any kick it asked for given, no TX request of a live ring may be left in flight within
  * STOPPED_TURNS turns, with the clock standing still.
  */
 static void sess_check_stopped(struct sess *s)
@@ -1643,7 +1700,7 @@ static void sess_check_stopped(struct sess *s)
 		for (unsigned int t = 0; t < STOPPED_TURNS; t++) {
 			if (vcd_started(dev_vcd(d)) || live_pending(d, VIRTIO_CAN_QUEUE_TX) == 0)
 				break;
-			if (!kicked)
+			if (!kicked && d->tr[VIRTIO_CAN_QUEUE_TX].owed)
 				kick(d, VIRTIO_CAN_QUEUE_TX);
 			kicked = true;
 			sess_turn(s);
@@ -1655,7 +1712,7 @@ static void sess_check_stopped(struct sess *s)
 }
 
 /*
- * The guest goes quiet and kicks its rings once; the clock moves well
+ * The guest goes quiet (it gives the kicks it owes); the clock moves well
  * past the pacing horizon (VCD_PACE_AHEAD_NS and the frames' bus time) and
  * every LATE_TX_ACK deadline. Started or stopped, no TX or control request
  * of a live ring may be left in flight after SETTLE_TURNS turns.
@@ -1666,7 +1723,7 @@ static void sess_settle(struct sess *s)
 
 	for (unsigned int i = 0; i < NDEV; i++)
 		for (unsigned int q = 0; q < NQ; q++)
-			if (ring_live(&s->dev[i], q))
+			if (ring_live(&s->dev[i], q) && s->dev[i].tr[q].owed)
 				kick(&s->dev[i], q);
 	for (unsigned int t = 0; t < SETTLE_TURNS; t++) {
 		left = 0;

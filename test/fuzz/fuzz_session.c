@@ -215,6 +215,7 @@ struct fdev {
 	bool small_sndbuf;
 	unsigned int reposts; /* the eager guest's chains left */
 	bool tainted;	      /* driven hostile: no more request tracking */
+	uint64_t feat_sent;   /* the features of our last SET_FEATURES */
 	size_t heap;	      /* next buffer offset in maps[0] */
 	struct gmap maps[MAX_MAPS];
 	unsigned int nmaps;
@@ -959,6 +960,11 @@ static void setup_handshake(struct sess *s)
 				 &stream, 1);
 		}
 	}
+	/* Other ring features under running rings: no driver does that. */
+	for (unsigned int q = 0; q < NQ; q++)
+		if (s->d->tr[q].on && f != s->d->feat_sent)
+			s->d->tainted = true;
+	s->d->feat_sent = f;
 	sess_msg_u64(s, VHOST_USER_SET_FEATURES, f, NULL, 0);
 }
 
@@ -1214,7 +1220,7 @@ static void post_chain(struct sess *s, unsigned int q, const struct chain_spec *
 	/* What the spec asks of a driver: readable first, indirect only when agreed. */
 	for (unsigned int i = 1; i < n; i++)
 		ok = ok && (c->writable[i] || !c->writable[i - 1]);
-	if (indirect && !(vu_backend_features(dev_backend(dv)) & (1ull << 28)))
+	if (indirect && !(vu_backend_features(dev_backend(dv)) & dv->feat_sent & (1ull << 28)))
 		ok = false;
 	if (!ok || !track_post(dv, q, head, indirect ? 1 : n))
 		dv->tainted = true;

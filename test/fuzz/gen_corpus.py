@@ -254,11 +254,11 @@ def s_clock(ms):
     return bytes([S_CLOCK, 0xff])
 
 
-def s_txf(cid, n=8, indirect=True):
+def s_txf(cid, n=8, indirect=True, kick=True):
     fl = 0x4000 if n > 8 else 0  # CAN FD
     return s_post(0, [s_seg(can_hdr(1, n, fl, cid) + bytes(range(n)), ln=16 + n),
                       s_seg(ln=1, w=True)],
-                  indirect=indirect)
+                  indirect=indirect, kick=kick)
 
 
 def s_echo(back):
@@ -311,3 +311,10 @@ write("fuzz_session", "hostile-and-honest", sess(BR_125K << 3, *up(), *[dev1(x) 
       dev1(s_ctrl(False), s_txf(0x90), s_clock(5)), s_msg(8, state(0, 4)),
       bytes([S_KICK, 3]), dev1(s_rxbuf), s_bus([s_frame(0x42, b"\x01")]),
       dev1(s_bus([s_frame(0x43, b"\x02")])), bytes([S_SETTLE])))
+# A guest that kicks only when the device asks (EVENT_IDX): frames posted
+# without kicks while paced frames wait, a STOP and a START between them.
+write("fuzz_session", "paced-no-kick", sess(BR_10K, *up(), s_start,
+      *[s_txf(0x20 + i, kick=(i == 0)) for i in range(6)], s_clock(10),
+      s_ctrl(True, kick=True), s_txf(0x30, kick=False), s_ctrl(False),
+      *[s_txf(0x40 + i, kick=False) for i in range(4)], s_clock(50), bytes([S_TURNS, 3]),
+      bytes([S_SETTLE])))

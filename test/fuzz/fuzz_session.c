@@ -97,8 +97,8 @@
 #define MAX_WAITS 4
 #define TURN_CPU_LIMIT_NS 1000000000ull
 #define PROBE_TURNS 32
-#define MAX_REPOSTS 1024 /* chains an eager guest reposts per input */
-#define NDEV 2		 /* devices in the loop */
+#define MAX_REPOSTS 1024  /* chains an eager guest reposts per input */
+#define NDEV 2		  /* devices in the loop */
 #define TRACK_MAX_NUM 256 /* largest ring whose requests are tracked (setup_ring's) */
 #define CLOCK_START_MS 1000000u
 /*
@@ -192,13 +192,13 @@ struct ring_view {
  * anything hostile on the device ends the tracking (struct fdev.tainted).
  */
 struct track {
-	bool on;	  /* set up by setup_ring, rings in the maps we know */
-	bool resync;	  /* set up, not yet served a turn: take used->idx then */
-	bool live;	  /* an eventfd kick: the ring can be woken */
-	bool owed;	  /* the device asked for a kick the guest has not given yet */
+	bool on;     /* set up by setup_ring, rings in the maps we know */
+	bool resync; /* set up, not yet served a turn: take used->idx then */
+	bool live;   /* an eventfd kick: the ring can be woken */
+	bool owed;   /* the device asked for a kick the guest has not given yet */
 	uint16_t last_used;
 	unsigned int inflight;
-	unsigned int seen; /* used entries checked */
+	unsigned int seen;	      /* used entries checked */
 	uint8_t chain[TRACK_MAX_NUM]; /* per head: descriptors held, 0 = not in flight */
 	bool busy[TRACK_MAX_NUM];     /* descriptor held by a chain in flight */
 };
@@ -404,9 +404,11 @@ static void dev_untrack(struct fdev *d)
 {
 	for (unsigned int q = 0; q < NQ; q++) {
 		if (verbose && d->tr[q].on)
-			fprintf(stderr, "fuzz_session: device %u ring %u%s: %u used checked, %u in flight\n",
-				d->idx, q, d->tainted ? " (hostile)" : "", d->tr[q].seen,
-				d->tr[q].inflight);
+			fprintf(
+			    stderr,
+			    "fuzz_session: device %u ring %u%s: %u used checked, %u in flight\n",
+			    d->idx, q, d->tainted ? " (hostile)" : "", d->tr[q].seen,
+			    d->tr[q].inflight);
 		memset(&d->tr[q], 0, sizeof(d->tr[q]));
 	}
 }
@@ -1304,8 +1306,8 @@ static void op_post(struct sess *s)
 static void op_ctrl(struct sess *s)
 {
 	uint8_t b = fuzz_u8(&s->in);
-	uint16_t type = htole16((b & 1) ? VIRTIO_CAN_SET_CTRL_MODE_STOP
-					: VIRTIO_CAN_SET_CTRL_MODE_START);
+	uint16_t type =
+	    htole16((b & 1) ? VIRTIO_CAN_SET_CTRL_MODE_STOP : VIRTIO_CAN_SET_CTRL_MODE_START);
 	struct chain_spec c;
 
 	memset(&c, 0, sizeof(c));
@@ -1701,18 +1703,19 @@ static void sess_check_stopped(struct sess *s)
 {
 	for (unsigned int i = 0; i < NDEV; i++) {
 		struct fdev *d = &s->dev[i];
-		bool kicked = false;
+		bool waited = false;
 
 		for (unsigned int t = 0; t < STOPPED_TURNS; t++) {
 			if (vcd_started(dev_vcd(d)) || live_pending(d, VIRTIO_CAN_QUEUE_TX) == 0)
 				break;
-			if (!kicked && d->tr[VIRTIO_CAN_QUEUE_TX].owed)
+			if (d->tr[VIRTIO_CAN_QUEUE_TX].owed)
 				kick(d, VIRTIO_CAN_QUEUE_TX);
-			kicked = true;
+			waited = true;
 			sess_turn(s);
 		}
-		if (kicked && !vcd_started(dev_vcd(d)) && live_pending(d, VIRTIO_CAN_QUEUE_TX))
-			fail(d, VIRTIO_CAN_QUEUE_TX, "TX requests left while the controller is stopped",
+		if (waited && !vcd_started(dev_vcd(d)) && live_pending(d, VIRTIO_CAN_QUEUE_TX))
+			fail(d, VIRTIO_CAN_QUEUE_TX,
+			     "TX requests left while the controller is stopped",
 			     live_pending(d, VIRTIO_CAN_QUEUE_TX));
 	}
 }
@@ -1846,7 +1849,8 @@ static void sess_probe(struct sess *s, struct fdev *d)
 	if (n != (ssize_t)sizeof(reply) || h.request != VHOST_USER_GET_FEATURES ||
 	    !(h.flags & VHOST_USER_REPLY_MASK) ||
 	    (feat & VU_BACKEND_TRANSPORT_FEATURES) != VU_BACKEND_TRANSPORT_FEATURES) {
-		fprintf(stderr, "fuzz_session: device %u: a new frontend is not served (%zd bytes)\n",
+		fprintf(stderr,
+			"fuzz_session: device %u: a new frontend is not served (%zd bytes)\n",
 			d->idx, n);
 		abort();
 	}

@@ -4,8 +4,8 @@
 # The test command. On a fresh Debian 12 machine as root: installs what is
 # missing, builds, runs every tier (unit, integration, vm, systemd, bench
 # smoke), then builds again with ASan+UBSan and runs the unit and
-# integration tiers once more, and last builds the libFuzzer targets with clang and replays
-# their corpora (label fuzz). Exits non-zero on any failure.
+# integration tiers once more, and last builds the libFuzzer targets with
+# clang and replays their corpora (label fuzz). Exits non-zero on any failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)

@@ -49,7 +49,9 @@ frames() {
 		is_state $svc active && cansend vcan0 "$2"
 		sleep 0.2
 	done
-	wait $fe || { kill $dump; fail "frontend exited $?: $(cat "$tmp/fe.err")"; }
+	local rc=0
+	wait $fe || rc=$?
+	[ $rc -eq 0 ] || { kill $dump; fail "frontend exited $rc: $(cat "$tmp/fe.err")"; }
 	kill $dump
 	wait $dump 2>/dev/null
 	local id=${2%%#*} data=${2#*#}

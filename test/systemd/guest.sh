@@ -42,15 +42,25 @@ is_state() { [ "$(prop "$1" ActiveState)" = "$2" ]; }
 frames() {
 	candump -L vcan0 >"$tmp/candump" 2>&1 &
 	local dump=$! fe i
-	"$frontend" -s "$sock" -w 20 -n 1 -t 30 "$1" >"$tmp/fe.out" 2>"$tmp/fe.err" &
-	fe=$!
-	for i in $(seq 300); do
-		kill -0 $fe 2>/dev/null || break
-		is_state $svc active && cansend vcan0 "$2"
-		sleep 0.2
+	local rc attempt
+	# The frontend waits 5 s for each reply, the first one included: on a
+	# loaded machine under TCG the activated daemon can take longer to
+	# start. Another try then, once the service is up (the tool's limit,
+	# not the units'; a VMM waits).
+	for attempt in 1 2 3; do
+		"$frontend" -s "$sock" -w 20 -n 1 -t 30 "$1" >"$tmp/fe.out" 2>"$tmp/fe.err" &
+		fe=$!
+		for i in $(seq 300); do
+			kill -0 $fe 2>/dev/null || break
+			is_state $svc active && cansend vcan0 "$2"
+			sleep 0.2
+		done
+		rc=0
+		wait $fe || rc=$?
+		[ $rc -ne 0 ] && grep -q 'cannot set up a session' "$tmp/fe.err" || break
+		step "the frontend's session set-up timed out (attempt $attempt): $(cat "$tmp/fe.err")"
+		wait_for 30 is_state $svc active || break
 	done
-	local rc=0
-	wait $fe || rc=$?
 	[ $rc -eq 0 ] || { kill $dump; fail "frontend exited $rc: $(cat "$tmp/fe.err")"; }
 	kill $dump
 	wait $dump 2>/dev/null

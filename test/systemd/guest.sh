@@ -146,7 +146,7 @@ pid2=$(prop $svc MainPID)
 step "a broken config: the reason in systemctl status, the socket stays"
 systemctl stop $svc
 sed -i 's/^CAN_IN=.*/CAN_IN=nosuch0/' $conf
-for i in 1 2 3 4 5 6 7; do
+for _ in 1 2 3 4 5 6 7; do
 	timeout 20 "$frontend" -s $sock -w 3 -t 0 126#01 >/dev/null 2>&1 && fail "a session with a broken config"
 	wait_for 10 sh -c "! systemctl -q is-active $svc" || fail "the broken service stays up"
 done

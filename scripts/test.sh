@@ -5,7 +5,9 @@
 # missing, builds, runs every tier (unit, integration, vm, systemd, bench
 # smoke), then builds again with ASan+UBSan and runs the unit and
 # integration tiers once more, and last builds the libFuzzer targets with
-# clang and replays their corpora (label fuzz). Exits non-zero on any failure.
+# clang and replays their corpora (label fuzz), and compiles every other
+# documented build configuration (scripts/build-matrix.sh). Exits non-zero
+# on any failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
@@ -30,4 +32,6 @@ cmake -S "$root" -B "$root/build-fuzz-replay" -DCMAKE_C_COMPILER=clang -DENABLE_
 cmake --build "$root/build-fuzz-replay" -j"$jobs"
 echo "== fuzz targets over their corpora =="
 ctest --test-dir "$root/build-fuzz-replay" --output-on-failure -j"$jobs" -L fuzz
+echo "== every other documented build configuration =="
+"$root/scripts/build-matrix.sh" "$root/build-matrix"
 echo "== all tests passed =="

@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,43 @@ static int raw_socket(int extra_flags)
 	if (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)
 		return -EAFNOSUPPORT;
 	return -errno;
+}
+
+/*
+ * if_nametoindex for the whole daemon, libsocketcan's calls included. glibc's
+ * asks the kernel on a socket of the first family it can open, AF_UNIX then
+ * AF_INET; the sandbox allows neither (an AF_UNIX datagram socket could
+ * reach any socket file on the host), so every lookup after start-up (a
+ * guest's START with --link-up, a re-plugged adapter) would kill the
+ * process. This definition takes the place of glibc's, also for the shared
+ * libraries (the executable's symbols come first), and asks the same ioctl
+ * on a route netlink socket, which the sandbox allows. It lives in this
+ * file, which every program with a port links, rather than alone in the
+ * archive, where a sanitizer runtime's interceptor would be picked first.
+ */
+unsigned int if_nametoindex(const char *name)
+{
+	struct ifreq ifr;
+	size_t n = name ? strnlen(name, IFNAMSIZ) : 0;
+	int s, ret, err;
+
+	if (n == 0 || n >= IFNAMSIZ) {
+		errno = ENODEV;
+		return 0;
+	}
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (s < 0)
+		return 0;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, n);
+	ret = ioctl(s, SIOCGIFINDEX, &ifr);
+	err = errno;
+	close(s);
+	if (ret < 0 || ifr.ifr_ifindex <= 0) {
+		errno = ret < 0 ? err : ENODEV;
+		return 0;
+	}
+	return (unsigned int)ifr.ifr_ifindex;
 }
 
 /* The interface behind name, looked up on s: index, type, FD capability. */
@@ -1150,52 +1188,66 @@ out:
 }
 
 /*
+ * Append attribute type with dlen bytes of data at the end (*len) of a
+ * netlink message in buf: its offset. The callers' messages are far from
+ * cap; past it nothing is written and the kernel gets a shorter message.
+ */
+static size_t nl_put(uint8_t *buf, size_t cap, size_t *len, unsigned short type, const void *d,
+		     size_t dlen)
+{
+	size_t off = NLMSG_ALIGN(*len);
+	struct rtattr a = {.rta_type = type, .rta_len = (unsigned short)RTA_LENGTH(dlen)};
+
+	if (off + RTA_SPACE(dlen) > cap)
+		return off;
+	memcpy(buf + off, &a, sizeof(a));
+	if (dlen)
+		memcpy(buf + off + RTA_LENGTH(0), d, dlen);
+	*len = off + RTA_SPACE(dlen);
+	return off;
+}
+
+/* A nested attribute at offset off holds everything up to len. */
+static void nl_close(uint8_t *buf, size_t off, size_t len)
+{
+	unsigned short l = (unsigned short)(len - off);
+
+	memcpy(buf + off + offsetof(struct rtattr, rta_len), &l, sizeof(l));
+}
+
+/*
  * The data bit rate by rtnetlink (libsocketcan has no call for it): an
  * RTM_NEWLINK with IFLA_LINKINFO { "can", { IFLA_CAN_DATA_BITTIMING } }.
  * Only for a real CAN FD controller, whose link is down.
  */
 int can_port_set_data_bitrate(const char *name, uint32_t dbitrate)
 {
-	struct {
+	/* One buffer, attributes appended at offsets: nothing is written past it. */
+	union {
 		struct nlmsghdr nh;
-		struct ifinfomsg ifi;
-		char attrs[256];
+		uint8_t buf[512];
 	} req;
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
 	struct can_bittiming bt = {.bitrate = dbitrate};
-	struct rtattr *linkinfo, *data, *a;
+	size_t len, linkinfo, data;
 	char ack[512] __attribute__((aligned(NLMSG_ALIGNTO)));
 	ssize_t n;
 
+	ifi.ifi_index = (int)if_nametoindex(name);
+	if (ifi.ifi_index == 0)
+		return -ENODEV;
 	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
 	req.nh.nlmsg_type = RTM_NEWLINK;
 	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	req.ifi.ifi_family = AF_UNSPEC;
-	req.ifi.ifi_index = (int)if_nametoindex(name);
-	if (req.ifi.ifi_index == 0)
-		return -ENODEV;
-#define VDC_NLA_TAIL(nh) ((struct rtattr *)((char *)(nh) + NLMSG_ALIGN((nh)->nlmsg_len)))
-	linkinfo = VDC_NLA_TAIL(&req.nh);
-	linkinfo->rta_type = IFLA_LINKINFO;
-	linkinfo->rta_len = RTA_LENGTH(0);
-	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(linkinfo->rta_len);
-	a = VDC_NLA_TAIL(&req.nh);
-	a->rta_type = IFLA_INFO_KIND;
-	a->rta_len = RTA_LENGTH(4);
-	memcpy(RTA_DATA(a), "can", 4);
-	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(a->rta_len);
-	data = VDC_NLA_TAIL(&req.nh);
-	data->rta_type = IFLA_INFO_DATA;
-	data->rta_len = RTA_LENGTH(0);
-	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(data->rta_len);
-	a = VDC_NLA_TAIL(&req.nh);
-	a->rta_type = IFLA_CAN_DATA_BITTIMING;
-	a->rta_len = RTA_LENGTH(sizeof(bt));
-	memcpy(RTA_DATA(a), &bt, sizeof(bt));
-	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(a->rta_len);
-	data->rta_len = (unsigned short)((char *)VDC_NLA_TAIL(&req.nh) - (char *)data);
-	linkinfo->rta_len = (unsigned short)((char *)VDC_NLA_TAIL(&req.nh) - (char *)linkinfo);
-#undef VDC_NLA_TAIL
+	memcpy(req.buf + NLMSG_HDRLEN, &ifi, sizeof(ifi));
+	len = NLMSG_LENGTH(sizeof(ifi));
+	linkinfo = nl_put(req.buf, sizeof(req.buf), &len, IFLA_LINKINFO, NULL, 0);
+	(void)nl_put(req.buf, sizeof(req.buf), &len, IFLA_INFO_KIND, "can", 4);
+	data = nl_put(req.buf, sizeof(req.buf), &len, IFLA_INFO_DATA, NULL, 0);
+	(void)nl_put(req.buf, sizeof(req.buf), &len, IFLA_CAN_DATA_BITTIMING, &bt, sizeof(bt));
+	nl_close(req.buf, data, len);
+	nl_close(req.buf, linkinfo, len);
+	req.nh.nlmsg_len = (uint32_t)len;
 
 	/* The ack: an NLMSG_ERROR whose error is 0 on success. */
 	n = rtnl_exchange(&req.nh, ack, sizeof(ack));

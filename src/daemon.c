@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "virtio_can.h"
 #include "vlog.h"
 
 /*
@@ -542,7 +543,9 @@ void dmn_print_stats(struct dmn *m, FILE *f)
 			"%llu, denied %llu\n"
 			"%s%srx: delivered %llu, dropped: stopped %llu, type %llu, backlog full "
 			"%llu, buffer too small %llu\n"
-			"%s%sbus-off events: %llu\n",
+			"%s%sbus-off events: %llu\n"
+			"%s%swork: most descriptors read in one wake-up: tx %llu, rx %llu, "
+			"control %llu\n",
 			p, sep, (unsigned long long)s.tx_ok, (unsigned long long)s.tx_rejected,
 			(unsigned long long)s.tx_failed, (unsigned long long)s.tx_timeout,
 			(unsigned long long)s.tx_stopped, (unsigned long long)s.tx_denied, p, sep,
@@ -551,7 +554,10 @@ void dmn_print_stats(struct dmn *m, FILE *f)
 			(unsigned long long)s.rx_dropped_type,
 			(unsigned long long)s.rx_dropped_overflow,
 			(unsigned long long)s.rx_dropped_small, p, sep,
-			(unsigned long long)s.busoff_events);
+			(unsigned long long)s.busoff_events, p, sep,
+			(unsigned long long)s.walk_max[VIRTIO_CAN_QUEUE_TX],
+			(unsigned long long)s.walk_max[VIRTIO_CAN_QUEUE_RX],
+			(unsigned long long)s.walk_max[VIRTIO_CAN_QUEUE_CTRL]);
 	}
 	fflush(f);
 }

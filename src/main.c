@@ -19,6 +19,7 @@
 
 #include "can_port.h"
 #include "capture.h"
+#include "sandbox.h"
 #include "cfilt.h"
 #include "dmn.h"
 #include "sysd.h"
@@ -70,6 +71,9 @@ struct options {
 	int verbosity;	  /* vlog level */
 	/* --guest-mem-total: bytes all frontends of the process may map */
 	uint64_t guest_mem_total;
+	bool no_sandbox;		     /* --sandbox=none */
+	enum sandbox_seccomp seccomp; /* --seccomp */
+	bool core_dumps;	      /* --core-dumps */
 };
 
 static void usage(FILE *f)
@@ -129,6 +133,13 @@ static void usage(FILE *f)
 		"                            --device, every device's default\n"
 		"      --guest-mem-total=SIZE  guest memory all devices of this process may\n"
 		"                            map together (default 4T)\n"
+		"      --sandbox=on|none     once started, confine the process (default on):\n"
+		"                            no capabilities (CAP_NET_ADMIN alone with\n"
+		"                            --link-up), no files but the capture folders, a\n"
+		"                            system call filter; none turns it all off\n"
+		"      --seccomp=kill|log    a system call outside the filter kills the process\n"
+		"                            (default), or is only logged by the kernel\n"
+		"      --core-dumps          keep the core dump limit (the sandbox sets it to 0)\n"
 		"      --print-capabilities  print the backend's capabilities as JSON, exit\n"
 		"  -v, --verbose             more log output (repeat for debug)\n"
 		"  -q, --quiet               errors only\n"
@@ -395,6 +406,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_BITRATE,
 		OPT_GUEST_MEM_LIMIT,
 		OPT_GUEST_MEM_TOTAL,
+		OPT_SANDBOX,
+		OPT_SECCOMP,
+		OPT_CORE_DUMPS,
 	};
 	static const struct option longopts[] = {
 	    {"socket-path", required_argument, NULL, 's'},
@@ -413,6 +427,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"bitrate", required_argument, NULL, OPT_BITRATE},
 	    {"guest-mem-limit", required_argument, NULL, OPT_GUEST_MEM_LIMIT},
 	    {"guest-mem-total", required_argument, NULL, OPT_GUEST_MEM_TOTAL},
+	    {"sandbox", required_argument, NULL, OPT_SANDBOX},
+	    {"seccomp", required_argument, NULL, OPT_SECCOMP},
+	    {"core-dumps", no_argument, NULL, OPT_CORE_DUMPS},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"version", no_argument, NULL, 'V'},
@@ -498,6 +515,26 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_GUEST_MEM_TOTAL:
 			if (parse_size("--guest-mem-total", optarg, &o->guest_mem_total) < 0)
 				return -1;
+			break;
+		case OPT_SANDBOX:
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "none") != 0) {
+				fprintf(stderr, "vhost-device-can: --sandbox: '%s' is not on or none\n",
+					optarg);
+				return -1;
+			}
+			o->no_sandbox = strcmp(optarg, "none") == 0;
+			break;
+		case OPT_SECCOMP:
+			if (strcmp(optarg, "kill") != 0 && strcmp(optarg, "log") != 0) {
+				fprintf(stderr, "vhost-device-can: --seccomp: '%s' is not kill or log\n",
+					optarg);
+				return -1;
+			}
+			o->seccomp = strcmp(optarg, "log") == 0 ? SANDBOX_SECCOMP_LOG
+							      : SANDBOX_SECCOMP_KILL;
+			break;
+		case OPT_CORE_DUMPS:
+			o->core_dumps = true;
 			break;
 		case OPT_RX_FILTER:
 			if (parse_filters("--rx-filter", optarg, ',', &g.rx_filter,
@@ -1038,6 +1075,38 @@ fail_fd:
 	return -1;
 }
 
+/*
+ * Open files a device may need at once: its listening and connected
+ * sockets, the backend's timer and wake fds, three kick, call and error
+ * fds, the backend channel, up to 8 region fds arriving in one message,
+ * its CAN, netlink and capture fds, with room to spare.
+ */
+#define FDS_PER_DEVICE 40
+#define FDS_BASE 16
+
+/* Confine the process once every device is started (see sandbox.h). 0 or -1. */
+static int confine(const struct options *o, const struct dev_run *runs)
+{
+	static struct sandbox_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.seccomp = o->seccomp;
+	cfg.core_dumps = o->core_dumps;
+	cfg.nofile = FDS_BASE + FDS_PER_DEVICE * o->ndev;
+	for (unsigned int k = 0; k < o->ndev; k++) {
+		const struct dev_opts *d = &o->dev[k];
+
+		/* Link up/down and bit rates (re-applied after a re-plug too). */
+		if (d->link_up)
+			cfg.net_admin = true;
+		if (runs[k].cap && cfg.nwrite < SANDBOX_MAX_PATHS)
+			cfg.write_files[cfg.nwrite++] = d->capture;
+		if (d->socket_path && cfg.nremove < SANDBOX_MAX_PATHS)
+			cfg.remove_files[cfg.nremove++] = d->socket_path;
+	}
+	return sandbox_apply(&cfg) < 0 ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct dev_run runs[DMN_MAX_DEVICES];
@@ -1048,7 +1117,7 @@ int main(int argc, char **argv)
 	unsigned int started = 0;
 	bool inited = false;
 	sigset_t mask;
-	int sfd = -1, ret, status = EXIT_FAILURE;
+	int sfd = -1, notify_fd = -1, ret, status = EXIT_FAILURE;
 
 	ret = parse_options(argc, argv, &o);
 	if (ret)
@@ -1084,10 +1153,24 @@ int main(int argc, char **argv)
 	for (; started < o.ndev; started++)
 		if (start_device(&m, &o.dev[started], runs, started, &mem_total) < 0)
 			goto out;
-	/* Every socket is served: a service manager may start the VMs now. */
-	ret = sysd_notify("READY=1\nSTATUS=serving");
+	/* The sandbox allows no new sockets but CAN and netlink: connect it now. */
+	ret = sysd_notify_open(&notify_fd);
 	if (ret < 0)
 		vlog_warn(NULL, "NOTIFY_SOCKET: %s", strerror(-ret));
+	if (!o.no_sandbox) {
+		if (confine(&o, runs) < 0)
+			goto out;
+	} else {
+		vlog_warn(NULL, "--sandbox=none: the process is not confined");
+	}
+	/* Every socket is served: a service manager may start the VMs now. */
+	if (notify_fd >= 0) {
+		ret = sysd_notify_send(notify_fd, "READY=1\nSTATUS=serving");
+		if (ret < 0)
+			vlog_warn(NULL, "NOTIFY_SOCKET: %s", strerror(-ret));
+		close(notify_fd);
+		notify_fd = -1;
+	}
 
 	sctx.sfd = sfd;
 	sctx.runs = runs;
@@ -1115,5 +1198,7 @@ out:
 	}
 	if (sfd >= 0)
 		close(sfd);
+	if (notify_fd >= 0)
+		close(notify_fd);
 	return status;
 }

@@ -149,15 +149,15 @@ int sysd_check_socket(int fd, bool *listening, const char **why)
 	return 0;
 }
 
-int sysd_notify(const char *state)
+int sysd_notify_open(int *out)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	socklen_t salen;
 	size_t n;
-	ssize_t w;
-	int fd, ret;
+	int fd;
 
+	*out = -1;
 	if (!path || !*path)
 		return 0;
 	n = strlen(path);
@@ -170,9 +170,28 @@ int sysd_notify(const char *state)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	w = sendto(fd, state, strlen(state), MSG_DONTWAIT | MSG_NOSIGNAL,
-		   (const struct sockaddr *)&sa, salen);
-	ret = w < 0 ? -errno : 1;
+	if (connect(fd, (const struct sockaddr *)&sa, salen) != 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	*out = fd;
+	return 1;
+}
+
+int sysd_notify_send(int fd, const char *state)
+{
+	return send(fd, state, strlen(state), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -errno : 1;
+}
+
+int sysd_notify(const char *state)
+{
+	int fd, ret = sysd_notify_open(&fd);
+
+	if (ret <= 0)
+		return ret;
+	ret = sysd_notify_send(fd, state);
 	close(fd);
 	return ret;
 }

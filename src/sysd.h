@@ -54,4 +54,13 @@ int sysd_check_socket(int fd, bool *listening, const char **why);
  */
 int sysd_notify(const char *state);
 
+/*
+ * The same in two steps, for a process that confines itself in between:
+ * a datagram socket connected to NOTIFY_SOCKET (1 with its fd in *fd, 0
+ * when there is no NOTIFY_SOCKET, or -errno; *fd is -1 unless 1), then a
+ * state sent on it (1 or -errno, never blocks).
+ */
+int sysd_notify_open(int *fd);
+int sysd_notify_send(int fd, const char *state);
+
 #endif

@@ -50,7 +50,7 @@ frames() {
 	for attempt in 1 2 3; do
 		"$frontend" -s "$sock" -w 20 -n 1 -t 30 "$1" >"$tmp/fe.out" 2>"$tmp/fe.err" &
 		fe=$!
-		for i in $(seq 300); do
+		for _ in $(seq 300); do
 			kill -0 $fe 2>/dev/null || break
 			is_state $svc active && cansend vcan0 "$2"
 			sleep 0.2

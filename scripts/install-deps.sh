@@ -8,7 +8,7 @@ set -euo pipefail
 
 declare -A groups=(
 	[build]="cmake make gcc pkg-config libsocketcan-dev libseccomp-dev libcap-ng-dev libcmocka-dev python3 systemd groff-base man-db"
-	[vm]="qemu-system-x86 busybox-static kmod cpio can-utils iproute2 tshark"
+	[vm]="qemu-system-x86 busybox-static kmod cpio can-utils iproute2 tshark debootstrap e2fsprogs"
 	[fuzz]="clang libclang-rt-14-dev"
 	[coverage]="lcov"
 	[bench]="valgrind"

@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 #
 # The test command. On a fresh Debian 12 machine as root: installs what is
-# missing, builds, runs every tier (unit, integration, vm, bench smoke),
-# then builds again with ASan+UBSan and runs the unit and integration tiers
-# once more, and last builds the libFuzzer targets with clang and replays
-# their corpora (label fuzz), and compiles every other documented build
-# configuration (scripts/build-matrix.sh). Exits non-zero on any failure.
+# missing, builds, runs every tier (unit, integration, vm, systemd, bench
+# smoke), then builds again with ASan+UBSan and runs the unit and
+# integration tiers once more, and last builds the libFuzzer targets with
+# clang and replays their corpora (label fuzz), and compiles every other
+# documented build configuration (scripts/build-matrix.sh). Exits non-zero
+# on any failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
@@ -16,7 +17,7 @@ jobs=$(nproc)
 echo "== build (plain) =="
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$root/build" -j"$jobs"
-echo "== tests: unit, integration, vm =="
+echo "== tests: unit, integration, vm, systemd =="
 ctest --test-dir "$root/build" --output-on-failure -j"$jobs"
 
 echo "== build (ASan + UBSan) =="

@@ -18,7 +18,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
 	cat <<EOF
-Usage: $prog [--build-dir DIR] [--share-rw DIR] [--quick] [--] [COMMAND [ARG...]]
+Usage: $prog [--build-dir DIR] [--share-rw DIR] [--root-image IMG] [--quick] [--] [COMMAND [ARG...]]
 
 Boots a QEMU virtual machine with the host's filesystem (read-only) and
 real vcan interfaces, runs COMMAND in it and exits with its status.
@@ -30,6 +30,13 @@ real vcan interfaces, runs COMMAND in it and exits with its status.
                    path in the guest (for example a coverage build, whose
                    .gcda counters the guest's runs then add to); may be
                    given more than once
+  --root-image IMG boot IMG (a raw ext4 root filesystem, see
+                   scripts/vm/systemd-image.sh) with its own init, systemd,
+                   instead of chrooting into the host: the host's / is then
+                   read-only at /host, no vcan is created, COMMAND (with
+                   guest paths, e.g. /host/...) runs as a oneshot service
+                   once the system is up, and what it writes goes to the
+                   console; the image itself is never modified (snapshot)
   --quick          a smoke run: the default command becomes
                    "ip -details link show" instead of the suite
   -h, --help       this text
@@ -60,6 +67,7 @@ skip() {
 build_dir=$root/build
 quick=0
 share_rw=()
+root_image=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build-dir)
@@ -84,6 +92,18 @@ while [ $# -gt 0 ]; do
 		;;
 	--share-rw=*)
 		share_rw+=("${1#*=}")
+		shift
+		;;
+	--root-image)
+		[ $# -ge 2 ] || {
+			usage >&2
+			exit 2
+		}
+		root_image=$2
+		shift 2
+		;;
+	--root-image=*)
+		root_image=${1#*=}
 		shift
 		;;
 	--quick)
@@ -114,7 +134,13 @@ if [ -d "$build_dir" ]; then
 elif [ $# -eq 0 ]; then
 	skip "no build directory $build_dir (build first, or give --build-dir)"
 fi
+[ $# -gt 0 ] || [ -z "$root_image" ] || die "--root-image needs a COMMAND"
 [ $# -gt 0 ] || set -- "$root/test/vm/run-suite.sh" "$build_dir"
+if [ -n "$root_image" ]; then
+	[ -f "$root_image" ] || die "--root-image: no file $root_image"
+	[ ${#share_rw[@]} -eq 0 ] || die "--share-rw does not go with --root-image"
+	root_image=$(cd "$(dirname "$root_image")" && pwd -P)/$(basename "$root_image")
+fi
 # Absolute paths: the guest mounts each one where the host has it.
 rw_dirs=()
 for d in "${share_rw[@]}"; do
@@ -204,6 +230,8 @@ chmod 755 "$ird/init"
 
 # Load order from modprobe itself: each module after what it needs.
 mods="virtio_pci 9pnet_virtio 9p can can_raw can_dev vcan slcan"
+# A root image: its disk and filesystem too (the image has no modules).
+[ -z "$root_image" ] || mods="$mods virtio_blk ext4"
 : >"$ird/modules/order"
 for m in $mods; do
 	modprobe -d "$kdir" -S "$kver" --show-depends "$m" ||
@@ -240,6 +268,20 @@ done
 	echo "cd $(q "$PWD") || exit 125"
 	echo "$(q "$@") </dev/null"
 } >"$ird/cmd.sh"
+root_args=()
+if [ -n "$root_image" ]; then
+	: >"$ird/root-image"
+	cp "$root/scripts/vm/systemd-run.service" "$ird/vdc-run.service"
+	# -snapshot: the guest's writes go to a temporary overlay.
+	root_args=(-drive "file=$root_image,format=raw,if=virtio,snapshot=on")
+	{
+		echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+		echo "export HOME=/root LANG=C.UTF-8"
+		echo "export VDC_IN_VM=1 VDC_HOST=/host VDC_BUILD_DIR=$(q "/host$build_dir") VDC_SOURCE_DIR=$(q "/host$root")"
+		echo "cd /"
+		echo "$(q "$@") </dev/null"
+	} >"$ird/cmd.sh"
+fi
 (cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
 
 # --- boot ------------------------------------------------------------------
@@ -253,7 +295,8 @@ timeout -k 10 "$timeout_s" qemu-system-x86_64 \
 	-accel tcg -cpu max -m "${VDC_VM_MEMORY:-1024}" -smp "${VDC_VM_CPUS:-1}" \
 	-nographic -no-reboot -nic none \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init systemd.show_status=0" \
+	"${root_args[@]}" \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
 	"${rw_args[@]}" \
 	</dev/null 2>&1 | sed -u 's/\r$//; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' | tee "$log"

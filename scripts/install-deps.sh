@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 #
-# install-deps.sh [build] [vm] [fuzz] [coverage] [bench] [profile]
+# install-deps.sh [build] [vm] [guest] [fuzz] [coverage] [bench] [profile]
 # Installs, with apt-get, the Debian packages the named jobs need and that
 # are missing. Runs "apt-get update" at most once. Needs root for installs.
 set -euo pipefail
@@ -9,6 +9,7 @@ set -euo pipefail
 declare -A groups=(
 	[build]="cmake make gcc pkg-config libsocketcan-dev libseccomp-dev libcap-ng-dev libcmocka-dev python3 systemd groff-base man-db"
 	[vm]="qemu-system-x86 busybox-static kmod cpio can-utils iproute2 tshark debootstrap e2fsprogs"
+	[guest]="debootstrap debian-archive-keyring gcc make xz-utils zstd"
 	[fuzz]="clang libclang-rt-14-dev"
 	[coverage]="lcov"
 	[bench]="valgrind"

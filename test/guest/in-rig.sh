@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+#
+# in-rig.sh ENVFILE - the guest tier's body, run by test/guest/run.sh inside
+# the VM rig (which has real vcan). For each guest kernel named in ENVFILE:
+# starts the real daemon on vcan0, boots sid's QEMU (chrooted in the sid
+# root) with that kernel, a busybox initramfs and the virtio_can.ko built
+# for it, and drives the guest's shell over its serial console: bind, START,
+# frames of every kind both ways checked with can-utils on both sides, a
+# burst each way with every frame accounted for, STOP and START again.
+# Prints one line per check and the time each took; exits 0 when all pass.
+set -uo pipefail
+
+prog=in-rig.sh
+env_file=${1:?usage: $prog ENVFILE}
+# shellcheck disable=SC1090
+. "$env_file"
+: "${VDC_SID_ROOT:?}" "${VDC_DAEMON:?}" "${VDC_GUEST_KERNELS:?}"
+burst=${VDC_GUEST_BURST:-10000}
+R=$VDC_SID_ROOT
+
+work=$(mktemp -d /tmp/vdc-guest.XXXXXX)
+fails=0
+daemon_pid=
+qpid=
+mounted=()
+t0=$(date +%s)
+
+say() { echo "[$(($(date +%s) - t0))s] $*"; }
+cleanup() {
+	[ -z "$qpid" ] || kill -9 "$qpid" 2>/dev/null
+	[ -z "$daemon_pid" ] || kill "$daemon_pid" 2>/dev/null
+	wait 2>/dev/null
+	local i
+	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount "${mounted[$i]}" 2>/dev/null; done
+}
+trap cleanup EXIT
+bind() { # SRC DST: bind-mount, undone at exit
+	mount --bind "$1" "$2" || {
+		echo "$prog: cannot bind $1 on $2" >&2
+		exit 125
+	}
+	mounted+=("$2")
+}
+
+# The sid root is read-only here (the rig's 9p): QEMU needs /dev, /proc and
+# a place for the sockets and the guest's kernel, on mount points the fetch
+# script made.
+bind /dev "$R/dev"
+mount -t proc proc "$R/proc" && mounted+=("$R/proc")
+mkdir -p "$work/run"
+bind "$work/run" "$R/vdc/run"
+bind "$work/run" "$R/tmp"
+
+# --- the guest's serial console -----------------------------------------------
+# Commands go to QEMU's stdin (the guest's bash -s); their output and then
+# "@@RC=<status>" come back on its stdout.
+G_OUT=
+G_RC=
+glog=
+expect_line() { # REGEX TIMEOUT: read console lines until one matches
+	local re=$1 deadline=$(($(date +%s) + $2)) line
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		if IFS= read -r -t 5 line <&"${Q[0]}"; then
+			line=${line%$'\r'}
+			echo "$line" >>"$glog"
+			if [[ $line =~ $re ]]; then
+				G_LINE=$line
+				G_M=${BASH_REMATCH[1]:-}
+				return 0
+			fi
+			G_OUT+=$line$'\n'
+		elif ! kill -0 "$qpid" 2>/dev/null; then
+			return 2
+		fi
+	done
+	return 1
+}
+g() { # [-t SECONDS] COMMAND: run COMMAND in the guest, G_OUT/G_RC
+	local to=120
+	if [ "$1" = -t ]; then
+		to=$2
+		shift 2
+	fi
+	G_OUT=
+	G_RC=
+	echo "# $*" >>"$glog"
+	# Through cat: not a terminal, so no colours. Background commands must
+	# send their output to files (or cat would wait for them).
+	printf '{ %s\n} </dev/null 2>&1 | cat; echo "@@RC=${PIPESTATUS[0]}"\n' "$*" >&"${Q[1]}"
+	if ! expect_line '^@@RC=([0-9]+)$' "$to"; then
+		G_RC=999
+		return 1
+	fi
+	G_RC=$G_M
+	[ "$G_RC" -eq 0 ]
+}
+
+check_start=0
+begin() { check_start=$(date +%s); }
+result() { # NAME OK(0/1) [DETAIL]
+	local s=$(($(date +%s) - check_start))
+	if [ "$2" -eq 0 ]; then
+		say "ok   $kname: $1 (${s}s)${3:+ - $3}"
+	else
+		say "FAIL $kname: $1 (${s}s)${3:+ - $3}"
+		fails=$((fails + 1))
+	fi
+}
+
+# --- one guest ------------------------------------------------------------------
+initramfs() { # KDIR(modules base) KVER KO CONFIG OUTDIR
+	local mbase=$1 kver=$2 ko=$3 cfg=$4 out=$5 ird=$5/ird m f base
+	rm -rf "$ird" "$out/deps"
+	mkdir -p "$ird"/{bin,dev,proc,sys,modules}
+	cp "$(command -v busybox)" "$ird/bin/busybox"
+	cp "$VDC_SOURCE_DIR/test/guest/init" "$ird/init"
+	chmod 755 "$ird/init"
+	: >"$ird/modules/order"
+	# Load order from modprobe itself; a module built into the kernel has
+	# nothing to load (without modules.builtin modprobe may not know it).
+	local -A cfgname=([virtio_pci]=VIRTIO_PCI [9pnet_virtio]=NET_9P_VIRTIO [9p]=9P_FS
+		[can]=CAN [can_raw]=CAN_RAW [can_dev]=CAN_DEV)
+	for m in virtio_pci 9pnet_virtio 9p can can_raw can_dev; do
+		if ! modprobe -d "$mbase" -S "$kver" --show-depends "$m" >>"$out/deps" 2>/dev/null &&
+			! grep -qx "CONFIG_${cfgname[$m]}=y" "$cfg"; then
+			echo "$prog: module $m not found for $kver in $mbase" >&2
+			return 1
+		fi
+	done
+	for f in $(awk '$1 == "insmod" { print $2 }' "$out/deps"); do
+		base=$(basename "$f")
+		base=${base%.xz}
+		base=${base%.zst}
+		! grep -qxF "$base" "$ird/modules/order" || continue
+		case $f in
+		*.xz) xz -dc "$f" >"$ird/modules/$base" ;;
+		*.zst) zstd -qdc "$f" >"$ird/modules/$base" ;;
+		*) cp "$f" "$ird/modules/$base" ;;
+		esac || return 1
+		echo "$base" >>"$ird/modules/order"
+	done
+	cp "$ko" "$ird/modules/virtio_can.ko"
+	echo virtio_can.ko >>"$ird/modules/order"
+	(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initrd.gz"
+}
+
+host_dump() { # FILE COUNT: candump -L on vcan0 in the background (pid in HD)
+	timeout 300 candump -L -n "$2" vcan0 >"$1" 2>&1 &
+	HD=$!
+	sleep 0.5
+}
+# The frames of a candump -L file, one per line as "ID#DATA", FD flags
+# reduced to BRS (the FDF flag shows on newer kernels only).
+frames() {
+	awk 'NF >= 3 { f = $3
+	       if (f ~ /##/) { split(f, a, "##"); fl = substr(a[2], 1, 1); d = substr(a[2], 2)
+	                       f = a[1] "##" (index("13579BDFbdf", fl) ? "1" : "0") d }
+	       print f }' "$1"
+}
+sent_frames() { printf '%s\n' 123#11223344 12345678#AABBCCDD 321#R 456##100112233445566778899AABB; }
+expect_frames() { # FILE [nobrs]: the four sent frames, RTR with any DLC
+	local brs='s/^(456##)1/\1X/'
+	# virtio-can has no BRS flag: towards the guest, FD frames arrive
+	# without it (the driver cannot know).
+	[ "${2:-}" != nobrs ] || brs='s/^(456##)[01]/\1X/'
+	frames "$1" | sed -E 's/^(321#R)[0-9]*$/\1/' | sed -E "$brs" |
+		diff -u <(sent_frames | sed -E "$brs") - >"$work/diff" 2>&1
+}
+num() { [[ $1 =~ ^[0-9]+$ ]] && echo "$1" || echo -1; }
+
+run_guest() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
+	kname=$1
+	local vmlinuz=$2 mbase=$3 kver=$4 ko=$5 cfg=$6 d=$work/run/$1 boot_t rx0 tx0 n
+	mkdir -p "$d"
+	glog=$work/$1.console.log
+	: >"$glog"
+	begin
+	initramfs "$mbase" "$kver" "$ko" "$cfg" "$d" || {
+		result "initramfs" 1
+		return
+	}
+	cp "$vmlinuz" "$d/vmlinuz"
+	result "initramfs with $(basename "$ko") for $kver" 0
+
+	rm -f "$work/run/can.sock"
+	"$VDC_DAEMON" -s "$work/run/can.sock" -i vcan0 -o vcan0 --rx-backlog=$((burst + 1024)) \
+		2>"$work/$1.daemon.log" &
+	daemon_pid=$!
+	for _ in $(seq 50); do [ -S "$work/run/can.sock" ] && break; sleep 0.2; done
+	[ -S "$work/run/can.sock" ] || {
+		result "daemon listening" 1 "$(tail -n 3 "$work/$1.daemon.log")"
+		return
+	}
+
+	begin
+	coproc Q {
+		exec chroot "$R" qemu-system-x86_64 -accel tcg,tb-size=128 -cpu max -m 256 -smp 1 \
+			-display none -no-reboot -nic none -monitor none \
+			-chardev stdio,id=con,signal=off -serial chardev:con \
+			-kernel "/vdc/run/$1/vmlinuz" -initrd "/vdc/run/$1/initrd.gz" \
+			-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" \
+			-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
+			-chardev socket,id=can0,path=/vdc/run/can.sock \
+			-device vhost-user-test-device-pci,chardev=can0,virtio-id=36,num_vqs=3,config_size=16,vq_size=256 \
+			-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
+			2>"$work/$1.qemu.log"
+	}
+	qpid=$Q_PID
+	if ! expect_line '^VDC-GUEST-(READY|FAIL)' 900 || [[ $G_LINE != VDC-GUEST-READY* ]]; then
+		result "boot" 1 "${G_LINE:-no READY line}; console: $(tail -n 5 "$glog" | tr '\n' '|'); qemu: $(tail -n 3 "$work/$1.qemu.log" | tr '\n' '|')"
+		return
+	fi
+	boot_t=$(($(date +%s) - check_start))
+	local booted
+	booted=$(date +%s)
+	result "boot (${G_LINE#VDC-GUEST-READY })" 0
+
+	begin
+	g 'test -e /sys/class/net/can0 && ip -details link show can0'
+	result "bind: can0 appears" "$G_RC" "$(echo "$G_OUT" | tr -s ' \n' ' ')"
+	[ "$G_RC" -eq 0 ] || return
+	echo "$G_OUT" >"$work/$1.details"
+
+	begin
+	g 'ip link set can0 up && ip -details link show can0 | grep -q ERROR-ACTIVE && ip link set can0 txqueuelen 1000'
+	result "START (ip link set can0 up): ERROR-ACTIVE" "$G_RC" "$(echo "$G_OUT" | tr '\n' ' ')"
+
+	# Guest to host: the four kinds, candump on the rig's vcan0.
+	begin
+	host_dump "$work/h.log" 4
+	g 'for f in 123#11223344 12345678#AABBCCDD 321#R 456##100112233445566778899AABB; do cansend can0 $f || exit 1; done'
+	wait "$HD"
+	expect_frames "$work/h.log"
+	result "guest->host classic, extended, RTR, FD+BRS" $? "$(tr '\n' ' ' <"$work/diff")"
+
+	# Host to guest: candump in the guest first, then cansend on vcan0.
+	begin
+	g 'candump -L -n 4 can0 >/tmp/g.log 2>&1 & echo $! >/tmp/g.pid; sleep 3'
+	for f in $(sent_frames); do cansend vcan0 "$f"; done
+	g -t 120 'timeout 100 tail --pid=$(cat /tmp/g.pid) -f /dev/null; cat /tmp/g.log'
+	echo "$G_OUT" >"$work/g.log"
+	expect_frames "$work/g.log" nobrs
+	result "host->guest classic, extended, RTR, FD (BRS cannot cross virtio-can)" $? "$(tr '\n' ' ' <"$work/diff")"
+
+	# Bursts: every frame counted on the receiving side and by the
+	# sender's interface counters.
+	begin
+	g 'cat /sys/class/net/can0/statistics/tx_packets'
+	tx0=$(num "$(echo "$G_OUT" | head -n 1)")
+	timeout 900 candump -n "$burst" vcan0 >"$work/hb.log" 2>&1 &
+	HD=$!
+	sleep 0.5
+	g -t 900 "cangen can0 -n $burst -g 0 -p 1000 -I 2A -L 8 -D i && cat /sys/class/net/can0/statistics/tx_packets"
+	local g_ok=$G_RC tx1
+	tx1=$(num "$(echo "$G_OUT" | grep . | tail -n 1)")
+	wait "$HD"
+	n=$(grep -c ' 02A ' "$work/hb.log")
+	[ "$g_ok" -eq 0 ] && [ "$n" -eq "$burst" ] && [ $((tx1 - tx0)) -eq "$burst" ]
+	result "burst guest->host" $? "$burst sent, $n on vcan0, guest tx_packets +$((tx1 - tx0))"
+
+	begin
+	g 'cat /sys/class/net/can0/statistics/rx_packets'
+	rx0=$(num "$(echo "$G_OUT" | head -n 1)")
+	# candump in this slow guest falls behind: a socket buffer for the whole
+	# burst, so that what the driver delivers is all counted.
+	g 'echo 67108864 >/proc/sys/net/core/rmem_max; candump -r 67108864 -n '"$burst"' can0 >/tmp/gb.log 2>&1 & echo $! >/tmp/gb.pid; sleep 3'
+	cangen vcan0 -n "$burst" -g 1 -p 1000 -I 2B -L 8 -D i
+	g -t 900 'timeout 800 tail --pid=$(cat /tmp/gb.pid) -f /dev/null; grep -c " 02B " /tmp/gb.log; cat /sys/class/net/can0/statistics/rx_packets'
+	n=$(num "$(echo "$G_OUT" | head -n 1)")
+	local rx1
+	rx1=$(num "$(echo "$G_OUT" | sed -n 2p)")
+	[ "$n" = "$burst" ] && [ $((rx1 - rx0)) -eq "$burst" ]
+	result "burst host->guest" $? "$burst sent on vcan0, $n in the guest's candump, guest rx_packets +$((rx1 - rx0))"
+
+	begin
+	g 'ip link set can0 down && ip link show can0 | grep -q "state DOWN" && ip link set can0 up && ip -details link show can0 | grep -q ERROR-ACTIVE'
+	local ud=$G_RC
+	host_dump "$work/h2.log" 1
+	g 'cansend can0 7FF#0102'
+	wait "$HD"
+	local seen=0
+	grep -q '7FF#0102' "$work/h2.log" || seen=1
+	[ "$ud" -eq 0 ] && [ "$seen" -eq 0 ]
+	result "STOP, START again, a frame after it" $? "$(cat "$work/h2.log")"
+
+	say "$kname: boot ${boot_t}s, checks $(($(date +%s) - booted))s"
+	# Nothing to keep in the guest: QEMU goes.
+	kill -9 "$qpid" 2>/dev/null
+	wait "$qpid" 2>/dev/null
+	qpid=
+	kill -USR1 "$daemon_pid" 2>/dev/null
+	sleep 0.5
+	kill "$daemon_pid" 2>/dev/null
+	wait "$daemon_pid" 2>/dev/null
+	daemon_pid=
+	# The daemon's own account of the frames (printed at exit).
+	grep -E '^(tx|rx|bus-off)|error|warn' "$work/$1.daemon.log" | tail -n 8 | sed "s/^/  daemon($1): /"
+}
+
+# VDC_GUEST_KERNELS: "NAME|VMLINUZ|MODULE_BASE|KVER|KO|CONFIG" lines.
+while IFS='|' read -r name vmlinuz mbase kver ko cfg; do
+	[ -n "$name" ] || continue
+	run_guest "$name" "$vmlinuz" "$mbase" "$kver" "$ko" "$cfg"
+	if [ -n "${VDC_GUEST_KEEP:-}" ]; then
+		cp "$work"/*.log "$work"/*.details "$VDC_GUEST_KEEP/" 2>/dev/null
+	fi
+done <<<"$VDC_GUEST_KERNELS"
+
+say "guest tier: $fails failure(s) in $(($(date +%s) - t0))s"
+[ "$fails" -eq 0 ]

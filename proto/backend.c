@@ -157,6 +157,16 @@ static int vu_socket_alive(const struct sockaddr_un *sa)
 	return alive;
 }
 
+/*
+ * The fd kept in reserve for a frontend arriving when none is left. An
+ * eventfd, not a file: a process confined after start-up (no file may be
+ * opened) must be able to take it again after each use.
+ */
+static int vu_spare_fd(void)
+{
+	return eventfd(0, EFD_CLOEXEC);
+}
+
 int vu_backend_listen(struct vu_backend *b, const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -210,7 +220,7 @@ int vu_backend_listen(struct vu_backend *b, const char *path)
 		goto fail;
 	}
 	b->listen_fd = fd;
-	b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	b->spare_fd = vu_spare_fd();
 	if (b->conn_fd < 0)
 		vu_watch_listen(b);
 	vlog_info(b->tag, "listening on %s", path);
@@ -247,7 +257,7 @@ int vu_backend_listen_fd(struct vu_backend *b, int fd)
 		goto fail;
 	}
 	b->listen_fd = fd;
-	b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	b->spare_fd = vu_spare_fd();
 	if (b->conn_fd < 0)
 		vu_watch_listen(b);
 	vlog_info(b->tag, "listening on an inherited socket (fd %d)", fd);
@@ -323,7 +333,7 @@ static void vu_accept(struct vu_backend *b)
 		fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
 			close(fd);
-		b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		b->spare_fd = vu_spare_fd();
 		return;
 	}
 	if (fd < 0) {

@@ -2,6 +2,10 @@
 /* Backend: listening socket, sessions, disconnect, backend channel. */
 #include "test_backend.h"
 
+#include "sandbox.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -253,6 +257,79 @@ static void test_accept_out_of_fds(void **state)
 	assert_int_equal(recv_u64(c, VHOST_USER_GET_FEATURES), TB_OFFERED);
 	close(c);
 	vu_backend_free(b);
+}
+
+/*
+ * The same in a process confined as the daemon is (no file may be opened):
+ * the spare fd must come back after each frontend it hung up on, or the
+ * second one stays in the backlog and the loop wakes for it forever.
+ */
+static void test_accept_out_of_fds_confined(void **state)
+{
+	struct conn_env *e = *state;
+	bool hung_up[2] = {false, false};
+	int ready[2], go[2], st;
+	char b = 0;
+	pid_t pid;
+
+	if (sandbox_landlock_abi() <= 0) {
+		printf("SKIPPED: no Landlock in this kernel\n");
+		skip();
+	}
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sandbox_config cfg = {.seccomp = SANDBOX_SECCOMP_KILL, .nofile = 1};
+		struct vu_backend *bk;
+
+		close(ready[0]);
+		close(go[1]);
+		if (vu_backend_new(&bk, &e->vd) != 0 || vu_backend_listen(bk, e->path) != 0)
+			_exit(10);
+		cfg.remove_files[cfg.nremove++] = e->path;
+		if (sandbox_apply(&cfg) != 0)
+			_exit(11);
+		for (int k = 0; k < 2; k++) {
+			/* Every fd the limit allows, taken. */
+			while (eventfd(0, EFD_CLOEXEC) >= 0)
+				;
+			if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) != 1)
+				_exit(12);
+			if (vu_backend_dispatch(bk) != 0)
+				_exit(13);
+			/* Alive (the socket still listening) until the parent looked. */
+			if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) != 1)
+				_exit(14);
+		}
+		_exit(0);
+	}
+	close(ready[1]);
+	close(go[0]);
+	for (int k = 0; k < 2; k++) {
+		struct pollfd pfd = {.events = POLLIN};
+		char byte;
+
+		if (read(ready[0], &b, 1) != 1)
+			break;
+		pfd.fd = connect_to(e->path);
+		/* Hung up on by that dispatch, the second frontend too. */
+		hung_up[k] = write(go[1], &b, 1) == 1 && read(ready[0], &b, 1) == 1 &&
+			     poll(&pfd, 1, 0) == 1 && recv(pfd.fd, &byte, 1, MSG_DONTWAIT) == 0;
+		close(pfd.fd);
+		if (write(go[1], &b, 1) != 1)
+			break;
+	}
+	close(ready[0]);
+	close(go[1]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	for (int k = 0; k < 2; k++)
+		if (!hung_up[k])
+			fail_msg("frontend %d left waiting in the backlog", k + 1);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 static void test_one_frontend_at_a_time(void **state)
@@ -516,6 +593,7 @@ int main(void)
 					    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_one_frontend_at_a_time, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_accept_out_of_fds, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_accept_out_of_fds_confined, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_resets_everything, env_setup,
 					    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_protocol_error_then_next_frontend, env_setup,

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -161,6 +162,20 @@ static inline void vd_print_log(const struct vd *d)
 	read_file(d->log, buf, sizeof(buf));
 	printf("---- daemon log (%s) ----\n%s---- end of daemon log ----\n", d->log, buf);
 	fflush(stdout);
+}
+
+/* A unix stream socket listening at path, as a service manager makes one. */
+static inline int vd_listen_at(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(s >= 0);
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(s, 4), 0);
+	return s;
 }
 
 #define VD_FD 3 /* where vd_spawn_with puts an inherited socket in the daemon */

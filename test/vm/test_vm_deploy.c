@@ -11,19 +11,6 @@
 
 #include <sys/un.h>
 
-static int listen_at(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(s >= 0);
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(s, 4), 0);
-	return s;
-}
-
 /* A datagram socket bound at path, as a service manager's notify socket. */
 static int notify_socket(const char *path)
 {
@@ -85,7 +72,7 @@ static void test_fd_listening_ready(void **state)
 	vd_init(&d);
 	snprintf(notify, sizeof(notify), "%s/notify", d.dir);
 	ns = notify_socket(notify);
-	ls = listen_at(d.sock);
+	ls = vd_listen_at(d.sock);
 	vd_spawn_with(&d, NULL, ls, notify, args);
 	close(ls);
 	pfd = (struct pollfd){.fd = ns, .events = POLLIN};

@@ -15,19 +15,6 @@
 
 #include <sys/un.h>
 
-static int listen_at(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(s >= 0);
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(s, 4), 0);
-	return s;
-}
-
 /* The daemon must exit by itself (a start-up error): its status; the log on failure. */
 static int vd_exit_status(struct vd *d)
 {
@@ -63,7 +50,7 @@ static void test_fd_and_activation_one_socket(void **state)
 
 	(void)state;
 	vd_init(&d);
-	ls = listen_at(d.sock);
+	ls = vd_listen_at(d.sock);
 	vd_spawn_with(&d, wrap, ls, NULL, args);
 	close(ls);
 	assert_int_equal(vd_exit_status(&d), 1);

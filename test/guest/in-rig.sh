@@ -61,6 +61,8 @@ glog=
 expect_line() { # REGEX TIMEOUT: read console lines until one matches
 	local re=$1 deadline=$(($(date +%s) + $2)) line
 	while [ "$(date +%s)" -lt "$deadline" ]; do
+		# The coproc's fds go when QEMU has exited.
+		[ -n "${Q[0]:-}" ] || return 2
 		if IFS= read -r -t 5 line <&"${Q[0]}"; then
 			line=${line%$'\r'}
 			echo "$line" >>"$glog"
@@ -283,6 +285,33 @@ run_guest() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 	grep -q '7FF#0102' "$work/h2.log" || seen=1
 	[ "$ud" -eq 0 ] && [ "$seen" -eq 0 ]
 	result "STOP, START again, a frame after it" $? "$(cat "$work/h2.log")"
+
+	# Bus-off on the host side: an error frame with CAN_ERR_BUSOFF on vcan0
+	# (cansend takes an 8-digit id with CAN_ERR_FLAG as an error frame).
+	# The daemon stops the controller and tells the guest, whose driver
+	# shows BUS-OFF; the guest's restart starts it again.
+	begin
+	cansend vcan0 20000040#0000000000000000
+	local st=1
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		g 'ip -details link show can0'
+		if echo "$G_OUT" | grep -q BUS-OFF; then
+			st=0
+			break
+		fi
+		sleep 1
+	done
+	result "host bus-off reaches the guest as BUS-OFF" "$st" "$(echo "$G_OUT" | grep -o 'state [A-Z-]*' | tail -n 1)"
+	begin
+	g 'ip link set can0 type can restart && sleep 1 && ip -details link show can0 | grep -q ERROR-ACTIVE'
+	local rs=$G_RC
+	host_dump "$work/h3.log" 1
+	g 'cansend can0 5A5#0304'
+	wait "$HD"
+	seen=0
+	grep -q '5A5#0304' "$work/h3.log" || seen=1
+	[ "$rs" -eq 0 ] && [ "$seen" -eq 0 ]
+	result "restart (ip link set can0 type can restart): ERROR-ACTIVE, a frame after it" $? "$(cat "$work/h3.log")"
 
 	say "$kname: boot ${boot_t}s, checks $(($(date +%s) - booted))s"
 	# Nothing to keep in the guest: QEMU goes.

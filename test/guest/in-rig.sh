@@ -185,15 +185,29 @@ run_guest() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 	cp "$vmlinuz" "$d/vmlinuz"
 	result "initramfs with $(basename "$ko") for $kver" 0
 
-	rm -f "$work/run/can.sock"
-	"$VDC_DAEMON" -s "$work/run/can.sock" -i vcan0 -o vcan0 --rx-backlog=$((burst + 1024)) \
-		2>"$work/$1.daemon.log" &
-	daemon_pid=$!
-	for _ in $(seq 50); do [ -S "$work/run/can.sock" ] && break; sleep 0.2; done
-	[ -S "$work/run/can.sock" ] || {
-		result "daemon listening" 1 "$(tail -n 3 "$work/$1.daemon.log")"
+	# One daemon for the whole tier, two devices (vcan0 and vcan1), started
+	# by socket activation: systemd-socket-activate holds both sockets and
+	# execs the daemon on the first connection, the first guest's QEMU.
+	# The next guest's QEMU comes after the previous one got SIGKILL: the
+	# same daemon must serve it.
+	local activated=0 pre_exe=
+	if [ -z "$daemon_pid" ]; then
+		rm -f "$work/run/can.sock" "$work/run/can1.sock"
+		systemd-socket-activate -l "$work/run/can.sock" -l "$work/run/can1.sock" \
+			"$VDC_DAEMON" --device can-in=vcan0,can-out=vcan0 --device can-in=vcan1,can-out=vcan1 \
+			--rx-backlog=$((burst + 1024)) 2>"$work/daemon.log" &
+		daemon_pid=$!
+		activated=1
+		for _ in $(seq 50); do [ -S "$work/run/can1.sock" ] && break; sleep 0.2; done
+		[ -S "$work/run/can1.sock" ] || {
+			result "sockets listening (systemd-socket-activate)" 1 "$(tail -n 3 "$work/daemon.log")"
+			return
+		}
+		pre_exe=$(readlink "/proc/$daemon_pid/exe")
+	elif ! kill -0 "$daemon_pid" 2>/dev/null; then
+		result "the daemon outlived the previous guest's QEMU" 1 "$(tail -n 3 "$work/daemon.log")"
 		return
-	}
+	fi
 
 	begin
 	coproc Q {
@@ -205,6 +219,8 @@ run_guest() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 			-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
 			-chardev socket,id=can0,path=/vdc/run/can.sock \
 			-device vhost-user-test-device-pci,chardev=can0,virtio-id=36,num_vqs=3,config_size=16,vq_size=256 \
+			-chardev socket,id=can1,path=/vdc/run/can1.sock \
+			-device vhost-user-test-device-pci,chardev=can1,virtio-id=36,num_vqs=3,config_size=16,vq_size=256 \
 			-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
 			2>"$work/$1.qemu.log"
 	}
@@ -227,6 +243,17 @@ run_guest() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 	begin
 	g 'ip link set can0 up && ip -details link show can0 | grep -q ERROR-ACTIVE && ip link set can0 txqueuelen 1000'
 	result "START (ip link set can0 up): ERROR-ACTIVE" "$G_RC" "$(echo "$G_OUT" | tr '\n' ' ')"
+	local post_exe
+	post_exe=$(readlink "/proc/$daemon_pid/exe")
+	if [ "$activated" -eq 1 ]; then
+		begin
+		[[ $pre_exe == *systemd-socket-activate && $post_exe == "$VDC_DAEMON" ]]
+		result "socket activation: the daemon execs on QEMU's first connection" $? "before QEMU: $pre_exe, after: $post_exe"
+	else
+		begin
+		[[ $post_exe == "$VDC_DAEMON" ]] && kill -0 "$daemon_pid"
+		result "the previous guest's QEMU got SIGKILL: the same daemon (pid $daemon_pid) serves this one" $?
+	fi
 
 	# Guest to host: the four kinds, candump on the rig's vcan0.
 	begin
@@ -313,18 +340,37 @@ run_guest() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 	[ "$rs" -eq 0 ] && [ "$seen" -eq 0 ]
 	result "restart (ip link set can0 type can restart): ERROR-ACTIVE, a frame after it" $? "$(cat "$work/h3.log")"
 
+	# Two devices, one daemon: can0 is vcan0's, can1 is vcan1's, and no
+	# frame crosses between them, either way.
+	begin
+	g 'test -e /sys/class/net/can1 && ip link set can1 up && ip -details link show can1 | grep -q ERROR-ACTIVE'
+	local c1=$G_RC
+	g 'candump -L can0 >/tmp/i0.log 2>&1 & echo $! >/tmp/i0.pid; candump -L can1 >/tmp/i1.log 2>&1 & echo $! >/tmp/i1.pid; sleep 2'
+	cansend vcan0 1A0#A0
+	cansend vcan1 1B1#B1
+	timeout 8 candump -L vcan0 >"$work/i0.log" 2>&1 &
+	local p0=$!
+	timeout 8 candump -L vcan1 >"$work/i1.log" 2>&1 &
+	local p1=$!
+	sleep 0.5
+	g 'cansend can0 2A0#A0 && cansend can1 2B1#B1; sleep 2; kill $(cat /tmp/i0.pid) $(cat /tmp/i1.pid); sleep 1; echo can0: $(cut -d" " -f3 /tmp/i0.log); echo can1: $(cut -d" " -f3 /tmp/i1.log)'
+	wait "$p0" "$p1"
+	local gi0 gi1 hi0 hi1
+	gi0=$(echo "$G_OUT" | grep '^can0:')
+	gi1=$(echo "$G_OUT" | grep '^can1:')
+	hi0=$(cut -d' ' -f3 "$work/i0.log" | tr '\n' ' ')
+	hi1=$(cut -d' ' -f3 "$work/i1.log" | tr '\n' ' ')
+	[ "$c1" -eq 0 ] && [[ $gi0 == *1A0#A0* && $gi0 != *1B1* && $gi0 != *2B1* ]] &&
+		[[ $gi1 == *1B1#B1* && $gi1 != *1A0* && $gi1 != *2A0* ]] &&
+		[[ $hi0 == *2A0#A0* && $hi0 != *2B1* ]] && [[ $hi1 == *2B1#B1* && $hi1 != *2A0* ]]
+	result "two devices, one daemon: can0 and can1 isolated both ways" $? \
+		"can1 up rc=$c1; guest $gi0, $gi1; host vcan0: $hi0, vcan1: $hi1"
+
 	say "$kname: boot ${boot_t}s, checks $(($(date +%s) - booted))s"
 	# Nothing to keep in the guest: QEMU goes.
 	kill -9 "$qpid" 2>/dev/null
 	wait "$qpid" 2>/dev/null
 	qpid=
-	kill -USR1 "$daemon_pid" 2>/dev/null
-	sleep 0.5
-	kill "$daemon_pid" 2>/dev/null
-	wait "$daemon_pid" 2>/dev/null
-	daemon_pid=
-	# The daemon's own account of the frames (printed at exit).
-	grep -E '^(tx|rx|bus-off)|error|warn' "$work/$1.daemon.log" | tail -n 8 | sed "s/^/  daemon($1): /"
 }
 
 # VDC_GUEST_KERNELS: "NAME|VMLINUZ|MODULE_BASE|KVER|KO|CONFIG" lines.
@@ -336,5 +382,14 @@ while IFS='|' read -r name vmlinuz mbase kver ko cfg; do
 	fi
 done <<<"$VDC_GUEST_KERNELS"
 
+if [ -n "$daemon_pid" ]; then
+	kill -USR1 "$daemon_pid" 2>/dev/null
+	sleep 0.5
+	kill "$daemon_pid" 2>/dev/null
+	wait "$daemon_pid" 2>/dev/null
+	daemon_pid=
+	# The daemon's own account of the frames (printed at exit).
+	grep -E '^(tx|rx|bus-off)|error|warn' "$work/daemon.log" | tail -n 12 | sed "s/^/  daemon: /"
+fi
 say "guest tier: $fails failure(s) in $(($(date +%s) - t0))s"
 [ "$fails" -eq 0 ]

@@ -348,13 +348,18 @@ run_guest() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 	g 'candump -L can0 >/tmp/i0.log 2>&1 & echo $! >/tmp/i0.pid; candump -L can1 >/tmp/i1.log 2>&1 & echo $! >/tmp/i1.pid; sleep 2'
 	cansend vcan0 1A0#A0
 	cansend vcan1 1B1#B1
-	timeout 8 candump -L vcan0 >"$work/i0.log" 2>&1 &
+	# The host's candumps run until the guest's command has returned: in
+	# the nested guest two cansend calls can take longer than any fixed
+	# timeout (a CI run saw can1's frame arrive after an 8 s one ended).
+	timeout 300 candump -L vcan0 >"$work/i0.log" 2>&1 &
 	local p0=$!
-	timeout 8 candump -L vcan1 >"$work/i1.log" 2>&1 &
+	timeout 300 candump -L vcan1 >"$work/i1.log" 2>&1 &
 	local p1=$!
 	sleep 0.5
 	g 'cansend can0 2A0#A0 && cansend can1 2B1#B1; sleep 2; kill $(cat /tmp/i0.pid) $(cat /tmp/i1.pid); sleep 1; echo can0: $(cut -d" " -f3 /tmp/i0.log); echo can1: $(cut -d" " -f3 /tmp/i1.log)'
-	wait "$p0" "$p1"
+	sleep 1
+	kill "$p0" "$p1" 2>/dev/null
+	wait "$p0" "$p1" 2>/dev/null
 	local gi0 gi1 hi0 hi1
 	gi0=$(echo "$G_OUT" | grep '^can0:')
 	gi1=$(echo "$G_OUT" | grep '^can1:')

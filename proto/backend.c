@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "backend_priv.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 /* ---- connection lifecycle ---- */
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "backend_priv.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 /* v bytes in the largest binary unit it reaches, exact when it can be. */
 static const char *vub_size(char *buf, size_t cap, uint64_t v)

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "backend_priv.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 /* Log a rejected message and return err. */
 int vub_reject(struct vu_backend *b, const struct vu_msg *m, int err, const char *fmt, ...)

@@ -19,9 +19,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "gmem.h"
-#include "vlog.h"
-#include "vu_backend.h"
+#include "vhost-user/gmem.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vu_backend.h"
 
 /* Default bound on the time from a message's first byte to its last. */
 #define VU_MSG_TIMEOUT_MS 5000

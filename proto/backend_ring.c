@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "backend_priv.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 void vub_ring_sync(struct vu_backend *b, unsigned int i)
 {

@@ -23,7 +23,7 @@
  * before it is made, so one frontend cannot take the room another needs.
  */
 #define _GNU_SOURCE
-#include "gmem.h"
+#include "vhost-user/gmem.h"
 
 #include <errno.h>
 #include <pthread.h>

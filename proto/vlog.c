@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #include <stdarg.h>
 #include <stdio.h>

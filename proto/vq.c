@@ -11,7 +11,7 @@
  * mapped guest memory. A violation marks the queue broken; it stays broken
  * until vq_map() sets it up again.
  */
-#include "vq.h"
+#include "vhost-user/vq.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 /* Largest split queue size the spec allows; also our indirect table bound. */
 #define VQ_MAX_NUM 32768u

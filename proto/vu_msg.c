@@ -5,7 +5,7 @@
  * large it must be, is the backend's business. Every fd that arrives is
  * either handed to the caller in struct vu_msg or closed, on every path.
  */
-#include "vu_msg.h"
+#include "vhost-user/vu_msg.h"
 
 #include <errno.h>
 #include <stdbool.h>

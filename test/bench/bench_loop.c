@@ -24,7 +24,7 @@
 #include "fakeport.h"
 #include "fecan.h"
 #include "txflood.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define T_MS 10000 /* guard against hangs only */
 #define MAX_SAMPLES 100000

@@ -27,10 +27,10 @@
 #include <unistd.h>
 
 #include "fuzz_util.h"
-#include "vlog.h"
-#include "vq.h"
-#include "vu_backend.h"
-#include "vu_msg.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vq.h"
+#include "vhost-user/vu_backend.h"
+#include "vhost-user/vu_msg.h"
 
 #define REGION_CAP (64u * 1024u)
 #define MAX_MSGS 64

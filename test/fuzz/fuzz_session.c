@@ -79,10 +79,10 @@
 #include "vcd.h"
 #include "vcd_frame.h"
 #include "virtio_can.h"
-#include "vq.h"
-#include "vlog.h"
-#include "vu_backend.h"
-#include "vu_msg.h"
+#include "vhost-user/vq.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vu_backend.h"
+#include "vhost-user/vu_msg.h"
 
 #define MAX_STEPS 64
 #define NQ 3			/* virtio-can rings */

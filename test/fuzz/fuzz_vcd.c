@@ -22,12 +22,12 @@
 #include <unistd.h>
 
 #include "fuzz_util.h"
-#include "gmem.h"
+#include "vhost-user/gmem.h"
 #include "vcd.h"
 #include "vcd_frame.h"
 #include "virtio_can.h"
-#include "vlog.h"
-#include "vq.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vq.h"
 
 #define MEM_SIZE (128u * 1024u)
 #define GPA_BASE 0x40000000ull

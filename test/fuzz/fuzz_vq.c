@@ -20,9 +20,9 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "gmem.h"
-#include "vlog.h"
-#include "vq.h"
+#include "vhost-user/gmem.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vq.h"
 
 #define REGION_SIZE (16u * 1024u)
 #define GPA0 0x10000ull

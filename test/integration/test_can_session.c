@@ -23,7 +23,7 @@
 #include "bkt.h"
 #include "fakeport.h"
 #include "fecan.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define T_MS 5000
 /* LATE_TX_ACK timeout that no test waits for: an echo is never "late". */

@@ -26,7 +26,7 @@
 #include "bkt.h"
 
 #include "fakeport.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define WAIT_MS 5000 /* a guard against hangs, not a timing assertion */
 

@@ -25,7 +25,7 @@
 #include "bkt.h"
 #include "fakeport.h"
 #include "fecan.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define T_MS 5000 /* a guard against hangs, not a timing assertion */
 #define F_CLASSIC (1ull << VIRTIO_CAN_F_CAN_CLASSIC)

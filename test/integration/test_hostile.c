@@ -28,7 +28,7 @@
 #include "fakeport.h"
 #include "fecan.h"
 #include "txflood.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define T_MS 5000
 #define F_CLASSIC (1ull << VIRTIO_CAN_F_CAN_CLASSIC)

@@ -25,7 +25,7 @@
 #include "txflood.h"
 #include "vcd.h"
 #include "virtio_can.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define T_MS 5000
 #define F_CLASSIC (1ull << VIRTIO_CAN_F_CAN_CLASSIC)

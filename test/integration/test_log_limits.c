@@ -25,7 +25,7 @@
 #include "bkt.h"
 #include "fe.h"
 #include "tdev.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define T_MS 5000
 #define REPEAT 400

@@ -30,8 +30,8 @@
 #include <linux/virtio_ring.h>
 
 #include "fe.h"
-#include "vlog.h"
-#include "vu_msg.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vu_msg.h"
 
 #define T_TIMEOUT_MS 5000
 

@@ -20,8 +20,8 @@
 #include "bkt.h"
 #include "fe.h"
 #include "tdev.h"
-#include "vlog.h"
-#include "vu_msg.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vu_msg.h"
 
 #define T_MS 5000
 

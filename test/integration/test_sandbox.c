@@ -41,7 +41,7 @@
 #include "sandbox.h"
 
 #define CAP_NET_ADMIN_BIT 12
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 /* Run fn in a child confined by the seccomp filter alone: its wait status. */
 static int in_child(enum sandbox_seccomp mode, int (*fn)(void))

@@ -3,14 +3,14 @@
 #
 # Every log line of the daemon (proto/ and src/) that a peer (frontend,
 # guest, bus) can cause must go through a rate limit (vlog_limited, see
-# include/vlog.h). This lists every call of vlog_err/vlog_warn/vlog_info/
+# include/vhost-user/vlog.h). This lists every call of vlog_err/vlog_warn/vlog_info/
 # vlog() that does not, by file and format string, and compares the list
 # with log_unlimited.txt: the lines that may stay unlimited because they run
 # once (start-up, the end, a fatal error) or only on the operator's word,
 # each with its reason. A new unlimited line fails until it is limited or
 # listed; a listed line that is gone fails too, so the list stays true.
 # Debug lines (vlog_debug, off by default) are the operator's choice to see
-# every frame and are not checked. The frontend tool (frontend_main.c) is
+# every frame and are not checked. The frontend tool (src/frontend/) is
 # a separate program, not the daemon.
 #
 # Usage: log_limits.sh [source root]   (default: two levels up)
@@ -23,10 +23,12 @@ found=$(mktemp)
 listed=$(mktemp)
 trap 'rm -f "$found" "$listed"' EXIT
 
-for f in "$root"/proto/*.c "$root"/src/*.c; do
+for f in "$root"/proto/*.c "$root"/src/*/*.c; do
 	rel=${f#"$root"/}
+	# The frontend is a tool a user runs against one backend, not the
+	# daemon: its lines go to that user's terminal.
 	case "$rel" in
-	proto/vlog.c | src/frontend_main.c) continue ;;
+	proto/vlog.c | src/frontend/*) continue ;;
 	esac
 	# A call may span lines: take it from its name to the first string
 	# literal (the format) and print "file|format".

@@ -27,9 +27,9 @@
 
 #include <cmocka.h>
 
-#include "vhost_user.h"
-#include "vu_backend.h"
-#include "vu_msg.h"
+#include "vhost-user/vhost_user.h"
+#include "vhost-user/vu_backend.h"
+#include "vhost-user/vu_msg.h"
 
 #define TB_UNUSED __attribute__((unused))
 

@@ -27,8 +27,8 @@
 
 #include "bkt.h"
 
-#include "vlog.h"
-#include "vu_backend.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vu_backend.h"
 
 static const struct vu_device cov_dev = {
     .name = "cov",

@@ -20,7 +20,7 @@
 #include "bkt.h"
 
 #include "can_port.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 /* The sentences name the cause; the sign of the code does not matter. */
 static void test_strerror(void **state)

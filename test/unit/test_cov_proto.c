@@ -8,9 +8,9 @@
 
 #include <sys/time.h>
 
-#include "gmem.h"
-#include "vlog.h"
-#include "vq.h"
+#include "vhost-user/gmem.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vq.h"
 
 static int fail_get_config(void *opaque, uint32_t off, uint8_t *buf, uint32_t size)
 {

@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "gmem.h"
+#include "vhost-user/gmem.h"
 
 #define PAGE 4096u
 

@@ -22,13 +22,13 @@
 
 #include <cmocka.h>
 
-#include "gmem.h"
+#include "vhost-user/gmem.h"
 #include "cbits.h"
 #include "vcd.h"
 #include "vcd_frame.h"
 #include "virtio_can.h"
-#include "vlog.h"
-#include "vq.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vq.h"
 
 #define MEM_SIZE (1u << 20)
 #define GPA_BASE 0x40000000ull

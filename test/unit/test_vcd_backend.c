@@ -19,10 +19,10 @@
 #include <cmocka.h>
 
 #include "vcd.h"
-#include "vhost_user.h"
+#include "vhost-user/vhost_user.h"
 #include "virtio_can.h"
-#include "vu_backend.h"
-#include "vu_msg.h"
+#include "vhost-user/vu_backend.h"
+#include "vhost-user/vu_msg.h"
 
 static int count_fds(void)
 {

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 struct capture {
 	int saved_fd;

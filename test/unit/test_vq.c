@@ -24,8 +24,8 @@
 
 #include <cmocka.h>
 
-#include "gmem.h"
-#include "vq.h"
+#include "vhost-user/gmem.h"
+#include "vhost-user/vq.h"
 
 #define GUARD 4096u
 #define REG_SIZE 0x4000u

@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "vu_msg.h"
+#include "vhost-user/vu_msg.h"
 
 static int count_fds(void)
 {

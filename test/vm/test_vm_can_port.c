@@ -29,7 +29,7 @@
 #include <cmocka.h>
 
 #include "can_port.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define WAIT_MS 5000 /* a guard against hangs, not a timing assertion */
 #define MARK_ID 0x7ffu

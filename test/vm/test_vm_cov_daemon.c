@@ -9,7 +9,7 @@
 #define _GNU_SOURCE /* close_range, in the shared helpers */
 #include "test_vm_daemon.h"
 
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define TIF "vcovd0"
 

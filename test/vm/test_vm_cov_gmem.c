@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "gmem.h"
+#include "vhost-user/gmem.h"
 
 #define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
 #define GPA 0x40000000ull

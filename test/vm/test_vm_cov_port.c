@@ -33,7 +33,7 @@
 #include <cmocka.h>
 
 #include "can_port.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define IF_OUT "vcov0"
 #define IF_IN "vcov1"

@@ -21,7 +21,7 @@
 
 #include <linux/virtio_ring.h>
 
-#include "vhost_user.h"
+#include "vhost-user/vhost_user.h"
 
 #define HOSTILE_IF "vcanst0"
 #define NGOOD 2

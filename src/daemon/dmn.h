@@ -18,8 +18,8 @@
 #include "can_port.h"
 #include "capture.h"
 #include "vcd.h"
-#include "vlog.h"
-#include "vu_backend.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vu_backend.h"
 
 /* Raw sockets (1 or 2) and the link-event fd. */
 #define DMN_PORT_MAX_FDS 3

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "fe_priv.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define FE_DEFAULT_QUEUE_SIZE 256
 

@@ -60,7 +60,7 @@
 #include <libsocketcan.h>
 
 #include "linkmon.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #ifndef SO_RXQ_OVFL
 #define SO_RXQ_OVFL 40

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
  * vhost-device-can-frontend: try or debug the daemon without a VM. It plays
- * the VMM and the guest's virtio-can driver (test/client): connects to the
+ * the VMM and the guest's virtio-can driver (this folder's library): connects to the
  * daemon's socket, sets up guest memory and the three rings, sends START,
  * transmits the frames it is given in cansend syntax and prints what the
  * guest receives as candump does.
@@ -24,7 +24,7 @@
 
 #include "canfmt.h"
 #include "fecan.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define PROG "vhost-device-can-frontend"
 #define EXIT_USAGE 2

@@ -26,7 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vhost_user.h"
+#include "vhost-user/vhost_user.h"
 
 struct fe;
 

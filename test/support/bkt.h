@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <sys/resource.h>
 
-#include "vu_backend.h"
+#include "vhost-user/vu_backend.h"
 
 struct bkt;
 

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "tdev.h"
-#include "vlog.h"
-#include "vq.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vq.h"
 
 /* Bytes moved per step of the transform; chains may be longer. */
 #define TDEV_CHUNK 512

@@ -24,7 +24,7 @@
 #include "dmn.h"
 #include "sysd.h"
 #include "vdc_version.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define EXIT_USAGE 2
 

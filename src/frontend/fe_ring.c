@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "fe_priv.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 static struct fe_ring *ring_of(struct fe *f, unsigned int q)
 {

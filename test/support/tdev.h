@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "fe.h"
-#include "vu_backend.h"
+#include "vhost-user/vu_backend.h"
 
 #define TDEV_NUM_QUEUES 2
 #define TDEV_Q_XFORM 0

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "fe_priv.h"
-#include "vlog.h"
-#include "vu_msg.h"
+#include "vhost-user/vlog.h"
+#include "vhost-user/vu_msg.h"
 
 /* How long to wait between two connection attempts while the daemon starts. */
 #define FE_CONNECT_RETRY_MS 20
@@ -176,9 +176,10 @@ static int send_bytes(int sock, const struct vhost_user_hdr *hdr, const void *pa
 		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
 		struct cmsghdr align;
 	} ctl;
+	/* iov_base is not const, though sendmsg only reads it. */
 	struct iovec iov[2] = {
-	    {.iov_base = (void *)hdr, .iov_len = sizeof(*hdr)},
-	    {.iov_base = (void *)payload, .iov_len = len},
+	    {.iov_base = (void *)(uintptr_t)hdr, .iov_len = sizeof(*hdr)},
+	    {.iov_base = (void *)(uintptr_t)payload, .iov_len = len},
 	};
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
 	size_t total = sizeof(*hdr) + len;

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define CAP_BUF (512u * 1024u)
 #define CAP_REC_MAX 256 /* the largest record of either format */

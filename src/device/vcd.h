@@ -13,7 +13,7 @@
 
 #include "cfilt.h"
 #include "cframe.h"
-#include "vu_backend.h"
+#include "vhost-user/vu_backend.h"
 
 struct vcd;
 

@@ -32,7 +32,7 @@
 #include "cbits.h"
 #include "vcd_frame.h"
 #include "virtio_can.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 /* Chains completed per push (RX, failing pending requests). */
 #define VCD_BATCH 256

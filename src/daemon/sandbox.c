@@ -36,7 +36,7 @@
 #include <cap-ng.h>
 #include <seccomp.h>
 
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 /* Rights newer than Debian 12's kernel headers. */
 #ifndef LANDLOCK_ACCESS_FS_REFER

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "virtio_can.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 /*
  * epoll tags: what became ready. Device i's sources are DMN_TAG(i, kind);

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "fe_priv.h"
-#include "vlog.h"
+#include "vhost-user/vlog.h"
 
 #define MIB (1024ull * 1024ull)
 

@@ -23,7 +23,7 @@ build="$root/build-fuzz"
 
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DENABLE_FUZZING=ON \
 	-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j2 --target fuzz_canfmt fuzz_msg fuzz_session fuzz_vcd fuzz_vq >/dev/null
+cmake --build "$build" -j2 --target fuzz_canfmt fuzz_msg fuzz_session fuzz_device fuzz_vq >/dev/null
 
 failed=0
 summary=()

@@ -11,10 +11,10 @@
 
 #include "vhost-user/vlog.h"
 
-#define CAP_BUF (512u * 1024u)
-#define CAP_REC_MAX 256 /* the largest record of either format */
+#define CAPTURE_BUF (512u * 1024u)
+#define CAPTURE_REC_MAX 256 /* the largest record of either format */
 /* Records the buffer can hold: none is shorter than 16 bytes. */
-#define CAP_RECS (CAP_BUF / 16u)
+#define CAPTURE_RECS (CAPTURE_BUF / 16u)
 
 /* pcapng: block types, options, and the SocketCAN link type. */
 #define PCAPNG_SHB 0x0a0d0d0au
@@ -43,7 +43,7 @@
  * rdone bytes of the oldest already written), so that a partial write to a
  * pipe still counts exactly the records that reached it.
  */
-struct cap {
+struct capture {
 	int fd;
 	unsigned int gen; /* bumped each time fd is closed */
 	bool pcapng;
@@ -93,7 +93,7 @@ static uint8_t *put_opt(uint8_t *p, uint16_t code, const void *v, uint16_t len)
 }
 
 /* The file's header: a section header block and one interface block. */
-static size_t pcapng_header(const struct cap *c, uint8_t *b)
+static size_t pcapng_header(const struct capture *c, uint8_t *b)
 {
 	uint8_t *p = b, *idb;
 	char name[80];
@@ -128,14 +128,14 @@ static size_t pcapng_header(const struct cap *c, uint8_t *b)
 }
 
 /* One enhanced packet block; its SocketCAN pseudo-header is big-endian. */
-static size_t pcapng_packet(uint8_t *b, enum cap_dir dir, const char *outcome,
+static size_t pcapng_packet(uint8_t *b, enum capture_dir dir, const char *outcome,
 			    const struct cframe *f, uint64_t ns)
 {
 	bool fd = f->flags & CFRAME_FD;
 	size_t dlen = fd ? 64 : 8, clen = strlen(outcome);
 	uint32_t id = f->id | ((f->flags & CFRAME_EXT) ? SCAN_EFF : 0) |
 		      ((f->flags & CFRAME_RTR) ? SCAN_RTR : 0);
-	uint32_t flags = dir == CAP_TX ? EPB_OUTBOUND : EPB_INBOUND;
+	uint32_t flags = dir == CAPTURE_TX ? EPB_OUTBOUND : EPB_INBOUND;
 	uint8_t *p = b, *pkt;
 
 	if (clen > 100)
@@ -174,26 +174,26 @@ static size_t candump_line(uint8_t *b, const char *ifname, const struct cframe *
 	char *s = (char *)b;
 	int n;
 
-	n = snprintf(s, CAP_REC_MAX, "(%llu.%06llu) %s ", (unsigned long long)(ns / 1000000000u),
+	n = snprintf(s, CAPTURE_REC_MAX, "(%llu.%06llu) %s ", (unsigned long long)(ns / 1000000000u),
 		     (unsigned long long)(ns % 1000000000u / 1000u), ifname);
-	n += snprintf(s + n, (size_t)(CAP_REC_MAX - n), (f->flags & CFRAME_EXT) ? "%08X" : "%03X",
+	n += snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), (f->flags & CFRAME_EXT) ? "%08X" : "%03X",
 		      f->id);
 	if (f->flags & CFRAME_RTR) {
-		n += snprintf(s + n, (size_t)(CAP_REC_MAX - n), f->len ? "#R%u" : "#R", f->len);
+		n += snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), f->len ? "#R%u" : "#R", f->len);
 	} else if (f->flags & CFRAME_FD) {
 		n +=
-		    snprintf(s + n, (size_t)(CAP_REC_MAX - n), "##%X",
+		    snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), "##%X",
 			     ((f->flags & CFRAME_BRS) ? 1 : 0) | ((f->flags & CFRAME_ESI) ? 2 : 0));
 	} else {
-		n += snprintf(s + n, (size_t)(CAP_REC_MAX - n), "#");
+		n += snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), "#");
 	}
 	for (unsigned int i = 0; !(f->flags & CFRAME_RTR) && i < f->len && i < CFRAME_MAX_DATA; i++)
-		n += snprintf(s + n, (size_t)(CAP_REC_MAX - n), "%02X", f->data[i]);
-	n += snprintf(s + n, (size_t)(CAP_REC_MAX - n), "\n");
+		n += snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), "%02X", f->data[i]);
+	n += snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), "\n");
 	return (size_t)n;
 }
 
-static bool cap_ends_with(const char *s, const char *suffix)
+static bool capture_ends_with(const char *s, const char *suffix)
 {
 	size_t a = strlen(s), b = strlen(suffix);
 
@@ -201,7 +201,7 @@ static bool cap_ends_with(const char *s, const char *suffix)
 }
 
 /* The fd goes: anything watching it (the loop's epoll) must forget it. */
-static void cap_close_fd(struct cap *c)
+static void capture_close_fd(struct capture *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
@@ -216,7 +216,7 @@ static void cap_close_fd(struct cap *c)
  * truncates the file behind our back (copytruncate) gets no hole of zeros.
  * The buffer starts again with the file's header.
  */
-static int cap_start_file(struct cap *c, bool fresh)
+static int capture_start_file(struct capture *c, bool fresh)
 {
 	struct stat st;
 
@@ -226,7 +226,7 @@ static int cap_start_file(struct cap *c, bool fresh)
 	if (fstat(c->fd, &st) < 0) {
 		int err = errno;
 
-		cap_close_fd(c);
+		capture_close_fd(c);
 		return -err;
 	}
 	c->dev = st.st_dev;
@@ -242,9 +242,9 @@ static int cap_start_file(struct cap *c, bool fresh)
 	return 0;
 }
 
-int cap_open(struct cap **out, const char *path, const char *tx_if, const char *rx_if)
+int capture_open(struct capture **out, const char *path, const char *tx_if, const char *rx_if)
 {
-	struct cap *c;
+	struct capture *c;
 	int ret;
 
 	*out = NULL;
@@ -253,16 +253,16 @@ int cap_open(struct cap **out, const char *path, const char *tx_if, const char *
 		return -ENOMEM;
 	c->fd = -1;
 	c->path = strdup(path);
-	c->buf = malloc(CAP_BUF);
-	c->rlen = calloc(CAP_RECS, sizeof(*c->rlen));
+	c->buf = malloc(CAPTURE_BUF);
+	c->rlen = calloc(CAPTURE_RECS, sizeof(*c->rlen));
 	if (!c->path || !c->buf || !c->rlen) {
 		ret = -ENOMEM;
 		goto fail;
 	}
-	c->pcapng = !cap_ends_with(path, ".log");
+	c->pcapng = !capture_ends_with(path, ".log");
 	snprintf(c->tx_if, sizeof(c->tx_if), "%s", tx_if);
 	snprintf(c->rx_if, sizeof(c->rx_if), "%s", rx_if);
-	ret = cap_start_file(c, true);
+	ret = capture_start_file(c, true);
 	if (ret < 0)
 		goto fail;
 	*out = c;
@@ -275,7 +275,7 @@ fail:
 	return ret;
 }
 
-const char *cap_strerror(const char *path, int err)
+const char *capture_strerror(const char *path, int err)
 {
 	struct stat st;
 
@@ -286,13 +286,13 @@ const char *cap_strerror(const char *path, int err)
 	return strerror(-err);
 }
 
-bool cap_same_file(const struct cap *a, const struct cap *b)
+bool capture_same_file(const struct capture *a, const struct capture *b)
 {
 	return a && b && a->dev == b->dev && a->ino == b->ino;
 }
 
 /* A record that found no room: counted, and each run of them logged once. */
-static void cap_drop(struct cap *c)
+static void capture_drop(struct capture *c)
 {
 	c->lost++;
 	c->dropped++;
@@ -302,7 +302,7 @@ static void cap_drop(struct cap *c)
 	vlog_limited(&c->log_limit, VLOG_WARN, NULL,
 		     "capture to %s: the target does not keep up and %u KiB wait for it; "
 		     "dropping records (%llu so far), traffic goes on",
-		     c->path, CAP_BUF / 1024u, (unsigned long long)c->dropped);
+		     c->path, CAPTURE_BUF / 1024u, (unsigned long long)c->dropped);
 }
 
 /*
@@ -310,16 +310,16 @@ static void cap_drop(struct cap *c)
  * only once a quarter of the buffer is free there, so that a target taking
  * a page at a time does not cost a move of the whole buffer per page.
  */
-static void cap_compact(struct cap *c)
+static void capture_compact(struct capture *c)
 {
-	if (c->head < CAP_BUF / 4u)
+	if (c->head < CAPTURE_BUF / 4u)
 		return;
 	memmove(c->buf, c->buf + c->head, c->len - c->head);
 	c->len -= c->head;
 	c->head = 0;
 }
 
-void cap_record(struct cap *c, enum cap_dir dir, bool on_bus, const char *outcome,
+void capture_record(struct capture *c, enum capture_dir dir, bool on_bus, const char *outcome,
 		const struct cframe *f, uint64_t realtime_ns)
 {
 	size_t n;
@@ -330,23 +330,23 @@ void cap_record(struct cap *c, enum cap_dir dir, bool on_bus, const char *outcom
 		c->lost++;
 		return;
 	}
-	if (CAP_BUF - c->len < CAP_REC_MAX)
-		cap_compact(c);
-	if (CAP_BUF - c->len < CAP_REC_MAX || c->rcount == CAP_RECS) {
-		cap_drop(c);
+	if (CAPTURE_BUF - c->len < CAPTURE_REC_MAX)
+		capture_compact(c);
+	if (CAPTURE_BUF - c->len < CAPTURE_REC_MAX || c->rcount == CAPTURE_RECS) {
+		capture_drop(c);
 		return;
 	}
 	if (c->pcapng)
 		n = pcapng_packet(c->buf + c->len, dir, outcome, f, realtime_ns);
 	else
-		n = candump_line(c->buf + c->len, dir == CAP_TX ? c->tx_if : c->rx_if, f,
+		n = candump_line(c->buf + c->len, dir == CAPTURE_TX ? c->tx_if : c->rx_if, f,
 				 realtime_ns);
 	c->len += n;
-	c->rlen[(c->rfirst + c->rcount) % CAP_RECS] = (uint16_t)n;
+	c->rlen[(c->rfirst + c->rcount) % CAPTURE_RECS] = (uint16_t)n;
 	c->rcount++;
 }
 
-static void cap_stop(struct cap *c, int err)
+static void capture_stop(struct capture *c, int err)
 {
 	c->lost += c->rcount;
 	vlog_err(NULL, "capture to %s stopped: %s; traffic goes on, %llu record(s) lost so far",
@@ -355,11 +355,11 @@ static void cap_stop(struct cap *c, int err)
 	c->rcount = c->rdone = 0;
 	c->waiting = false;
 	c->stopped = true;
-	cap_close_fd(c);
+	capture_close_fd(c);
 }
 
 /* w more bytes reached the target: the header's first, then whole records. */
-static void cap_advance(struct cap *c, size_t w)
+static void capture_advance(struct capture *c, size_t w)
 {
 	size_t h = w < c->hdr_left ? w : c->hdr_left;
 
@@ -375,13 +375,13 @@ static void cap_advance(struct cap *c, size_t w)
 		}
 		w -= left;
 		c->rdone = 0;
-		c->rfirst = (c->rfirst + 1) % CAP_RECS;
+		c->rfirst = (c->rfirst + 1) % CAPTURE_RECS;
 		c->rcount--;
 		c->written++;
 	}
 }
 
-int cap_flush(struct cap *c)
+int capture_flush(struct capture *c)
 {
 	if (!c)
 		return 0;
@@ -393,7 +393,7 @@ int cap_flush(struct cap *c)
 		if (ftruncate(c->fd, 0) < 0) {
 			int err = errno;
 
-			cap_stop(c, err);
+			capture_stop(c, err);
 			return -err;
 		}
 	}
@@ -410,10 +410,10 @@ int cap_flush(struct cap *c)
 		if (w <= 0) {
 			int err = w < 0 ? errno : ENOSPC;
 
-			cap_stop(c, err);
+			capture_stop(c, err);
 			return -err;
 		}
-		cap_advance(c, (size_t)w);
+		capture_advance(c, (size_t)w);
 	}
 	c->head = c->len = 0;
 	c->waiting = false;
@@ -426,7 +426,7 @@ int cap_flush(struct cap *c)
 	return 0;
 }
 
-int cap_reopen(struct cap *c)
+int capture_reopen(struct capture *c)
 {
 	int ret;
 
@@ -434,64 +434,64 @@ int cap_reopen(struct cap *c)
 		return 0;
 	if (!c->stopped) {
 		/* What the old target does not take now goes nowhere. */
-		(void)cap_flush(c);
+		(void)capture_flush(c);
 		c->lost += c->rcount;
 	}
-	cap_close_fd(c);
-	ret = cap_start_file(c, false);
+	capture_close_fd(c);
+	ret = capture_start_file(c, false);
 	if (ret < 0) {
 		c->head = c->len = c->hdr_left = 0;
 		c->rcount = c->rdone = 0;
 		c->waiting = false;
 		c->stopped = true;
 		vlog_err(NULL, "capture: reopening %s: %s; capture stopped, traffic goes on",
-			 c->path, cap_strerror(c->path, ret));
+			 c->path, capture_strerror(c->path, ret));
 		return ret;
 	}
 	vlog_info(NULL, "capture: %s reopened", c->path);
 	return 0;
 }
 
-int cap_fd(const struct cap *c)
+int capture_fd(const struct capture *c)
 {
 	return c ? c->fd : -1;
 }
 
-unsigned int cap_generation(const struct cap *c)
+unsigned int capture_generation(const struct capture *c)
 {
 	return c ? c->gen : 0;
 }
 
-bool cap_waiting(const struct cap *c)
+bool capture_waiting(const struct capture *c)
 {
 	return c && !c->stopped && c->waiting;
 }
 
-uint64_t cap_written(const struct cap *c)
+uint64_t capture_written(const struct capture *c)
 {
 	return c ? c->written : 0;
 }
 
-uint64_t cap_lost(const struct cap *c)
+uint64_t capture_lost(const struct capture *c)
 {
 	return c ? c->lost : 0;
 }
 
-uint64_t cap_dropped(const struct cap *c)
+uint64_t capture_dropped(const struct capture *c)
 {
 	return c ? c->dropped : 0;
 }
 
-void cap_close(struct cap *c)
+void capture_close(struct capture *c)
 {
 	if (!c)
 		return;
 	/* Nothing recorded since start-up: the file stays as it was. */
 	if (!c->stopped && !(c->fresh && c->rcount == 0))
-		(void)cap_flush(c);
+		(void)capture_flush(c);
 	if (!c->stopped)
 		c->lost += c->rcount;
-	cap_close_fd(c);
+	capture_close_fd(c);
 	free(c->rlen);
 	free(c->buf);
 	free(c->path);

@@ -7,13 +7,13 @@
  * canplayer replays (frames that were on the bus only: sent ones and those
  * from the bus; the format has no direction or outcome).
  *
- * Records go to a memory buffer (cap_record, in the frame path: a copy) and
- * to the file at the end of a loop turn (cap_flush). Nothing here ever
+ * Records go to a memory buffer (capture_record, in the frame path: a copy) and
+ * to the file at the end of a loop turn (capture_flush). Nothing here ever
  * blocks the loop: the file is opened and written with O_NONBLOCK, so a
  * FIFO without a reader fails to open at once, and a target that takes
  * nothing more (a FIFO whose reader stopped) leaves its bytes in the buffer
- * (the loop then waits for it to be writable, cap_waiting); once the
- * bounded buffer is full, records are dropped and counted (cap_dropped),
+ * (the loop then waits for it to be writable, capture_waiting); once the
+ * bounded buffer is full, records are dropped and counted (capture_dropped),
  * with one rate-limited line per run of drops. (A regular file is written
  * from the loop too: the page cache takes it at memory speed; see the
  * README on slow disks.) A write that fails (disk full, reader gone) stops
@@ -28,11 +28,11 @@
 
 #include "cframe.h"
 
-struct cap;
+struct capture;
 
-enum cap_dir {
-	CAP_TX, /* guest -> bus (outbound) */
-	CAP_RX, /* bus -> guest (inbound) */
+enum capture_dir {
+	CAPTURE_TX, /* guest -> bus (outbound) */
+	CAPTURE_RX, /* bus -> guest (inbound) */
 };
 
 /*
@@ -42,13 +42,13 @@ enum cap_dir {
  * starts a capture of its own. tx_if and rx_if name the interfaces for the
  * candump format and the pcapng interface block. 0 or -errno.
  */
-int cap_open(struct cap **out, const char *path, const char *tx_if, const char *rx_if);
+int capture_open(struct capture **out, const char *path, const char *tx_if, const char *rx_if);
 
-/* What cap_open's or cap_reopen's err (-errno) means for path, in words. */
-const char *cap_strerror(const char *path, int err);
+/* What capture_open's or capture_reopen's err (-errno) means for path, in words. */
+const char *capture_strerror(const char *path, int err);
 
 /* Whether a and b write the same file (device and inode, however spelled). */
-bool cap_same_file(const struct cap *a, const struct cap *b);
+bool capture_same_file(const struct capture *a, const struct capture *b);
 
 /*
  * One frame: dir, whether it was on the bus (a sent TX frame, any frame
@@ -56,15 +56,15 @@ bool cap_same_file(const struct cap *a, const struct cap *b);
  * full", ...), the time in ns since the epoch. Never blocks, never fails:
  * a full buffer or a stopped capture counts the record lost.
  */
-void cap_record(struct cap *c, enum cap_dir dir, bool on_bus, const char *outcome,
+void capture_record(struct capture *c, enum capture_dir dir, bool on_bus, const char *outcome,
 		const struct cframe *f, uint64_t realtime_ns);
 
 /*
  * Write what is buffered, as much as the target takes now. 0 when all is
- * written; -EAGAIN when some waits (cap_waiting: wait until cap_fd is
+ * written; -EAGAIN when some waits (capture_waiting: wait until capture_fd is
  * writable); another -errno once the capture stopped.
  */
-int cap_flush(struct cap *c);
+int capture_flush(struct capture *c);
 
 /*
  * Close the file and open path again, without blocking (after log rotation
@@ -73,24 +73,24 @@ int cap_flush(struct cap *c);
  * take is lost. A failure (a FIFO without a reader too) stops the capture
  * (logged); the next reopen tries again. 0 or -errno.
  */
-int cap_reopen(struct cap *c);
+int capture_reopen(struct capture *c);
 
 /* The fd written to (-1 when stopped), and a count bumped each time an fd is closed. */
-int cap_fd(const struct cap *c);
-unsigned int cap_generation(const struct cap *c);
+int capture_fd(const struct capture *c);
+unsigned int capture_generation(const struct capture *c);
 
 /* Bytes wait for the target to become writable (the last flush got -EAGAIN). */
-bool cap_waiting(const struct cap *c);
+bool capture_waiting(const struct capture *c);
 
 /*
  * Records written, records lost (never written, for any reason), and of
  * those the ones dropped because the target did not keep up (buffer full).
  */
-uint64_t cap_written(const struct cap *c);
-uint64_t cap_lost(const struct cap *c);
-uint64_t cap_dropped(const struct cap *c);
+uint64_t capture_written(const struct capture *c);
+uint64_t capture_lost(const struct capture *c);
+uint64_t capture_dropped(const struct capture *c);
 
 /* Flush (what the target takes now), close, free. NULL is a no-op. */
-void cap_close(struct cap *c);
+void capture_close(struct capture *c);
 
 #endif

@@ -21,7 +21,7 @@
 #include "capture.h"
 #include "sandbox.h"
 #include "cfilt.h"
-#include "dmn.h"
+#include "loop.h"
 #include "sysd.h"
 #include "vdc_version.h"
 #include "vhost-user/vlog.h"
@@ -65,7 +65,7 @@ struct dev_opts {
 };
 
 struct options {
-	struct dev_opts dev[DMN_MAX_DEVICES];
+	struct dev_opts dev[LOOP_MAX_DEVICES];
 	unsigned int ndev;
 	bool with_device; /* --device given (else one device from -s/-i/-o) */
 	int verbosity;	  /* vlog level */
@@ -161,7 +161,7 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 after SIGINT/SIGTERM (or when a --fd connection closed), 1 on\n"
 		"a start-up or runtime error, 2 on a usage error.\n",
-		DMN_MAX_DEVICES, VCD_DEFAULT_RX_BACKLOG, VCD_DEFAULT_TX_ACK_TIMEOUT_MS);
+		LOOP_MAX_DEVICES, DEVICE_DEFAULT_RX_BACKLOG, DEVICE_DEFAULT_TX_ACK_TIMEOUT_MS);
 }
 
 /*
@@ -369,8 +369,8 @@ static void dev_defaults(struct dev_opts *d)
 {
 	*d = (struct dev_opts){
 	    .fd = -1,
-	    .rx_backlog = VCD_DEFAULT_RX_BACKLOG,
-	    .tx_ack_timeout_ms = VCD_DEFAULT_TX_ACK_TIMEOUT_MS,
+	    .rx_backlog = DEVICE_DEFAULT_RX_BACKLOG,
+	    .tx_ack_timeout_ms = DEVICE_DEFAULT_TX_ACK_TIMEOUT_MS,
 	    .guest_mem_limit = DEFAULT_GUEST_MEM_LIMIT,
 	};
 }
@@ -437,7 +437,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {NULL, 0, NULL, 0},
 	};
 	struct dev_opts g; /* -s/-i/-o/--fd and the defaults */
-	char *specs[DMN_MAX_DEVICES];
+	char *specs[LOOP_MAX_DEVICES];
 	unsigned int nspecs = 0;
 	bool single = false;
 	int c;
@@ -474,9 +474,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			single = true;
 			break;
 		case OPT_DEVICE:
-			if (nspecs >= DMN_MAX_DEVICES) {
+			if (nspecs >= LOOP_MAX_DEVICES) {
 				fprintf(stderr, "vhost-device-can: more than %u --device options\n",
-					DMN_MAX_DEVICES);
+					LOOP_MAX_DEVICES);
 				return -1;
 			}
 			specs[nspecs++] = optarg;
@@ -657,7 +657,7 @@ static int take_listen_fds(struct options *o)
 		fprintf(stderr,
 			"vhost-device-can: LISTEN_FDS=%s: too many sockets (at most %d are "
 			"taken, one per device, up to %u devices)\n",
-			l.count, SYSD_MAX_LISTEN_FDS, DMN_MAX_DEVICES);
+			l.count, SYSD_MAX_LISTEN_FDS, LOOP_MAX_DEVICES);
 		return -1;
 	}
 	if (nlisten < 0) {
@@ -774,7 +774,7 @@ static void sock_ref_get(const struct dev_opts *d, struct sock_ref *r)
  */
 static int check_one_socket_each(const struct options *o)
 {
-	static struct sock_ref refs[DMN_MAX_DEVICES];
+	static struct sock_ref refs[LOOP_MAX_DEVICES];
 	char a[2 * IFNAMSIZ + 32], b[2 * IFNAMSIZ + 32];
 
 	for (unsigned int k = 0; k < o->ndev; k++)
@@ -874,7 +874,7 @@ static int port_recv(void *p, int fd, struct can_port_event *ev, unsigned int ma
 }
 
 /* The raw sockets (none while unplugged) and the link-event fd. */
-static unsigned int port_get_fds(void *p, int fds[DMN_PORT_MAX_FDS])
+static unsigned int port_get_fds(void *p, int fds[LOOP_PORT_MAX_FDS])
 {
 	unsigned int n = can_port_fds(p, fds);
 
@@ -882,7 +882,7 @@ static unsigned int port_get_fds(void *p, int fds[DMN_PORT_MAX_FDS])
 	return n;
 }
 
-static const struct vcd_port_ops port_ops = {
+static const struct device_port_ops port_ops = {
     .send = port_send,
     .start = port_start,
     .stop = port_stop,
@@ -892,8 +892,8 @@ static const struct vcd_port_ops port_ops = {
 /* What each device owns besides what the loop holds. */
 struct dev_run {
 	struct can_port *port;
-	struct cap *cap;
-	struct dmn_port dport;
+	struct capture *cap;
+	struct loop_port dport;
 	struct gmem_budget mem; /* --guest-mem-limit */
 	char name[2 * IFNAMSIZ + 8];
 };
@@ -908,9 +908,9 @@ struct sig_ctx {
  * The devices' counters, then the frames the kernel dropped before we could
  * read them (receive buffer full): without those a flood's count cannot add up.
  */
-static void print_stats(struct dmn *m, const struct dev_run *runs, unsigned int n)
+static void print_stats(struct loop *m, const struct dev_run *runs, unsigned int n)
 {
-	dmn_print_stats(m, stderr);
+	loop_print_stats(m, stderr);
 	for (unsigned int k = 0; k < n; k++) {
 		struct can_port_stats ps;
 
@@ -928,14 +928,14 @@ static void print_stats(struct dmn *m, const struct dev_run *runs, unsigned int 
 				"%s%scapture: %llu records written, %llu lost (%llu dropped: the "
 				"target did not keep up)\n",
 				n > 1 ? runs[k].name : "", n > 1 ? ": " : "",
-				(unsigned long long)cap_written(runs[k].cap),
-				(unsigned long long)cap_lost(runs[k].cap),
-				(unsigned long long)cap_dropped(runs[k].cap));
+				(unsigned long long)capture_written(runs[k].cap),
+				(unsigned long long)capture_lost(runs[k].cap),
+				(unsigned long long)capture_dropped(runs[k].cap));
 	}
 	fflush(stderr);
 }
 
-static int on_signal(struct dmn *m, void *arg)
+static int on_signal(struct loop *m, void *arg)
 {
 	struct sig_ctx *ctx = arg;
 	struct signalfd_siginfo si;
@@ -948,7 +948,7 @@ static int on_signal(struct dmn *m, void *arg)
 		if (si.ssi_signo == SIGHUP) {
 			/* Log rotation moved the capture files: start new ones. */
 			for (unsigned int k = 0; k < ctx->nruns; k++)
-				(void)cap_reopen(ctx->runs[k].cap);
+				(void)capture_reopen(ctx->runs[k].cap);
 			continue;
 		}
 		vlog_info(NULL, "%s received, stopping", strsignal((int)si.ssi_signo));
@@ -966,19 +966,19 @@ static int on_signal(struct dmn *m, void *arg)
 static int open_capture(const struct dev_opts *d, struct dev_run *r, const struct dev_run *runs,
 			unsigned int k)
 {
-	int ret = cap_open(&r->cap, d->capture, d->can_out, d->can_in);
+	int ret = capture_open(&r->cap, d->capture, d->can_out, d->can_in);
 
 	if (ret < 0) {
-		vlog_err(r->name, "--capture=%s: %s", d->capture, cap_strerror(d->capture, ret));
+		vlog_err(r->name, "--capture=%s: %s", d->capture, capture_strerror(d->capture, ret));
 		return -1;
 	}
 	for (unsigned int j = 0; j < k; j++) {
-		if (cap_same_file(runs[j].cap, r->cap)) {
+		if (capture_same_file(runs[j].cap, r->cap)) {
 			vlog_err(r->name,
 				 "--capture=%s: the file device %s already captures to; give "
 				 "each device a file of its own (capture= in --device)",
 				 d->capture, runs[j].name);
-			cap_close(r->cap);
+			capture_close(r->cap);
 			r->cap = NULL;
 			return -1;
 		}
@@ -990,13 +990,13 @@ static int open_capture(const struct dev_opts *d, struct dev_run *r, const struc
  * Open device k's port and add it to the loop. Its inherited fd (if any) is
  * taken, also on failure. 0 or -1 after a message.
  */
-static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run *runs,
+static int start_device(struct loop *m, const struct dev_opts *d, struct dev_run *runs,
 			unsigned int k, struct gmem_budget *total)
 {
 	struct dev_run *r = &runs[k];
 	struct can_port_config pcfg = {0};
-	struct vcd_config dcfg = {0};
-	struct dmn_sock sock = {.path = d->socket_path, .listen_fd = -1, .conn_fd = -1};
+	struct device_config dcfg = {0};
+	struct loop_sock sock = {.path = d->socket_path, .listen_fd = -1, .conn_fd = -1};
 	int ret;
 
 	if (d->name)
@@ -1039,7 +1039,7 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 	}
 	if (d->capture && open_capture(d, r, runs, k) < 0)
 		goto fail_fd;
-	ret = dmn_add(m, &dcfg, &r->dport, &sock);
+	ret = loop_add(m, &dcfg, &r->dport, &sock);
 	if (ret < 0) {
 		if (d->socket_path)
 			vlog_err(r->name, "--socket-path=%s: %s", d->socket_path,
@@ -1050,7 +1050,7 @@ static int start_device(struct dmn *m, const struct dev_opts *d, struct dev_run 
 		return -1;
 	}
 	if (r->cap)
-		dmn_set_capture(m, m->ndevs - 1, r->cap);
+		loop_set_capture(m, m->ndevs - 1, r->cap);
 	/* Before the loop runs: no frontend has mapped anything yet. */
 	r->mem = (struct gmem_budget)GMEM_BUDGET_INIT(
 	    d->guest_mem_limit, "per-device",
@@ -1109,8 +1109,8 @@ static int confine(const struct options *o, const struct dev_run *runs)
 
 int main(int argc, char **argv)
 {
-	static struct dev_run runs[DMN_MAX_DEVICES];
-	struct dmn m = {.epfd = -1};
+	static struct dev_run runs[LOOP_MAX_DEVICES];
+	struct loop m = {.epfd = -1};
 	struct sig_ctx sctx;
 	static struct options o;
 	static struct gmem_budget mem_total;
@@ -1142,7 +1142,7 @@ int main(int argc, char **argv)
 		vlog_err(NULL, "signalfd: %s", strerror(errno));
 		goto out;
 	}
-	ret = dmn_open(&m);
+	ret = loop_open(&m);
 	if (ret < 0) {
 		vlog_err(NULL, "epoll: %s", strerror(-ret));
 		goto out;
@@ -1175,7 +1175,7 @@ int main(int argc, char **argv)
 	sctx.sfd = sfd;
 	sctx.runs = runs;
 	sctx.nruns = o.ndev;
-	ret = dmn_run(&m, sfd, on_signal, &sctx);
+	ret = loop_run(&m, sfd, on_signal, &sctx);
 	if (ret < 0) {
 		vlog_err(NULL, "event loop: %s", strerror(-ret));
 		goto out;
@@ -1185,7 +1185,7 @@ out:
 	if (inited) {
 		if (m.ndevs)
 			print_stats(&m, runs, m.ndevs);
-		dmn_fini(&m);
+		loop_fini(&m);
 	}
 	/* The fds of devices not tried yet were never taken. */
 	for (unsigned int k = started + 1; k < o.ndev; k++)
@@ -1194,7 +1194,7 @@ out:
 	for (unsigned int k = 0; k < o.ndev; k++) {
 		if (runs[k].port)
 			can_port_close(runs[k].port);
-		cap_close(runs[k].cap);
+		capture_close(runs[k].cap);
 	}
 	if (sfd >= 0)
 		close(sfd);

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "canfmt.h"
-#include "fecan.h"
+#include "guest_driver.h"
 #include "vhost-user/vlog.h"
 
 #define PROG "vhost-device-can-frontend"
@@ -132,7 +132,7 @@ struct linebuf {
 
 struct run {
 	const struct options *o;
-	struct fecan *c;
+	struct gdrv *c;
 	struct fe *fe;
 	int sfd;
 	/* sending */
@@ -348,7 +348,7 @@ static void drain_tx(struct run *r)
 {
 	for (;;) {
 		uint8_t result;
-		int token, ret = fecan_tx_wait(r->c, 0, &token, &result);
+		int token, ret = gdrv_tx_wait(r->c, 0, &token, &result);
 
 		if (ret == -ETIMEDOUT)
 			return;
@@ -369,7 +369,7 @@ static void report_bad_rx(struct run *r)
 	struct virtio_can_hdr h;
 	uint32_t used;
 
-	fecan_rx_last(r->c, &h, &used);
+	gdrv_rx_last(r->c, &h, &used);
 	fprintf(stderr,
 		PROG ": received a frame the Linux driver would drop (msg_type 0x%04x, "
 		     "flags 0x%08x, can_id 0x%08x, length %u, used length %u)\n",
@@ -383,7 +383,7 @@ static void drain_rx(struct run *r)
 	for (;;) {
 		char line[CANFMT_DUMP_MAX];
 		struct cframe f;
-		int ret = fecan_rx(r->c, &f, 0);
+		int ret = gdrv_rx(r->c, &f, 0);
 
 		if (ret == -ETIMEDOUT)
 			return;
@@ -524,7 +524,7 @@ static void feed(struct run *r)
 		} else if (next_frame(r, &f) <= 0) {
 			return;
 		}
-		token = fecan_tx(r->c, &f);
+		token = gdrv_tx(r->c, &f);
 		if (token == -ENOSPC) {
 			r->held = f;
 			r->has_held = true;
@@ -537,7 +537,7 @@ static void feed(struct run *r)
 			return;
 		}
 		r->has_held = false;
-		if (fecan_tx_pending(r->c) == 1)
+		if (gdrv_tx_pending(r->c) == 1)
 			r->tx_progress_ms = now_ms();
 		r->pending[token] = f;
 		r->in_flight[token] = true;
@@ -547,7 +547,7 @@ static void feed(struct run *r)
 static bool sending_done(const struct run *r)
 {
 	return !r->has_held && !r->stdin_active && r->next >= r->o->nitems &&
-	       fecan_tx_pending(r->c) == 0;
+	       gdrv_tx_pending(r->c) == 0;
 }
 
 static void on_config_change(struct run *r)
@@ -565,7 +565,7 @@ static void on_config_change(struct run *r)
 		fprintf(stderr, PROG ": backend channel: unexpected request %u\n", request);
 		return;
 	}
-	status = fecan_status(r->c);
+	status = gdrv_status(r->c);
 	if (status < 0)
 		fprintf(stderr, PROG ": config change; reading the status failed: %s\n",
 			strerror(-status));
@@ -619,14 +619,14 @@ static void loop(struct run *r, int64_t deadline)
 			if (deadline >= 0)
 				wait = deadline - now;
 		}
-		if (fecan_tx_pending(r->c) > 0) {
+		if (gdrv_tx_pending(r->c) > 0) {
 			int64_t left = r->tx_progress_ms + TX_ANSWER_TIMEOUT_MS - now;
 
 			if (left <= 0) {
 				fprintf(stderr,
 					PROG ": no answer from the device for %u TX request(s)"
 					     " in %d s\n",
-					fecan_tx_pending(r->c), TX_ANSWER_TIMEOUT_MS / 1000);
+					gdrv_tx_pending(r->c), TX_ANSWER_TIMEOUT_MS / 1000);
 				r->fatal = true;
 				return;
 			}
@@ -681,30 +681,30 @@ static void finish(struct run *r)
 
 	if (r->conn_lost)
 		return;
-	ret = fecan_stop(r->c, CTRL_TIMEOUT_MS);
+	ret = gdrv_stop(r->c, CTRL_TIMEOUT_MS);
 	if (ret != VIRTIO_CAN_RESULT_OK)
 		fprintf(stderr, PROG ": STOP: %s\n",
 			ret < 0 ? strerror(-ret) : "the device answered NOT_OK");
 	else if (r->o->verbosity > 0)
 		fprintf(stderr, PROG ": controller stopped\n");
-	while (fecan_tx_pending(r->c) > 0) {
+	while (gdrv_tx_pending(r->c) > 0) {
 		uint8_t result;
 		int token;
 
-		ret = fecan_tx_wait(r->c, CTRL_TIMEOUT_MS, &token, &result);
+		ret = gdrv_tx_wait(r->c, CTRL_TIMEOUT_MS, &token, &result);
 		if (ret < 0)
 			break;
 		report_answer(r, token, result);
 	}
-	if (fecan_tx_pending(r->c) > 0) {
-		fprintf(stderr, PROG ": %u TX request(s) never answered\n", fecan_tx_pending(r->c));
+	if (gdrv_tx_pending(r->c) > 0) {
+		fprintf(stderr, PROG ": %u TX request(s) never answered\n", gdrv_tx_pending(r->c));
 		r->failed = true;
 	}
 }
 
 static int session(const struct options *o)
 {
-	struct fecan_opts fo;
+	struct gdrv_opts fo;
 	struct run *r;
 	sigset_t mask;
 	int64_t deadline = -1;
@@ -718,7 +718,7 @@ static int session(const struct options *o)
 	r->o = o;
 	r->sfd = -1;
 
-	fecan_opts_default(&fo);
+	gdrv_opts_default(&fo);
 	fo.start.order = o->order;
 	fo.start.queue_size = QUEUE_SIZE;
 	fo.can_features = (1ull << VIRTIO_CAN_F_CAN_CLASSIC) | (1ull << VIRTIO_CAN_F_RTR_FRAMES);
@@ -726,19 +726,19 @@ static int session(const struct options *o)
 		fo.can_features |= 1ull << VIRTIO_CAN_F_CAN_FD;
 	if (o->late_tx_ack)
 		fo.can_features |= 1ull << VIRTIO_CAN_F_LATE_TX_ACK;
-	ret = fecan_open(&r->c, o->socket_path, &fo,
+	ret = gdrv_open(&r->c, o->socket_path, &fo,
 			 o->wait_ms > INT32_MAX ? INT32_MAX : (int)o->wait_ms);
 	if (ret < 0) {
 		fprintf(stderr, PROG ": cannot set up a session with %s: %s\n", o->socket_path,
 			strerror(-ret));
 		goto out;
 	}
-	r->fe = fecan_fe(r->c);
+	r->fe = gdrv_fe(r->c);
 	if (o->verbosity > 0)
 		fprintf(
 		    stderr, PROG ": connected to %s (CAN FD %s, LATE_TX_ACK %s)\n", o->socket_path,
-		    fecan_has(r->c, VIRTIO_CAN_F_CAN_FD) ? "negotiated" : "not negotiated",
-		    fecan_has(r->c, VIRTIO_CAN_F_LATE_TX_ACK) ? "negotiated" : "not negotiated");
+		    gdrv_has(r->c, VIRTIO_CAN_F_CAN_FD) ? "negotiated" : "not negotiated",
+		    gdrv_has(r->c, VIRTIO_CAN_F_LATE_TX_ACK) ? "negotiated" : "not negotiated");
 	/* Before START: once the controller runs, SIGINT and SIGTERM stop it cleanly. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -749,7 +749,7 @@ static int session(const struct options *o)
 		fprintf(stderr, PROG ": signalfd: %s\n", strerror(errno));
 		goto out;
 	}
-	ret = fecan_start(r->c, CTRL_TIMEOUT_MS);
+	ret = gdrv_start(r->c, CTRL_TIMEOUT_MS);
 	if (ret != VIRTIO_CAN_RESULT_OK) {
 		fprintf(stderr, PROG ": START: %s\n",
 			ret < 0 ? strerror(-ret) : "the device answered NOT_OK");
@@ -773,7 +773,7 @@ static int session(const struct options *o)
 	if (r->not_ok)
 		fprintf(stderr, PROG ": %lu frame(s) answered NOT_OK\n", r->not_ok);
 out:
-	fecan_close(r->c);
+	gdrv_close(r->c);
 	if (r->sfd >= 0)
 		close(r->sfd);
 	free(r);

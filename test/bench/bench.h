@@ -236,7 +236,7 @@ struct bench_txflood {
 	double t;		    /* when the last completion within secs came */
 };
 
-static inline int bench_guest_txflood(struct fecan *c, bool fd, const struct cframe *fixed,
+static inline int bench_guest_txflood(struct gdrv *c, bool fd, const struct cframe *fixed,
 				      double secs, struct bench_txflood *out)
 {
 	unsigned long long sent = 0;
@@ -248,23 +248,23 @@ static inline int bench_guest_txflood(struct fecan *c, bool fd, const struct cfr
 	do {
 		struct cframe f = fixed ? *fixed : bench_frame(fd, (uint32_t)sent);
 
-		while ((r = fecan_tx(c, &f)) >= 0) {
+		while ((r = gdrv_tx(c, &f)) >= 0) {
 			sent++;
 			if (!fixed)
 				f = bench_frame(fd, (uint32_t)sent);
 		}
 		if (r != -ENOSPC)
 			return -r;
-		if (fecan_tx_wait(c, WAIT_MS, &tok, &res) != 1)
+		if (gdrv_tx_wait(c, WAIT_MS, &tok, &res) != 1)
 			return ETIMEDOUT;
 		do {
 			out->done++;
 			out->not_ok += res != VIRTIO_CAN_RESULT_OK;
-		} while (fecan_tx_wait(c, 0, &tok, &res) == 1);
+		} while (gdrv_tx_wait(c, 0, &tok, &res) == 1);
 		out->t = bench_now_s() - t0;
 	} while (out->t < secs);
-	while (fecan_tx_pending(c)) {
-		if (fecan_tx_wait(c, WAIT_MS, &tok, &res) != 1)
+	while (gdrv_tx_pending(c)) {
+		if (gdrv_tx_wait(c, WAIT_MS, &tok, &res) != 1)
 			return ETIMEDOUT;
 		out->drained++;
 		out->not_ok += res != VIRTIO_CAN_RESULT_OK;

@@ -14,7 +14,7 @@
 static double tx_rate(bool cap, double secs)
 {
 	char path[160], arg[200];
-	struct fecan *c;
+	struct gdrv *c;
 	struct vd d;
 	struct bench_txflood fl;
 	unsigned long long all;
@@ -26,7 +26,7 @@ static double tx_rate(bool cap, double secs)
 	c = guest_open(&d, NO_LATE_ACK & ~(1ull << VIRTIO_CAN_F_CAN_FD));
 	assert_int_equal(bench_guest_txflood(c, false, NULL, secs, &fl), 0);
 	all = fl.done + fl.drained;
-	fecan_close(c);
+	gdrv_close(c);
 	vd_stop(&d);
 	if (cap) {
 		char want[96];
@@ -47,7 +47,7 @@ static double rx_rate(bool cap, double secs)
 {
 	char path[160], arg[200];
 	struct bench_flood w;
-	struct fecan *c;
+	struct gdrv *c;
 	struct cframe f;
 	unsigned long long n = 0;
 	struct vd d;
@@ -67,7 +67,7 @@ static double rx_rate(bool cap, double secs)
 	}
 	t = bench_now_s() - w.t_start;
 	bench_flood_join(&w);
-	fecan_close(c);
+	gdrv_close(c);
 	vd_stop(&d);
 	if (cap) {
 		/* Written + lost = every frame the daemon read, delivered or dropped. */

@@ -15,7 +15,7 @@
 #define FLOOD_FRAMES 100000ull
 
 /* A 100,000-frame flood into the guest; returns frames the guest took. */
-static unsigned long long flood(struct fecan *c)
+static unsigned long long flood(struct gdrv *c)
 {
 	struct bench_flood w;
 	struct cframe f;
@@ -29,7 +29,7 @@ static unsigned long long flood(struct fecan *c)
 		n++;
 	}
 	bench_flood_join(&w);
-	while (fecan_rx(c, &f, 300) == 1)
+	while (gdrv_rx(c, &f, 300) == 1)
 		;
 	assert_int_equal(w.written, FLOOD_FRAMES);
 	return n;
@@ -41,7 +41,7 @@ static void run(void **state)
 	double idle = bench_argc > 1 && atof(bench_argv[1]) > 0 ? atof(bench_argv[1]) : 10.0;
 	unsigned long long t0, t1, got;
 	long rss_start, rss_flood1, rss_flood2;
-	struct fecan *c;
+	struct gdrv *c;
 	struct vd d;
 
 	vd_init(&d);
@@ -68,7 +68,7 @@ static void run(void **state)
 	bench_put("rss_after_flood", (double)rss_flood1, "KiB");
 	bench_put("rss_after_2nd_flood", (double)rss_flood2, "KiB");
 	bench_put("rss_growth_2nd_flood", (double)(rss_flood2 - rss_flood1), "KiB");
-	fecan_close(c);
+	gdrv_close(c);
 	vd_stop(&d);
 	vd_cleanup(&d);
 }

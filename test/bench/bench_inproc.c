@@ -2,7 +2,7 @@
 /*
  * The backend and the device in this process (the frontend client's
  * backend-in-a-thread) with a port that only counts, driven by the guest
- * driver (fecan) over a real unix socket: the daemon's datapath without
+ * driver (gdrv) over a real unix socket: the daemon's datapath without
  * CAN. Runs on any host, so it is the smoke test of the benchmarks (label
  * bench, tiny counts, no assertion on speed) and the program scripts/bench.sh
  * runs under callgrind for instructions per frame.
@@ -19,9 +19,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "bkt.h"
-#include "fecan.h"
-#include "vcd.h"
+#include "bthread.h"
+#include "guest_driver.h"
+#include "device.h"
 
 #define T_MS 10000 /* guard against hangs only */
 #define RX_BATCH 64
@@ -36,7 +36,7 @@
 	} while (0)
 
 struct count_port {
-	uint64_t sent; /* written in the loop thread, read after bkt_stop */
+	uint64_t sent; /* written in the loop thread, read after bthread_stop */
 };
 
 static int cp_send(void *p, const struct cframe *f, unsigned int n, int *res)
@@ -63,7 +63,7 @@ static int cp_confirm(void *p, bool on)
 	return 0;
 }
 
-static const struct vcd_port_ops cp_ops = {
+static const struct device_port_ops cp_ops = {
     .send = cp_send, .start = cp_ok, .stop = cp_ok, .set_tx_confirm = cp_confirm};
 
 static double now_s(void)
@@ -88,7 +88,7 @@ static struct cframe frame(bool fd, uint32_t seq)
 }
 
 /* Keep the Txq full until n completions came back. */
-static void run_tx(struct fecan *c, bool fd, unsigned long n)
+static void run_tx(struct gdrv *c, bool fd, unsigned long n)
 {
 	unsigned long sent = 0, done = 0;
 
@@ -99,13 +99,13 @@ static void run_tx(struct fecan *c, bool fd, unsigned long n)
 		while (sent < n) {
 			struct cframe f = frame(fd, (uint32_t)sent);
 
-			r = fecan_tx(c, &f);
+			r = gdrv_tx(c, &f);
 			if (r < 0)
 				break;
 			sent++;
 		}
 		CHECK(r >= 0 || r == -ENOSPC);
-		r = fecan_tx_wait(c, T_MS, &tok, &res);
+		r = gdrv_tx_wait(c, T_MS, &tok, &res);
 		if (r != 1)
 			fprintf(stderr, "bench_inproc: no TX completion (%d) after %lu of %lu\n", r,
 				done, n);
@@ -113,12 +113,12 @@ static void run_tx(struct fecan *c, bool fd, unsigned long n)
 		do {
 			CHECK(res == VIRTIO_CAN_RESULT_OK);
 			done++;
-		} while (fecan_tx_wait(c, 0, &tok, &res) == 1);
+		} while (gdrv_tx_wait(c, 0, &tok, &res) == 1);
 	}
 }
 
 struct inject {
-	struct vcd *dev;
+	struct device *dev;
 	struct cframe f[RX_BATCH];
 	unsigned int n;
 };
@@ -128,11 +128,11 @@ static void do_inject(struct vu_backend *b, void *arg)
 	struct inject *in = arg;
 
 	(void)b;
-	vcd_rx_frames(in->dev, in->f, in->n);
+	device_rx_frames(in->dev, in->f, in->n);
 }
 
 /* Hand the device frames from "the bus" in batches; the guest takes each. */
-static void run_rx(struct bkt *t, struct vcd *dev, struct fecan *c, bool fd, unsigned long n)
+static void run_rx(struct bthread *t, struct device *dev, struct gdrv *c, bool fd, unsigned long n)
 {
 	struct inject in = {.dev = dev};
 	unsigned long got = 0;
@@ -141,10 +141,10 @@ static void run_rx(struct bkt *t, struct vcd *dev, struct fecan *c, bool fd, uns
 		in.n = (unsigned int)(n - got < RX_BATCH ? n - got : RX_BATCH);
 		for (unsigned int i = 0; i < in.n; i++)
 			in.f[i] = frame(fd, (uint32_t)(got + i));
-		CHECK(bkt_exec(t, do_inject, &in) == 0);
+		CHECK(bthread_exec(t, do_inject, &in) == 0);
 		for (unsigned int i = 0; i < in.n; i++) {
 			struct cframe f;
-			int r = fecan_rx(c, &f, T_MS);
+			int r = gdrv_rx(c, &f, T_MS);
 
 			if (r != 1)
 				fprintf(stderr, "bench_inproc: no RX frame (%d) after %lu of %lu\n",
@@ -159,16 +159,16 @@ static void run_rx(struct bkt *t, struct vcd *dev, struct fecan *c, bool fd, uns
 
 int main(int argc, char **argv)
 {
-	struct vcd_config cfg = {
+	struct device_config cfg = {
 	    .name = "bench", .fd = true, .rx_backlog = 1024, .tx_ack_timeout_ms = 1000};
 	unsigned long frames = 100000;
 	bool tx = true, rx = true, evidx = true;
 	struct count_port port = {0};
-	struct vcd_stats st;
-	struct fecan_opts o;
-	struct fecan *c = NULL;
-	struct vcd *dev = NULL;
-	struct bkt *t = NULL;
+	struct device_stats st;
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
+	struct device *dev = NULL;
+	struct bthread *t = NULL;
 	double t0;
 
 	for (int i = 1; i < argc; i++) {
@@ -189,14 +189,14 @@ int main(int argc, char **argv)
 		}
 	}
 	CHECK(frames > 0);
-	CHECK(vcd_new(&dev, &cfg, &cp_ops, &port) == 0);
-	CHECK(bkt_start(&t, vcd_vu_device(dev)) == 0);
-	fecan_opts_default(&o);
+	CHECK(device_new(&dev, &cfg, &cp_ops, &port) == 0);
+	CHECK(bthread_start(&t, device_vu_device(dev)) == 0);
+	gdrv_opts_default(&o);
 	o.can_features &= ~(1ull << VIRTIO_CAN_F_LATE_TX_ACK);
 	if (!evidx)
 		o.start.features &= ~(FE_F_EVENT_IDX | FE_F_INDIRECT_DESC);
-	CHECK(fecan_open(&c, bkt_path(t), &o, T_MS) == 0);
-	CHECK(fecan_start(c, T_MS) == VIRTIO_CAN_RESULT_OK);
+	CHECK(gdrv_open(&c, bthread_path(t), &o, T_MS) == 0);
+	CHECK(gdrv_start(c, T_MS) == VIRTIO_CAN_RESULT_OK);
 
 	for (int fd = 0; fd <= 1; fd++) {
 		const char *kind = fd ? "fd64" : "classic8";
@@ -214,10 +214,10 @@ int main(int argc, char **argv)
 			       (double)frames / (now_s() - t0));
 		}
 	}
-	fecan_close(c);
-	bkt_stop(t);
-	vcd_get_stats(dev, &st);
-	vcd_free(dev);
+	gdrv_close(c);
+	bthread_stop(t);
+	device_get_stats(dev, &st);
+	device_free(dev);
 	/* Every frame accounted for: the smoke test's real check. */
 	CHECK(st.tx_ok == (tx ? 2 * frames : 0) && port.sent == st.tx_ok);
 	CHECK(st.rx_delivered == (rx ? 2 * frames : 0));

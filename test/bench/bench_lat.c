@@ -172,7 +172,7 @@ static struct pcts relay_ping_pong(double secs, double *v)
 static struct pcts guest_ping_pong(double secs, double *v)
 {
 	struct vd d;
-	struct fecan *c;
+	struct gdrv *c;
 	size_t n = 0;
 	double t0;
 
@@ -186,15 +186,15 @@ static struct pcts guest_ping_pong(double secs, double *v)
 		double a = bench_now_s();
 		int tok;
 
-		assert_true(fecan_tx(c, &f) >= 0);
+		assert_true(gdrv_tx(c, &f) >= 0);
 		guest_rx(c, &got);
 		v[n++] = bench_now_s() - a;
 		assert_int_equal(got.id, PONG_ID);
 		assert_memory_equal(got.data, f.data, 8);
-		assert_int_equal(fecan_tx_wait(c, WAIT_MS, &tok, &res), 1);
+		assert_int_equal(gdrv_tx_wait(c, WAIT_MS, &tok, &res), 1);
 		assert_int_equal(res, VIRTIO_CAN_RESULT_OK);
 	} while (n < MAX_SAMPLES && bench_now_s() - t0 < secs);
-	fecan_close(c);
+	gdrv_close(c);
 	vd_stop(&d);
 	vd_cleanup(&d);
 	return report("rtt_guest", v, n);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
  * How long the daemon's loop can be kept away from everything else: the
- * daemon's own loop (dmn_run in a thread, fake CAN port that only counts)
+ * daemon's own loop (loop_run in a thread, fake CAN port that only counts)
  * while a guest keeps its TX ring full flat out (txflood: every request is
  * reposted the moment it is sent). Meanwhile, every 10 ms, a frontend
  * message (GET_CONFIG) is timed to its reply and a frame injected on the
@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "fakeport.h"
-#include "fecan.h"
+#include "guest_driver.h"
 #include "txflood.h"
 #include "vhost-user/vlog.h"
 
@@ -70,25 +70,25 @@ static void put(const char *key, double value, const char *unit)
 	fflush(stdout);
 }
 
-static void turns_on(struct dmn *m, void *arg)
+static void turns_on(struct loop *m, void *arg)
 {
 	(void)arg;
 	memset(&m->turns, 0, sizeof(m->turns));
 	m->turns.on = true;
 }
 
-static void turns_take(struct dmn *m, void *arg)
+static void turns_take(struct loop *m, void *arg)
 {
-	*(struct dmn_turns *)arg = m->turns;
+	*(struct loop_turns *)arg = m->turns;
 	m->turns.on = false;
 }
 
 /* Upper bound of the bucket where the p-th fraction of the turns falls. */
-static double turns_pct_us(const struct dmn_turns *t, double p)
+static double turns_pct_us(const struct loop_turns *t, double p)
 {
 	uint64_t want = (uint64_t)(p * (double)t->n), seen = 0;
 
-	for (unsigned int k = 0; k < DMN_TURN_BUCKETS; k++) {
+	for (unsigned int k = 0; k < LOOP_TURN_BUCKETS; k++) {
 		seen += t->log2_ns[k];
 		if (seen > want)
 			return (double)(2ull << k) / 1000.0;
@@ -99,14 +99,14 @@ static double turns_pct_us(const struct dmn_turns *t, double p)
 int main(int argc, char **argv)
 {
 	static uint64_t msg_ns[MAX_SAMPLES], frame_ns[MAX_SAMPLES];
-	struct vcd_config cfg = {.name = "bench-loop"};
+	struct device_config cfg = {.name = "bench-loop"};
 	struct timespec gap = {.tv_nsec = 10 * 1000000L};
 	static struct txflood fl;
 	struct fakeport_dmn *d = NULL;
 	struct fakeport *p = NULL;
-	struct fecan *c = NULL;
-	struct fecan_opts o;
-	struct dmn_turns turns;
+	struct gdrv *c = NULL;
+	struct gdrv_opts o;
+	struct loop_turns turns;
 	unsigned int nmsg = 0, nframe = 0, sent0, sent1;
 	double secs = 3;
 	uint64_t t0, end;
@@ -122,10 +122,10 @@ int main(int argc, char **argv)
 	CHECK(fakeport_new(&p) == 0);
 	fakeport_count_only(p, true);
 	CHECK(fakeport_dmn_start(&d, &cfg, p) == 0);
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = 1ull << VIRTIO_CAN_F_CAN_CLASSIC;
-	CHECK(fecan_open(&c, fakeport_dmn_path(d), &o, T_MS) == 0);
-	CHECK(fecan_start(c, T_MS) == VIRTIO_CAN_RESULT_OK);
+	CHECK(gdrv_open(&c, fakeport_dmn_path(d), &o, T_MS) == 0);
+	CHECK(gdrv_start(c, T_MS) == VIRTIO_CAN_RESULT_OK);
 
 	CHECK(fakeport_dmn_exec(d, turns_on, NULL) == 0);
 	CHECK(txflood_start(&fl, c, p, d, (int)(secs * 1000) + 5000) == 0);
@@ -136,12 +136,12 @@ int main(int argc, char **argv)
 		struct cframe in = {.id = 0x7ff, .len = 8}, got;
 		uint64_t t = now_ns();
 
-		CHECK(fecan_status(c) >= 0);
+		CHECK(gdrv_status(c) >= 0);
 		msg_ns[nmsg++] = now_ns() - t;
 		t = now_ns();
 		memcpy(in.data, &t, sizeof(t));
 		CHECK(fakeport_inject_frames(p, &in, 1) == 0);
-		CHECK(fecan_rx(c, &got, T_MS) == 1);
+		CHECK(gdrv_rx(c, &got, T_MS) == 1);
 		frame_ns[nframe++] = now_ns() - t;
 		CHECK(got.id == in.id && memcmp(got.data, &t, sizeof(t)) == 0);
 		nanosleep(&gap, NULL);
@@ -166,7 +166,7 @@ int main(int argc, char **argv)
 	put("loop_frame_wait_p50", pct_us(frame_ns, nframe, 0.5), "us");
 	put("loop_frame_wait_max", pct_us(frame_ns, nframe, 1.0), "us");
 
-	fecan_close(c);
+	gdrv_close(c);
 	CHECK(fakeport_dmn_stop(d) == 0);
 	fakeport_free(p);
 	return 0;

@@ -17,7 +17,7 @@
 static const char *const ifs[MAX_DEV] = {"vcan0", "vcan1", "vcan2", "vcan3"};
 
 struct guest_run {
-	struct fecan *c;
+	struct gdrv *c;
 	double secs;
 	pthread_t thread;
 	unsigned long long done, not_ok;
@@ -46,7 +46,7 @@ static void *rx_main(void *arg)
 	struct cframe f;
 
 	for (;;) {
-		int r = fecan_rx(g->c, &f, WAIT_MS);
+		int r = gdrv_rx(g->c, &f, WAIT_MS);
 
 		if (r != 1) {
 			g->err = r < 0 ? -r : ETIMEDOUT;
@@ -61,7 +61,7 @@ static void *rx_main(void *arg)
 }
 
 /* Start the daemon with n devices and a started guest on each. */
-static void start(struct vd *d, unsigned int n, struct fecan **c)
+static void start(struct vd *d, unsigned int n, struct gdrv **c)
 {
 	static char spec[MAX_DEV][256];
 	static char sock[MAX_DEV][96];
@@ -80,7 +80,7 @@ static void start(struct vd *d, unsigned int n, struct fecan **c)
 	args[na] = NULL;
 	vd_spawn(d, args);
 	for (unsigned int k = 0; k < n; k++) {
-		struct fecan_opts o;
+		struct gdrv_opts o;
 		struct stat st;
 		uint64_t end = now_ms() + WAIT_MS;
 
@@ -91,19 +91,19 @@ static void start(struct vd *d, unsigned int n, struct fecan **c)
 			}
 			sleep_ms(5);
 		}
-		fecan_opts_default(&o);
+		gdrv_opts_default(&o);
 		o.can_features = NO_LATE_ACK & ~(1ull << VIRTIO_CAN_F_CAN_FD);
 		o.start.queue_size = 256;
 		c[k] = NULL;
-		assert_int_equal(fecan_open(&c[k], sock[k], &o, WAIT_MS), 0);
-		assert_int_equal(fecan_start(c[k], WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_open(&c[k], sock[k], &o, WAIT_MS), 0);
+		assert_int_equal(gdrv_start(c[k], WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	}
 }
 
-static void stop(struct vd *d, unsigned int n, struct fecan **c)
+static void stop(struct vd *d, unsigned int n, struct gdrv **c)
 {
 	for (unsigned int k = 0; k < n; k++)
-		fecan_close(c[k]);
+		gdrv_close(c[k]);
 	assert_int_equal(kill(d->pid, SIGTERM), 0);
 	assert_true(vd_wait_exit(d, WAIT_MS));
 	assert_int_equal(d->status, 0);
@@ -115,7 +115,7 @@ static double multi_rate(unsigned int n, bool rx, double secs, double *fair)
 {
 	struct guest_run g[MAX_DEV];
 	struct bench_flood w[MAX_DEV];
-	struct fecan *c[MAX_DEV];
+	struct gdrv *c[MAX_DEV];
 	double sum = 0, lo = 0, hi = 0;
 	struct vd d;
 

@@ -5,7 +5,7 @@
  * takes the frames with kernel timestamps. Prints the frame rate seen on
  * the bus against the theoretical rate of that bus for the same frame
  * (cbits), and the spread of the gaps between frames (the daemon books up
- * up to VCD_PACE_AHEAD_NS ahead, so frames leave in bursts).
+ * up to DEVICE_PACE_AHEAD_NS ahead, so frames leave in bursts).
  *
  * Usage: bench_pace [SECONDS per rate, default 3]
  */
@@ -81,7 +81,7 @@ static unsigned int recv_all(int s, uint64_t *ts, unsigned int cap)
 }
 
 struct pacer {
-	struct fecan *c;
+	struct gdrv *c;
 	double secs;
 	unsigned long long done;
 	int err;
@@ -158,7 +158,7 @@ static void pace_run(uint32_t rate, double secs)
 		fail_msg("%u bit/s: %.1f frames/s is faster than the bus's %.1f", rate, measured,
 			 theory);
 	free(gaps);
-	fecan_close(p.c);
+	gdrv_close(p.c);
 	close(s);
 	vd_stop(&d);
 	vd_cleanup(&d);

@@ -52,7 +52,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 	uint64_t features = NO_LATE_ACK & (fd_guest ? ~0ull : ~(1ull << VIRTIO_CAN_F_CAN_FD));
 	struct vd_stats st0, st1;
 	struct bench_flood w;
-	struct fecan *c;
+	struct gdrv *c;
 	struct cframe f;
 	unsigned long long n = 0, extra = 0, sn0, sn1, delivered, dropped, sent;
 	double t, c0;
@@ -61,7 +61,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", NULL);
 	c = guest_open(&d, features);
-	assert_int_equal(fecan_has(c, VIRTIO_CAN_F_CAN_FD), fd_guest);
+	assert_int_equal(gdrv_has(c, VIRTIO_CAN_F_CAN_FD), fd_guest);
 	vd_stats(&d, &st0);
 	assert_true(st0.rx_kernel != ~0ull); /* the daemon reports kernel drops */
 	sn0 = softnet_drops();
@@ -78,7 +78,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 	*cpu_us = (bench_daemon_cpu_s(&d) - c0) * 1e6 / (double)n;
 	bench_flood_join(&w);
 	/* Markers sent after the first one the guest saw, or still queued. */
-	while (fecan_rx(c, &f, 300) == 1)
+	while (gdrv_rx(c, &f, 300) == 1)
 		extra++;
 	vd_stats(&d, &st1);
 	sn1 = softnet_drops();
@@ -97,7 +97,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 			 key, sent, delivered, dropped, n + 1 + extra);
 	}
 	*dropped_pct = 100.0 * (double)dropped / (double)sent;
-	fecan_close(c);
+	gdrv_close(c);
 	vd_stop(&d);
 	vd_cleanup(&d);
 	return (double)n / t;

@@ -112,23 +112,23 @@ static double guest_tx_rate(bool fd, bool evidx_indirect, double secs, const cha
 			    unsigned long long *not_ok_sum, double *cpu_us)
 {
 	struct vd d;
-	struct fecan_opts o;
-	struct fecan *c = NULL;
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
 	struct vd_stats st;
 	struct bench_txflood fl;
 	double c0;
 
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", NULL);
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = NO_LATE_ACK;
 	o.start.queue_size = 256;
 	if (!evidx_indirect)
 		o.start.features &= ~(FE_F_EVENT_IDX | FE_F_INDIRECT_DESC);
-	assert_int_equal(fecan_open(&c, d.sock, &o, WAIT_MS), 0);
-	assert_int_equal(!!(fecan_features(c) & FE_F_EVENT_IDX), evidx_indirect);
-	assert_int_equal(!!(fecan_features(c) & FE_F_INDIRECT_DESC), evidx_indirect);
-	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_open(&c, d.sock, &o, WAIT_MS), 0);
+	assert_int_equal(!!(gdrv_features(c) & FE_F_EVENT_IDX), evidx_indirect);
+	assert_int_equal(!!(gdrv_features(c) & FE_F_INDIRECT_DESC), evidx_indirect);
+	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 
 	c0 = bench_daemon_cpu_s(&d);
 	assert_int_equal(bench_guest_txflood(c, fd, NULL, secs, &fl), 0);
@@ -138,7 +138,7 @@ static double guest_tx_rate(bool fd, bool evidx_indirect, double secs, const cha
 	printf("%s: %llu completions in %.2f s (%llu NOT_OK); daemon tx ok %llu, failed %llu\n",
 	       key, fl.done, fl.t, fl.not_ok, st.tx_ok, st.tx_failed);
 	*not_ok_sum += fl.not_ok;
-	fecan_close(c);
+	gdrv_close(c);
 	vd_stop(&d);
 	vd_cleanup(&d);
 	return (double)fl.done / fl.t;

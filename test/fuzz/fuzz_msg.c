@@ -39,7 +39,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct tdev {
+struct testdev {
 	uint8_t config[16];
 	unsigned int held;
 };
@@ -53,7 +53,7 @@ static int t_set_features(void *opaque, uint64_t features)
 
 static int t_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32_t size)
 {
-	struct tdev *t = opaque;
+	struct testdev *t = opaque;
 
 	if (offset > sizeof(t->config) || size > sizeof(t->config) - offset)
 		return -EINVAL;
@@ -63,7 +63,7 @@ static int t_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32_t si
 
 static int t_set_config(void *opaque, uint32_t offset, const uint8_t *buf, uint32_t size)
 {
-	struct tdev *t = opaque;
+	struct testdev *t = opaque;
 
 	if (offset > sizeof(t->config) || size > sizeof(t->config) - offset)
 		return -EINVAL;
@@ -246,7 +246,7 @@ static int connect_backend(struct vu_backend *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = {.p = data, .left = size};
-	struct tdev t = {.config = {1, 2, 3, 4, 5, 6, 7, 8}};
+	struct testdev t = {.config = {1, 2, 3, 4, 5, 6, 7, 8}};
 	const struct vu_device dev = {
 	    .name = "fuzz",
 	    .features = 0x3f,

@@ -2,14 +2,14 @@
 /*
  * A hostile frontend and a hostile guest against the daemon's loop.
  *
- * Two real backends and virtio-can devices in one loop (dmn_init, dmn_add,
+ * Two real backends and virtio-can devices in one loop (loop_init, loop_add,
  * as the daemon wires them), each on its own fake CAN port and attached to
  * one end of its own socketpair. The harness holds the other ends and
  * writes whole vhost-user messages on them, with SCM_RIGHTS fds of every
  * kind; between messages it plays the guests: it edits the rings in the
  * memfds it handed over, kicks, and injects bus events into the fake ports.
- * Both devices read one session clock (vcd_port_ops.now_ms) that moves only
- * when a step says so. After every step the loop runs one turn of dmn_run()
+ * Both devices read one session clock (device_port_ops.now_ms) that moves only
+ * when a step says so. After every step the loop runs one turn of loop_run()
  * itself, which cannot sleep (its control fd is always readable), so a step
  * that hangs is a libFuzzer timeout and one that spins is caught by a CPU
  * bound per turn. At the end a fresh frontend must still be served by each
@@ -18,7 +18,7 @@
  * Invariants (abort, so libFuzzer reports a crash):
  *  - after every loop turn, every device, whatever its guest did: no
  *    wakeup of a queue read more descriptors than its budget
- *    (vcd_stats.walk_max against VCD_TX_BUDGET, _RX_, _CTRL_);
+ *    (device_stats.walk_max against DEVICE_TX_BUDGET, _RX_, _CTRL_);
  *  - after every loop turn, on a device driven only as a driver would (no
  *    raw message, descriptor, avail or memory scribble, cut-short write,
  *    eager repost: see struct fdev.tainted), on the rings the harness set up
@@ -29,7 +29,7 @@
  *    started) empties its TX ring within STOPPED_TURNS turns with the clock
  *    standing still;
  *  - at OP_SETTLE and at the end: the guest goes quiet, the clock
- *    moves SETTLE_STEP_MS a turn, past the pacing horizon (VCD_PACE_AHEAD_NS
+ *    moves SETTLE_STEP_MS a turn, past the pacing horizon (DEVICE_PACE_AHEAD_NS
  *    and the frames' bus time) and every LATE_TX_ACK deadline: started or
  *    stopped, no TX or control request of a live ring (ring_live) is left.
  * The guest kicks only when the device asks (need_kick) or the input says
@@ -73,11 +73,11 @@
 #include <unistd.h>
 #include <linux/sockios.h>
 
-#include "dmn.h"
+#include "loop.h"
 #include "fakeport.h"
 #include "fuzz_util.h"
-#include "vcd.h"
-#include "vcd_frame.h"
+#include "device.h"
+#include "device_frame.h"
 #include "virtio_can.h"
 #include "vhost-user/vq.h"
 #include "vhost-user/vlog.h"
@@ -205,11 +205,11 @@ struct track {
 
 /* One device of the loop, its fake port and its frontend + guest. */
 struct fdev {
-	unsigned int idx; /* in the dmn */
-	struct dmn *m;
+	unsigned int idx; /* in the loop */
+	struct loop *m;
 	struct fakeport *port;
-	struct dmn_port dp;
-	struct vcd_port_ops ops; /* the fake port's, with the session's clock */
+	struct loop_port dp;
+	struct device_port_ops ops; /* the fake port's, with the session's clock */
 	int peer;		 /* our end of the connection, -1 when none */
 	bool deaf;
 	bool small_sndbuf;
@@ -225,9 +225,9 @@ struct fdev {
 
 struct sess {
 	struct fuzz_in in;
-	struct dmn m;
+	struct loop m;
 	bool inited;
-	int ctl; /* always readable: dmn_run() makes one turn and returns */
+	int ctl; /* always readable: loop_run() makes one turn and returns */
 	bool short_ok;
 	bool checking; /* inside an invariant check: no nested checks */
 	unsigned int waits;
@@ -252,12 +252,12 @@ static struct vu_backend *dev_backend(const struct fdev *d)
 	return d->m->devs[d->idx].backend;
 }
 
-static struct vcd *dev_vcd(const struct fdev *d)
+static struct device *dev_vcd(const struct fdev *d)
 {
 	return d->m->devs[d->idx].dev;
 }
 
-static int sess_stop_turn(struct dmn *m, void *arg)
+static int sess_stop_turn(struct loop *m, void *arg)
 {
 	(void)m;
 	(void)arg;
@@ -360,14 +360,14 @@ static const uint32_t bitrates[8] = {0, 10000, 20000, 50000, 125000, 250000, 500
  */
 static void sess_open(struct sess *s)
 {
-	struct vcd_config cfg = {.name = "fuzz-can0"};
+	struct device_config cfg = {.name = "fuzz-can0"};
 	uint8_t f = fuzz_u8(&s->in), g = 0;
 
 	if (f & 0x80)
 		g = fuzz_u8(&s->in);
 	s->short_ok = (f & 1) && short_memfd_ok;
 	cfg.fd = f & 2;
-	cfg.tx_ack_timeout_ms = (f & 8) ? 1 : VCD_DEFAULT_TX_ACK_TIMEOUT_MS;
+	cfg.tx_ack_timeout_ms = (f & 8) ? 1 : DEVICE_DEFAULT_TX_ACK_TIMEOUT_MS;
 	cfg.rx_backlog = 1u << (2 * ((f >> 4) & 3));
 	cfg.dbitrate = (g & 0x40) ? 2000000u : 0;
 	for (unsigned int i = 0; i < NDEV; i++) {
@@ -382,17 +382,17 @@ static void sess_open(struct sess *s)
 	if (f & 0x40)
 		s->dev[0].reposts = MAX_REPOSTS;
 	cfg.bitrate = bitrates[g & 7];
-	/* dmn_init takes the backend's end, also on failure. */
-	if (dmn_init(&s->m, &cfg, &s->dev[0].dp, NULL, dev_socketpair(&s->dev[0])) != 0)
+	/* loop_init takes the backend's end, also on failure. */
+	if (loop_init(&s->m, &cfg, &s->dev[0].dp, NULL, dev_socketpair(&s->dev[0])) != 0)
 		abort();
 	s->inited = true;
 	cfg.name = "fuzz-can1";
 	cfg.bitrate = bitrates[(g >> 3) & 7];
 	{
-		struct dmn_sock sock = {.path = NULL, .listen_fd = -1, .conn_fd = -1};
+		struct loop_sock sock = {.path = NULL, .listen_fd = -1, .conn_fd = -1};
 
 		sock.conn_fd = dev_socketpair(&s->dev[1]);
-		if (dmn_add(&s->m, &cfg, &s->dev[1].dp, &sock) != 0)
+		if (loop_add(&s->m, &cfg, &s->dev[1].dp, &sock) != 0)
 			abort();
 	}
 	for (unsigned int i = 0; f & 8 && i < NDEV; i++)
@@ -432,14 +432,14 @@ static void sess_check(struct sess *s);
 
 /*
  * One turn of the daemon's loop: its epoll set, the backend's dispatch, the
- * port, vcd_tick. It cannot sleep: the control fd is readable. Then the
+ * port, device_tick. It cannot sleep: the control fd is readable. Then the
  * invariants (sess_check).
  */
 static void sess_loop_turn(struct sess *s)
 {
 	uint64_t t0 = cpu_ns(), dt;
 
-	if (dmn_run(&s->m, s->ctl, sess_stop_turn, s) != 0)
+	if (loop_run(&s->m, s->ctl, sess_stop_turn, s) != 0)
 		abort();
 	dt = cpu_ns() - t0;
 	if (dt > TURN_CPU_LIMIT_NS) {
@@ -937,11 +937,11 @@ static void op_msg(struct sess *s)
 static void setup_handshake(struct sess *s)
 {
 	uint8_t pb = fuzz_u8(&s->in);
-	uint64_t f = VU_BACKEND_TRANSPORT_FEATURES | VCD_F_ALL;
+	uint64_t f = VU_BACKEND_TRANSPORT_FEATURES | DEVICE_F_ALL;
 	static const uint64_t drop[8] = {
 	    1ull << 29, 1ull << 28,	   1ull << VHOST_USER_F_PROTOCOL_FEATURES,
-	    0,		VCD_F_LATE_TX_ACK, VCD_F_FD,
-	    1ull << 24, VCD_F_CLASSIC,
+	    0,		DEVICE_F_LATE_TX_ACK, DEVICE_F_FD,
+	    1ull << 24, DEVICE_F_CLASSIC,
 	};
 	uint8_t stream = FK_STREAM;
 
@@ -1590,13 +1590,13 @@ static bool ring_live(struct fdev *d, unsigned int q)
 
 static void fail(const struct fdev *d, unsigned int q, const char *what, unsigned int n)
 {
-	struct vcd_stats st;
+	struct device_stats st;
 
-	vcd_get_stats(dev_vcd(d), &st);
+	device_get_stats(dev_vcd(d), &st);
 	fprintf(stderr,
 		"fuzz_session: device %u ring %u: %s (%u); controller %s, tx ok %llu "
 		"rejected %llu failed %llu timeout %llu stopped %llu\n",
-		d->idx, q, what, n, vcd_started(dev_vcd(d)) ? "started" : "stopped",
+		d->idx, q, what, n, device_started(dev_vcd(d)) ? "started" : "stopped",
 		(unsigned long long)st.tx_ok, (unsigned long long)st.tx_rejected,
 		(unsigned long long)st.tx_failed, (unsigned long long)st.tx_timeout,
 		(unsigned long long)st.tx_stopped);
@@ -1660,18 +1660,18 @@ static void check_used(struct fdev *d, unsigned int q)
 
 /*
  * After every loop turn. Every device: no wakeup of a queue read more
- * descriptors than its budget (vcd_stats.walk_max), whatever its guest
+ * descriptors than its budget (device_stats.walk_max), whatever its guest
  * does. Every device driven as a driver would: requests used exactly once.
  */
 static void sess_check(struct sess *s)
 {
-	static const unsigned int budget[NQ] = {VCD_TX_BUDGET, VCD_RX_BUDGET, VCD_CTRL_BUDGET};
+	static const unsigned int budget[NQ] = {DEVICE_TX_BUDGET, DEVICE_RX_BUDGET, DEVICE_CTRL_BUDGET};
 
 	for (unsigned int i = 0; i < NDEV; i++) {
 		struct fdev *d = &s->dev[i];
-		struct vcd_stats st;
+		struct device_stats st;
 
-		vcd_get_stats(dev_vcd(d), &st);
+		device_get_stats(dev_vcd(d), &st);
 		for (unsigned int q = 0; q < NQ; q++) {
 			if (st.walk_max[q] > budget[q])
 				fail(d, q, "one wakeup read more descriptors than the budget",
@@ -1706,14 +1706,14 @@ static void sess_check_stopped(struct sess *s)
 		bool waited = false;
 
 		for (unsigned int t = 0; t < STOPPED_TURNS; t++) {
-			if (vcd_started(dev_vcd(d)) || live_pending(d, VIRTIO_CAN_QUEUE_TX) == 0)
+			if (device_started(dev_vcd(d)) || live_pending(d, VIRTIO_CAN_QUEUE_TX) == 0)
 				break;
 			if (d->tr[VIRTIO_CAN_QUEUE_TX].owed)
 				kick(d, VIRTIO_CAN_QUEUE_TX);
 			waited = true;
 			sess_turn(s);
 		}
-		if (waited && !vcd_started(dev_vcd(d)) && live_pending(d, VIRTIO_CAN_QUEUE_TX))
+		if (waited && !device_started(dev_vcd(d)) && live_pending(d, VIRTIO_CAN_QUEUE_TX))
 			fail(d, VIRTIO_CAN_QUEUE_TX,
 			     "TX requests left while the controller is stopped",
 			     live_pending(d, VIRTIO_CAN_QUEUE_TX));
@@ -1722,7 +1722,7 @@ static void sess_check_stopped(struct sess *s)
 
 /*
  * The guest goes quiet (it gives the kicks it owes); the clock moves well
- * past the pacing horizon (VCD_PACE_AHEAD_NS and the frames' bus time) and
+ * past the pacing horizon (DEVICE_PACE_AHEAD_NS and the frames' bus time) and
  * every LATE_TX_ACK deadline. Started or stopped, no TX or control request
  * of a live ring may be left in flight after SETTLE_TURNS turns.
  */
@@ -1860,9 +1860,9 @@ static void sess_close(struct sess *s)
 {
 	for (unsigned int i = 0; verbose && s->inited && i < NDEV; i++) {
 		struct fdev *d = &s->dev[i];
-		struct vcd_stats st;
+		struct device_stats st;
 
-		vcd_get_stats(dev_vcd(d), &st);
+		device_get_stats(dev_vcd(d), &st);
 		fprintf(stderr,
 			"fuzz_session: device %u%s: %u sessions, tx ok %llu rejected %llu failed "
 			"%llu timeout %llu stopped %llu, rx delivered %llu, bus events read %llu, "
@@ -1876,7 +1876,7 @@ static void sess_close(struct sess *s)
 			(unsigned long long)st.walk_max[1], (unsigned long long)st.walk_max[2]);
 	}
 	if (s->inited)
-		dmn_fini(&s->m);
+		loop_fini(&s->m);
 	for (unsigned int i = 0; i < NDEV; i++) {
 		struct fdev *d = &s->dev[i];
 

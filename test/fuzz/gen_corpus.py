@@ -87,7 +87,7 @@ write("fuzz_vq", "two-regions", vq_input(2 | 0x40 | 0x20, [
 write("fuzz_vq", "loop", vq_input(2, [desc(GPA0 + 0x900, 16, NEXT, 1),
                                       desc(GPA0 + 0x900, 16, NEXT, 0)], [0]))
 
-# ---- fuzz_vcd: features, backlog, then ops ----
+# ---- fuzz_device: features, backlog, then ops ----
 def seg(data=b"", ln=None, w=False):
     ln = len(data) if ln is None else ln
     return bytes([ln, 1 if w else 0]) + (b"" if w else data[:24])
@@ -112,11 +112,11 @@ txfd = bytes([0]) + chain([seg(can_hdr(1, 12, 0x4000, 0x1234567) + bytes(8), ln=
                            seg(ln=1, w=True)], indirect=True)
 rxbuf = bytes([2]) + chain([seg(ln=80, w=True)])
 rx = bytes([4, 0]) + cframe(0x123, 0, b"\x11\x22")
-write("fuzz_vcd", "tx-rx", bytes([0x0F | 0x10, 4]) + start + tx + txfd + rxbuf + rxbuf + rx
+write("fuzz_device", "tx-rx", bytes([0x0F | 0x10, 4]) + start + tx + txfd + rxbuf + rxbuf + rx
       + bytes([5, 0, 8, 0x10, 0x00]) + stop)
-write("fuzz_vcd", "late-ack", bytes([0x0F, 2]) + start + tx + bytes([8, 0xFF, 0x7F]) + tx
+write("fuzz_device", "late-ack", bytes([0x0F, 2]) + start + tx + bytes([8, 0xFF, 0x7F]) + tx
       + bytes([5, 0]) + bytes([6, 7]) + start + rxbuf + rx)
-write("fuzz_vcd", "busy-port", bytes([0x05, 1]) + bytes([9, 0x0F]) + start + bytes([9, 0])
+write("fuzz_device", "busy-port", bytes([0x05, 1]) + bytes([9, 0x0F]) + start + bytes([9, 0])
       + start + bytes([9, 2]) + tx + rx + rx + rxbuf + bytes([10, 1, 12, 0x07, 13, 0x10]))
 
 # ---- fuzz_canfmt: text ----

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
  * The daemon's device as a guest sees it: the daemon's own event loop
- * (dmn_init/dmn_run in a thread) with a fake CAN port, driven over a real
- * unix socket by the frontend client's virtio-can driver (fecan), as the
+ * (loop_init/loop_run in a thread) with a fake CAN port, driven over a real
+ * unix socket by the frontend client's virtio-can driver (gdrv), as the
  * Linux driver would drive it, in QEMU's and cloud-hypervisor's message
  * orders. What enters from the "bus" (frames, TX echoes, bus-off) goes
  * through the fake port's pipe and the loop, as the real port's would.
@@ -20,9 +20,9 @@
 
 #include <cmocka.h>
 
-#include "bkt.h"
+#include "bthread.h"
 #include "fakeport.h"
-#include "fecan.h"
+#include "guest_driver.h"
 #include "vhost-user/vlog.h"
 
 #define T_MS 5000
@@ -37,7 +37,7 @@
 
 #define KIND (CFRAME_EXT | CFRAME_FD | CFRAME_RTR)
 
-/* fe_start's default ring size: fecan fills the Rxq with this many buffers. */
+/* fe_start's default ring size: gdrv fills the Rxq with this many buffers. */
 #define QSIZE 256
 
 struct fx {
@@ -51,7 +51,7 @@ static int fx_setup(void **state)
 	struct fx *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
-	x->fds_before = bkt_count_fds();
+	x->fds_before = bthread_count_fds();
 	assert_true(x->fds_before > 0);
 	assert_int_equal(fakeport_new(&x->p), 0);
 	*state = x;
@@ -68,7 +68,7 @@ static int fx_teardown(void **state)
 	assert_int_equal(fakeport_dmn_stop(x->d), 0);
 	fakeport_free(x->p);
 	/* Every fd of the daemon, its sessions and the port is closed again. */
-	assert_int_equal(bkt_count_fds(), x->fds_before);
+	assert_int_equal(bthread_count_fds(), x->fds_before);
 	free(x);
 	return 0;
 }
@@ -76,7 +76,7 @@ static int fx_teardown(void **state)
 /* Start the daemon: rx_backlog 0 and ack_ms 0 mean the defaults. */
 static void fx_up(struct fx *x, bool fd, unsigned int rx_backlog, unsigned int ack_ms)
 {
-	struct vcd_config cfg = {
+	struct device_config cfg = {
 	    .name = "can-test",
 	    .fd = fd,
 	    .rx_backlog = rx_backlog,
@@ -86,20 +86,20 @@ static void fx_up(struct fx *x, bool fd, unsigned int rx_backlog, unsigned int a
 	assert_int_equal(fakeport_dmn_start(&x->d, &cfg, x->p), 0);
 }
 
-static struct fecan *can_open(struct fx *x, enum fe_order order, uint64_t can_features,
+static struct gdrv *can_open(struct fx *x, enum fe_order order, uint64_t can_features,
 			      unsigned int rx_buffers)
 {
-	struct fecan_opts o;
-	struct fecan *c = NULL;
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
 
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.start.order = order;
 	o.can_features = can_features;
 	o.rx_buffers = rx_buffers;
-	assert_int_equal(fecan_open(&c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(gdrv_open(&c, fakeport_dmn_path(x->d), &o, T_MS), 0);
 	assert_non_null(c);
 	/* Never a device feature the guest did not ask for. */
-	assert_int_equal(fecan_features(c) & F_ALL & ~can_features, 0);
+	assert_int_equal(gdrv_features(c) & F_ALL & ~can_features, 0);
 	return c;
 }
 
@@ -108,7 +108,7 @@ static void sync_loop(struct fx *x)
 	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
 }
 
-static void stats(struct fx *x, struct vcd_stats *s)
+static void stats(struct fx *x, struct device_stats *s)
 {
 	assert_int_equal(fakeport_dmn_stats(x->d, s), 0);
 }
@@ -120,7 +120,7 @@ struct conn_state {
 	unsigned int sessions;
 };
 
-static void get_conn_state(struct dmn *m, void *arg)
+static void get_conn_state(struct loop *m, void *arg)
 {
 	struct conn_state *cs = arg;
 
@@ -153,7 +153,7 @@ struct ring_state {
 	uint16_t used_idx;
 };
 
-static void get_rxq_state(struct dmn *m, void *arg)
+static void get_rxq_state(struct loop *m, void *arg)
 {
 	struct ring_state *rs = arg;
 	struct vq *q = vu_backend_vq(m->backend, VIRTIO_CAN_QUEUE_RX);
@@ -170,9 +170,9 @@ static void get_rxq_state(struct dmn *m, void *arg)
  * Every RX buffer the guest posted is either used (waiting for the guest)
  * or still available: the device holds none.
  */
-static void assert_no_rx_held(struct fx *x, struct fecan *c)
+static void assert_no_rx_held(struct fx *x, struct gdrv *c)
 {
-	struct fe *f = fecan_fe(c);
+	struct fe *f = gdrv_fe(c);
 	struct ring_state rs = {0};
 	uint16_t waiting;
 
@@ -184,7 +184,7 @@ static void assert_no_rx_held(struct fx *x, struct fecan *c)
 	waiting = (uint16_t)(rs.used_idx - fe_ring_last_used(f, VIRTIO_CAN_QUEUE_RX));
 	assert_int_equal(fe_ring_inflight(f, VIRTIO_CAN_QUEUE_RX),
 			 waiting + (unsigned int)rs.avail);
-	assert_int_equal(fecan_rx_posted(c), fe_ring_inflight(f, VIRTIO_CAN_QUEUE_RX));
+	assert_int_equal(gdrv_rx_posted(c), fe_ring_inflight(f, VIRTIO_CAN_QUEUE_RX));
 }
 
 /* ---- Frames ---- */
@@ -226,47 +226,47 @@ static void assert_sent(struct fx *x, unsigned int i, const struct cframe *want)
 		assert_int_equal(got.flags, want->flags & KIND);
 }
 
-static void receive(struct fecan *c, const struct cframe *want)
+static void receive(struct gdrv *c, const struct cframe *want)
 {
 	struct cframe got;
 	uint32_t used;
 
-	assert_int_equal(fecan_rx(c, &got, T_MS), 1);
+	assert_int_equal(gdrv_rx(c, &got, T_MS), 1);
 	assert_same_frame(&got, want);
-	fecan_rx_last(c, NULL, &used);
+	gdrv_rx_last(c, NULL, &used);
 	assert_int_equal(used, VIRTIO_CAN_HDR_SIZE + want->len);
 }
 
 /* Nothing (more) reaches the guest once the loop handled what was injected. */
-static void assert_no_rx(struct fx *x, struct fecan *c)
+static void assert_no_rx(struct fx *x, struct gdrv *c)
 {
 	struct cframe got;
 
 	sync_loop(x);
-	assert_int_equal(fecan_rx(c, &got, 0), -ETIMEDOUT);
+	assert_int_equal(gdrv_rx(c, &got, 0), -ETIMEDOUT);
 }
 
-static void assert_no_tx_completion(struct fx *x, struct fecan *c)
+static void assert_no_tx_completion(struct fx *x, struct gdrv *c)
 {
 	int token;
 	uint8_t result;
 
 	sync_loop(x);
-	assert_int_equal(fecan_tx_wait(c, 0, &token, &result), -ETIMEDOUT);
+	assert_int_equal(gdrv_tx_wait(c, 0, &token, &result), -ETIMEDOUT);
 }
 
-static void tx_result(struct fecan *c, int want_token, uint8_t want_result)
+static void tx_result(struct gdrv *c, int want_token, uint8_t want_result)
 {
 	int token = -1;
 	uint8_t result = 0xff;
 
-	assert_int_equal(fecan_tx_wait(c, T_MS, &token, &result), 1);
+	assert_int_equal(gdrv_tx_wait(c, T_MS, &token, &result), 1);
 	assert_int_equal(token, want_token);
 	assert_int_equal(result, want_result);
 }
 
 /* n completions, in any order: each one of tok[], once, with want_result. */
-static void tx_results(struct fecan *c, const int *tok, unsigned int n, uint8_t want_result)
+static void tx_results(struct gdrv *c, const int *tok, unsigned int n, uint8_t want_result)
 {
 	bool seen[64] = {false};
 
@@ -276,7 +276,7 @@ static void tx_results(struct fecan *c, const int *tok, unsigned int n, uint8_t 
 		uint8_t result = 0xff;
 		unsigned int j;
 
-		assert_int_equal(fecan_tx_wait(c, T_MS, &token, &result), 1);
+		assert_int_equal(gdrv_tx_wait(c, T_MS, &token, &result), 1);
 		assert_int_equal(result, want_result);
 		for (j = 0; j < n && tok[j] != token; j++)
 			;
@@ -286,7 +286,7 @@ static void tx_results(struct fecan *c, const int *tok, unsigned int n, uint8_t 
 	}
 }
 
-static uint64_t rx_accounted(const struct vcd_stats *s)
+static uint64_t rx_accounted(const struct device_stats *s)
 {
 	return s->rx_delivered + s->rx_dropped_stopped + s->rx_dropped_type +
 	       s->rx_dropped_overflow + s->rx_dropped_small;
@@ -294,7 +294,7 @@ static uint64_t rx_accounted(const struct vcd_stats *s)
 
 /* ---- A whole session ---- */
 
-static void traffic(struct fx *x, struct fecan *c)
+static void traffic(struct fx *x, struct gdrv *c)
 {
 	const struct cframe tx[] = {
 	    mkframe(0x123, 0, 8, 1),
@@ -320,7 +320,7 @@ static void traffic(struct fx *x, struct fecan *c)
 	unsigned int sent0 = fakeport_sent_count(x->p);
 
 	for (unsigned int i = 0; i < sizeof(tx) / sizeof(tx[0]); i++)
-		assert_int_equal(fecan_tx_sync(c, &tx[i], T_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_tx_sync(c, &tx[i], T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_sent_count(x->p), sent0 + sizeof(tx) / sizeof(tx[0]));
 	for (unsigned int i = 0; i < sizeof(tx) / sizeof(tx[0]); i++)
 		assert_sent(x, sent0 + i, &tx[i]);
@@ -339,9 +339,9 @@ static void traffic(struct fx *x, struct fecan *c)
  * device consumed every chain the guest made available and holds none:
  * each base is the guest's avail index and its used index.
  */
-static void stop_rings_as_qemu(struct fecan *c)
+static void stop_rings_as_qemu(struct gdrv *c)
 {
-	struct fe *f = fecan_fe(c);
+	struct fe *f = gdrv_fe(c);
 
 	for (unsigned int q = 0; q < VIRTIO_CAN_NUM_QUEUES; q++) {
 		uint16_t base;
@@ -360,22 +360,22 @@ static void stop_rings_as_qemu(struct fecan *c)
 static void session(void **state, enum fe_order order)
 {
 	struct fx *x = *state;
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 
 	fx_up(x, true, 0, 0);
 	c = can_open(x, order, F_CLASSIC | F_FD | F_RTR, 0);
-	assert_true(fecan_has(c, VIRTIO_CAN_F_CAN_FD));
-	assert_true(fecan_has(c, VIRTIO_CAN_F_RTR_FRAMES));
-	assert_false(fecan_has(c, VIRTIO_CAN_F_LATE_TX_ACK));
-	assert_int_equal(fecan_rx_posted(c), QSIZE);
+	assert_true(gdrv_has(c, VIRTIO_CAN_F_CAN_FD));
+	assert_true(gdrv_has(c, VIRTIO_CAN_F_RTR_FRAMES));
+	assert_false(gdrv_has(c, VIRTIO_CAN_F_LATE_TX_ACK));
+	assert_int_equal(gdrv_rx_posted(c), QSIZE);
 	assert_false(fakeport_tx_confirm(x->p));
 
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_starts(x->p), 1);
-	assert_int_equal(fecan_status(c), 0);
+	assert_int_equal(gdrv_status(c), 0);
 	traffic(x, c);
-	assert_int_equal(fecan_stop(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_stop(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_stops(x->p), 1);
 	if (order == FE_ORDER_QEMU)
 		stop_rings_as_qemu(c);
@@ -384,8 +384,8 @@ static void session(void **state, enum fe_order order)
 	 * A VMM that restarts: the same guest memory, a new connection (QEMU
 	 * gives the bases it got back, cloud-hypervisor the used indexes).
 	 */
-	assert_int_equal(fecan_reconnect(c, fakeport_dmn_path(x->d), T_MS), 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_reconnect(c, fakeport_dmn_path(x->d), T_MS), 0);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_starts(x->p), 2);
 	traffic(x, c);
 	assert_no_rx_held(x, c);
@@ -396,7 +396,7 @@ static void session(void **state, enum fe_order order)
 	assert_int_equal(s.rx_delivered, 16);
 	assert_int_equal(rx_accounted(&s), 16);
 	assert_int_equal(s.busoff_events, 0);
-	fecan_close(c);
+	gdrv_close(c);
 	wait_idle(x, 2);
 }
 
@@ -422,14 +422,14 @@ static void test_reconnect_while_started(void **state)
 	const struct cframe a = mkframe(0x10, 0, 1, 1);
 	const struct cframe b = mkframe(0x11, 0, 1, 2);
 	struct cframe echo;
-	struct fecan *c;
+	struct gdrv *c;
 	int ta, tb;
 
 	fx_up(x, true, 0, T_ACK_NEVER_MS);
 	c = can_open(x, FE_ORDER_QEMU, F_ALL, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
-	ta = fecan_tx(c, &a);
-	tb = fecan_tx(c, &b);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	ta = gdrv_tx(c, &a);
+	tb = gdrv_tx(c, &b);
 	assert_true(ta >= 0 && tb >= 0);
 	for (unsigned int i = 0; i < 5; i++)
 		rx[i] = mkframe(0x20 + i, 0, 8, (uint8_t)i);
@@ -437,7 +437,7 @@ static void test_reconnect_while_started(void **state)
 	assert_int_equal(fakeport_wait_sent(x->p, 2, T_MS), 0);
 	sync_loop(x);
 
-	assert_int_equal(fecan_reconnect(c, fakeport_dmn_path(x->d), T_MS), 0);
+	assert_int_equal(gdrv_reconnect(c, fakeport_dmn_path(x->d), T_MS), 0);
 	tx_results(c, (const int[]){ta, tb}, 2, VIRTIO_CAN_RESULT_NOT_OK);
 	for (unsigned int i = 0; i < 5; i++)
 		receive(c, &rx[i]);
@@ -445,16 +445,16 @@ static void test_reconnect_while_started(void **state)
 	assert_no_rx_held(x, c);
 
 	/* Reset with the old connection: stopped until START. */
-	assert_int_equal(fecan_tx_sync(c, &a, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
-	ta = fecan_tx(c, &a);
+	assert_int_equal(gdrv_tx_sync(c, &a, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	ta = gdrv_tx(c, &a);
 	assert_int_equal(fakeport_wait_sent(x->p, 3, T_MS), 0);
 	assert_int_equal(fakeport_sent(x->p, 2, &echo), 0);
 	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_TX_DONE, &echo), 0);
 	tx_result(c, ta, VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_inject_frames(x->p, &rx[0], 1), 0);
 	receive(c, &rx[0]);
-	fecan_close(c);
+	gdrv_close(c);
 	wait_idle(x, 2);
 }
 
@@ -463,19 +463,19 @@ struct printed {
 	size_t len;
 };
 
-static void print_in_loop(struct dmn *m, void *arg)
+static void print_in_loop(struct loop *m, void *arg)
 {
 	struct printed *p = arg;
 	FILE *f = open_memstream(&p->buf, &p->len);
 
 	if (!f)
 		return;
-	dmn_print_stats(m, f);
+	loop_print_stats(m, f);
 	fclose(f);
 }
 
 /*
- * What dmn_print_stats() writes, printed in the loop thread: want, then
+ * What loop_print_stats() writes, printed in the loop thread: want, then
  * the line of the work done per wake-up (its figures depend on how the
  * loop's turns fell, not on the session).
  */
@@ -504,18 +504,18 @@ static void test_types_not_negotiated(void **state)
 	const struct cframe fd = mkframe(0x100, CFRAME_FD, 16, 1);
 	const struct cframe rtr = mkframe(0x101, CFRAME_RTR, 2, 0);
 	const struct cframe classic = mkframe(0x102, 0, 2, 2);
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 
 	fx_up(x, false, 0, 0);
 	c = can_open(x, FE_ORDER_QEMU, F_ALL & ~F_RTR & ~F_LATE, 0);
-	assert_false(fecan_has(c, VIRTIO_CAN_F_CAN_FD)); /* not offered */
-	assert_false(fecan_has(c, VIRTIO_CAN_F_RTR_FRAMES));
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_false(gdrv_has(c, VIRTIO_CAN_F_CAN_FD)); /* not offered */
+	assert_false(gdrv_has(c, VIRTIO_CAN_F_RTR_FRAMES));
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 
-	assert_int_equal(fecan_tx_sync(c, &fd, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(fecan_tx_sync(c, &rtr, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(fecan_tx_sync(c, &classic, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &fd, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &rtr, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &classic, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_sent_count(x->p), 1);
 	assert_sent(x, 0, &classic);
 
@@ -534,7 +534,7 @@ static void test_types_not_negotiated(void **state)
 			    "rx: delivered 1, dropped: stopped 0, type 2, backlog full 0, "
 			    "buffer too small 0\n"
 			    "bus-off events: 0\n");
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* ---- Controller state ---- */
@@ -543,36 +543,36 @@ static void test_start_twice_stop_fails_pending(void **state)
 {
 	struct fx *x = *state;
 	struct cframe f[3];
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 	int tok[3];
 
 	fx_up(x, true, 0, T_ACK_NEVER_MS);
 	c = can_open(x, FE_ORDER_QEMU, F_ALL, 0);
-	assert_true(fecan_has(c, VIRTIO_CAN_F_LATE_TX_ACK));
+	assert_true(gdrv_has(c, VIRTIO_CAN_F_LATE_TX_ACK));
 	assert_true(fakeport_tx_confirm(x->p));
 	/* STOP while stopped, START while started: both succeed. */
-	assert_int_equal(fecan_stop(c, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_status(c), 0);
+	assert_int_equal(gdrv_stop(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_status(c), 0);
 
 	/* Three frames sent, waiting for their echoes. */
 	for (int i = 0; i < 3; i++) {
 		f[i] = mkframe(0x200 + (uint32_t)i, 0, 2, (uint8_t)i);
-		tok[i] = fecan_tx(c, &f[i]);
+		tok[i] = gdrv_tx(c, &f[i]);
 		assert_true(tok[i] >= 0);
 	}
 	assert_int_equal(fakeport_wait_sent(x->p, 3, T_MS), 0);
 	assert_no_tx_completion(x, c);
-	assert_int_equal(fecan_tx_pending(c), 3);
+	assert_int_equal(gdrv_tx_pending(c), 3);
 
-	assert_int_equal(fecan_stop(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_stop(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	tx_results(c, tok, 3, VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(fecan_tx_pending(c), 0);
+	assert_int_equal(gdrv_tx_pending(c), 0);
 
 	/* Stopped: refused without reaching the port; a late echo changes nothing. */
-	assert_int_equal(fecan_tx_sync(c, &f[0], T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &f[0], T_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(fakeport_sent_count(x->p), 3);
 	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_TX_DONE, &f[1]), 0);
 	assert_no_tx_completion(x, c);
@@ -581,7 +581,7 @@ static void test_start_twice_stop_fails_pending(void **state)
 	assert_int_equal(s.tx_stopped, 3);
 	assert_int_equal(s.tx_rejected, 1);
 	assert_int_equal(s.tx_ok, 0);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* A port that cannot start: START is NOT_OK, and nothing is sent. */
@@ -589,18 +589,18 @@ static void test_start_fails_on_port(void **state)
 {
 	struct fx *x = *state;
 	const struct cframe f = mkframe(0x1, 0, 1, 1);
-	struct fecan *c;
+	struct gdrv *c;
 
 	fx_up(x, false, 0, 0);
 	c = can_open(x, FE_ORDER_QEMU, F_ALL & ~F_LATE, 0);
 	fakeport_fail_start(x->p, -ENETDOWN);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(fecan_tx_sync(c, &f, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &f, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(fakeport_sent_count(x->p), 0);
 	fakeport_fail_start(x->p, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_tx_sync(c, &f, T_MS), VIRTIO_CAN_RESULT_OK);
-	fecan_close(c);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &f, T_MS), VIRTIO_CAN_RESULT_OK);
+	gdrv_close(c);
 }
 
 /* ---- LATE_TX_ACK ---- */
@@ -612,17 +612,17 @@ static void test_late_tx_ack_echo(void **state)
 	const struct cframe b = mkframe(0x1300, CFRAME_EXT | CFRAME_FD, 32, 2);
 	const struct cframe other = mkframe(0x300, 0, 8, 9); /* same id, other data */
 	struct cframe echo_a, echo_b, got;
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 	int ta, tb;
 
 	fx_up(x, true, 0, T_ACK_NEVER_MS);
 	c = can_open(x, FE_ORDER_QEMU, F_ALL, 0);
 	assert_true(fakeport_tx_confirm(x->p));
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 
-	ta = fecan_tx(c, &a);
-	tb = fecan_tx(c, &b);
+	ta = gdrv_tx(c, &a);
+	tb = gdrv_tx(c, &b);
 	assert_true(ta >= 0 && tb >= 0);
 	assert_int_equal(fakeport_wait_sent(x->p, 2, T_MS), 0);
 	assert_sent(x, 0, &a);
@@ -650,10 +650,10 @@ static void test_late_tx_ack_echo(void **state)
 	assert_int_equal(s.tx_ok, 2);
 	assert_int_equal(s.tx_timeout + s.tx_stopped + s.tx_failed, 0);
 	/* Echoes are confirmations, not traffic: none reached the guest's Rxq. */
-	assert_int_equal(fecan_rx(c, &got, 50), -ETIMEDOUT);
+	assert_int_equal(gdrv_rx(c, &got, 50), -ETIMEDOUT);
 	assert_int_equal(s.rx_delivered, 0);
 	assert_int_equal(rx_accounted(&s), 0);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* The Linux driver keeps up to 128 TX requests in flight. */
@@ -663,16 +663,16 @@ static void test_late_tx_ack_many(void **state)
 	enum { N = 128 };
 	struct cframe f[N];
 	int tok[N];
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 
 	fx_up(x, true, 0, T_ACK_NEVER_MS);
 	c = can_open(x, FE_ORDER_CLOUD_HV, F_ALL, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	for (unsigned int i = 0; i < N; i++) {
 		/* Pairs of identical frames: an echo completes the older of the two. */
 		f[i] = mkframe(0x100 + i / 2, (i % 4 < 2) ? 0 : CFRAME_FD, 8, (uint8_t)(i / 2));
-		tok[i] = fecan_tx(c, &f[i]);
+		tok[i] = gdrv_tx(c, &f[i]);
 		assert_true(tok[i] >= 0);
 	}
 	assert_int_equal(fakeport_wait_sent(x->p, N, T_MS), 0);
@@ -708,11 +708,11 @@ static void test_late_tx_ack_many(void **state)
 			odd[i] = tok[2 * i + 1];
 		tx_results(c, odd, N / 2, VIRTIO_CAN_RESULT_OK);
 	}
-	assert_int_equal(fecan_tx_pending(c), 0);
+	assert_int_equal(gdrv_tx_pending(c), 0);
 	stats(x, &s);
 	assert_int_equal(s.tx_ok, N);
 	assert_int_equal(s.tx_timeout + s.tx_stopped + s.tx_failed + s.tx_rejected, 0);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 static int64_t mono_ms(void)
@@ -728,17 +728,17 @@ static void test_late_tx_ack_timeout(void **state)
 	struct fx *x = *state;
 	const struct cframe a = mkframe(0x301, 0, 1, 1);
 	struct cframe echo;
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 	int64_t t0;
 	int ta;
 
 	fx_up(x, false, 0, 50);
 	c = can_open(x, FE_ORDER_QEMU, F_ALL, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 
 	t0 = mono_ms();
-	ta = fecan_tx(c, &a);
+	ta = gdrv_tx(c, &a);
 	assert_true(ta >= 0);
 	/* No echo: NOT_OK once the timeout passed, never before. */
 	tx_result(c, ta, VIRTIO_CAN_RESULT_NOT_OK);
@@ -752,20 +752,20 @@ static void test_late_tx_ack_timeout(void **state)
 
 	/* Several waiting: each one times out, none is forgotten. */
 	for (int i = 0; i < 3; i++)
-		assert_true(fecan_tx(c, &a) >= 0);
+		assert_true(gdrv_tx(c, &a) >= 0);
 	for (int i = 0; i < 3; i++) {
 		int token;
 		uint8_t result;
 
-		assert_int_equal(fecan_tx_wait(c, T_MS, &token, &result), 1);
+		assert_int_equal(gdrv_tx_wait(c, T_MS, &token, &result), 1);
 		assert_int_equal(result, VIRTIO_CAN_RESULT_NOT_OK);
 	}
-	assert_int_equal(fecan_tx_pending(c), 0);
+	assert_int_equal(gdrv_tx_pending(c), 0);
 	assert_int_equal(fakeport_sent_count(x->p), 4);
 	stats(x, &s);
 	assert_int_equal(s.tx_timeout, 4);
 	assert_int_equal(s.tx_ok + s.tx_stopped + s.tx_failed, 0);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* ---- TX failures from the port ---- */
@@ -774,42 +774,42 @@ static void test_tx_port_failure(void **state)
 {
 	struct fx *x = *state;
 	struct cframe f[4];
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 	int tok[4];
 
 	fx_up(x, false, 0, 0);
 	c = can_open(x, FE_ORDER_QEMU, F_ALL & ~F_LATE, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	for (int i = 0; i < 4; i++)
 		f[i] = mkframe(0x400 + (uint32_t)i, 0, 4, (uint8_t)i);
 
 	/* One frame refused (ENOBUFS): NOT_OK for that one only. */
 	fakeport_fail_next(x->p, 1, -ENOBUFS);
-	assert_int_equal(fecan_tx_sync(c, &f[0], T_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(fecan_tx_sync(c, &f[1], T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &f[0], T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &f[1], T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_sent_count(x->p), 1);
 	assert_sent(x, 0, &f[1]);
 
 	/* A whole send call failing: NOT_OK, then the port works again. */
 	fakeport_fail_calls(x->p, -ENETDOWN);
-	assert_int_equal(fecan_tx_sync(c, &f[2], T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &f[2], T_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	fakeport_fail_calls(x->p, 0);
-	assert_int_equal(fecan_tx_sync(c, &f[3], T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &f[3], T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_sent_count(x->p), 2);
 	assert_sent(x, 1, &f[3]);
 
 	/* Several in flight, the first one refused: only that one is NOT_OK. */
 	fakeport_fail_next(x->p, 1, -ENOBUFS);
 	for (int i = 0; i < 4; i++) {
-		tok[i] = fecan_tx(c, &f[i]);
+		tok[i] = gdrv_tx(c, &f[i]);
 		assert_true(tok[i] >= 0);
 	}
 	for (int i = 0; i < 4; i++) {
 		int token;
 		uint8_t result;
 
-		assert_int_equal(fecan_tx_wait(c, T_MS, &token, &result), 1);
+		assert_int_equal(gdrv_tx_wait(c, T_MS, &token, &result), 1);
 		assert_int_equal(result,
 				 token == tok[0] ? VIRTIO_CAN_RESULT_NOT_OK : VIRTIO_CAN_RESULT_OK);
 	}
@@ -818,12 +818,12 @@ static void test_tx_port_failure(void **state)
 		assert_sent(x, 1 + i, &f[i]);
 
 	/* Not a bus-off: the controller is still started, status clear. */
-	assert_int_equal(fecan_status(c), 0);
+	assert_int_equal(gdrv_status(c), 0);
 	stats(x, &s);
 	assert_int_equal(s.tx_failed, 3);
 	assert_int_equal(s.tx_ok, 5);
 	assert_int_equal(s.busoff_events, 0);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* The refused frame is the one the port refused, with others in flight. */
@@ -831,12 +831,12 @@ static void test_tx_port_failure_in_batch(void **state)
 {
 	struct fx *x = *state;
 	struct cframe f[8];
-	struct fecan *c;
+	struct gdrv *c;
 	int tok[8];
 
 	fx_up(x, false, 0, T_ACK_NEVER_MS);
 	c = can_open(x, FE_ORDER_CLOUD_HV, F_ALL, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	/*
 	 * With LATE_TX_ACK the ones sent stay pending: the failed one is
 	 * completed at once, NOT_OK, whichever batch it was in.
@@ -844,7 +844,7 @@ static void test_tx_port_failure_in_batch(void **state)
 	fakeport_fail_next(x->p, 1, -ENOBUFS);
 	for (int i = 0; i < 8; i++) {
 		f[i] = mkframe(0x500 + (uint32_t)i, 0, 1, (uint8_t)i);
-		tok[i] = fecan_tx(c, &f[i]);
+		tok[i] = gdrv_tx(c, &f[i]);
 		assert_true(tok[i] >= 0);
 	}
 	assert_int_equal(fakeport_wait_sent(x->p, 7, T_MS), 0);
@@ -853,7 +853,7 @@ static void test_tx_port_failure_in_batch(void **state)
 		uint8_t result;
 
 		/* The first frame handed to the port is the one refused. */
-		assert_int_equal(fecan_tx_wait(c, T_MS, &token, &result), 1);
+		assert_int_equal(gdrv_tx_wait(c, T_MS, &token, &result), 1);
 		assert_int_equal(token, tok[0]);
 		assert_int_equal(result, VIRTIO_CAN_RESULT_NOT_OK);
 	}
@@ -866,7 +866,7 @@ static void test_tx_port_failure_in_batch(void **state)
 		assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_TX_DONE, &echo), 0);
 	}
 	tx_results(c, tok + 1, 7, VIRTIO_CAN_RESULT_OK);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* ---- Bus-off ---- */
@@ -878,26 +878,26 @@ static void bus_off(void **state, enum fe_order order)
 	const struct cframe b = mkframe(0x601, CFRAME_EXT, 3, 2);
 	const struct cframe bus = mkframe(0x602, 0, 1, 3);
 	struct cframe echo;
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 	int ta, tb;
 
 	fx_up(x, true, 0, T_ACK_NEVER_MS);
 	c = can_open(x, order, F_ALL, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
-	ta = fecan_tx(c, &a);
-	tb = fecan_tx(c, &b);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	ta = gdrv_tx(c, &a);
+	tb = gdrv_tx(c, &b);
 	assert_true(ta >= 0 && tb >= 0);
 	assert_int_equal(fakeport_wait_sent(x->p, 2, T_MS), 0);
 	assert_no_tx_completion(x, c);
 
 	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_BUSOFF, NULL), 0);
-	assert_int_equal(fecan_wait_config_change(c, T_MS), 0);
-	assert_int_equal(fecan_status(c), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_int_equal(gdrv_wait_config_change(c, T_MS), 0);
+	assert_int_equal(gdrv_status(c), VIRTIO_CAN_S_CTRL_BUSOFF);
 	tx_results(c, (const int[]){ta, tb}, 2, VIRTIO_CAN_RESULT_NOT_OK);
 
 	/* Bus-off: TX refused without reaching the port, RX not delivered. */
-	assert_int_equal(fecan_tx_sync(c, &a, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &a, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(fakeport_sent_count(x->p), 2);
 	assert_int_equal(fakeport_inject_frames(x->p, &bus, 1), 0);
 	assert_no_rx(x, c);
@@ -905,15 +905,15 @@ static void bus_off(void **state, enum fe_order order)
 	/* The controller recovering on its own does not clear the bit: START does. */
 	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_RESTARTED, NULL), 0);
 	sync_loop(x);
-	assert_int_equal(fecan_status(c), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_int_equal(gdrv_status(c), VIRTIO_CAN_S_CTRL_BUSOFF);
 	/* A second bus-off report while bus-off changes nothing. */
 	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_BUSOFF, NULL), 0);
 	sync_loop(x);
-	assert_int_equal(fecan_wait_config_change(c, 0), -ETIMEDOUT);
+	assert_int_equal(gdrv_wait_config_change(c, 0), -ETIMEDOUT);
 
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_status(c), 0);
-	ta = fecan_tx(c, &a);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_status(c), 0);
+	ta = gdrv_tx(c, &a);
 	assert_int_equal(fakeport_wait_sent(x->p, 3, T_MS), 0);
 	assert_int_equal(fakeport_sent(x->p, 2, &echo), 0);
 	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_TX_DONE, &echo), 0);
@@ -932,7 +932,7 @@ static void bus_off(void **state, enum fe_order order)
 			    "rx: delivered 1, dropped: stopped 1, type 0, backlog full 0, "
 			    "buffer too small 0\n"
 			    "bus-off events: 1\n");
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /*
@@ -951,23 +951,23 @@ static void test_bus_order_with_bus_off(void **state)
 	    {.type = CAN_PORT_EV_BUSOFF},
 	    {.type = CAN_PORT_EV_FRAME, .frame = f3},
 	};
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 
 	fx_up(x, false, 0, 0);
 	c = can_open(x, FE_ORDER_QEMU, F_CLASSIC, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_inject(x->p, ev, 4), 0);
 	receive(c, &f1);
 	receive(c, &f2);
-	assert_int_equal(fecan_wait_config_change(c, T_MS), 0);
-	assert_int_equal(fecan_status(c), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_int_equal(gdrv_wait_config_change(c, T_MS), 0);
+	assert_int_equal(gdrv_status(c), VIRTIO_CAN_S_CTRL_BUSOFF);
 	assert_no_rx(x, c);
 	stats(x, &s);
 	assert_int_equal(s.rx_delivered, 2);
 	assert_int_equal(s.rx_dropped_stopped, 1);
 	assert_int_equal(s.busoff_events, 1);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 static void test_bus_off_qemu(void **state)
@@ -987,26 +987,26 @@ static void test_get_config_16(void **state)
 {
 	struct fx *x = *state;
 	uint8_t cfg[16], zeros[14] = {0};
-	struct fecan *c;
+	struct gdrv *c;
 
 	fx_up(x, false, 0, 0);
 	c = can_open(x, FE_ORDER_QEMU, F_ALL, 0);
 	memset(cfg, 0xa5, sizeof(cfg));
-	assert_int_equal(fe_get_config(fecan_fe(c), 0, cfg, sizeof(cfg)), 0);
+	assert_int_equal(fe_get_config(gdrv_fe(c), 0, cfg, sizeof(cfg)), 0);
 	assert_int_equal(cfg[0], 0);
 	assert_int_equal(cfg[1], 0);
 	assert_memory_equal(cfg + 2, zeros, sizeof(zeros));
 
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_BUSOFF, NULL), 0);
-	assert_int_equal(fecan_wait_config_change(c, T_MS), 0);
+	assert_int_equal(gdrv_wait_config_change(c, T_MS), 0);
 	memset(cfg, 0xa5, sizeof(cfg));
-	assert_int_equal(fe_get_config(fecan_fe(c), 0, cfg, sizeof(cfg)), 0);
+	assert_int_equal(fe_get_config(gdrv_fe(c), 0, cfg, sizeof(cfg)), 0);
 	/* le16 status first: the bus-off bit is bit 0 of byte 0. */
 	assert_int_equal(cfg[0], VIRTIO_CAN_S_CTRL_BUSOFF);
 	assert_int_equal(cfg[1], 0);
 	assert_memory_equal(cfg + 2, zeros, sizeof(zeros));
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* ---- RX ---- */
@@ -1016,13 +1016,13 @@ static void test_rx_while_stopped(void **state)
 	struct fx *x = *state;
 	struct cframe f[10];
 	const struct cframe late = mkframe(0x200, 0, 2, 9);
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 
 	/* 4 RX buffers, a backlog of 8. */
 	fx_up(x, false, 8, 0);
 	c = can_open(x, FE_ORDER_QEMU, F_ALL, 4);
-	assert_int_equal(fecan_rx_posted(c), 4);
+	assert_int_equal(gdrv_rx_posted(c), 4);
 	for (unsigned int i = 0; i < 10; i++)
 		f[i] = mkframe(0x100 + i, 0, 1, (uint8_t)i);
 
@@ -1034,14 +1034,14 @@ static void test_rx_while_stopped(void **state)
 	assert_int_equal(s.rx_delivered, 0);
 
 	/* Started: 4 into the guest's buffers, 6 kept in the backlog. */
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_inject_frames(x->p, f, 10), 0);
 	sync_loop(x);
 	stats(x, &s);
 	assert_int_equal(s.rx_delivered, 4);
 
 	/* STOP: the backlog is stale, dropped; frames while stopped too. */
-	assert_int_equal(fecan_stop(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_stop(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_inject_frames(x->p, f, 3), 0);
 	sync_loop(x);
 	stats(x, &s);
@@ -1052,7 +1052,7 @@ static void test_rx_while_stopped(void **state)
 		receive(c, &f[i]);
 	assert_no_rx(x, c);
 
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_no_rx(x, c);
 	assert_int_equal(fakeport_inject_frames(x->p, &late, 1), 0);
 	receive(c, &late);
@@ -1061,7 +1061,7 @@ static void test_rx_while_stopped(void **state)
 	stats(x, &s);
 	assert_int_equal(s.rx_delivered, 5);
 	assert_int_equal(rx_accounted(&s), fakeport_injected(x->p));
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 static void test_rx_backlog(void **state)
@@ -1069,12 +1069,12 @@ static void test_rx_backlog(void **state)
 	struct fx *x = *state;
 	enum { NBUF = 16, BACKLOG = 32, EXTRA = 20, N = NBUF + BACKLOG + EXTRA };
 	struct cframe f[N];
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 
 	fx_up(x, true, BACKLOG, 0);
 	c = can_open(x, FE_ORDER_CLOUD_HV, F_ALL, NBUF);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	for (unsigned int i = 0; i < N; i++)
 		f[i] = mkframe(0x10000 + i, (i % 3) ? CFRAME_EXT : CFRAME_EXT | CFRAME_FD,
 			       (i % 3) ? 8 : 48, (uint8_t)i);
@@ -1098,7 +1098,7 @@ static void test_rx_backlog(void **state)
 	/* Nothing lost silently. */
 	assert_int_equal(rx_accounted(&s), N);
 	assert_int_equal(fakeport_injected(x->p), N);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 struct flood {
@@ -1134,20 +1134,20 @@ static void test_rx_flood(void **state)
 	const struct cframe after = mkframe(0x7ff, 0, 8, 0x42);
 	unsigned int received = 0;
 	uint32_t next_min = 0;
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 	pthread_t th;
 	bool joined = false;
 	int64_t give_up;
 
 	fx_up(x, false, 64, 0);
 	c = can_open(x, FE_ORDER_QEMU, F_ALL, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(pthread_create(&th, NULL, flood_thread, &fl), 0);
 	give_up = mono_ms() + 60000;
 	for (;;) {
 		struct cframe got;
-		int r = fecan_rx(c, &got, 20);
+		int r = gdrv_rx(c, &got, 20);
 
 		if (r == 1) {
 			/* Bus order, with gaps only where frames were dropped. */
@@ -1193,7 +1193,7 @@ static void test_rx_flood(void **state)
 	for (unsigned int i = 0; i < QSIZE + 64; i++) {
 		struct cframe got;
 
-		assert_int_equal(fecan_rx(c, &got, T_MS), 1);
+		assert_int_equal(gdrv_rx(c, &got, T_MS), 1);
 		assert_int_equal(got.id, i);
 	}
 	assert_no_rx(x, c);
@@ -1202,7 +1202,7 @@ static void test_rx_flood(void **state)
 	assert_int_equal(fakeport_inject_frames(x->p, &after, 1), 0);
 	receive(c, &after);
 	assert_no_rx_held(x, c);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /*
@@ -1215,30 +1215,30 @@ static void test_rx_buffer_too_small(void **state)
 	struct fx *x = *state;
 	const struct cframe big = mkframe(0x1, CFRAME_FD, 64, 1);
 	const struct cframe fits = mkframe(0x2, CFRAME_FD, 8, 2);
-	struct fecan_opts o;
-	struct vcd_stats s;
-	struct fecan *c = NULL;
+	struct gdrv_opts o;
+	struct device_stats s;
+	struct gdrv *c = NULL;
 	struct cframe got;
 	uint32_t used;
 
 	fx_up(x, true, 0, 0);
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.rx_buf_size = VIRTIO_CAN_HDR_SIZE + 8;
 	o.rx_buffers = 4;
-	assert_int_equal(fecan_open(&c, fakeport_dmn_path(x->d), &o, T_MS), 0);
-	assert_true(fecan_has(c, VIRTIO_CAN_F_CAN_FD));
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_open(&c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_true(gdrv_has(c, VIRTIO_CAN_F_CAN_FD));
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 
 	assert_int_equal(fakeport_inject_frames(x->p, &big, 1), 0);
 	assert_int_equal(fakeport_inject_frames(x->p, &fits, 1), 0);
-	assert_int_equal(fecan_rx(c, &got, T_MS), -EPROTO);
-	fecan_rx_last(c, NULL, &used);
+	assert_int_equal(gdrv_rx(c, &got, T_MS), -EPROTO);
+	gdrv_rx_last(c, NULL, &used);
 	assert_int_equal(used, 0);
 	receive(c, &fits);
 	/* More of them than buffers: each costs one buffer, which comes back. */
 	for (unsigned int i = 0; i < 10; i++) {
 		assert_int_equal(fakeport_inject_frames(x->p, &big, 1), 0);
-		assert_int_equal(fecan_rx(c, &got, T_MS), -EPROTO);
+		assert_int_equal(gdrv_rx(c, &got, T_MS), -EPROTO);
 	}
 	assert_int_equal(fakeport_inject_frames(x->p, &fits, 1), 0);
 	receive(c, &fits);
@@ -1246,7 +1246,7 @@ static void test_rx_buffer_too_small(void **state)
 	stats(x, &s);
 	assert_int_equal(s.rx_dropped_small, 11);
 	assert_int_equal(s.rx_delivered, 2);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* ---- Frontends that vanish ---- */
@@ -1258,13 +1258,13 @@ static void test_vanishing_frontends(void **state)
 	const struct cframe rx = mkframe(0x700, 0, 8, 1);
 	struct cframe many[300];
 	struct flood fl = {.p = x->p, .n = 5000};
-	struct vcd_stats s;
-	struct fecan *c;
+	struct device_stats s;
+	struct gdrv *c;
 	pthread_t th;
 	int fds_running;
 
 	fx_up(x, true, 16, T_ACK_NEVER_MS);
-	fds_running = bkt_count_fds();
+	fds_running = bthread_count_fds();
 	for (unsigned int i = 0; i < 300; i++)
 		many[i] = mkframe(i, 0, 2, (uint8_t)i);
 
@@ -1272,45 +1272,45 @@ static void test_vanishing_frontends(void **state)
 		enum fe_order order = round % 2 ? FE_ORDER_CLOUD_HV : FE_ORDER_QEMU;
 
 		c = can_open(x, order, F_ALL, 0);
-		assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 		/* Mid-traffic: TX waiting for echoes, RX buffers used, a backlog. */
 		for (unsigned int i = 0; i < 3; i++)
-			assert_true(fecan_tx(c, &many[i]) >= 0);
+			assert_true(gdrv_tx(c, &many[i]) >= 0);
 		assert_int_equal(fakeport_inject_frames(x->p, many, 300), 0);
 		assert_int_equal(fakeport_wait_sent(x->p, 3 * (round + 1), T_MS), 0);
 		sync_loop(x);
 		/* Gone without STOP, without GET_VRING_BASE. */
-		fecan_close(c);
+		gdrv_close(c);
 		wait_idle(x, round + 1);
-		assert_int_equal(bkt_count_fds(), fds_running);
+		assert_int_equal(bthread_count_fds(), fds_running);
 	}
 
 	/* One more, gone while the bus floods it. */
 	c = can_open(x, FE_ORDER_CLOUD_HV, F_ALL, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(pthread_create(&th, NULL, flood_thread, &fl), 0);
 	for (unsigned int i = 0; i < 50; i++) {
 		struct cframe got;
 
-		assert_int_equal(fecan_rx(c, &got, T_MS), 1);
+		assert_int_equal(gdrv_rx(c, &got, T_MS), 1);
 	}
-	fecan_close(c);
+	gdrv_close(c);
 	pthread_join(th, NULL);
 	assert_int_equal(fl.ret, 0);
 	wait_idle(x, ROUNDS + 1);
-	assert_int_equal(bkt_count_fds(), fds_running);
+	assert_int_equal(bthread_count_fds(), fds_running);
 
 	/* A new frontend works, and nothing of the old ones reaches it. */
 	c = can_open(x, FE_ORDER_QEMU, F_ALL, 0);
 	assert_no_rx(x, c);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_no_rx(x, c);
 	assert_no_tx_completion(x, c);
 	assert_int_equal(fakeport_inject_frames(x->p, &rx, 1), 0);
 	receive(c, &rx);
 	{
 		struct cframe echo;
-		int t = fecan_tx(c, &rx);
+		int t = gdrv_tx(c, &rx);
 
 		assert_int_equal(fakeport_wait_sent(x->p, 3 * ROUNDS + 1, T_MS), 0);
 		assert_int_equal(fakeport_sent(x->p, 3 * ROUNDS, &echo), 0);
@@ -1322,9 +1322,9 @@ static void test_vanishing_frontends(void **state)
 	assert_int_equal(s.tx_stopped, 3 * ROUNDS);
 	assert_int_equal(s.tx_ok, 1);
 	assert_int_equal(rx_accounted(&s), 300 * ROUNDS + fl.n + 1);
-	fecan_close(c);
+	gdrv_close(c);
 	wait_idle(x, ROUNDS + 2);
-	assert_int_equal(bkt_count_fds(), fds_running);
+	assert_int_equal(bthread_count_fds(), fds_running);
 }
 
 /* A frontend breaking the protocol loses its connection; the loop goes on. */
@@ -1332,35 +1332,35 @@ static void test_protocol_error_mid_session(void **state)
 {
 	struct fx *x = *state;
 	const struct cframe f = mkframe(0x42, 0, 1, 1);
-	struct fecan *c;
+	struct gdrv *c;
 	int fds_running, ret = 0;
 
 	fx_up(x, false, 0, 0);
-	fds_running = bkt_count_fds();
+	fds_running = bthread_count_fds();
 	c = can_open(x, FE_ORDER_QEMU, F_ALL & ~F_LATE, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_inject_frames(x->p, &f, 1), 0);
 	receive(c, &f);
 	/* An unknown request. */
-	assert_int_equal(fe_send(fecan_fe(c), 200, 0, NULL, 0, NULL, 0), 0);
-	assert_int_equal(fe_wait_closed(fecan_fe(c), T_MS), 0);
-	fecan_close(c);
+	assert_int_equal(fe_send(gdrv_fe(c), 200, 0, NULL, 0, NULL, 0), 0);
+	assert_int_equal(fe_wait_closed(gdrv_fe(c), T_MS), 0);
+	gdrv_close(c);
 	wait_idle(x, 1);
 	assert_false(fakeport_dmn_exited(x->d, &ret));
-	assert_int_equal(bkt_count_fds(), fds_running);
+	assert_int_equal(bthread_count_fds(), fds_running);
 
 	c = can_open(x, FE_ORDER_CLOUD_HV, F_ALL & ~F_LATE, 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_tx_sync(c, &f, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &f, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_inject_frames(x->p, &f, 1), 0);
 	receive(c, &f);
-	fecan_close(c);
+	gdrv_close(c);
 	wait_idle(x, 2);
 }
 
 /* ---- No busy waiting ---- */
 
-static void thread_cpu(struct dmn *m, void *arg)
+static void thread_cpu(struct loop *m, void *arg)
 {
 	(void)m;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, arg);
@@ -1389,7 +1389,7 @@ static void test_idle_loop_sleeps(void **state)
 {
 	struct fx *x = *state;
 	const struct cframe f = mkframe(0x1, 0, 1, 1);
-	struct fecan *c;
+	struct gdrv *c;
 	int t;
 
 	fx_up(x, true, 0, T_ACK_NEVER_MS);
@@ -1399,7 +1399,7 @@ static void test_idle_loop_sleeps(void **state)
 	c = can_open(x, FE_ORDER_QEMU, F_ALL, 0);
 	/* Connected, stopped. */
 	assert_idle(x);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_inject_frames(x->p, &f, 1), 0);
 	receive(c, &f);
 	/* Started, after traffic. */
@@ -1415,7 +1415,7 @@ static void test_idle_loop_sleeps(void **state)
 	}
 
 	/* A TX request waiting for its echo: the loop sleeps until its deadline. */
-	t = fecan_tx(c, &f);
+	t = gdrv_tx(c, &f);
 	assert_int_equal(fakeport_wait_sent(x->p, 1, T_MS), 0);
 	assert_idle(x);
 	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_BUSOFF, NULL), 0);
@@ -1423,11 +1423,11 @@ static void test_idle_loop_sleeps(void **state)
 	/* Bus-off. */
 	assert_idle(x);
 	/* Rings stopped as QEMU stops them, and a guest still kicking them. */
-	assert_int_equal(fe_stop(fecan_fe(c)), 0);
+	assert_int_equal(fe_stop(gdrv_fe(c)), 0);
 	for (unsigned int q = 0; q < VIRTIO_CAN_NUM_QUEUES; q++)
-		assert_int_equal(fe_ring_kick(fecan_fe(c), q, true), 1);
+		assert_int_equal(fe_ring_kick(gdrv_fe(c), q, true), 1);
 	assert_idle(x);
-	fecan_close(c);
+	gdrv_close(c);
 	/* The one that knocked is served next, and finds nobody there. */
 	wait_idle(x, 2);
 	/* Again nobody connected. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * The daemon's loop (dmn) where the other tests do not take it (found with
- * scripts/coverage.sh): dmn_init() serving an already connected fd, failing
- * at each of its steps without leaving anything open, dmn_run() with a bad
+ * The daemon's loop where the other tests do not take it (found with
+ * scripts/coverage.sh): loop_init() serving an already connected fd, failing
+ * at each of its steps without leaving anything open, loop_run() with a bad
  * control fd, and the turn statistics the benchmarks switch on.
  */
 #define _GNU_SOURCE
@@ -23,18 +23,18 @@
 
 #include <cmocka.h>
 
-#include "bkt.h"
+#include "bthread.h"
 
 #include "fakeport.h"
 #include "vhost-user/vlog.h"
 
 #define WAIT_MS 5000 /* a guard against hangs, not a timing assertion */
 
-static const struct vcd_config cov_cfg = {.name = "cov", .rx_backlog = 64};
+static const struct device_config cov_cfg = {.name = "cov", .rx_backlog = 64};
 
 struct cov_fx {
 	struct fakeport *p;
-	struct dmn_port dp;
+	struct loop_port dp;
 };
 
 static int fx_setup(void **state)
@@ -67,27 +67,27 @@ static void test_init_conn_fd_out_of_fds(void **state)
 	struct cov_fx *x = *state;
 	unsigned int failures = 0;
 	int ret = -EMFILE;
-	struct dmn m;
+	struct loop m;
 
 	for (int room = 0; room < 16; room++) {
 		int sv[2], before, base;
 		rlim_t old;
 
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-		before = bkt_count_fds();
-		base = bkt_next_fd();
-		old = bkt_cap_fds((rlim_t)(base + room));
-		ret = dmn_init(&m, &cov_cfg, &x->dp, NULL, sv[1]);
-		bkt_cap_fds(old);
+		before = bthread_count_fds();
+		base = bthread_next_fd();
+		old = bthread_cap_fds((rlim_t)(base + room));
+		ret = loop_init(&m, &cov_cfg, &x->dp, NULL, sv[1]);
+		bthread_cap_fds(old);
 		if (ret == 0) {
 			assert_true(vu_backend_connected(m.backend));
-			dmn_fini(&m);
+			loop_fini(&m);
 			close(sv[0]);
 			break;
 		}
 		assert_int_equal(ret, -EMFILE);
-		assert_false(bkt_fd_open(sv[1]));
-		assert_int_equal(bkt_count_fds(), before - 1);
+		assert_false(bthread_fd_open(sv[1]));
+		assert_int_equal(bthread_count_fds(), before - 1);
 		close(sv[0]);
 		failures++;
 	}
@@ -103,27 +103,27 @@ static void test_init_conn_fd_out_of_fds(void **state)
 static void test_init_bad_port_closes_conn(void **state)
 {
 	struct cov_fx *x = *state;
-	struct vcd_port_ops ops = *x->dp.ops;
-	struct dmn_port dp = x->dp;
+	struct device_port_ops ops = *x->dp.ops;
+	struct loop_port dp = x->dp;
 	int sv[2], before;
-	struct dmn m;
+	struct loop m;
 	char c;
 
 	ops.send = NULL;
 	dp.ops = &ops;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	before = bkt_count_fds();
-	assert_int_equal(dmn_init(&m, &cov_cfg, &dp, NULL, sv[1]), -EINVAL);
-	assert_false(bkt_fd_open(sv[1]));
-	assert_int_equal(bkt_count_fds(), before - 1);
+	before = bthread_count_fds();
+	assert_int_equal(loop_init(&m, &cov_cfg, &dp, NULL, sv[1]), -EINVAL);
+	assert_false(bthread_fd_open(sv[1]));
+	assert_int_equal(bthread_count_fds(), before - 1);
 	/* The frontend's end sees the hang-up. */
 	assert_int_equal(read(sv[0], &c, 1), 0);
 	close(sv[0]);
 
 	/* Neither a path nor a connection: -EBADF. */
-	before = bkt_count_fds();
-	assert_int_equal(dmn_init(&m, &cov_cfg, &x->dp, NULL, -1), -EBADF);
-	assert_int_equal(bkt_count_fds(), before);
+	before = bthread_count_fds();
+	assert_int_equal(loop_init(&m, &cov_cfg, &x->dp, NULL, -1), -EBADF);
+	assert_int_equal(bthread_count_fds(), before);
 }
 
 /*
@@ -134,9 +134,9 @@ static void test_init_unwatchable_port_fd(void **state)
 {
 	struct cov_fx *x = *state;
 	char dir[] = "/tmp/vdc-cov.XXXXXX", path[64];
-	struct dmn_port dp = x->dp;
+	struct loop_port dp = x->dp;
 	struct stat st;
-	struct dmn m;
+	struct loop m;
 	int file, before;
 
 	assert_non_null(mkdtemp(dir));
@@ -145,16 +145,16 @@ static void test_init_unwatchable_port_fd(void **state)
 	assert_true(file >= 0);
 	assert_true(dp.nfds < 2);
 	dp.fds[dp.nfds++] = file;
-	before = bkt_count_fds();
-	assert_int_equal(dmn_init(&m, &cov_cfg, &dp, path, -1), -EPERM);
-	assert_int_equal(bkt_count_fds(), before);
+	before = bthread_count_fds();
+	assert_int_equal(loop_init(&m, &cov_cfg, &dp, path, -1), -EPERM);
+	assert_int_equal(bthread_count_fds(), before);
 	assert_int_equal(lstat(path, &st), -1);
 	assert_int_equal(errno, ENOENT);
 	close(file);
 	assert_int_equal(rmdir(dir), 0);
 }
 
-static int never_called(struct dmn *m, void *arg)
+static int never_called(struct loop *m, void *arg)
 {
 	(void)m;
 	(void)arg;
@@ -162,27 +162,27 @@ static int never_called(struct dmn *m, void *arg)
 	return 1;
 }
 
-/* A control fd that cannot be watched ends dmn_run() at once with the error. */
+/* A control fd that cannot be watched ends loop_run() at once with the error. */
 static void test_run_bad_ctl_fd(void **state)
 {
 	struct cov_fx *x = *state;
 	int sv[2];
-	struct dmn m;
+	struct loop m;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(dmn_init(&m, &cov_cfg, &x->dp, NULL, sv[1]), 0);
-	assert_int_equal(dmn_run(&m, -1, never_called, NULL), -EBADF);
-	assert_int_equal(dmn_run(&m, bkt_next_fd(), never_called, NULL), -EBADF);
-	dmn_fini(&m);
+	assert_int_equal(loop_init(&m, &cov_cfg, &x->dp, NULL, sv[1]), 0);
+	assert_int_equal(loop_run(&m, -1, never_called, NULL), -EBADF);
+	assert_int_equal(loop_run(&m, bthread_next_fd(), never_called, NULL), -EBADF);
+	loop_fini(&m);
 	close(sv[0]);
 }
 
 struct turns_arg {
 	bool on;
-	struct dmn_turns copy;
+	struct loop_turns copy;
 };
 
-static void turns_switch(struct dmn *m, void *arg)
+static void turns_switch(struct loop *m, void *arg)
 {
 	struct turns_arg *a = arg;
 
@@ -190,7 +190,7 @@ static void turns_switch(struct dmn *m, void *arg)
 	a->copy = m->turns;
 }
 
-static struct dmn_turns turns_set(struct fakeport_dmn *d, bool on)
+static struct loop_turns turns_set(struct fakeport_dmn *d, bool on)
 {
 	struct turns_arg a = {.on = on};
 
@@ -221,7 +221,7 @@ static void test_turns_measured_only_when_on(void **state)
 {
 	struct cov_fx *x = *state;
 	struct fakeport_dmn *d = NULL;
-	struct dmn_turns t, after;
+	struct loop_turns t, after;
 	uint64_t in_buckets = 0;
 	int top = -1;
 
@@ -235,7 +235,7 @@ static void test_turns_measured_only_when_on(void **state)
 	/* At least one turn per wakeup the frames caused; the switch turns are not counted. */
 	assert_true(t.n >= 1);
 	assert_true(t.max_ns <= t.sum_ns);
-	for (int k = 0; k < DMN_TURN_BUCKETS; k++) {
+	for (int k = 0; k < LOOP_TURN_BUCKETS; k++) {
 		in_buckets += t.log2_ns[k];
 		if (t.log2_ns[k])
 			top = k;

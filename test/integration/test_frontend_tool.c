@@ -24,8 +24,8 @@
 
 #include <cmocka.h>
 
-#include "bkt.h"
-#include "vcd.h"
+#include "bthread.h"
+#include "device.h"
 
 #ifndef VDC_FRONTEND_PATH
 #error "VDC_FRONTEND_PATH must name the frontend tool binary"
@@ -81,32 +81,32 @@ static int fp_set_tx_confirm(void *p, bool on)
 	return 0;
 }
 
-static const struct vcd_port_ops fp_ops = {
+static const struct device_port_ops fp_ops = {
     .send = fp_send, .start = fp_ok, .stop = fp_ok, .set_tx_confirm = fp_set_tx_confirm};
 
 struct rig {
 	struct fport port;
-	struct vcd *dev;
-	struct bkt *bkt;
+	struct device *dev;
+	struct bthread *bkt;
 	int fds_before;
 };
 
 static void set_backend(struct vu_backend *b, void *arg)
 {
-	vcd_set_backend(arg, b);
+	device_set_backend(arg, b);
 }
 
 static int setup(void **state)
 {
-	struct vcd_config cfg = {.name = "tool-test", .fd = true};
+	struct device_config cfg = {.name = "tool-test", .fd = true};
 	struct rig *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
-	x->fds_before = bkt_count_fds();
+	x->fds_before = bthread_count_fds();
 	pthread_mutex_init(&x->port.lock, NULL);
-	assert_int_equal(vcd_new(&x->dev, &cfg, &fp_ops, &x->port), 0);
-	assert_int_equal(bkt_start(&x->bkt, vcd_vu_device(x->dev)), 0);
-	assert_int_equal(bkt_exec(x->bkt, set_backend, x->dev), 0);
+	assert_int_equal(device_new(&x->dev, &cfg, &fp_ops, &x->port), 0);
+	assert_int_equal(bthread_start(&x->bkt, device_vu_device(x->dev)), 0);
+	assert_int_equal(bthread_exec(x->bkt, set_backend, x->dev), 0);
 	*state = x;
 	return 0;
 }
@@ -115,11 +115,11 @@ static int teardown(void **state)
 {
 	struct rig *x = *state;
 
-	bkt_stop(x->bkt);
-	vcd_free(x->dev);
+	bthread_stop(x->bkt);
+	device_free(x->dev);
 	pthread_mutex_destroy(&x->port.lock);
 	/* Every pipe to the tool and every backend fd is closed. */
-	assert_int_equal(bkt_count_fds(), x->fds_before);
+	assert_int_equal(bthread_count_fds(), x->fds_before);
 	free(x);
 	return 0;
 }
@@ -241,17 +241,17 @@ static void run(struct result *r, const char *in, const char *const *args)
 static bool pred_started(struct vu_backend *b, void *arg)
 {
 	(void)b;
-	return vcd_started(arg);
+	return device_started(arg);
 }
 
 static bool pred_stopped(struct vu_backend *b, void *arg)
 {
 	(void)b;
-	return !vcd_started(arg);
+	return !device_started(arg);
 }
 
 struct inject {
-	struct vcd *dev;
+	struct device *dev;
 	const struct cframe *f;
 	unsigned int n;
 };
@@ -261,14 +261,14 @@ static void do_inject(struct vu_backend *b, void *arg)
 	struct inject *in = arg;
 
 	(void)b;
-	vcd_rx_frames(in->dev, in->f, in->n);
+	device_rx_frames(in->dev, in->f, in->n);
 }
 
 static void inject(struct rig *x, const struct cframe *f, unsigned int n)
 {
 	struct inject in = {.dev = x->dev, .f = f, .n = n};
 
-	assert_int_equal(bkt_exec(x->bkt, do_inject, &in), 0);
+	assert_int_equal(bthread_exec(x->bkt, do_inject, &in), 0);
 }
 
 /* The frames the port sent, compared with what was asked (BRS/ESI are the device's choice). */
@@ -310,7 +310,7 @@ static void test_send_every_form(void **state)
 	     .data = {1, 2, 3, 4, 5, 6, 7, 8, 9}},
 	};
 	const char *const args[] = {"-s",
-				    bkt_path(x->bkt),
+				    bthread_path(x->bkt),
 				    "-t",
 				    "0",
 				    "123#DEADBEEF",
@@ -328,8 +328,8 @@ static void test_send_every_form(void **state)
 	assert_int_equal(r.status, 0);
 	expect_sent(x, want, 7);
 	/* It stopped the controller and disconnected. */
-	assert_int_equal(bkt_wait_idle(x->bkt, 1, T_MS), 0);
-	assert_int_equal(bkt_wait(x->bkt, pred_stopped, x->dev, T_MS), 0);
+	assert_int_equal(bthread_wait_idle(x->bkt, 1, T_MS), 0);
+	assert_int_equal(bthread_wait(x->bkt, pred_stopped, x->dev, T_MS), 0);
 }
 
 static void test_order_and_verbose(void **state)
@@ -339,7 +339,7 @@ static void test_order_and_verbose(void **state)
 	const struct cframe want[2] = {{.id = 0x100, .len = 1, .data = {0x01}},
 				       {.id = 0x101, .len = 1, .data = {0x02}}};
 	const char *const args[] = {"--socket-path",
-				    bkt_path(x->bkt),
+				    bthread_path(x->bkt),
 				    "--order=cloud-hypervisor",
 				    "--timeout=0",
 				    "-v",
@@ -366,14 +366,14 @@ static void test_receive_candump_lines(void **state)
 	    {.id = 0x10, .flags = CFRAME_RTR, .len = 3},
 	    {.id = 0x5, .len = 0},
 	};
-	const char *const args[] = {"-s", bkt_path(x->bkt), "-n", "4", "-i", "vcan0", NULL};
+	const char *const args[] = {"-s", bthread_path(x->bkt), "-n", "4", "-i", "vcan0", NULL};
 	struct proc p;
 
 	for (int i = 0; i < 12; i++)
 		f[1].data[i] = (uint8_t)(0xa0 + i);
 	/* After the extended frame, standard ids are indented as candump does. */
 	spawn(&p, &r, NULL, args);
-	assert_int_equal(bkt_wait(x->bkt, pred_started, x->dev, T_MS), 0);
+	assert_int_equal(bthread_wait(x->bkt, pred_started, x->dev, T_MS), 0);
 	inject(x, f, 2);
 	inject(x, f + 2, 2);
 	collect(&p);
@@ -391,11 +391,11 @@ static void test_count_stops(void **state)
 	struct rig *x = *state;
 	static struct result r;
 	struct cframe f[3] = {{.id = 0x1, .len = 1}, {.id = 0x2, .len = 1}, {.id = 0x3, .len = 1}};
-	const char *const args[] = {"-s", bkt_path(x->bkt), "--count=2", NULL};
+	const char *const args[] = {"-s", bthread_path(x->bkt), "--count=2", NULL};
 	struct proc p;
 
 	spawn(&p, &r, NULL, args);
-	assert_int_equal(bkt_wait(x->bkt, pred_started, x->dev, T_MS), 0);
+	assert_int_equal(bthread_wait(x->bkt, pred_started, x->dev, T_MS), 0);
 	inject(x, f, 3);
 	collect(&p);
 	assert_int_equal(r.status, 0);
@@ -408,11 +408,11 @@ static void test_count_short_of_timeout(void **state)
 	struct rig *x = *state;
 	static struct result r;
 	const struct cframe f = {.id = 0x42, .len = 2, .data = {0x12, 0x34}};
-	const char *const args[] = {"-s", bkt_path(x->bkt), "-n", "2", "-t", "2.5", NULL};
+	const char *const args[] = {"-s", bthread_path(x->bkt), "-n", "2", "-t", "2.5", NULL};
 	struct proc p;
 
 	spawn(&p, &r, NULL, args);
-	assert_int_equal(bkt_wait(x->bkt, pred_started, x->dev, T_MS), 0);
+	assert_int_equal(bthread_wait(x->bkt, pred_started, x->dev, T_MS), 0);
 	inject(x, &f, 1);
 	collect(&p);
 	assert_int_equal(r.status, 3);
@@ -426,7 +426,7 @@ static void test_not_ok_reported(void **state)
 	static struct result r;
 	const struct cframe want[2] = {{.id = 0x111, .len = 1, .data = {0x01}},
 				       {.id = 0x112, .len = 1, .data = {0x03}}};
-	const char *const args[] = {"-s",     bkt_path(x->bkt), "-t",	  "0",
+	const char *const args[] = {"-s",     bthread_path(x->bkt), "-t",	  "0",
 				    "111#01", "666#02",		"112#03", NULL};
 
 	pthread_mutex_lock(&x->port.lock);
@@ -448,7 +448,7 @@ static void test_no_fd(void **state)
 	struct rig *x = *state;
 	static struct result r;
 	const struct cframe want = {.id = 0x200, .len = 1, .data = {0x01}};
-	const char *const args[] = {"-s", bkt_path(x->bkt), "--no-fd",	    "-t",
+	const char *const args[] = {"-s", bthread_path(x->bkt), "--no-fd",	    "-t",
 				    "0",  "200#01",	    "201##1112233", NULL};
 
 	run(&r, NULL, args);
@@ -469,7 +469,7 @@ static bool pred_confirm_all(struct vu_backend *b, void *arg)
 		struct cframe f = x->port.sent[x->port.nconfirmed++];
 
 		pthread_mutex_unlock(&x->port.lock);
-		vcd_tx_confirmed(x->dev, &f);
+		device_tx_confirmed(x->dev, &f);
 		pthread_mutex_lock(&x->port.lock);
 	}
 	on = on && x->port.nconfirmed == 2;
@@ -482,12 +482,12 @@ static void test_late_tx_ack(void **state)
 {
 	struct rig *x = *state;
 	static struct result r;
-	const char *const args[] = {"-s", bkt_path(x->bkt), "--late-tx-ack", "-t", "0",
+	const char *const args[] = {"-s", bthread_path(x->bkt), "--late-tx-ack", "-t", "0",
 				    "-v", "300#01",	    "301#02",	     NULL};
 	struct proc p;
 
 	spawn(&p, &r, NULL, args);
-	assert_int_equal(bkt_wait(x->bkt, pred_confirm_all, x, T_MS), 0);
+	assert_int_equal(bthread_wait(x->bkt, pred_confirm_all, x, T_MS), 0);
 	collect(&p);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.err, "LATE_TX_ACK negotiated"));
@@ -503,7 +503,7 @@ static void test_stdin_frames(void **state)
 				       {.id = 0x150, .len = 1, .data = {0x01}},
 				       {.id = 0x151, .len = 2, .data = {0x02, 0x03}},
 				       {.id = 0x200, .len = 0}};
-	const char *const args[] = {"-s", bkt_path(x->bkt), "-t", "0", "100#", "-", "200#", NULL};
+	const char *const args[] = {"-s", bthread_path(x->bkt), "-t", "0", "100#", "-", "200#", NULL};
 
 	run(&r, "150#01\n\n  151#02.03 \r\n", args);
 	assert_int_equal(r.status, 0);
@@ -517,7 +517,7 @@ static void test_stdin_bad_line(void **state)
 	static struct result r;
 	const struct cframe want[2] = {{.id = 0x150, .len = 1, .data = {0x01}},
 				       {.id = 0x152, .len = 1, .data = {0x04}}};
-	const char *const args[] = {"-s", bkt_path(x->bkt), "-t", "0", "-", NULL};
+	const char *const args[] = {"-s", bthread_path(x->bkt), "-t", "0", "-", NULL};
 
 	/* No newline at the end: the last line still counts. */
 	run(&r, "150#01\n151#0\n152#04", args);
@@ -530,34 +530,34 @@ static void test_sigint_stops(void **state)
 {
 	struct rig *x = *state;
 	static struct result r;
-	const char *const args[] = {"-s", bkt_path(x->bkt), NULL};
+	const char *const args[] = {"-s", bthread_path(x->bkt), NULL};
 	struct proc p;
 
 	spawn(&p, &r, NULL, args);
-	assert_int_equal(bkt_wait(x->bkt, pred_started, x->dev, T_MS), 0);
+	assert_int_equal(bthread_wait(x->bkt, pred_started, x->dev, T_MS), 0);
 	assert_int_equal(kill(p.pid, SIGINT), 0);
 	collect(&p);
 	assert_int_equal(r.status, 0);
-	assert_int_equal(bkt_wait(x->bkt, pred_stopped, x->dev, T_MS), 0);
-	assert_int_equal(bkt_wait_idle(x->bkt, 1, T_MS), 0);
+	assert_int_equal(bthread_wait(x->bkt, pred_stopped, x->dev, T_MS), 0);
+	assert_int_equal(bthread_wait_idle(x->bkt, 1, T_MS), 0);
 }
 
 static void do_bus_off(struct vu_backend *b, void *arg)
 {
 	(void)b;
-	vcd_bus_off(arg);
+	device_bus_off(arg);
 }
 
 static void test_bus_off_reported(void **state)
 {
 	struct rig *x = *state;
 	static struct result r;
-	const char *const args[] = {"-s", bkt_path(x->bkt), NULL};
+	const char *const args[] = {"-s", bthread_path(x->bkt), NULL};
 	struct proc p;
 
 	spawn(&p, &r, NULL, args);
-	assert_int_equal(bkt_wait(x->bkt, pred_started, x->dev, T_MS), 0);
-	assert_int_equal(bkt_exec(x->bkt, do_bus_off, x->dev), 0);
+	assert_int_equal(bthread_wait(x->bkt, pred_started, x->dev, T_MS), 0);
+	assert_int_equal(bthread_exec(x->bkt, do_bus_off, x->dev), 0);
 	pump(&p, "bus-off");
 	assert_int_equal(kill(p.pid, SIGTERM), 0);
 	collect(&p);
@@ -569,12 +569,12 @@ static void test_daemon_gone(void **state)
 {
 	struct rig *x = *state;
 	static struct result r;
-	const char *const args[] = {"-s", bkt_path(x->bkt), NULL};
+	const char *const args[] = {"-s", bthread_path(x->bkt), NULL};
 	struct proc p;
 
 	spawn(&p, &r, NULL, args);
-	assert_int_equal(bkt_wait(x->bkt, pred_started, x->dev, T_MS), 0);
-	bkt_stop(x->bkt);
+	assert_int_equal(bthread_wait(x->bkt, pred_started, x->dev, T_MS), 0);
+	bthread_stop(x->bkt);
 	x->bkt = NULL;
 	collect(&p);
 	assert_int_equal(r.status, 1);
@@ -603,14 +603,14 @@ static void expect_usage_error(struct rig *x, const char *const *args, const cha
 	if (!strstr(r.err, msg))
 		fail_msg("stderr '%s' lacks '%s'", r.err, msg);
 	/* Nothing connected. */
-	assert_int_equal(bkt_sessions(x->bkt), 0);
-	assert_false(bkt_connected(x->bkt));
+	assert_int_equal(bthread_sessions(x->bkt), 0);
+	assert_false(bthread_connected(x->bkt));
 }
 
 static void test_usage_errors(void **state)
 {
 	struct rig *x = *state;
-	const char *s = bkt_path(x->bkt);
+	const char *s = bthread_path(x->bkt);
 
 	expect_usage_error(x, (const char *const[]){"123#00", NULL}, "missing --socket-path");
 	expect_usage_error(x, (const char *const[]){"-s", s, "12#00", NULL}, "frame '12#00'");

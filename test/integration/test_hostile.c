@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * A hostile frontend against the daemon's own event loop (dmn_run in a
+ * A hostile frontend against the daemon's own event loop (loop_run in a
  * thread, fake CAN port) over a real unix socket: fds that block, hang up
  * or are never read. Each test shows that the loop keeps turning (it
  * answers the test through its control fd within a bound) and that the
@@ -24,9 +24,9 @@
 
 #include <cmocka.h>
 
-#include "bkt.h"
+#include "bthread.h"
 #include "fakeport.h"
-#include "fecan.h"
+#include "guest_driver.h"
 #include "txflood.h"
 #include "vhost-user/vlog.h"
 
@@ -36,24 +36,24 @@
 struct fx {
 	struct fakeport *p;
 	struct fakeport_dmn *d;
-	struct fecan *c;
+	struct gdrv *c;
 	int fds_before;
 };
 
 static int fx_setup(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
-	struct vcd_config cfg = {.name = "can-hostile"};
-	struct fecan_opts o;
+	struct device_config cfg = {.name = "can-hostile"};
+	struct gdrv_opts o;
 
 	assert_non_null(x);
-	x->fds_before = bkt_count_fds();
+	x->fds_before = bthread_count_fds();
 	assert_int_equal(fakeport_new(&x->p), 0);
 	assert_int_equal(fakeport_dmn_start(&x->d, &cfg, x->p), 0);
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = F_CLASSIC;
-	assert_int_equal(fecan_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
-	assert_int_equal(fecan_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(gdrv_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
 	*state = x;
 	return 0;
 }
@@ -65,11 +65,11 @@ static int fx_teardown(void **state)
 
 	/* A test that failed may have left its guest hook behind. */
 	fakeport_on_send(x->p, NULL, NULL);
-	fecan_close(x->c);
+	gdrv_close(x->c);
 	assert_false(fakeport_dmn_exited(x->d, &ret));
 	assert_int_equal(fakeport_dmn_stop(x->d), 0);
 	fakeport_free(x->p);
-	assert_int_equal(bkt_count_fds(), x->fds_before);
+	assert_int_equal(bthread_count_fds(), x->fds_before);
 	free(x);
 	return 0;
 }
@@ -86,7 +86,7 @@ static void set_ring_fd(struct fx *x, uint32_t request, unsigned int q, int fd)
 {
 	uint64_t v = q;
 
-	assert_int_equal(fe_set(fecan_fe(x->c), request, &v, sizeof(v), &fd, 1), 0);
+	assert_int_equal(fe_set(gdrv_fe(x->c), request, &v, sizeof(v), &fd, 1), 0);
 }
 
 static struct cframe frame(uint32_t id)
@@ -128,11 +128,11 @@ static void test_call_fd_full_pipe(void **state)
 	set_ring_fd(x, VHOST_USER_SET_VRING_CALL, VIRTIO_CAN_QUEUE_TX, p[1]);
 	close(p[1]);
 	/* Completing this request signals the call fd. */
-	assert_true(fecan_tx(x->c, &f) >= 0);
+	assert_true(gdrv_tx(x->c, &f) >= 0);
 	assert_int_equal(fakeport_wait_sent(x->p, 1, T_MS), 0);
 	assert_loop_alive(x);
 	/* And the frontend is served as before. */
-	assert_true(fecan_status(x->c) >= 0);
+	assert_true(gdrv_status(x->c) >= 0);
 	close(p[0]);
 }
 
@@ -151,7 +151,7 @@ static void test_kick_fd_rcvlowat_socket(void **state)
 	close(sv[0]);
 	assert_int_equal(write(sv[1], "k", 1), 1);
 	assert_loop_alive(x);
-	assert_true(fecan_status(x->c) >= 0);
+	assert_true(gdrv_status(x->c) >= 0);
 	close(sv[1]);
 }
 
@@ -179,7 +179,7 @@ static void test_kick_fd_hung_up_pipe(void **state)
 	set_ring_fd(x, VHOST_USER_SET_VRING_KICK, VIRTIO_CAN_QUEUE_TX, p[0]);
 	close(p[0]);
 	close(p[1]);
-	assert_int_equal(fe_wait_closed(fecan_fe(x->c), T_MS), 0);
+	assert_int_equal(fe_wait_closed(gdrv_fe(x->c), T_MS), 0);
 	assert_loop_alive(x);
 	/* Idle now: this process (the loop and us sleeping) uses next to no CPU. */
 	before = cpu_s();
@@ -207,16 +207,16 @@ static void test_tx_refilling_guest_starves_nothing(void **state)
 	assert_int_equal(fakeport_wait_sent(x->p, base + 10u * 256, T_MS), 0);
 	/* Flat out now, and the loop still gets to everything else. */
 	assert_loop_alive(x);
-	assert_true(fecan_status(x->c) >= 0);
+	assert_true(gdrv_status(x->c) >= 0);
 	assert_int_equal(fakeport_inject_frames(x->p, &in, 1), 0);
-	assert_int_equal(fecan_rx(x->c, &got, T_ALIVE_MS), 1);
+	assert_int_equal(gdrv_rx(x->c, &got, T_ALIVE_MS), 1);
 	assert_int_equal(got.id, in.id);
 	assert_true(txflood_running(&fl));
 	assert_int_equal(txflood_stop(&fl, x->d), 0);
 	assert_true(fl.moved > 10u * 256);
 }
 
-static void set_msg_timeout_1s(struct dmn *m, void *arg)
+static void set_msg_timeout_1s(struct loop *m, void *arg)
 {
 	(void)arg;
 	vu_backend_set_msg_timeout(m->backend, 1000);
@@ -231,7 +231,7 @@ static void set_msg_timeout_1s(struct dmn *m, void *arg)
 static void test_dribbled_message(void **state)
 {
 	struct fx *x = *state;
-	struct fe *f = fecan_fe(x->c);
+	struct fe *f = gdrv_fe(x->c);
 	struct timespec gap = {.tv_nsec = 100 * 1000000L};
 	struct {
 		struct vhost_user_hdr h;
@@ -254,8 +254,8 @@ static void test_dribbled_message(void **state)
 	assert_true(sent < sizeof(msg));
 	assert_int_equal(fe_wait_closed(f, T_MS), 0);
 	assert_loop_alive(x);
-	assert_int_equal(fecan_reconnect(x->c, fakeport_dmn_path(x->d), T_MS), 0);
-	assert_true(fecan_status(x->c) >= 0);
+	assert_int_equal(gdrv_reconnect(x->c, fakeport_dmn_path(x->d), T_MS), 0);
+	assert_true(gdrv_status(x->c) >= 0);
 }
 
 /*
@@ -265,7 +265,7 @@ static void test_dribbled_message(void **state)
 static void test_replies_never_read(void **state)
 {
 	struct fx *x = *state;
-	struct fe *f = fecan_fe(x->c);
+	struct fe *f = gdrv_fe(x->c);
 	struct vhost_user_hdr h = {.request = VHOST_USER_GET_FEATURES, .flags = VHOST_USER_VERSION};
 	int fl = fcntl(fe_sock(f), F_GETFL);
 	unsigned int n = 0;
@@ -286,20 +286,20 @@ static void test_replies_never_read(void **state)
 	assert_loop_alive(x);
 	assert_int_equal(fcntl(fe_sock(f), F_SETFL, fl), 0);
 	assert_int_equal(fe_wait_closed(f, T_MS), 0);
-	assert_int_equal(fecan_reconnect(x->c, fakeport_dmn_path(x->d), T_MS), 0);
-	assert_true(fecan_status(x->c) >= 0);
+	assert_int_equal(gdrv_reconnect(x->c, fakeport_dmn_path(x->d), T_MS), 0);
+	assert_true(gdrv_status(x->c) >= 0);
 }
 
 static void reopen_frontend(struct fx *x)
 {
-	struct fecan_opts o;
+	struct gdrv_opts o;
 
-	fecan_close(x->c);
+	gdrv_close(x->c);
 	x->c = NULL;
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = F_CLASSIC;
-	assert_int_equal(fecan_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
-	assert_int_equal(fecan_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(gdrv_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
 }
 
 /*
@@ -313,7 +313,7 @@ static void shrink_guest_memory(struct fx *x)
 	struct fe *f;
 
 	reopen_frontend(x);
-	f = fecan_fe(x->c);
+	f = gdrv_fe(x->c);
 
 	for (unsigned int i = 0; i < fe_nregions(f); i++)
 		assert_int_equal(ftruncate(fe_region_fd(f, i), 0), 0);
@@ -324,11 +324,11 @@ static void assert_next_frontend_served(struct fx *x)
 {
 	struct cframe in = frame(0x123), got;
 
-	assert_int_equal(fe_wait_closed(fecan_fe(x->c), T_MS), 0);
+	assert_int_equal(fe_wait_closed(gdrv_fe(x->c), T_MS), 0);
 	assert_loop_alive(x);
 	reopen_frontend(x);
 	assert_int_equal(fakeport_inject_frames(x->p, &in, 1), 0);
-	assert_int_equal(fecan_rx(x->c, &got, T_MS), 1);
+	assert_int_equal(gdrv_rx(x->c, &got, T_MS), 1);
 	assert_int_equal(got.id, 0x123);
 }
 
@@ -347,7 +347,7 @@ static void test_guest_memory_shrinks_tx(void **state)
 
 	shrink_guest_memory(x);
 	assert_int_equal(
-	    write(fe_ring_kick_fd(fecan_fe(x->c), VIRTIO_CAN_QUEUE_TX), &one, sizeof(one)),
+	    write(fe_ring_kick_fd(gdrv_fe(x->c), VIRTIO_CAN_QUEUE_TX), &one, sizeof(one)),
 	    sizeof(one));
 	assert_next_frontend_served(x);
 }
@@ -370,7 +370,7 @@ static void test_guest_memory_shrinks_rx(void **state)
 static void test_region_larger_than_file(void **state)
 {
 	struct fx *x = *state;
-	struct fe *f = fecan_fe(x->c);
+	struct fe *f = gdrv_fe(x->c);
 	struct cframe in = frame(0x42), got;
 	int fd = fe_region_fd(f, 1);
 
@@ -383,7 +383,7 @@ static void test_region_larger_than_file(void **state)
 	assert_int_equal(ftruncate(fd, 6 << 20), 0);
 	assert_true(fe_connected(f));
 	assert_int_equal(fakeport_inject_frames(x->p, &in, 1), 0);
-	assert_int_equal(fecan_rx(x->c, &got, T_MS), 1);
+	assert_int_equal(gdrv_rx(x->c, &got, T_MS), 1);
 	assert_int_equal(got.id, 0x42);
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * Two devices in one loop (the daemon's dmn_run in a thread, two fake CAN
+ * Two devices in one loop (the daemon's loop_run in a thread, two fake CAN
  * ports, two unix sockets): whatever the guest or frontend of device A
  * does (flood its TX ring, break its queue, see its bus go off, vanish),
  * device B's frames pass both ways and its counters and status are its own,
@@ -19,11 +19,11 @@
 
 #include <cmocka.h>
 
-#include "bkt.h"
+#include "bthread.h"
 #include "fakeport.h"
-#include "fecan.h"
+#include "guest_driver.h"
 #include "txflood.h"
-#include "vcd.h"
+#include "device.h"
 #include "virtio_can.h"
 #include "vhost-user/vlog.h"
 
@@ -33,30 +33,30 @@
 struct fx {
 	struct fakeport *pa, *pb;
 	struct fakeport_dmn *d;
-	struct fecan *a, *b;
+	struct gdrv *a, *b;
 	const char *path_b;
 	int fds_before;
 };
 
-static struct fecan *guest(const char *path)
+static struct gdrv *guest(const char *path)
 {
-	struct fecan_opts o;
-	struct fecan *c = NULL;
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
 
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = F_CLASSIC;
-	assert_int_equal(fecan_open(&c, path, &o, T_MS), 0);
-	assert_int_equal(fecan_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_open(&c, path, &o, T_MS), 0);
+	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	return c;
 }
 
 static int fx_setup(void **state)
 {
-	static const struct vcd_config cfg_a = {.name = "dev-a"}, cfg_b = {.name = "dev-b"};
+	static const struct device_config cfg_a = {.name = "dev-a"}, cfg_b = {.name = "dev-b"};
 	struct fx *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
-	x->fds_before = bkt_count_fds();
+	x->fds_before = bthread_count_fds();
 	assert_int_equal(fakeport_new(&x->pa), 0);
 	assert_int_equal(fakeport_new(&x->pb), 0);
 	assert_int_equal(fakeport_dmn_start(&x->d, &cfg_a, x->pa), 0);
@@ -71,12 +71,12 @@ static int fx_teardown(void **state)
 {
 	struct fx *x = *state;
 
-	fecan_close(x->a);
-	fecan_close(x->b);
+	gdrv_close(x->a);
+	gdrv_close(x->b);
 	assert_int_equal(fakeport_dmn_stop(x->d), 0);
 	fakeport_free(x->pa);
 	fakeport_free(x->pb);
-	assert_int_equal(bkt_count_fds(), x->fds_before);
+	assert_int_equal(bthread_count_fds(), x->fds_before);
 	free(x);
 	return 0;
 }
@@ -95,9 +95,9 @@ static void b_works(struct fx *x, unsigned int n, uint32_t base)
 	for (unsigned int i = 0; i < n; i++) {
 		struct cframe f = frame(base + i), got;
 
-		assert_int_equal(fecan_tx_sync(x->b, &f, T_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_tx_sync(x->b, &f, T_MS), VIRTIO_CAN_RESULT_OK);
 		assert_int_equal(fakeport_inject_frames(x->pb, &f, 1), 0);
-		assert_int_equal(fecan_rx(x->b, &got, T_MS), 1);
+		assert_int_equal(gdrv_rx(x->b, &got, T_MS), 1);
 		assert_int_equal(got.id, f.id);
 		assert_memory_equal(got.data, f.data, f.len);
 	}
@@ -112,17 +112,17 @@ static void b_works(struct fx *x, unsigned int n, uint32_t base)
 
 struct dev_stats {
 	unsigned int idx;
-	struct vcd_stats s;
+	struct device_stats s;
 };
 
-static void get_dev_stats(struct dmn *m, void *arg)
+static void get_dev_stats(struct loop *m, void *arg)
 {
 	struct dev_stats *ds = arg;
 
-	vcd_get_stats(m->devs[ds->idx].dev, &ds->s);
+	device_get_stats(m->devs[ds->idx].dev, &ds->s);
 }
 
-static struct vcd_stats stats_of(struct fx *x, unsigned int idx)
+static struct device_stats stats_of(struct fx *x, unsigned int idx)
 {
 	struct dev_stats ds = {.idx = idx};
 
@@ -135,7 +135,7 @@ static void test_flood_on_a(void **state)
 {
 	struct fx *x = *state;
 	static struct txflood fl;
-	struct vcd_stats b;
+	struct device_stats b;
 
 	fakeport_count_only(x->pa, true);
 	assert_int_equal(txflood_start(&fl, x->a, x->pa, x->d, 30000), 0);
@@ -157,12 +157,12 @@ static void test_broken_queue_on_a(void **state)
 	struct cframe f = frame(0x55);
 
 	assert_int_equal(
-	    fe_ring_add(fecan_fe(x->a), VIRTIO_CAN_QUEUE_TX, &bad, 1, &res, 1, NULL, NULL), 0);
-	assert_int_equal(fe_ring_kick(fecan_fe(x->a), VIRTIO_CAN_QUEUE_TX, true), 1);
+	    fe_ring_add(gdrv_fe(x->a), VIRTIO_CAN_QUEUE_TX, &bad, 1, &res, 1, NULL, NULL), 0);
+	assert_int_equal(fe_ring_kick(gdrv_fe(x->a), VIRTIO_CAN_QUEUE_TX, true), 1);
 	assert_int_equal(fakeport_dmn_ping(x->d, T_MS), 0);
 	b_works(x, 20, 0x200);
 	/* A's TX queue is broken: its next request is never answered. */
-	assert_true(fecan_tx(x->a, &f) >= 0);
+	assert_true(gdrv_tx(x->a, &f) >= 0);
 	assert_int_equal(fakeport_dmn_ping(x->d, T_MS), 0);
 	assert_int_equal(fakeport_sent_count(x->pa), 0);
 	/* B still works after A's next frame too. */
@@ -173,14 +173,14 @@ static void test_broken_queue_on_a(void **state)
 static void test_bus_off_on_a(void **state)
 {
 	struct fx *x = *state;
-	struct vcd_stats a, b;
+	struct device_stats a, b;
 	struct cframe f = frame(0x66);
 
 	assert_int_equal(fakeport_inject_event(x->pa, CAN_PORT_EV_BUSOFF, NULL), 0);
 	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
-	assert_true(fecan_status(x->a) & VIRTIO_CAN_S_CTRL_BUSOFF);
-	assert_false(fecan_status(x->b) & VIRTIO_CAN_S_CTRL_BUSOFF);
-	assert_int_equal(fecan_tx_sync(x->a, &f, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_true(gdrv_status(x->a) & VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_false(gdrv_status(x->b) & VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_int_equal(gdrv_tx_sync(x->a, &f, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	b_works(x, 20, 0x300);
 	a = stats_of(x, 0);
 	b = stats_of(x, 1);
@@ -195,29 +195,29 @@ static void test_disconnect_on_a(void **state)
 	struct fx *x = *state;
 	struct cframe f = frame(0x77);
 
-	assert_true(fecan_tx(x->a, &f) >= 0);
-	fecan_close(x->a);
+	assert_true(gdrv_tx(x->a, &f) >= 0);
+	gdrv_close(x->a);
 	x->a = NULL;
 	b_works(x, 20, 0x400);
 	x->a = guest(fakeport_dmn_path(x->d));
-	assert_int_equal(fecan_tx_sync(x->a, &f, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(x->a, &f, T_MS), VIRTIO_CAN_RESULT_OK);
 	b_works(x, 5, 0x420);
 }
 
 /* Reopen A's guest with queues of size num: 0 or the error of the session. */
 static int a_reopen(struct fx *x, uint16_t num)
 {
-	struct fecan_opts o;
+	struct gdrv_opts o;
 	int ret;
 
-	fecan_close(x->a);
+	gdrv_close(x->a);
 	x->a = NULL;
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = F_CLASSIC;
 	o.start.queue_size = num;
-	ret = fecan_open(&x->a, fakeport_dmn_path(x->d), &o, T_MS);
+	ret = gdrv_open(&x->a, fakeport_dmn_path(x->d), &o, T_MS);
 	if (ret == 0)
-		ret = fecan_start(x->a, T_MS) == VIRTIO_CAN_RESULT_OK ? 0 : -EIO;
+		ret = gdrv_start(x->a, T_MS) == VIRTIO_CAN_RESULT_OK ? 0 : -EIO;
 	return ret;
 }
 
@@ -226,9 +226,9 @@ static void test_queue_size_limit(void **state)
 {
 	struct fx *x = *state;
 
-	assert_true(a_reopen(x, 2 * VCD_MAX_QUEUE_SIZE) < 0);
+	assert_true(a_reopen(x, 2 * DEVICE_MAX_QUEUE_SIZE) < 0);
 	b_works(x, 5, 0x500);
-	assert_int_equal(a_reopen(x, VCD_MAX_QUEUE_SIZE), 0);
+	assert_int_equal(a_reopen(x, DEVICE_MAX_QUEUE_SIZE), 0);
 	b_works(x, 5, 0x510);
 }
 
@@ -238,14 +238,14 @@ static void test_queue_size_limit(void **state)
  */
 static uint16_t a_long_chain(struct fx *x, unsigned int n)
 {
-	static struct fe_sg out[VCD_MAX_CHAIN + 1];
-	struct fe *fe = fecan_fe(x->a);
+	static struct fe_sg out[DEVICE_MAX_CHAIN + 1];
+	struct fe *fe = gdrv_fe(x->a);
 	struct virtio_can_hdr *h;
 	struct fe_sg res;
 	uint64_t gpa, pad;
 	uint16_t head;
 
-	assert_true(n >= 3 && n <= VCD_MAX_CHAIN + 1);
+	assert_true(n >= 3 && n <= DEVICE_MAX_CHAIN + 1);
 	h = fe_alloc(fe, sizeof(*h), 16, &gpa);
 	assert_non_null(h);
 	memset(h, 0, sizeof(*h));
@@ -279,7 +279,7 @@ static void repost_hook(void *arg, unsigned int n)
 	__atomic_store_n(&r->avail->idx, htole16(r->idx), __ATOMIC_RELEASE);
 }
 
-static void repost_off(struct dmn *m, void *arg)
+static void repost_off(struct loop *m, void *arg)
 {
 	(void)m;
 	((struct repost *)arg)->on = false;
@@ -297,7 +297,7 @@ static uint64_t now_ns(void)
  * A's guest fills its largest ring with one chain of the longest length the
  * device serves, and reposts it as fast as the device completes it. B's
  * GET_FEATURES round trips and frames go on, and no wakeup of A's Txq
- * reads more than VCD_TX_BUDGET descriptors: that, not a time, is what
+ * reads more than DEVICE_TX_BUDGET descriptors: that, not a time, is what
  * bounds B's wait (the round trips are printed, not asserted). With chains
  * counted instead (256 per wakeup), A's wakeups read 256 x 16.
  */
@@ -307,15 +307,15 @@ static void test_long_chains_on_a(void **state)
 	static struct repost r;
 	struct fe *fe;
 	uint64_t desc, avail, used, worst = 0, sum = 0;
-	struct vcd_stats a;
+	struct device_stats a;
 	const unsigned int rounds = 300;
 
-	assert_int_equal(a_reopen(x, VCD_MAX_QUEUE_SIZE), 0);
-	fe = fecan_fe(x->a);
+	assert_int_equal(a_reopen(x, DEVICE_MAX_QUEUE_SIZE), 0);
+	fe = gdrv_fe(x->a);
 	fakeport_count_only(x->pa, true);
 	memset(&r, 0, sizeof(r));
-	r.num = VCD_MAX_QUEUE_SIZE;
-	r.head = a_long_chain(x, VCD_MAX_CHAIN);
+	r.num = DEVICE_MAX_QUEUE_SIZE;
+	r.head = a_long_chain(x, DEVICE_MAX_CHAIN);
 	assert_int_equal(fe_ring_gpas(fe, VIRTIO_CAN_QUEUE_TX, &desc, &avail, &used), 0);
 	r.avail = fe_gpa_to_ptr(fe, avail, 4 + 2u * r.num);
 	assert_non_null(r.avail);
@@ -331,7 +331,7 @@ static void test_long_chains_on_a(void **state)
 	for (unsigned int i = 0; i < rounds; i++) {
 		uint64_t f, t0 = now_ns(), dt;
 
-		assert_int_equal(fe_get_features(fecan_fe(x->b), &f), 0);
+		assert_int_equal(fe_get_features(gdrv_fe(x->b), &f), 0);
 		dt = now_ns() - t0;
 		sum += dt;
 		if (dt > worst)
@@ -345,13 +345,13 @@ static void test_long_chains_on_a(void **state)
 	print_message("B's GET_FEATURES under A's chains of %u descriptors (queue %u): "
 		      "mean %llu us, worst %llu us; A sent %llu frames, "
 		      "at most %llu descriptors per wakeup (budget %u)\n",
-		      VCD_MAX_CHAIN, VCD_MAX_QUEUE_SIZE, (unsigned long long)(sum / rounds / 1000),
+		      DEVICE_MAX_CHAIN, DEVICE_MAX_QUEUE_SIZE, (unsigned long long)(sum / rounds / 1000),
 		      (unsigned long long)(worst / 1000), (unsigned long long)a.tx_ok,
-		      (unsigned long long)a.walk_max[0], VCD_TX_BUDGET);
+		      (unsigned long long)a.walk_max[0], DEVICE_TX_BUDGET);
 	/* The flood ran: many budgets' worth of A's work while B was served. */
-	assert_true(a.tx_ok > 10ull * VCD_TX_BUDGET / VCD_MAX_CHAIN);
-	assert_true(a.walk_max[VIRTIO_CAN_QUEUE_TX] <= VCD_TX_BUDGET);
-	assert_true(a.walk_max[VIRTIO_CAN_QUEUE_TX] > VCD_TX_BUDGET - (VCD_MAX_CHAIN + 1));
+	assert_true(a.tx_ok > 10ull * DEVICE_TX_BUDGET / DEVICE_MAX_CHAIN);
+	assert_true(a.walk_max[VIRTIO_CAN_QUEUE_TX] <= DEVICE_TX_BUDGET);
+	assert_true(a.walk_max[VIRTIO_CAN_QUEUE_TX] > DEVICE_TX_BUDGET - (DEVICE_MAX_CHAIN + 1));
 	assert_int_equal(stats_of(x, 1).tx_ok, 20);
 }
 
@@ -360,8 +360,8 @@ static void test_overlong_chain_on_a(void **state)
 {
 	struct fx *x = *state;
 
-	(void)a_long_chain(x, VCD_MAX_CHAIN + 1);
-	assert_int_equal(fe_ring_kick(fecan_fe(x->a), VIRTIO_CAN_QUEUE_TX, true), 1);
+	(void)a_long_chain(x, DEVICE_MAX_CHAIN + 1);
+	assert_int_equal(fe_ring_kick(gdrv_fe(x->a), VIRTIO_CAN_QUEUE_TX, true), 1);
 	assert_int_equal(fakeport_dmn_ping(x->d, T_MS), 0);
 	assert_int_equal(fakeport_sent_count(x->pa), 0);
 	assert_int_equal(stats_of(x, 0).tx_ok, 0);

@@ -22,17 +22,17 @@
 
 #include <cmocka.h>
 
-#include "bkt.h"
+#include "bthread.h"
 #include "fe.h"
-#include "tdev.h"
+#include "testdev.h"
 #include "vhost-user/vlog.h"
 
 #define T_MS 5000
 #define REPEAT 400
 
 struct fx {
-	struct tdev dev;
-	struct bkt *t;
+	struct testdev dev;
+	struct bthread *t;
 	struct fe *f;
 	int saved_stderr;
 	FILE *log;
@@ -46,7 +46,7 @@ static int fx_setup(void **state)
 	struct fe_start_opts o;
 
 	assert_non_null(x);
-	x->fds_before = bkt_count_fds();
+	x->fds_before = bthread_count_fds();
 	/* Everything the backend's thread logs goes to a file we read back. */
 	fflush(stderr);
 	x->log = tmpfile();
@@ -54,10 +54,10 @@ static int fx_setup(void **state)
 	x->saved_stderr = dup(STDERR_FILENO);
 	assert_true(x->saved_stderr >= 0);
 	assert_int_equal(dup2(fileno(x->log), STDERR_FILENO), STDERR_FILENO);
-	tdev_init(&x->dev);
-	assert_int_equal(bkt_start(&x->t, &x->dev.dev), 0);
+	testdev_init(&x->dev);
+	assert_int_equal(bthread_start(&x->t, &x->dev.dev), 0);
 	assert_int_equal(fe_new(&x->f, NULL), 0);
-	assert_int_equal(fe_connect(x->f, bkt_path(x->t), T_MS), 0);
+	assert_int_equal(fe_connect(x->f, bthread_path(x->t), T_MS), 0);
 	fe_start_opts_default(&o);
 	assert_int_equal(fe_start(x->f, &o), 0);
 	clock_gettime(CLOCK_MONOTONIC, &x->t0);
@@ -70,14 +70,14 @@ static int fx_teardown(void **state)
 	struct fx *x = *state;
 
 	fe_free(x->f);
-	assert_int_equal(bkt_error(x->t), 0);
-	bkt_stop(x->t);
-	tdev_fini(&x->dev);
+	assert_int_equal(bthread_error(x->t), 0);
+	bthread_stop(x->t);
+	testdev_fini(&x->dev);
 	fflush(stderr);
 	assert_int_equal(dup2(x->saved_stderr, STDERR_FILENO), STDERR_FILENO);
 	close(x->saved_stderr);
 	fclose(x->log);
-	assert_int_equal(bkt_count_fds(), x->fds_before);
+	assert_int_equal(bthread_count_fds(), x->fds_before);
 	free(x);
 	return 0;
 }
@@ -177,12 +177,12 @@ static void test_queue_broken_again_and_again(void **state)
 	struct fe_sg bad = {.gpa = 0x7e0000000000ull, .len = 16};
 	unsigned int before = count_lines(x, NULL);
 
-	assert_int_equal(fe_ring_add(x->f, TDEV_Q_XFORM, &bad, 1, NULL, 0, NULL, NULL), 0);
-	assert_int_equal(fe_ring_kick(x->f, TDEV_Q_XFORM, true), 1);
-	assert_int_equal(bkt_wait(x->t, ring0_broken, NULL, T_MS), 0);
+	assert_int_equal(fe_ring_add(x->f, TESTDEV_Q_XFORM, &bad, 1, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(fe_ring_kick(x->f, TESTDEV_Q_XFORM, true), 1);
+	assert_int_equal(bthread_wait(x->t, ring0_broken, NULL, T_MS), 0);
 	for (unsigned int i = 0; i < REPEAT; i++) {
-		assert_int_equal(fe_ring_set_addr(x->f, TDEV_Q_XFORM), 0);
-		assert_int_equal(bkt_wait(x->t, ring0_broken, NULL, T_MS), 0);
+		assert_int_equal(fe_ring_set_addr(x->f, TESTDEV_Q_XFORM), 0);
+		assert_int_equal(bthread_wait(x->t, ring0_broken, NULL, T_MS), 0);
 	}
 	assert_true(count_lines(x, "queue broken") >= 1);
 	assert_true(count_lines(x, "queue broken") <= bound(x, 1));

@@ -19,9 +19,9 @@
 
 #include <cmocka.h>
 
-#include "bkt.h"
+#include "bthread.h"
 #include "fe.h"
-#include "tdev.h"
+#include "testdev.h"
 #include "vhost-user/vlog.h"
 
 #define T_MS 5000
@@ -35,8 +35,8 @@ struct xcase {
 };
 
 struct fx {
-	struct tdev dev;
-	struct bkt *t;
+	struct testdev dev;
+	struct bthread *t;
 	int fds_before;
 	const struct xcase *c;
 };
@@ -47,9 +47,9 @@ static int fx_setup(void **state)
 
 	assert_non_null(x);
 	x->c = *state; /* the case, for parameterized tests */
-	x->fds_before = bkt_count_fds();
-	tdev_init(&x->dev);
-	assert_int_equal(bkt_start(&x->t, &x->dev.dev), 0);
+	x->fds_before = bthread_count_fds();
+	testdev_init(&x->dev);
+	assert_int_equal(bthread_start(&x->t, &x->dev.dev), 0);
 	*state = x;
 	return 0;
 }
@@ -58,35 +58,35 @@ static int fx_teardown(void **state)
 {
 	struct fx *x = *state;
 
-	assert_int_equal(bkt_error(x->t), 0);
-	bkt_stop(x->t);
-	tdev_fini(&x->dev);
-	assert_int_equal(bkt_count_fds(), x->fds_before);
+	assert_int_equal(bthread_error(x->t), 0);
+	bthread_stop(x->t);
+	testdev_fini(&x->dev);
+	assert_int_equal(bthread_count_fds(), x->fds_before);
 	free(x);
 	return 0;
 }
 
 static bool all_running(struct vu_backend *b, void *arg)
 {
-	struct tdev_stats st;
+	struct testdev_stats st;
 
 	(void)b;
-	tdev_snapshot(arg, &st);
-	return st.running == TDEV_NUM_QUEUES;
+	testdev_snapshot(arg, &st);
+	return st.running == TESTDEV_NUM_QUEUES;
 }
 
 struct held_want {
-	struct tdev *d;
+	struct testdev *d;
 	unsigned int n;
 };
 
 static bool holding(struct vu_backend *b, void *arg)
 {
 	struct held_want *w = arg;
-	struct tdev_stats st;
+	struct testdev_stats st;
 
 	(void)b;
-	tdev_snapshot(w->d, &st);
+	testdev_snapshot(w->d, &st);
 	return st.held == w->n;
 }
 
@@ -94,7 +94,7 @@ static void wait_held(struct fx *x, unsigned int n)
 {
 	struct held_want w = {&x->dev, n};
 
-	assert_int_equal(bkt_wait(x->t, holding, &w, T_MS), 0);
+	assert_int_equal(bthread_wait(x->t, holding, &w, T_MS), 0);
 }
 
 static struct fe *open_session(struct fx *x, bool event_idx, uint64_t extra_features,
@@ -110,20 +110,20 @@ static struct fe *open_session(struct fx *x, bool event_idx, uint64_t extra_feat
 	if (queue_size)
 		o.queue_size = queue_size;
 	assert_int_equal(fe_new(&f, NULL), 0);
-	assert_int_equal(fe_connect(f, bkt_path(x->t), T_MS), 0);
+	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	assert_int_equal(fe_start(f, &o), 0);
 	assert_int_equal(fe_ring_event_idx(f, 0), event_idx);
-	assert_int_equal(bkt_wait(x->t, all_running, &x->dev, T_MS), 0);
+	assert_int_equal(bthread_wait(x->t, all_running, &x->dev, T_MS), 0);
 	return f;
 }
 
 static void close_session(struct fx *x, struct fe *f, unsigned int sessions)
 {
-	struct tdev_stats st;
+	struct testdev_stats st;
 
 	fe_free(f);
-	assert_int_equal(bkt_wait_idle(x->t, sessions, T_MS), 0);
-	tdev_snapshot(&x->dev, &st);
+	assert_int_equal(bthread_wait_idle(x->t, sessions, T_MS), 0);
+	testdev_snapshot(&x->dev, &st);
 	assert_int_equal(st.pop_errors, 0);
 }
 
@@ -172,16 +172,16 @@ static void test_transfer(void **state)
 	struct fx *x = *state;
 	const struct xcase *c = x->c;
 	struct fe *f = open_session(x, c->event_idx, 0, c->queue_size);
-	struct tdev_stats st;
+	struct testdev_stats st;
 	uint16_t base;
 
-	assert_int_equal(tdev_fe_xform(f, c->n, &c->add, c->batch, T_MS), 0);
-	assert_int_equal(fe_ring_inflight(f, TDEV_Q_XFORM), 0);
+	assert_int_equal(testdev_fe_xform(f, c->n, &c->add, c->batch, T_MS), 0);
+	assert_int_equal(fe_ring_inflight(f, TESTDEV_Q_XFORM), 0);
 	assert_int_equal(fe_stop(f), 0);
-	assert_int_equal(fe_ring_get_base(f, TDEV_Q_XFORM, &base), 0);
+	assert_int_equal(fe_ring_get_base(f, TESTDEV_Q_XFORM, &base), 0);
 	assert_int_equal(base, (uint16_t)c->n);
-	tdev_snapshot(&x->dev, &st);
-	assert_int_equal(st.chains[TDEV_Q_XFORM], c->n);
+	testdev_snapshot(&x->dev, &st);
+	assert_int_equal(st.chains[TESTDEV_Q_XFORM], c->n);
 	close_session(x, f, 1);
 }
 
@@ -212,7 +212,7 @@ static void test_queue_size_limit(void **state)
 	fe_start_opts_default(&o);
 	o.queue_size = 2048;
 	assert_int_equal(fe_new(&f, NULL), 0);
-	assert_int_equal(fe_connect(f, bkt_path(x->t), T_MS), 0);
+	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	assert_int_equal(fe_start(f, &o), -EREMOTEIO);
 	close_session(x, f, 1);
 }
@@ -223,13 +223,13 @@ static void test_queue_size_limit(void **state)
 static void notifications(struct fx *x, bool event_idx)
 {
 	struct fe *f = open_session(x, event_idx, 0, 0);
-	const unsigned int q = TDEV_Q_HOLD;
+	const unsigned int q = TESTDEV_Q_HOLD;
 
 	/* Interrupts wanted: releasing held chains signals the call fd. */
 	post_writable(f, q, 3);
 	wait_held(x, 3);
 	drain_call(f, q);
-	assert_int_equal(bkt_exec(x->t, tdev_release, &x->dev), 0);
+	assert_int_equal(bthread_exec(x->t, testdev_release, &x->dev), 0);
 	assert_true(call_pending(f, q));
 	assert_true(fe_ring_wait_call(f, q, 0) > 0);
 	take_used(f, q, 3, 0);
@@ -239,7 +239,7 @@ static void notifications(struct fx *x, bool event_idx)
 	post_writable(f, q, 3);
 	wait_held(x, 3);
 	drain_call(f, q);
-	assert_int_equal(bkt_exec(x->t, tdev_release, &x->dev), 0);
+	assert_int_equal(bthread_exec(x->t, testdev_release, &x->dev), 0);
 	assert_false(call_pending(f, q));
 	take_used(f, q, 3, 0);
 
@@ -248,12 +248,12 @@ static void notifications(struct fx *x, bool event_idx)
 	post_writable(f, q, 2);
 	wait_held(x, 2);
 	drain_call(f, q);
-	assert_int_equal(bkt_exec(x->t, tdev_release, &x->dev), 0);
+	assert_int_equal(bthread_exec(x->t, testdev_release, &x->dev), 0);
 	assert_true(call_pending(f, q));
 	take_used(f, q, 2, 0);
 
 	/* Queue 0 signals every completion the driver waits for. */
-	assert_int_equal(tdev_fe_xform(f, 20, NULL, 1, T_MS), 0);
+	assert_int_equal(testdev_fe_xform(f, 20, NULL, 1, T_MS), 0);
 	close_session(x, f, 1);
 }
 
@@ -271,7 +271,7 @@ static void test_notify_on_empty(void **state)
 {
 	struct fx *x = *state;
 	struct fe *f = open_session(x, false, FE_F_NOTIFY_ON_EMPTY, 0);
-	const unsigned int q = TDEV_Q_HOLD;
+	const unsigned int q = TESTDEV_Q_HOLD;
 
 	assert_true(fe_features(f) & FE_F_NOTIFY_ON_EMPTY);
 	/* NO_INTERRUPT, but the ring ran empty: the device signals anyway. */
@@ -279,7 +279,7 @@ static void test_notify_on_empty(void **state)
 	post_writable(f, q, 2);
 	wait_held(x, 2);
 	drain_call(f, q);
-	assert_int_equal(bkt_exec(x->t, tdev_release, &x->dev), 0);
+	assert_int_equal(bthread_exec(x->t, testdev_release, &x->dev), 0);
 	assert_true(call_pending(f, q));
 	take_used(f, q, 2, 0);
 	close_session(x, f, 1);
@@ -292,23 +292,23 @@ static void test_get_vring_base_with_held_chains(void **state)
 {
 	struct fx *x = *state;
 	struct fe *f = open_session(x, true, 0, 0);
-	struct tdev_stats st;
+	struct testdev_stats st;
 	uint16_t base;
 
-	assert_int_equal(tdev_fe_xform(f, 4, NULL, 2, T_MS), 0);
-	post_writable(f, TDEV_Q_HOLD, 5);
+	assert_int_equal(testdev_fe_xform(f, 4, NULL, 2, T_MS), 0);
+	post_writable(f, TESTDEV_Q_HOLD, 5);
 	wait_held(x, 5);
-	assert_int_equal(fe_ring_inflight(f, TDEV_Q_HOLD), 5);
+	assert_int_equal(fe_ring_inflight(f, TESTDEV_Q_HOLD), 5);
 
 	/* ENABLE 0 then GET_VRING_BASE: the device gives back what it holds. */
 	assert_int_equal(fe_stop(f), 0);
-	assert_int_equal(fe_ring_get_base(f, TDEV_Q_HOLD, &base), 0);
+	assert_int_equal(fe_ring_get_base(f, TESTDEV_Q_HOLD, &base), 0);
 	assert_int_equal(base, 5);
-	assert_int_equal(fe_ring_get_base(f, TDEV_Q_XFORM, &base), 0);
+	assert_int_equal(fe_ring_get_base(f, TESTDEV_Q_XFORM, &base), 0);
 	assert_int_equal(base, 4);
-	take_used(f, TDEV_Q_HOLD, 5, 0);
-	assert_int_equal(fe_ring_inflight(f, TDEV_Q_HOLD), 0);
-	tdev_snapshot(&x->dev, &st);
+	take_used(f, TESTDEV_Q_HOLD, 5, 0);
+	assert_int_equal(fe_ring_inflight(f, TESTDEV_Q_HOLD), 0);
+	testdev_snapshot(&x->dev, &st);
 	assert_int_equal(st.running, 0);
 	assert_int_equal(st.held, 0);
 	close_session(x, f, 1);
@@ -323,7 +323,7 @@ static void test_restart_finds_waiting_buffers(void **state)
 	uint32_t id, len;
 	uint16_t head[3];
 
-	assert_int_equal(tdev_fe_xform(f, 2, NULL, 2, T_MS), 0);
+	assert_int_equal(testdev_fe_xform(f, 2, NULL, 2, T_MS), 0);
 	assert_int_equal(fe_stop(f), 0);
 
 	/* Buffers made available while the ring is stopped; the kick reaches nobody. */
@@ -337,19 +337,19 @@ static void test_restart_finds_waiting_buffers(void **state)
 		so.len = si.len = 8;
 		memcpy(out[i], "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
 		out[i][0] = (uint8_t)i;
-		assert_int_equal(fe_ring_add(f, TDEV_Q_XFORM, &so, 1, &si, 1, NULL, &head[i]), 0);
+		assert_int_equal(fe_ring_add(f, TESTDEV_Q_XFORM, &so, 1, &si, 1, NULL, &head[i]), 0);
 	}
-	fe_ring_kick(f, TDEV_Q_XFORM, true);
+	fe_ring_kick(f, TESTDEV_Q_XFORM, true);
 	fe_disconnect(f);
-	assert_int_equal(bkt_wait_idle(x->t, 1, T_MS), 0);
+	assert_int_equal(bthread_wait_idle(x->t, 1, T_MS), 0);
 
 	/* The next start (base 2) processes them and signals, with no kick. */
-	drain_call(f, TDEV_Q_XFORM);
-	assert_int_equal(fe_connect(f, bkt_path(x->t), T_MS), 0);
+	drain_call(f, TESTDEV_Q_XFORM);
+	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	fe_start_opts_default(&o);
 	assert_int_equal(fe_start(f, &o), 0);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(fe_ring_wait_used(f, TDEV_Q_XFORM, T_MS, &id, &len), 1);
+		assert_int_equal(fe_ring_wait_used(f, TESTDEV_Q_XFORM, T_MS, &id, &len), 1);
 		assert_int_equal(id, head[i]);
 		assert_int_equal(len, 8);
 		assert_int_equal(in[i][0], (uint8_t)~i);
@@ -370,16 +370,16 @@ static void test_start_signals(void **state)
 	 * the call is the backend's.
 	 */
 	assert_int_equal(fe_new(&f, NULL), 0);
-	for (unsigned int q = 0; q < TDEV_NUM_QUEUES; q++) {
+	for (unsigned int q = 0; q < TESTDEV_NUM_QUEUES; q++) {
 		assert_int_equal(fe_ring_setup(f, q, 256), 0);
 		fe_ring_set_interrupts(f, q, false);
 	}
 	fe_start_opts_default(&o);
 	o.features &= ~FE_F_EVENT_IDX;
-	assert_int_equal(fe_connect(f, bkt_path(x->t), T_MS), 0);
+	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	assert_int_equal(fe_start(f, &o), 0);
-	assert_int_equal(bkt_wait(x->t, all_running, &x->dev, T_MS), 0);
-	for (unsigned int q = 0; q < TDEV_NUM_QUEUES; q++)
+	assert_int_equal(bthread_wait(x->t, all_running, &x->dev, T_MS), 0);
+	for (unsigned int q = 0; q < TESTDEV_NUM_QUEUES; q++)
 		assert_true(fe_ring_wait_call(f, q, 0) >= 1);
 	close_session(x, f, 1);
 }
@@ -389,26 +389,26 @@ static void test_disconnect_with_chains_held(void **state)
 	struct fx *x = *state;
 	struct fe_start_opts o;
 	struct fe *f = open_session(x, true, 0, 0);
-	struct tdev_stats st;
+	struct testdev_stats st;
 
 	/* Gone with chains in the device's hands: it must give them back. */
-	post_writable(f, TDEV_Q_HOLD, 4);
+	post_writable(f, TESTDEV_Q_HOLD, 4);
 	wait_held(x, 4);
 	fe_disconnect(f);
-	assert_int_equal(bkt_wait_idle(x->t, 1, T_MS), 0);
-	tdev_snapshot(&x->dev, &st);
+	assert_int_equal(bthread_wait_idle(x->t, 1, T_MS), 0);
+	testdev_snapshot(&x->dev, &st);
 	assert_int_equal(st.held, 0);
-	take_used(f, TDEV_Q_HOLD, 4, 0);
+	take_used(f, TESTDEV_Q_HOLD, 4, 0);
 
 	/* And the same guest goes on from there. */
-	assert_int_equal(fe_connect(f, bkt_path(x->t), T_MS), 0);
+	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	fe_start_opts_default(&o);
 	assert_int_equal(fe_start(f, &o), 0);
-	post_writable(f, TDEV_Q_HOLD, 2);
+	post_writable(f, TESTDEV_Q_HOLD, 2);
 	wait_held(x, 2);
-	assert_int_equal(bkt_exec(x->t, tdev_release, &x->dev), 0);
-	take_used(f, TDEV_Q_HOLD, 2, 0);
-	assert_int_equal(tdev_fe_xform(f, 10, NULL, 4, T_MS), 0);
+	assert_int_equal(bthread_exec(x->t, testdev_release, &x->dev), 0);
+	take_used(f, TESTDEV_Q_HOLD, 2, 0);
+	assert_int_equal(testdev_fe_xform(f, 10, NULL, 4, T_MS), 0);
 	close_session(x, f, 2);
 }
 

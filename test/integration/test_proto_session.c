@@ -17,17 +17,17 @@
 
 #include <cmocka.h>
 
-#include "bkt.h"
+#include "bthread.h"
 #include "fe.h"
-#include "tdev.h"
+#include "testdev.h"
 #include "vhost-user/vlog.h"
 #include "vhost-user/vu_msg.h"
 
 #define T_MS 5000
 
 struct fx {
-	struct tdev dev;
-	struct bkt *t;
+	struct testdev dev;
+	struct bthread *t;
 	int fds_before;	 /* before the backend existed */
 	int fds_running; /* with the backend up and nobody connected */
 };
@@ -37,10 +37,10 @@ static int fx_setup(void **state)
 	struct fx *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
-	x->fds_before = bkt_count_fds();
-	tdev_init(&x->dev);
-	assert_int_equal(bkt_start(&x->t, &x->dev.dev), 0);
-	x->fds_running = bkt_count_fds();
+	x->fds_before = bthread_count_fds();
+	testdev_init(&x->dev);
+	assert_int_equal(bthread_start(&x->t, &x->dev.dev), 0);
+	x->fds_running = bthread_count_fds();
 	*state = x;
 	return 0;
 }
@@ -49,22 +49,22 @@ static int fx_teardown(void **state)
 {
 	struct fx *x = *state;
 
-	assert_int_equal(bkt_error(x->t), 0);
-	bkt_stop(x->t);
-	tdev_fini(&x->dev);
+	assert_int_equal(bthread_error(x->t), 0);
+	bthread_stop(x->t);
+	testdev_fini(&x->dev);
 	/* Everything the backend and the sessions opened is closed again. */
-	assert_int_equal(bkt_count_fds(), x->fds_before);
+	assert_int_equal(bthread_count_fds(), x->fds_before);
 	free(x);
 	return 0;
 }
 
 static bool all_running(struct vu_backend *b, void *arg)
 {
-	struct tdev_stats st;
+	struct testdev_stats st;
 
 	(void)b;
-	tdev_snapshot(arg, &st);
-	return st.running == TDEV_NUM_QUEUES;
+	testdev_snapshot(arg, &st);
+	return st.running == TESTDEV_NUM_QUEUES;
 }
 
 static struct fe *open_session(struct fx *x, const struct fe_start_opts *o)
@@ -72,7 +72,7 @@ static struct fe *open_session(struct fx *x, const struct fe_start_opts *o)
 	struct fe *f;
 
 	assert_int_equal(fe_new(&f, NULL), 0);
-	assert_int_equal(fe_connect(f, bkt_path(x->t), T_MS), 0);
+	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	assert_int_equal(fe_start(f, o), 0);
 	return f;
 }
@@ -81,29 +81,29 @@ static struct fe *open_session(struct fx *x, const struct fe_start_opts *o)
 static void end_session(struct fx *x, struct fe *f, unsigned int sessions)
 {
 	fe_free(f);
-	assert_int_equal(bkt_wait_idle(x->t, sessions, T_MS), 0);
-	assert_int_equal(bkt_sessions(x->t), sessions);
-	assert_int_equal(bkt_count_fds(), x->fds_running);
+	assert_int_equal(bthread_wait_idle(x->t, sessions, T_MS), 0);
+	assert_int_equal(bthread_sessions(x->t), sessions);
+	assert_int_equal(bthread_count_fds(), x->fds_running);
 }
 
 /* Start, move data, stop; GET_VRING_BASE says how many chains were consumed. */
 static void full_session(struct fx *x, const struct fe_start_opts *o)
 {
-	struct tdev_stats st;
+	struct testdev_stats st;
 	struct fe *f = open_session(x, o);
 	uint16_t base;
 
-	assert_int_equal(fe_num_rings(f), TDEV_NUM_QUEUES);
-	assert_int_equal(bkt_wait(x->t, all_running, &x->dev, T_MS), 0);
-	assert_int_equal(tdev_fe_xform(f, 40, NULL, 16, T_MS), 0);
+	assert_int_equal(fe_num_rings(f), TESTDEV_NUM_QUEUES);
+	assert_int_equal(bthread_wait(x->t, all_running, &x->dev, T_MS), 0);
+	assert_int_equal(testdev_fe_xform(f, 40, NULL, 16, T_MS), 0);
 	assert_int_equal(fe_stop(f), 0);
-	assert_int_equal(fe_ring_get_base(f, TDEV_Q_XFORM, &base), 0);
+	assert_int_equal(fe_ring_get_base(f, TESTDEV_Q_XFORM, &base), 0);
 	assert_int_equal(base, 40);
-	tdev_snapshot(&x->dev, &st);
-	assert_int_equal(st.stops[TDEV_Q_XFORM], 1);
-	assert_int_equal(st.stops[TDEV_Q_HOLD], 1);
+	testdev_snapshot(&x->dev, &st);
+	assert_int_equal(st.stops[TESTDEV_Q_XFORM], 1);
+	assert_int_equal(st.stops[TESTDEV_Q_HOLD], 1);
 	assert_int_equal(st.running, 0);
-	assert_int_equal(st.chains[TDEV_Q_XFORM], 40);
+	assert_int_equal(st.chains[TESTDEV_Q_XFORM], 40);
 	assert_int_equal(st.pop_errors, 0);
 	assert_int_equal(st.features & FE_F_VERSION_1, FE_F_VERSION_1);
 	end_session(x, f, 1);
@@ -169,7 +169,7 @@ static void test_session_without_protocol_features(void **state)
 	f = open_session(x, &o);
 	assert_int_equal(fe_num_rings(f), 1);
 	assert_int_equal(fe_protocol_features(f), 0);
-	assert_int_equal(tdev_fe_xform(f, 10, NULL, 4, T_MS), 0);
+	assert_int_equal(testdev_fe_xform(f, 10, NULL, 4, T_MS), 0);
 	assert_int_equal(fe_stop(f), 0);
 	assert_int_equal(fe_ring_get_base(f, 0, &base), 0);
 	assert_int_equal(base, 10);
@@ -187,19 +187,19 @@ static void test_reconnect_again_and_again(void **state)
 		fe_start_opts_default(&o);
 		o.order = i % 2 ? FE_ORDER_QEMU : FE_ORDER_CLOUD_HV;
 		f = open_session(x, &o);
-		assert_int_equal(bkt_wait(x->t, all_running, &x->dev, T_MS), 0);
-		assert_int_equal(tdev_fe_xform(f, 5, NULL, 5, T_MS), 0);
+		assert_int_equal(bthread_wait(x->t, all_running, &x->dev, T_MS), 0);
+		assert_int_equal(testdev_fe_xform(f, 5, NULL, 5, T_MS), 0);
 		/* Half of them leave without stopping their rings. */
 		if (i % 2 == 0)
 			assert_int_equal(fe_stop(f), 0);
 		end_session(x, f, i);
 	}
 	{
-		struct tdev_stats st;
+		struct testdev_stats st;
 
-		tdev_snapshot(&x->dev, &st);
-		assert_int_equal(st.starts[TDEV_Q_XFORM], 4);
-		assert_int_equal(st.stops[TDEV_Q_XFORM], 4);
+		testdev_snapshot(&x->dev, &st);
+		assert_int_equal(st.starts[TESTDEV_Q_XFORM], 4);
+		assert_int_equal(st.stops[TESTDEV_Q_XFORM], 4);
 		assert_true(st.resets >= 4);
 	}
 }
@@ -213,40 +213,40 @@ static void test_reconnect_same_guest(void **state)
 
 	fe_start_opts_default(&o);
 	f = open_session(x, &o);
-	assert_int_equal(tdev_fe_xform(f, 7, NULL, 3, T_MS), 0);
+	assert_int_equal(testdev_fe_xform(f, 7, NULL, 3, T_MS), 0);
 	assert_int_equal(fe_stop(f), 0);
 	fe_disconnect(f);
-	assert_int_equal(bkt_wait_idle(x->t, 1, T_MS), 0);
+	assert_int_equal(bthread_wait_idle(x->t, 1, T_MS), 0);
 
 	/* The same guest, its rings mid-way: the ring goes on from 7. */
-	assert_int_equal(fe_connect(f, bkt_path(x->t), T_MS), 0);
+	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	assert_int_equal(fe_start(f, &o), 0);
-	assert_int_equal(tdev_fe_xform(f, 5, NULL, 3, T_MS), 0);
+	assert_int_equal(testdev_fe_xform(f, 5, NULL, 3, T_MS), 0);
 	fe_disconnect(f);
-	assert_int_equal(bkt_wait_idle(x->t, 2, T_MS), 0);
+	assert_int_equal(bthread_wait_idle(x->t, 2, T_MS), 0);
 
 	/* Gone without GET_VRING_BASE: the next start uses the used index. */
-	assert_int_equal(fe_connect(f, bkt_path(x->t), T_MS), 0);
+	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	assert_int_equal(fe_start(f, &o), 0);
-	assert_int_equal(tdev_fe_xform(f, 3, NULL, 3, T_MS), 0);
+	assert_int_equal(testdev_fe_xform(f, 3, NULL, 3, T_MS), 0);
 	assert_int_equal(fe_stop(f), 0);
-	assert_int_equal(fe_ring_get_base(f, TDEV_Q_XFORM, &base), 0);
+	assert_int_equal(fe_ring_get_base(f, TESTDEV_Q_XFORM, &base), 0);
 	assert_int_equal(base, 15);
 	end_session(x, f, 3);
 }
 
 struct held_want {
-	struct tdev *d;
+	struct testdev *d;
 	unsigned int n;
 };
 
 static bool holding(struct vu_backend *b, void *arg)
 {
 	struct held_want *w = arg;
-	struct tdev_stats st;
+	struct testdev_stats st;
 
 	(void)b;
-	tdev_snapshot(w->d, &st);
+	testdev_snapshot(w->d, &st);
 	return st.held == w->n;
 }
 
@@ -262,31 +262,31 @@ static void test_memory_change_mid_session(void **state)
 	fe_start_opts_default(&o);
 	o.add_mem_reg = true;
 	f = open_session(x, &o);
-	assert_int_equal(tdev_fe_xform(f, 5, NULL, 5, T_MS), 0);
+	assert_int_equal(testdev_fe_xform(f, 5, NULL, 5, T_MS), 0);
 	/* Two chains in the device's hands while the memory changes. */
 	for (int i = 0; i < 2; i++) {
 		struct fe_sg in = {.len = 16};
 
 		assert_non_null(fe_alloc(f, 16, 8, &in.gpa));
-		assert_int_equal(fe_ring_add(f, TDEV_Q_HOLD, NULL, 0, &in, 1, NULL, NULL), 0);
+		assert_int_equal(fe_ring_add(f, TESTDEV_Q_HOLD, NULL, 0, &in, 1, NULL, NULL), 0);
 	}
-	assert_int_equal(fe_ring_kick(f, TDEV_Q_HOLD, false), 1);
-	assert_int_equal(bkt_wait(x->t, holding, &w, T_MS), 0);
+	assert_int_equal(fe_ring_kick(f, TESTDEV_Q_HOLD, false), 1);
+	assert_int_equal(bthread_wait(x->t, holding, &w, T_MS), 0);
 
 	/* A whole new table (QEMU after a hotplug): given back, then running again. */
 	assert_int_equal(fe_set_mem_table(f), 0);
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(fe_ring_get_used(f, TDEV_Q_HOLD, &id, &len), 1);
+		assert_int_equal(fe_ring_get_used(f, TESTDEV_Q_HOLD, &id, &len), 1);
 		assert_int_equal(len, 0);
 	}
-	assert_int_equal(tdev_fe_xform(f, 5, NULL, 5, T_MS), 0);
+	assert_int_equal(testdev_fe_xform(f, 5, NULL, 5, T_MS), 0);
 
 	/* One region away and back (the rings live partly in it). */
 	assert_int_equal(fe_rem_mem_reg(f, 1), 0);
 	assert_int_equal(fe_add_mem_reg(f, 1), 0);
-	assert_int_equal(tdev_fe_xform(f, 5, NULL, 5, T_MS), 0);
+	assert_int_equal(testdev_fe_xform(f, 5, NULL, 5, T_MS), 0);
 	assert_int_equal(fe_stop(f), 0);
-	assert_int_equal(fe_ring_get_base(f, TDEV_Q_XFORM, &base), 0);
+	assert_int_equal(fe_ring_get_base(f, TESTDEV_Q_XFORM, &base), 0);
 	assert_int_equal(base, 15);
 	end_session(x, f, 1);
 }
@@ -298,7 +298,7 @@ static void vanish(struct fx *x, unsigned int how)
 	uint64_t v;
 
 	assert_int_equal(fe_new(&f, NULL), 0);
-	assert_int_equal(fe_connect(f, bkt_path(x->t), T_MS), 0);
+	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	assert_int_equal(fe_get_features(f, &v), 0);
 	assert_int_equal(fe_set_owner(f), 0);
 	if (how >= 1) {
@@ -329,15 +329,15 @@ static void test_vanished_mid_handshake(void **state)
 
 	for (unsigned int how = 0; how < 4; how++) {
 		vanish(x, how);
-		assert_int_equal(bkt_wait_idle(x->t, how + 1, T_MS), 0);
-		assert_int_equal(bkt_count_fds(), x->fds_running);
+		assert_int_equal(bthread_wait_idle(x->t, how + 1, T_MS), 0);
+		assert_int_equal(bthread_count_fds(), x->fds_running);
 	}
 	/* The next frontend gets a working backend. */
 	fe_start_opts_default(&o);
 	{
 		struct fe *f = open_session(x, &o);
 
-		assert_int_equal(tdev_fe_xform(f, 8, NULL, 8, T_MS), 0);
+		assert_int_equal(testdev_fe_xform(f, 8, NULL, 8, T_MS), 0);
 		end_session(x, f, 5);
 	}
 }
@@ -358,7 +358,7 @@ static void test_protocol_error_ends_connection_only(void **state)
 
 	/* A reply flag on a request. */
 	assert_int_equal(fe_new(&f, NULL), 0);
-	assert_int_equal(fe_connect(f, bkt_path(x->t), T_MS), 0);
+	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	assert_int_equal(
 	    fe_send(f, VHOST_USER_GET_FEATURES, VHOST_USER_REPLY_MASK, NULL, 0, NULL, 0), 0);
 	assert_int_equal(fe_wait_closed(f, T_MS), 0);
@@ -369,7 +369,7 @@ static void test_protocol_error_ends_connection_only(void **state)
 	assert_true(fe_protocol_features(f) & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK));
 	assert_int_equal(fe_set_features(f, 1ull << 60), -EREMOTEIO);
 	assert_int_equal(fe_get_features(f, &v), 0);
-	assert_int_equal(tdev_fe_xform(f, 3, NULL, 3, T_MS), 0);
+	assert_int_equal(testdev_fe_xform(f, 3, NULL, 3, T_MS), 0);
 	end_session(x, f, 3);
 }
 
@@ -388,8 +388,8 @@ static void test_get_config_sizes(void **state)
 	assert_true(fe_protocol_features(f) & (1ull << VHOST_USER_PROTOCOL_F_CONFIG));
 
 	/* Every size inside the config space: exactly that many bytes back. */
-	for (uint32_t off = 0; off < TDEV_CONFIG_SIZE; off++) {
-		for (uint32_t size = 1; off + size <= TDEV_CONFIG_SIZE; size++) {
+	for (uint32_t off = 0; off < TESTDEV_CONFIG_SIZE; off++) {
+		for (uint32_t size = 1; off + size <= TESTDEV_CONFIG_SIZE; size++) {
 			memset(buf, 0xcc, sizeof(buf));
 			assert_int_equal(fe_get_config(f, off, buf, size), 0);
 			for (uint32_t i = 0; i < size; i++)
@@ -402,21 +402,21 @@ static void test_get_config_sizes(void **state)
 	for (uint32_t k = 0; k < 3; k++) {
 		static const struct {
 			uint32_t off, size;
-		} past[] = {{0, TDEV_CONFIG_SIZE + 1}, {TDEV_CONFIG_SIZE, 1}, {4, 200}};
+		} past[] = {{0, TESTDEV_CONFIG_SIZE + 1}, {TESTDEV_CONFIG_SIZE, 1}, {4, 200}};
 
 		memset(buf, 0xcc, sizeof(buf));
 		assert_int_equal(fe_get_config(f, past[k].off, buf, past[k].size), 0);
 		for (uint32_t i = 0; i < past[k].size; i++) {
 			uint32_t at = past[k].off + i;
 
-			assert_int_equal(buf[i], at < TDEV_CONFIG_SIZE ? 0x10 + at : 0);
+			assert_int_equal(buf[i], at < TESTDEV_CONFIG_SIZE ? 0x10 + at : 0);
 		}
 	}
 
 	/* SET_CONFIG writes through the device; a read sees it. */
 	assert_int_equal(fe_set_config(f, 2, "\xa1\xa2\xa3", 3), 0);
-	assert_int_equal(fe_get_config(f, 0, buf, TDEV_CONFIG_SIZE), 0);
-	assert_memory_equal(buf, "\x10\x11\xa1\xa2\xa3\x15\x16\x17", TDEV_CONFIG_SIZE);
+	assert_int_equal(fe_get_config(f, 0, buf, TESTDEV_CONFIG_SIZE), 0);
+	assert_memory_equal(buf, "\x10\x11\xa1\xa2\xa3\x15\x16\x17", TESTDEV_CONFIG_SIZE);
 	/* Past the end it is refused (with an ack: the connection stays). */
 	assert_int_equal(fe_set_config(f, 6, "\x01\x02\x03", 3), -EREMOTEIO);
 	assert_int_equal(fe_get_config(f, 6, buf, 2), 0);
@@ -428,7 +428,7 @@ static void test_config_change_message(void **state)
 {
 	struct fx *x = *state;
 	struct fe_start_opts o;
-	struct tdev_stats st;
+	struct testdev_stats st;
 	struct fe *f;
 	uint8_t b0;
 
@@ -436,14 +436,14 @@ static void test_config_change_message(void **state)
 	f = open_session(x, &o);
 	assert_true(fe_backend_channel_fd(f) >= 0);
 	assert_int_equal(fe_wait_config_change(f, 0), -ETIMEDOUT);
-	assert_int_equal(bkt_exec(x->t, tdev_config_bump, &x->dev), 0);
+	assert_int_equal(bthread_exec(x->t, testdev_config_bump, &x->dev), 0);
 	assert_int_equal(fe_wait_config_change(f, T_MS), 0);
 	assert_int_equal(fe_get_config(f, 0, &b0, 1), 0);
 	assert_int_equal(b0, 0x11);
 	/* Twice: the channel stays usable. */
-	assert_int_equal(bkt_exec(x->t, tdev_config_bump, &x->dev), 0);
+	assert_int_equal(bthread_exec(x->t, testdev_config_bump, &x->dev), 0);
 	assert_int_equal(fe_wait_config_change(f, T_MS), 0);
-	tdev_snapshot(&x->dev, &st);
+	testdev_snapshot(&x->dev, &st);
 	assert_int_equal(st.config_changed, 0);
 	end_session(x, f, 1);
 
@@ -452,8 +452,8 @@ static void test_config_change_message(void **state)
 	o.protocol_features &= ~(1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ);
 	f = open_session(x, &o);
 	assert_int_equal(fe_backend_channel_fd(f), -1);
-	assert_int_equal(bkt_exec(x->t, tdev_config_bump, &x->dev), 0);
-	tdev_snapshot(&x->dev, &st);
+	assert_int_equal(bthread_exec(x->t, testdev_config_bump, &x->dev), 0);
+	testdev_snapshot(&x->dev, &st);
 	assert_int_equal(st.config_changed, -ENOTCONN);
 	end_session(x, f, 2);
 }

@@ -24,9 +24,9 @@ want() {
 	fi
 }
 
-want "queue sizes are powers of two up to $(val src/device/vcd.h VCD_MAX_QUEUE_SIZE)." VCD_MAX_QUEUE_SIZE
-want "a request has at most $(val src/device/vcd.h VCD_MAX_CHAIN) descriptors" VCD_MAX_CHAIN
-want "($(val src/device/vcd.h VCD_TX_BUDGET) on the Txq, $(val src/device/vcd.h VCD_RX_BUDGET) on the Rxq, $(val src/device/vcd.h VCD_CTRL_BUDGET) and at most $(val src/device/vcd.h VCD_CTRL_REQS) requests on the Controlq" "VCD_*_BUDGET, VCD_CTRL_REQS"
+want "queue sizes are powers of two up to $(val src/device/device.h DEVICE_MAX_QUEUE_SIZE)." DEVICE_MAX_QUEUE_SIZE
+want "a request has at most $(val src/device/device.h DEVICE_MAX_CHAIN) descriptors" DEVICE_MAX_CHAIN
+want "($(val src/device/device.h DEVICE_TX_BUDGET) on the Txq, $(val src/device/device.h DEVICE_RX_BUDGET) on the Rxq, $(val src/device/device.h DEVICE_CTRL_BUDGET) and at most $(val src/device/device.h DEVICE_CTRL_REQS) requests on the Controlq" "DEVICE_*_BUDGET, DEVICE_CTRL_REQS"
 [ "$(val include/vhost-user/vlog.h VLOG_LIMIT_WINDOW_MS)" = 1000 ] ||
 	{ echo "VLOG_LIMIT_WINDOW_MS is not a second: fix the README's rate"; status=1; }
 want "rate-limited ($(val include/vhost-user/vlog.h VLOG_LIMIT_BURST) a second" VLOG_LIMIT_BURST

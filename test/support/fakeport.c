@@ -67,7 +67,7 @@ static void cond_init_monotonic(pthread_cond_t *c)
 	pthread_condattr_destroy(&ca);
 }
 
-/* ---- vcd_port_ops, called in the loop thread ---- */
+/* ---- device_port_ops, called in the loop thread ---- */
 
 static int fp_send(void *port, const struct cframe *f, unsigned int n, int *res)
 {
@@ -190,7 +190,7 @@ static int fp_recv(void *port, int fd, struct can_port_event *ev, unsigned int m
 	return (int)n;
 }
 
-static const struct vcd_port_ops fp_ops = {
+static const struct device_port_ops fp_ops = {
     .send = fp_send,
     .start = fp_start,
     .stop = fp_stop,
@@ -234,7 +234,7 @@ void fakeport_free(struct fakeport *p)
 	free(p);
 }
 
-void fakeport_dmn_port(struct fakeport *p, struct dmn_port *dp)
+void fakeport_dmn_port(struct fakeport *p, struct loop_port *dp)
 {
 	memset(dp, 0, sizeof(*dp));
 	dp->ops = &fp_ops;
@@ -462,11 +462,11 @@ bool fakeport_tx_confirm(struct fakeport *p)
 #define FPD_MAX_EXTRA 4
 
 struct fakeport_dmn {
-	struct dmn m;
-	struct dmn_port dp;
+	struct loop m;
+	struct loop_port dp;
 	struct fakeport *p;
 	/* Devices added with fakeport_dmn_add: their ports and socket paths. */
-	struct dmn_port extra_dp[FPD_MAX_EXTRA];
+	struct loop_port extra_dp[FPD_MAX_EXTRA];
 	char extra_path[FPD_MAX_EXTRA][112];
 	unsigned int nextra;
 	int ctl_fd;
@@ -482,18 +482,18 @@ struct fakeport_dmn {
 	bool exited;
 	int ret;
 	/* One request at a time from the test thread. */
-	void (*req_fn)(struct dmn *m, void *arg);
+	void (*req_fn)(struct loop *m, void *arg);
 	void *req_arg;
 	bool req_busy;
 	bool req_done;
 	bool req_abandoned; /* its waiter timed out: the loop ends the request */
 };
 
-/* dmn_run's control callback: run the posted request, say whether to stop. */
-static int fpd_on_ctl(struct dmn *m, void *arg)
+/* loop_run's control callback: run the posted request, say whether to stop. */
+static int fpd_on_ctl(struct loop *m, void *arg)
 {
 	struct fakeport_dmn *d = arg;
-	void (*fn)(struct dmn * m, void *arg);
+	void (*fn)(struct loop * m, void *arg);
 	void *fn_arg;
 	eventfd_t v;
 	bool stop;
@@ -521,7 +521,7 @@ static int fpd_on_ctl(struct dmn *m, void *arg)
 static void *fpd_thread(void *opaque)
 {
 	struct fakeport_dmn *d = opaque;
-	int ret = dmn_run(&d->m, d->ctl_fd, fpd_on_ctl, d);
+	int ret = loop_run(&d->m, d->ctl_fd, fpd_on_ctl, d);
 
 	pthread_mutex_lock(&d->lock);
 	d->ret = ret;
@@ -532,21 +532,21 @@ static void *fpd_thread(void *opaque)
 }
 
 struct fpd_add {
-	const struct vcd_config *cfg;
-	struct dmn_port *dp;
+	const struct device_config *cfg;
+	struct loop_port *dp;
 	const char *path;
 	int ret;
 };
 
-static void fpd_do_add(struct dmn *m, void *arg)
+static void fpd_do_add(struct loop *m, void *arg)
 {
 	struct fpd_add *a = arg;
-	struct dmn_sock sock = {.path = a->path, .listen_fd = -1, .conn_fd = -1};
+	struct loop_sock sock = {.path = a->path, .listen_fd = -1, .conn_fd = -1};
 
-	a->ret = dmn_add(m, a->cfg, a->dp, &sock);
+	a->ret = loop_add(m, a->cfg, a->dp, &sock);
 }
 
-int fakeport_dmn_add(struct fakeport_dmn *d, const struct vcd_config *cfg, struct fakeport *p,
+int fakeport_dmn_add(struct fakeport_dmn *d, const struct device_config *cfg, struct fakeport *p,
 		     const char **path)
 {
 	struct fpd_add a;
@@ -571,7 +571,7 @@ int fakeport_dmn_add(struct fakeport_dmn *d, const struct vcd_config *cfg, struc
 static void fpd_free(struct fakeport_dmn *d)
 {
 	if (d->inited)
-		dmn_fini(&d->m);
+		loop_fini(&d->m);
 	if (d->dir[0])
 		rmdir(d->dir);
 	if (d->ctl_fd >= 0)
@@ -581,7 +581,7 @@ static void fpd_free(struct fakeport_dmn *d)
 	free(d);
 }
 
-int fakeport_dmn_start(struct fakeport_dmn **out, const struct vcd_config *cfg, struct fakeport *p)
+int fakeport_dmn_start(struct fakeport_dmn **out, const struct device_config *cfg, struct fakeport *p)
 {
 	const char *tmp = getenv("TMPDIR");
 	struct fakeport_dmn *d;
@@ -612,7 +612,7 @@ int fakeport_dmn_start(struct fakeport_dmn **out, const struct vcd_config *cfg, 
 		goto err;
 	}
 	fakeport_dmn_port(p, &d->dp);
-	ret = dmn_init(&d->m, cfg, &d->dp, d->path, -1);
+	ret = loop_init(&d->m, cfg, &d->dp, d->path, -1);
 	if (ret < 0)
 		goto err;
 	d->inited = true;
@@ -651,7 +651,7 @@ const char *fakeport_dmn_path(const struct fakeport_dmn *d)
 	return d->path;
 }
 
-int fakeport_dmn_exec(struct fakeport_dmn *d, void (*fn)(struct dmn *m, void *arg), void *arg)
+int fakeport_dmn_exec(struct fakeport_dmn *d, void (*fn)(struct loop *m, void *arg), void *arg)
 {
 	int ret = 0;
 
@@ -681,7 +681,7 @@ int fakeport_dmn_exec(struct fakeport_dmn *d, void (*fn)(struct dmn *m, void *ar
 	return ret;
 }
 
-static void fpd_nothing(struct dmn *m, void *arg)
+static void fpd_nothing(struct loop *m, void *arg)
 {
 	(void)m;
 	(void)arg;
@@ -736,12 +736,12 @@ int fakeport_dmn_sync(struct fakeport_dmn *d, int timeout_ms)
 	return fakeport_dmn_exec(d, fpd_nothing, NULL);
 }
 
-static void fpd_get_stats(struct dmn *m, void *arg)
+static void fpd_get_stats(struct loop *m, void *arg)
 {
-	vcd_get_stats(m->dev, arg);
+	device_get_stats(m->dev, arg);
 }
 
-int fakeport_dmn_stats(struct fakeport_dmn *d, struct vcd_stats *s)
+int fakeport_dmn_stats(struct fakeport_dmn *d, struct device_stats *s)
 {
 	memset(s, 0, sizeof(*s));
 	return fakeport_dmn_exec(d, fpd_get_stats, s);

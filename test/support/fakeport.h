@@ -3,16 +3,16 @@
  * A fake CAN port and the daemon's own event loop around it, for host
  * integration tests and benchmarks.
  *
- * The fake port implements the device's vcd_port_ops: send() records the
+ * The fake port implements the device's device_port_ops: send() records the
  * frames (or fails those it was told to fail). Its receive side is a pipe:
  * the test writes struct can_port_event records into it, and the loop reads
- * them through dmn_port.recv exactly as it reads the real port's socket, so
+ * them through loop_port.recv exactly as it reads the real port's socket, so
  * frames from the bus, TX echoes, bus-off and restarts take the daemon's
  * real path. The port's accessors are thread-safe (the loop calls send()
  * in its thread while the test reads what was sent in its own).
  *
- * The runner (fakeport_dmn_*) is the daemon minus SocketCAN: dmn_init()
- * listening on a socket in a fresh temporary directory, and dmn_run() in a
+ * The runner (fakeport_dmn_*) is the daemon minus SocketCAN: loop_init()
+ * listening on a socket in a fresh temporary directory, and loop_run() in a
  * thread, with an eventfd as its control fd. The device and the backend
  * are single-threaded: the test reaches them only through fakeport_dmn_exec,
  * which runs a function in the loop thread.
@@ -25,8 +25,8 @@
 
 #include "can_port.h"
 #include "cframe.h"
-#include "dmn.h"
-#include "vcd.h"
+#include "loop.h"
+#include "device.h"
 
 struct fakeport;
 
@@ -34,8 +34,8 @@ int fakeport_new(struct fakeport **out);
 /* Close the pipe, free the records. NULL is a no-op. */
 void fakeport_free(struct fakeport *p);
 
-/* Fill dp so that dmn_init() uses this port (p must outlive the dmn). */
-void fakeport_dmn_port(struct fakeport *p, struct dmn_port *dp);
+/* Fill dp so that loop_init() uses this port (p must outlive the loop). */
+void fakeport_dmn_port(struct fakeport *p, struct loop_port *dp);
 
 /* ---- The bus side: what the loop will read ---- */
 
@@ -96,28 +96,28 @@ bool fakeport_tx_confirm(struct fakeport *p);
 struct fakeport_dmn;
 
 /*
- * Make a temporary directory, dmn_init() listening on a socket in it with
- * cfg and port p (p must outlive the runner), start dmn_run() in a thread.
+ * Make a temporary directory, loop_init() listening on a socket in it with
+ * cfg and port p (p must outlive the runner), start loop_run() in a thread.
  */
-int fakeport_dmn_start(struct fakeport_dmn **out, const struct vcd_config *cfg, struct fakeport *p);
+int fakeport_dmn_start(struct fakeport_dmn **out, const struct device_config *cfg, struct fakeport *p);
 
 /*
- * One more device in the same loop (dmn_add, run in the loop thread), on
+ * One more device in the same loop (loop_add, run in the loop thread), on
  * port p, listening at *path (in the runner's directory). At most 4.
  */
-int fakeport_dmn_add(struct fakeport_dmn *d, const struct vcd_config *cfg, struct fakeport *p,
+int fakeport_dmn_add(struct fakeport_dmn *d, const struct device_config *cfg, struct fakeport *p,
 		     const char **path);
 
 /*
- * Stop the loop (through its control fd), join it, dmn_fini(), remove the
- * directory. Returns what dmn_run() returned. NULL is a no-op (0).
+ * Stop the loop (through its control fd), join it, loop_fini(), remove the
+ * directory. Returns what loop_run() returned. NULL is a no-op (0).
  */
 int fakeport_dmn_stop(struct fakeport_dmn *d);
 
 const char *fakeport_dmn_path(const struct fakeport_dmn *d);
 
 /* Run fn(m, arg) in the loop thread; 0, or -ESRCH when the loop has ended. */
-int fakeport_dmn_exec(struct fakeport_dmn *d, void (*fn)(struct dmn *m, void *arg), void *arg);
+int fakeport_dmn_exec(struct fakeport_dmn *d, void (*fn)(struct loop *m, void *arg), void *arg);
 
 /*
  * Make the loop run an empty request and wait up to timeout_ms for it: 0, or
@@ -134,9 +134,9 @@ int fakeport_dmn_ping(struct fakeport_dmn *d, int timeout_ms);
 int fakeport_dmn_sync(struct fakeport_dmn *d, int timeout_ms);
 
 /* The device's counters, read in the loop thread. */
-int fakeport_dmn_stats(struct fakeport_dmn *d, struct vcd_stats *s);
+int fakeport_dmn_stats(struct fakeport_dmn *d, struct device_stats *s);
 
-/* The loop has ended (dmn_run returned), and what it returned. */
+/* The loop has ended (loop_run returned), and what it returned. */
 bool fakeport_dmn_exited(struct fakeport_dmn *d, int *ret);
 
 #endif

@@ -32,10 +32,10 @@ static void txflood_hook(void *arg, unsigned int n)
 	__atomic_store_n(&f->avail->idx, htole16(f->idx), __ATOMIC_RELEASE);
 }
 
-int txflood_start(struct txflood *f, struct fecan *c, struct fakeport *p, struct fakeport_dmn *d,
+int txflood_start(struct txflood *f, struct gdrv *c, struct fakeport *p, struct fakeport_dmn *d,
 		  int ms)
 {
-	struct fe *fe = fecan_fe(c);
+	struct fe *fe = gdrv_fe(c);
 	uint64_t desc, avail, used;
 	unsigned int base = fakeport_sent_count(p);
 	int ret;
@@ -53,7 +53,7 @@ int txflood_start(struct txflood *f, struct fecan *c, struct fakeport *p, struct
 	for (unsigned int i = 0; i < f->num; i++) {
 		struct cframe t = {.id = 0x100 + (i & 0xff), .len = 1, .data = {0x5a}};
 
-		ret = fecan_tx(c, &t);
+		ret = gdrv_tx(c, &t);
 		if (ret < 0)
 			return ret;
 	}

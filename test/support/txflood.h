@@ -16,7 +16,7 @@
 #include <linux/virtio_ring.h>
 
 #include "fakeport.h"
-#include "fecan.h"
+#include "guest_driver.h"
 
 struct txflood {
 	struct fakeport *p;
@@ -34,7 +34,7 @@ struct txflood {
  * The ring must have 256 entries and indirect descriptors. 0 or -errno.
  * f must stay where it is (the hook holds it) until txflood_stop().
  */
-int txflood_start(struct txflood *f, struct fecan *c, struct fakeport *p, struct fakeport_dmn *d,
+int txflood_start(struct txflood *f, struct gdrv *c, struct fakeport *p, struct fakeport_dmn *d,
 		  int ms);
 
 /* Stop reposting (in the loop thread, where the hook runs) and remove the hook. */

@@ -87,7 +87,7 @@ static void test_pcapng_blocks(void **state)
 	static uint8_t b[1 << 16];
 	struct cframe c1 = frame(0x123, 0, 3), c2 = frame(0x18daf1aa, CFRAME_EXT, 8);
 	struct cframe c3 = frame(0x456, CFRAME_FD | CFRAME_BRS, 12);
-	struct cap *c;
+	struct capture *c;
 	size_t n, off;
 	int fd = mkstemp(path);
 	struct {
@@ -104,14 +104,14 @@ static void test_pcapng_blocks(void **state)
 	(void)state;
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
-	cap_record(c, CAP_TX, true, "sent", &c1, 1000000001234ull);
-	cap_record(c, CAP_RX, true, "dropped: backlog full", &c2, 1000000002000ull);
-	cap_record(c, CAP_TX, false, "denied", &c3, 1000000003000ull);
-	assert_int_equal(cap_flush(c), 0);
-	assert_int_equal(cap_written(c), 3);
-	assert_int_equal(cap_lost(c), 0);
-	cap_close(c);
+	assert_int_equal(capture_open(&c, path, "vcan0", "vcan0"), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &c1, 1000000001234ull);
+	capture_record(c, CAPTURE_RX, true, "dropped: backlog full", &c2, 1000000002000ull);
+	capture_record(c, CAPTURE_TX, false, "denied", &c3, 1000000003000ull);
+	assert_int_equal(capture_flush(c), 0);
+	assert_int_equal(capture_written(c), 3);
+	assert_int_equal(capture_lost(c), 0);
+	capture_close(c);
 
 	n = slurp(path, b, sizeof(b));
 	/* Section header: type, magic, version 1.0; then one interface, SocketCAN, ns. */
@@ -179,19 +179,19 @@ static void test_candump_log(void **state)
 	struct cframe c3 = frame(0x456, CFRAME_FD | CFRAME_BRS, 12),
 		      c4 = frame(0x7ff, CFRAME_RTR, 4);
 	struct cframe c5 = frame(0x111, 0, 0);
-	struct cap *c;
+	struct capture *c;
 	int fd = mkstemps(path, 4);
 
 	(void)state;
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(cap_open(&c, path, "vcan1", "vcan0"), 0);
-	cap_record(c, CAP_TX, true, "sent", &c1, 1436509052249713000ull);
-	cap_record(c, CAP_RX, true, "delivered", &c2, 1436509052250000999ull);
-	cap_record(c, CAP_TX, false, "denied", &c5, 1436509052250001000ull); /* not on the bus */
-	cap_record(c, CAP_TX, true, "sent", &c3, 1436509052300000000ull);
-	cap_record(c, CAP_RX, true, "delivered", &c4, 1436509052400000000ull);
-	cap_close(c);
+	assert_int_equal(capture_open(&c, path, "vcan1", "vcan0"), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &c1, 1436509052249713000ull);
+	capture_record(c, CAPTURE_RX, true, "delivered", &c2, 1436509052250000999ull);
+	capture_record(c, CAPTURE_TX, false, "denied", &c5, 1436509052250001000ull); /* not on the bus */
+	capture_record(c, CAPTURE_TX, true, "sent", &c3, 1436509052300000000ull);
+	capture_record(c, CAPTURE_RX, true, "delivered", &c4, 1436509052400000000ull);
+	capture_close(c);
 	slurp(path, (uint8_t *)buf, sizeof(buf) - 1);
 	assert_string_equal(buf, "(1436509052.249713) vcan1 123#101112\n"
 				 "(1436509052.250000) vcan0 18DAF1AA#1011\n"
@@ -204,21 +204,21 @@ static void test_candump_log(void **state)
 static void test_disk_full(void **state)
 {
 	struct cframe f = frame(0x123, 0, 8);
-	struct cap *c;
+	struct capture *c;
 
 	(void)state;
-	assert_int_equal(cap_open(&c, "/dev/full", "vcan0", "vcan0"), 0);
-	cap_record(c, CAP_TX, true, "sent", &f, 1);
-	cap_record(c, CAP_TX, true, "sent", &f, 2);
-	assert_int_equal(cap_flush(c), -ENOSPC);
-	assert_int_equal(cap_written(c), 0);
-	assert_int_equal(cap_lost(c), 2);
-	cap_record(c, CAP_RX, true, "delivered", &f, 3);
-	assert_int_equal(cap_lost(c), 3);
-	assert_int_equal(cap_flush(c), -EIO);
-	cap_close(c);
+	assert_int_equal(capture_open(&c, "/dev/full", "vcan0", "vcan0"), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 1);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 2);
+	assert_int_equal(capture_flush(c), -ENOSPC);
+	assert_int_equal(capture_written(c), 0);
+	assert_int_equal(capture_lost(c), 2);
+	capture_record(c, CAPTURE_RX, true, "delivered", &f, 3);
+	assert_int_equal(capture_lost(c), 3);
+	assert_int_equal(capture_flush(c), -EIO);
+	capture_close(c);
 	/* A file that cannot be created is an error at open. */
-	assert_int_equal(cap_open(&c, "/nonexistent/dir/x.pcapng", "a", "a"), -ENOENT);
+	assert_int_equal(capture_open(&c, "/nonexistent/dir/x.pcapng", "a", "a"), -ENOENT);
 }
 
 /* SIGHUP after rotation: a new file with its own header; the old one stays whole. */
@@ -227,21 +227,21 @@ static void test_reopen(void **state)
 	char dir[] = "/tmp/vdc-cap-XXXXXX", path[64], moved[64];
 	static uint8_t b[4096];
 	struct cframe f = frame(0x123, 0, 1);
-	struct cap *c;
+	struct capture *c;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/now.log", dir);
 	snprintf(moved, sizeof(moved), "%s/old.log", dir);
-	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
-	cap_record(c, CAP_TX, true, "sent", &f, 1000000000ull);
-	assert_int_equal(cap_flush(c), 0);
+	assert_int_equal(capture_open(&c, path, "vcan0", "vcan0"), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 1000000000ull);
+	assert_int_equal(capture_flush(c), 0);
 	assert_int_equal(rename(path, moved), 0);
-	cap_record(c, CAP_TX, true, "sent", &f, 2000000000ull);
-	assert_int_equal(cap_reopen(c), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 2000000000ull);
+	assert_int_equal(capture_reopen(c), 0);
 	f.id = 0x124;
-	cap_record(c, CAP_TX, true, "sent", &f, 3000000000ull);
-	assert_int_equal(cap_flush(c), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 3000000000ull);
+	assert_int_equal(capture_flush(c), 0);
 	b[slurp(moved, b, sizeof(b) - 1)] = 0;
 	assert_string_equal((char *)b, "(1.000000) vcan0 123#10\n(2.000000) vcan0 123#10\n");
 	b[slurp(path, b, sizeof(b) - 1)] = 0;
@@ -250,11 +250,11 @@ static void test_reopen(void **state)
 	unlink(path);
 	unlink(moved);
 	assert_int_equal(rmdir(dir), 0);
-	assert_int_equal(cap_reopen(c), -ENOENT);
-	cap_record(c, CAP_TX, true, "sent", &f, 4000000000ull);
-	assert_int_equal(cap_lost(c), 1);
-	assert_int_equal(cap_written(c), 3);
-	cap_close(c);
+	assert_int_equal(capture_reopen(c), -ENOENT);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 4000000000ull);
+	assert_int_equal(capture_lost(c), 1);
+	assert_int_equal(capture_written(c), 3);
+	capture_close(c);
 }
 
 /* A call that would block the loop is killed by this guard, failing the test. */
@@ -264,17 +264,17 @@ static void test_reopen(void **state)
 static void test_fifo_without_reader(void **state)
 {
 	char dir[] = "/tmp/vdc-cap-XXXXXX", path[64];
-	struct cap *c = NULL;
+	struct capture *c = NULL;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/fifo", dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
 	alarm(BLOCK_GUARD_S);
-	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), -ENXIO);
+	assert_int_equal(capture_open(&c, path, "vcan0", "vcan0"), -ENXIO);
 	alarm(0);
 	assert_null(c);
-	assert_non_null(strstr(cap_strerror(path, -ENXIO), "no reader"));
+	assert_non_null(strstr(capture_strerror(path, -ENXIO), "no reader"));
 	unlink(path);
 	rmdir(dir);
 }
@@ -306,7 +306,7 @@ static void test_fifo_stalled_reader(void **state)
 	struct pollfd pfd;
 	unsigned int total = 0, lines = 0, prev = 0;
 	size_t len = 0;
-	struct cap *c;
+	struct capture *c;
 	int rfd;
 
 	(void)state;
@@ -315,20 +315,20 @@ static void test_fifo_stalled_reader(void **state)
 	assert_int_equal(mkfifo(path, 0600), 0);
 	rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	assert_true(rfd >= 0);
-	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
+	assert_int_equal(capture_open(&c, path, "vcan0", "vcan0"), 0);
 	/* Loop turns of 64 frames, each ending with the flush; nobody reads. */
 	alarm(BLOCK_GUARD_S);
 	for (unsigned int turn = 0; turn < 400; turn++) {
 		for (unsigned int i = 0; i < 64; i++, total++)
-			cap_record(c, CAP_TX, true, "sent", &f, 1000000000ull + total * 1000ull);
-		(void)cap_flush(c);
+			capture_record(c, CAPTURE_TX, true, "sent", &f, 1000000000ull + total * 1000ull);
+		(void)capture_flush(c);
 	}
-	assert_int_equal(cap_flush(c), -EAGAIN);
-	assert_true(cap_waiting(c));
-	assert_true(cap_dropped(c) > 0);
-	assert_int_equal(cap_lost(c), cap_dropped(c));
+	assert_int_equal(capture_flush(c), -EAGAIN);
+	assert_true(capture_waiting(c));
+	assert_true(capture_dropped(c) > 0);
+	assert_int_equal(capture_lost(c), capture_dropped(c));
 	/* What the loop waits for: the fd is not writable until the reader reads. */
-	pfd = (struct pollfd){.fd = cap_fd(c), .events = POLLOUT};
+	pfd = (struct pollfd){.fd = capture_fd(c), .events = POLLOUT};
 	assert_int_equal(poll(&pfd, 1, 0), 0);
 
 	/* A reader taking a page at a time while frames go on: kept, dropped, counted. */
@@ -338,23 +338,23 @@ static void test_fifo_stalled_reader(void **state)
 		if (n > 0)
 			len += (size_t)n;
 		for (unsigned int i = 0; i < 64; i++, total++)
-			cap_record(c, CAP_TX, true, "sent", &f, 1000000000ull + total * 1000ull);
-		(void)cap_flush(c);
+			capture_record(c, CAPTURE_TX, true, "sent", &f, 1000000000ull + total * 1000ull);
+		(void)capture_flush(c);
 	}
 	alarm(0);
 
 	/* The reader reads again: what was kept arrives, then the capture goes on. */
-	for (unsigned int tries = 0; cap_waiting(c) && tries < 10000; tries++) {
+	for (unsigned int tries = 0; capture_waiting(c) && tries < 10000; tries++) {
 		drain(rfd, got, sizeof(got), &len);
-		(void)cap_flush(c);
+		(void)capture_flush(c);
 	}
-	assert_false(cap_waiting(c));
-	cap_record(c, CAP_RX, true, "delivered", &f, 1000000000ull + total * 1000ull);
+	assert_false(capture_waiting(c));
+	capture_record(c, CAPTURE_RX, true, "delivered", &f, 1000000000ull + total * 1000ull);
 	total++;
-	assert_int_equal(cap_flush(c), 0);
+	assert_int_equal(capture_flush(c), 0);
 	drain(rfd, got, sizeof(got), &len);
 	assert_true(len < sizeof(got));
-	assert_int_equal(cap_written(c) + cap_dropped(c), total);
+	assert_int_equal(capture_written(c) + capture_dropped(c), total);
 	/*
 	 * Whole records only, as many as were counted written, each exactly as
 	 * recorded (the time says which), in order (gaps are the drops).
@@ -372,16 +372,16 @@ static void test_fifo_stalled_reader(void **state)
 		prev = k;
 		lines++;
 	}
-	assert_int_equal(lines, cap_written(c));
+	assert_int_equal(lines, capture_written(c));
 	assert_int_equal(prev, total - 1);
 
 	/* The reader gone: the capture stops (EPIPE), counted, traffic goes on. */
 	close(rfd);
-	cap_record(c, CAP_TX, true, "sent", &f, 3000000000ull);
-	assert_int_equal(cap_flush(c), -EPIPE);
-	assert_int_equal(cap_lost(c), cap_dropped(c) + 1);
-	assert_int_equal(cap_fd(c), -1);
-	cap_close(c);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 3000000000ull);
+	assert_int_equal(capture_flush(c), -EPIPE);
+	assert_int_equal(capture_lost(c), capture_dropped(c) + 1);
+	assert_int_equal(capture_fd(c), -1);
+	capture_close(c);
 	unlink(path);
 	rmdir(dir);
 }
@@ -390,22 +390,22 @@ static void test_fifo_stalled_reader(void **state)
 static void test_same_file(void **state)
 {
 	char dir[] = "/tmp/vdc-cap-XXXXXX", a[64], a2[80], b[64];
-	struct cap *c1, *c2, *c3;
+	struct capture *c1, *c2, *c3;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(a, sizeof(a), "%s/a.pcapng", dir);
 	snprintf(a2, sizeof(a2), "%s/./../%s/a.pcapng", dir, strrchr(dir, '/') + 1);
 	snprintf(b, sizeof(b), "%s/b.pcapng", dir);
-	assert_int_equal(cap_open(&c1, a, "vcan0", "vcan0"), 0);
-	assert_int_equal(cap_open(&c2, a2, "vcan1", "vcan1"), 0);
-	assert_int_equal(cap_open(&c3, b, "vcan1", "vcan1"), 0);
-	assert_true(cap_same_file(c1, c2));
-	assert_false(cap_same_file(c1, c3));
-	assert_false(cap_same_file(c1, NULL));
-	cap_close(c1);
-	cap_close(c2);
-	cap_close(c3);
+	assert_int_equal(capture_open(&c1, a, "vcan0", "vcan0"), 0);
+	assert_int_equal(capture_open(&c2, a2, "vcan1", "vcan1"), 0);
+	assert_int_equal(capture_open(&c3, b, "vcan1", "vcan1"), 0);
+	assert_true(capture_same_file(c1, c2));
+	assert_false(capture_same_file(c1, c3));
+	assert_false(capture_same_file(c1, NULL));
+	capture_close(c1);
+	capture_close(c2);
+	capture_close(c3);
 	unlink(a);
 	unlink(b);
 	rmdir(dir);
@@ -420,22 +420,22 @@ static void test_emptied_at_first_write(void **state)
 	char path[] = "/tmp/vdc-cap-XXXXXX.log";
 	char buf[256];
 	struct cframe f = frame(0x123, 0, 1);
-	struct cap *c;
+	struct capture *c;
 	int fd = mkstemps(path, 4);
 
 	(void)state;
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "earlier run\n", 12), 12);
 	close(fd);
-	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
-	cap_close(c);
+	assert_int_equal(capture_open(&c, path, "vcan0", "vcan0"), 0);
+	capture_close(c);
 	slurp(path, (uint8_t *)buf, sizeof(buf));
 	assert_memory_equal(buf, "earlier run\n", 12);
 
-	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
-	cap_record(c, CAP_TX, true, "sent", &f, 1000000000ull);
-	assert_int_equal(cap_flush(c), 0);
-	cap_close(c);
+	assert_int_equal(capture_open(&c, path, "vcan0", "vcan0"), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 1000000000ull);
+	assert_int_equal(capture_flush(c), 0);
+	capture_close(c);
 	buf[slurp(path, (uint8_t *)buf, sizeof(buf) - 1)] = 0;
 	assert_string_equal(buf, "(1.000000) vcan0 123#10\n");
 	unlink(path);
@@ -448,25 +448,25 @@ static void test_append_after_truncation(void **state)
 	char buf[256];
 	struct cframe f = frame(0x123, 0, 1);
 	struct stat st;
-	struct cap *c;
+	struct capture *c;
 	int fd = mkstemps(path, 4);
 
 	(void)state;
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
+	assert_int_equal(capture_open(&c, path, "vcan0", "vcan0"), 0);
 	for (unsigned int i = 0; i < 20; i++)
-		cap_record(c, CAP_TX, true, "sent", &f, 1000000000ull);
-	assert_int_equal(cap_flush(c), 0);
+		capture_record(c, CAPTURE_TX, true, "sent", &f, 1000000000ull);
+	assert_int_equal(capture_flush(c), 0);
 	assert_int_equal(truncate(path, 0), 0);
 	f.id = 0x124;
-	cap_record(c, CAP_TX, true, "sent", &f, 2000000000ull);
-	assert_int_equal(cap_flush(c), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 2000000000ull);
+	assert_int_equal(capture_flush(c), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, strlen("(2.000000) vcan0 124#10\n"));
 	buf[slurp(path, (uint8_t *)buf, sizeof(buf) - 1)] = 0;
 	assert_string_equal(buf, "(2.000000) vcan0 124#10\n");
-	cap_close(c);
+	capture_close(c);
 	unlink(path);
 }
 
@@ -479,31 +479,31 @@ static void test_reopen_fifo(void **state)
 	char dir[] = "/tmp/vdc-cap-XXXXXX", path[64];
 	char buf[256] = {0};
 	struct cframe f = frame(0x123, 0, 1);
-	struct cap *c;
+	struct capture *c;
 	int rfd;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/now.log", dir);
-	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
-	cap_record(c, CAP_TX, true, "sent", &f, 1000000000ull);
-	assert_int_equal(cap_flush(c), 0);
+	assert_int_equal(capture_open(&c, path, "vcan0", "vcan0"), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 1000000000ull);
+	assert_int_equal(capture_flush(c), 0);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(mkfifo(path, 0600), 0);
 	alarm(BLOCK_GUARD_S);
-	assert_int_equal(cap_reopen(c), -ENXIO);
+	assert_int_equal(capture_reopen(c), -ENXIO);
 	alarm(0);
-	cap_record(c, CAP_TX, true, "sent", &f, 2000000000ull);
-	assert_int_equal(cap_lost(c), 1);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 2000000000ull);
+	assert_int_equal(capture_lost(c), 1);
 	rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	assert_true(rfd >= 0);
-	assert_int_equal(cap_reopen(c), 0);
-	cap_record(c, CAP_TX, true, "sent", &f, 3000000000ull);
-	assert_int_equal(cap_flush(c), 0);
+	assert_int_equal(capture_reopen(c), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 3000000000ull);
+	assert_int_equal(capture_flush(c), 0);
 	assert_int_equal(read(rfd, buf, sizeof(buf) - 1), 24);
 	assert_string_equal(buf, "(3.000000) vcan0 123#10\n");
-	assert_int_equal(cap_written(c), 2);
-	cap_close(c);
+	assert_int_equal(capture_written(c), 2);
+	capture_close(c);
 	close(rfd);
 	unlink(path);
 	rmdir(dir);
@@ -517,18 +517,18 @@ static void test_reopen_unmoved_appends(void **state)
 	struct cframe f = frame(0x123, 0, 1);
 	size_t n, off = 0;
 	unsigned int shb = 0, epb = 0;
-	struct cap *c;
+	struct capture *c;
 	int fd = mkstemp(path);
 
 	(void)state;
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(cap_open(&c, path, "vcan0", "vcan0"), 0);
-	cap_record(c, CAP_TX, true, "sent", &f, 1);
-	assert_int_equal(cap_flush(c), 0);
-	assert_int_equal(cap_reopen(c), 0);
-	cap_record(c, CAP_TX, true, "sent", &f, 2);
-	cap_close(c);
+	assert_int_equal(capture_open(&c, path, "vcan0", "vcan0"), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 1);
+	assert_int_equal(capture_flush(c), 0);
+	assert_int_equal(capture_reopen(c), 0);
+	capture_record(c, CAPTURE_TX, true, "sent", &f, 2);
+	capture_close(c);
 	n = slurp(path, b, sizeof(b));
 	while (off + 8 <= n) {
 		shb += get32(b + off) == 0x0a0d0d0a;

@@ -31,25 +31,25 @@ static unsigned int traffic(struct vd *d, int peer, struct cframe *bus)
 	struct cframe tx1 = cf_make(0x123, 0, 3, 1), denied = cf_make(0x300, 0, 2, 2);
 	struct cframe rx1 = cf_make(0x124, 0, 4, 3), tx2 = cf_make(0x18daf1aa, CFRAME_EXT, 8, 4);
 	struct cframe rx2 = cf_make(0x125, CFRAME_FD | CFRAME_BRS, 12, 5), got;
-	struct fecan *c = guest_open(d, NO_LATE_ACK);
+	struct gdrv *c = guest_open(d, NO_LATE_ACK);
 	unsigned int n = 0;
 
-	assert_int_equal(fecan_tx_sync(c, &tx1, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &tx1, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(peer, &tx1);
 	bus[n++] = tx1;
-	assert_int_equal(fecan_tx_sync(c, &denied, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &denied, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	peer_send(peer, &rx1);
 	guest_rx(c, &got);
 	assert_guest_frame(&got, &rx1);
 	bus[n++] = rx1;
-	assert_int_equal(fecan_tx_sync(c, &tx2, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &tx2, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(peer, &tx2);
 	bus[n++] = tx2;
 	peer_send(peer, &rx2);
 	guest_rx(c, &got);
 	assert_guest_frame(&got, &rx2);
 	bus[n++] = rx2;
-	fecan_close(c);
+	gdrv_close(c);
 	return n;
 }
 
@@ -137,20 +137,20 @@ static void wait_listening(struct vd *d, const char *path)
 }
 
 /* A guest on the device at path, started; fails the test if it gets no answer. */
-static struct fecan *guest_at(const struct vd *d, const char *path)
+static struct gdrv *guest_at(const struct vd *d, const char *path)
 {
-	struct fecan_opts o;
-	struct fecan *c = NULL;
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
 	int r;
 
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = NO_LATE_ACK;
-	r = fecan_open(&c, path, &o, WAIT_MS);
+	r = gdrv_open(&c, path, &o, WAIT_MS);
 	if (r < 0) {
 		vd_print_log(d);
 		fail_msg("no answer from the device at %s: %s", path, strerror(-r));
 	}
-	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	return c;
 }
 
@@ -211,7 +211,7 @@ static void test_capture_reopen_fifo(void **state)
 {
 	char cap[160], arg[200], buf[256] = {0};
 	struct cframe f = cf_make(0x123, 0, 2, 1), g = cf_make(0x124, 0, 2, 2);
-	struct fecan *c;
+	struct gdrv *c;
 	struct vd d;
 	int peer, rfd;
 
@@ -226,7 +226,7 @@ static void test_capture_reopen_fifo(void **state)
 	assert_int_equal(mkfifo(cap, 0600), 0);
 	assert_int_equal(kill(d.pid, SIGHUP), 0);
 	c = guest_open(&d, NO_LATE_ACK);
-	assert_int_equal(fecan_tx_sync(c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(peer, &f);
 	assert_true(vd_log_has(&d, "a FIFO with no reader"));
 
@@ -238,7 +238,7 @@ static void test_capture_reopen_fifo(void **state)
 			fail_msg("no second reopen");
 		sleep_ms(10);
 	}
-	assert_int_equal(fecan_tx_sync(c, &g, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &g, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(peer, &g);
 	{
 		struct pollfd pfd = {.fd = rfd, .events = POLLIN};
@@ -247,7 +247,7 @@ static void test_capture_reopen_fifo(void **state)
 	}
 	assert_true(read(rfd, buf, sizeof(buf) - 1) > 0);
 	assert_non_null(strstr(buf, " vcan0 124#"));
-	fecan_close(c);
+	gdrv_close(c);
 	vd_stop(&d);
 	close(rfd);
 	peer_close(&peer);
@@ -334,7 +334,7 @@ static unsigned int pcapng_count(const uint8_t *buf, size_t len, uint32_t type, 
 }
 
 /* Device name's capture counters, from the last block of counters in the log. */
-static void cap_counts(const struct vd *d, const char *name, unsigned long long *written,
+static void capture_counts(const struct vd *d, const char *name, unsigned long long *written,
 		       unsigned long long *lost, unsigned long long *dropped)
 {
 	static char buf[1 << 20];
@@ -424,7 +424,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	char fifo[160], spec[2][512], sock[2][96];
 	const char *args[] = {"--device", spec[0], "--device", spec[1], "-v", NULL};
 	struct cframe f = cf_make(0x321, 0, 8, 9), b = cf_make(0x322, 0, 8, 10), r;
-	struct fecan *c0, *c1;
+	struct gdrv *c0, *c1;
 	unsigned long long written, lost, dropped, seen, ticks;
 	uint64_t t0, t_idle, t_open, t_tx, t_rx;
 	size_t len = 0, used = 0;
@@ -455,7 +455,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	t0 = now_ms();
 	c1 = guest_at(&d, sock[1]);
 	t_idle = now_ms() - t0;
-	fecan_close(c1);
+	gdrv_close(c1);
 
 	/* dev0 has no frontend: each frame is a record "dropped: controller stopped". */
 	for (unsigned int i = 0; i < FLOOD_FRAMES; i++) {
@@ -471,7 +471,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	c1 = guest_at(&d, sock[1]);
 	t_open = now_ms() - t0;
 	t0 = now_ms();
-	assert_int_equal(fecan_tx_sync(c1, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c1, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(peer1, &f);
 	t_tx = now_ms() - t0;
 	t0 = now_ms();
@@ -485,12 +485,12 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	       (unsigned long long)t_rx);
 	/* So does dev0 itself. */
 	c0 = guest_at(&d, sock[0]);
-	assert_int_equal(fecan_tx_sync(c0, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c0, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(peer0, &f);
 
 	/* The drops are counted and reported, and the log says so. */
 	usr1_wait(&d, "dev0");
-	cap_counts(&d, "dev0", &written, &lost, &dropped);
+	capture_counts(&d, "dev0", &written, &lost, &dropped);
 	printf("stuck: %llu records written, %llu lost, %llu dropped\n", written, lost, dropped);
 	assert_true(dropped > 0);
 	assert_true(vd_log_has(&d, "the target does not keep up"));
@@ -519,7 +519,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 		assert_true(len < sizeof(got));
 	}
 	usr1_wait(&d, "dev0");
-	cap_counts(&d, "dev0", &written, &lost, &dropped);
+	capture_counts(&d, "dev0", &written, &lost, &dropped);
 	seen = frames_seen(&d, "dev0");
 	epb = pcapng_count(got, len, 6, &used);
 	printf("caught up: %u records read from the FIFO; %llu written, %llu lost, %llu frames "
@@ -533,8 +533,8 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	ticks = vd_cpu_ticks(&d) - ticks;
 	printf("caught up and idle: %llu CPU ticks in 1 s\n", ticks);
 	assert_true(ticks <= 5);
-	fecan_close(c0);
-	fecan_close(c1);
+	gdrv_close(c0);
+	gdrv_close(c1);
 	assert_int_equal(kill(d.pid, SIGTERM), 0);
 	assert_true(vd_wait_exit(&d, WAIT_MS));
 	assert_int_equal(d.status, 0);
@@ -542,7 +542,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 		len += (size_t)n;
 	epb = pcapng_count(got, len, 6, &used);
 	assert_int_equal(used, len);
-	cap_counts(&d, "dev0", &written, &lost, &dropped);
+	capture_counts(&d, "dev0", &written, &lost, &dropped);
 	seen = frames_seen(&d, "dev0");
 	printf("at exit: %u records read from the FIFO; %llu written, %llu lost (%llu dropped), "
 	       "%llu frames seen\n",

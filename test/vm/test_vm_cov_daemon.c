@@ -15,7 +15,7 @@
 
 struct fx {
 	struct vd d[2];
-	struct fecan *c;
+	struct gdrv *c;
 	int peer;
 };
 
@@ -40,7 +40,7 @@ static int teardown(void **state)
 	struct fx *x = *state;
 
 	if (x->c)
-		fecan_close(x->c);
+		gdrv_close(x->c);
 	peer_close(&x->peer);
 	vd_cleanup(&x->d[0]);
 	vd_cleanup(&x->d[1]);
@@ -73,14 +73,14 @@ static void test_link_up_follows_start_stop(void **state)
 	x->c = guest_open_only(&x->d[0], ALL_CAN);
 	assert_false(is_up(TIF));
 
-	assert_int_equal(fecan_start(x->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(x->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_true(is_up(TIF));
-	assert_int_equal(fecan_tx_sync(x->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(x->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(x->peer, &f);
 
-	assert_int_equal(fecan_stop(x->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_stop(x->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_false(is_up(TIF));
-	fecan_close(x->c);
+	gdrv_close(x->c);
 	x->c = NULL;
 	vd_stop(&x->d[0]);
 }
@@ -113,7 +113,7 @@ static void test_quiet(void **state)
 	x->peer = peer_open(TIF);
 	x->c = guest_open(&x->d[1], ALL_CAN);
 	guest_marker_through(x->c, x->peer);
-	fecan_close(x->c);
+	gdrv_close(x->c);
 	x->c = NULL;
 	vd_stop(&x->d[1]);
 	assert_false(vd_log_has(&x->d[1], "ready:"));
@@ -141,7 +141,7 @@ static void test_socket_in_use(void **state)
 	x->peer = peer_open(TIF);
 	x->c = guest_open(&x->d[0], ALL_CAN);
 	guest_marker_through(x->c, x->peer);
-	fecan_close(x->c);
+	gdrv_close(x->c);
 	x->c = NULL;
 	vd_stop(&x->d[0]);
 }

@@ -15,7 +15,7 @@
 
 struct t {
 	struct vd d;
-	struct fecan *c;
+	struct gdrv *c;
 	int peer[3];
 	bool down[3]; /* vcanN taken down by the test: bring it back */
 	bool passed;
@@ -37,7 +37,7 @@ static int teardown(void **state)
 {
 	struct t *t = *state;
 
-	fecan_close(t->c);
+	gdrv_close(t->c);
 	for (unsigned int i = 0; i < 3; i++) {
 		char name[8];
 
@@ -54,7 +54,7 @@ static int teardown(void **state)
 }
 
 /* A TX request with a hand-made header (little-endian on the wire). */
-static uint8_t tx_raw_result(struct fecan *c, uint16_t msg_type, uint32_t flags, uint32_t id,
+static uint8_t tx_raw_result(struct gdrv *c, uint16_t msg_type, uint32_t flags, uint32_t id,
 			     uint16_t len)
 {
 	struct virtio_can_hdr h = {0};
@@ -66,9 +66,9 @@ static uint8_t tx_raw_result(struct fecan *c, uint16_t msg_type, uint32_t flags,
 	h.length = htole16(len);
 	h.flags = htole32(flags);
 	h.can_id = htole32(id);
-	token = fecan_tx_raw(c, &h, data, len > sizeof(data) ? sizeof(data) : len);
+	token = gdrv_tx_raw(c, &h, data, len > sizeof(data) ? sizeof(data) : len);
 	assert_true(token >= 0);
-	assert_int_equal(fecan_tx_wait(c, WAIT_MS, &done, &result), 1);
+	assert_int_equal(gdrv_tx_wait(c, WAIT_MS, &done, &result), 1);
 	assert_int_equal(done, token);
 	return result;
 }
@@ -84,14 +84,14 @@ static void test_guest_to_bus(void **state)
 	vd_start(&t->d, "vcan0", "vcan0", NULL);
 	t->peer[0] = peer_open("vcan0");
 	t->c = guest_open(&t->d, NO_LATE_ACK);
-	assert_true(fecan_has(t->c, VIRTIO_CAN_F_CAN_CLASSIC));
-	assert_true(fecan_has(t->c, VIRTIO_CAN_F_CAN_FD));
-	assert_true(fecan_has(t->c, VIRTIO_CAN_F_RTR_FRAMES));
-	assert_false(fecan_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
+	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_CLASSIC));
+	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
+	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_RTR_FRAMES));
+	assert_false(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
 
 	cf_set(set);
 	for (unsigned int i = 0; i < N_SET; i++)
-		assert_int_equal(fecan_tx_sync(t->c, &set[i], WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_tx_sync(t->c, &set[i], WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	/* Each exactly once, in order, then the marker and nothing else. */
 	for (unsigned int i = 0; i < N_SET; i++)
 		assert_bus_frame(t->peer[0], &set[i]);
@@ -146,7 +146,7 @@ static void test_bus_to_guest(void **state)
 	for (unsigned int i = 0; i < N_SET; i++) {
 		guest_rx(t->c, &got);
 		assert_guest_frame(&got, &set[i]);
-		fecan_rx_last(t->c, &h, &used);
+		gdrv_rx_last(t->c, &h, &used);
 		/* RTR too: the Linux driver drops used < 16 + length. */
 		assert_int_equal(used, VIRTIO_CAN_HDR_SIZE + set[i].len);
 		assert_int_equal(le16toh(h.msg_type), VIRTIO_CAN_RX);
@@ -186,7 +186,7 @@ static void test_bus_fd_to_classic_guest(void **state)
 	vd_start(&t->d, "vcan0", "vcan0", NULL);
 	t->peer[0] = peer_open("vcan0");
 	t->c = guest_open(&t->d, NO_LATE_ACK & ~(1ull << VIRTIO_CAN_F_CAN_FD));
-	assert_false(fecan_has(t->c, VIRTIO_CAN_F_CAN_FD));
+	assert_false(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
 
 	cf_set(set);
 	for (unsigned int i = 0; i < N_SET; i++)
@@ -218,12 +218,12 @@ static void test_split_ifaces(void **state)
 	t->peer[0] = peer_open("vcan0");
 	t->peer[1] = peer_open("vcan1");
 	t->c = guest_open(&t->d, NO_LATE_ACK);
-	assert_true(fecan_has(t->c, VIRTIO_CAN_F_CAN_FD));
+	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
 	cf_set(set);
 
 	/* Guest frames go out on vcan1 only. */
 	for (unsigned int i = 0; i < N_SET; i++)
-		assert_int_equal(fecan_tx_sync(t->c, &set[i], WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_tx_sync(t->c, &set[i], WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	for (unsigned int i = 0; i < N_SET; i++)
 		assert_bus_frame(t->peer[1], &set[i]);
 	guest_marker_through(t->c, t->peer[1]);
@@ -262,14 +262,14 @@ static void test_same_iface_no_own_frames(void **state)
 	/* Without and with LATE_TX_ACK (the port then reads its own echoes). */
 	for (unsigned int v = 0; v < 2; v++) {
 		t->c = guest_open(&t->d, variants[v]);
-		assert_int_equal(fecan_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK), v == 1);
+		assert_int_equal(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK), v == 1);
 		for (unsigned int i = 0; i < N_SET; i++)
-			assert_int_equal(fecan_tx_sync(t->c, &set[i], WAIT_MS),
+			assert_int_equal(gdrv_tx_sync(t->c, &set[i], WAIT_MS),
 					 VIRTIO_CAN_RESULT_OK);
 		for (unsigned int i = 0; i < N_SET; i++)
 			assert_bus_frame(t->peer[0], &set[i]);
 		bus_marker_through(t->c, t->peer[0]);
-		fecan_close(t->c);
+		gdrv_close(t->c);
 		t->c = NULL;
 	}
 	vd_stats(&t->d, &s);
@@ -336,7 +336,7 @@ static void test_fd_not_offered(void **state)
 			vd_stop(&t->d);
 			vd_cleanup(&t->d);
 			vd_init(&t->d);
-			fecan_close(t->c);
+			gdrv_close(t->c);
 			t->c = NULL;
 			for (unsigned int i = 0; i < 3; i++)
 				peer_close(&t->peer[i]);
@@ -347,13 +347,13 @@ static void test_fd_not_offered(void **state)
 		t->peer[0] = peer_open(cfg[k][0]);
 		t->c = guest_open(&t->d, ALL_CAN);
 
-		assert_false(fe_offered_features(fecan_fe(t->c)) & (1ull << VIRTIO_CAN_F_CAN_FD));
-		assert_false(fecan_has(t->c, VIRTIO_CAN_F_CAN_FD));
-		assert_true(fecan_has(t->c, VIRTIO_CAN_F_CAN_CLASSIC));
+		assert_false(fe_offered_features(gdrv_fe(t->c)) & (1ull << VIRTIO_CAN_F_CAN_FD));
+		assert_false(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
+		assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_CLASSIC));
 		/* A guest that sends FD anyway is refused. */
 		assert_int_equal(tx_raw_result(t->c, VIRTIO_CAN_TX, VIRTIO_CAN_FLAGS_FD, 0x100, 12),
 				 VIRTIO_CAN_RESULT_NOT_OK);
-		assert_int_equal(fecan_tx_sync(t->c, &classic, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_tx_sync(t->c, &classic, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 		assert_bus_frame(out_peer, &classic);
 		guest_marker_through(t->c, out_peer);
 		assert_bus_quiet(out_peer);
@@ -392,7 +392,7 @@ static void test_late_tx_ack(void **state)
 			vd_stop(&t->d);
 			vd_cleanup(&t->d);
 			vd_init(&t->d);
-			fecan_close(t->c);
+			gdrv_close(t->c);
 			t->c = NULL;
 			for (unsigned int i = 0; i < 3; i++)
 				peer_close(&t->peer[i]);
@@ -401,10 +401,10 @@ static void test_late_tx_ack(void **state)
 		t->peer[0] = peer_open("vcan0");
 		t->peer[1] = peer_open(out_if[k]);
 		t->c = guest_open(&t->d, ALL_CAN);
-		assert_true(fecan_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
+		assert_true(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
 
 		for (unsigned int i = 0; i < N_SET; i++)
-			assert_int_equal(fecan_tx_sync(t->c, &set[i], WAIT_MS),
+			assert_int_equal(gdrv_tx_sync(t->c, &set[i], WAIT_MS),
 					 VIRTIO_CAN_RESULT_OK);
 		for (unsigned int i = 0; i < N_SET; i++)
 			assert_bus_frame(t->peer[1], &set[i]);
@@ -418,14 +418,14 @@ static void test_late_tx_ack(void **state)
 				struct cframe f =
 				    cf_make(0x200 + (sent % 0x100), 0, 8, (uint8_t)sent);
 
-				r = fecan_tx(t->c, &f);
+				r = gdrv_tx(t->c, &f);
 				if (r >= 0) {
 					sent++;
 					continue;
 				}
 				assert_int_equal(r, -ENOSPC);
 			}
-			assert_int_equal(fecan_tx_wait(t->c, WAIT_MS, &token, &result), 1);
+			assert_int_equal(gdrv_tx_wait(t->c, WAIT_MS, &token, &result), 1);
 			assert_int_equal(result, VIRTIO_CAN_RESULT_OK);
 			done++;
 		}
@@ -458,13 +458,13 @@ static void test_late_tx_ack(void **state)
  * the daemon's socket then had room again and everything before the marker
  * has passed. A marker the kernel dropped on a full socket is sent again.
  */
-static void drain_until_marker(struct fecan *c, int peer)
+static void drain_until_marker(struct gdrv *c, int peer)
 {
 	for (unsigned int tries = 0; tries < 100; tries++) {
 		struct cframe got;
 
 		peer_send_marker(peer);
-		while (fecan_rx(c, &got, 300) == 1)
+		while (gdrv_rx(c, &got, 300) == 1)
 			if (cf_is_marker(&got))
 				return;
 	}
@@ -496,9 +496,9 @@ static void test_bus_off(void **state)
 	t->peer[0] = peer_open("vcan0");
 	err_peer = t->peer[1] = peer_open("vcan0"); /* never read: it sends */
 	t->c = guest_open(&t->d, ALL_CAN);
-	assert_true(fecan_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
-	assert_int_equal(fecan_status(t->c), 0);
-	assert_int_equal(fecan_tx_sync(t->c, &before, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
+	assert_int_equal(gdrv_status(t->c), 0);
+	assert_int_equal(gdrv_tx_sync(t->c, &before, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(t->peer[0], &before);
 	vd_stats(&t->d, &s0);
 
@@ -508,7 +508,7 @@ static void test_bus_off(void **state)
 	for (unsigned int i = 0; i < K; i++) {
 		struct cframe f = cf_make(0x100 + i, 0, 2, (uint8_t)i);
 
-		assert_true(fecan_tx(t->c, &f) >= 0);
+		assert_true(gdrv_tx(t->c, &f) >= 0);
 	}
 	assert_int_equal(kill(t->d.pid, SIGCONT), 0);
 	drain_until_marker(t->c, t->peer[0]);
@@ -522,7 +522,7 @@ static void test_bus_off(void **state)
 		uint8_t result = 0xee;
 		int token;
 
-		assert_int_equal(fecan_tx_wait(t->c, WAIT_MS, &token, &result), 1);
+		assert_int_equal(gdrv_tx_wait(t->c, WAIT_MS, &token, &result), 1);
 		if (result == VIRTIO_CAN_RESULT_OK)
 			ok++;
 		else if (result == VIRTIO_CAN_RESULT_NOT_OK)
@@ -530,8 +530,8 @@ static void test_bus_off(void **state)
 		else
 			fail_msg("result byte %#x", result);
 	}
-	assert_int_equal(fecan_wait_config_change(t->c, WAIT_MS), 0);
-	assert_int_equal(fecan_status(t->c), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_int_equal(gdrv_wait_config_change(t->c, WAIT_MS), 0);
+	assert_int_equal(gdrv_status(t->c), VIRTIO_CAN_S_CTRL_BUSOFF);
 	vd_stats(&t->d, &s);
 	printf("%u requests confirmed before bus-off, %u failed at bus-off\n", ok, not_ok);
 	assert_int_equal(s.busoff, 1);
@@ -541,15 +541,15 @@ static void test_bus_off(void **state)
 	assert_int_equal(s.tx_timeout, 0);
 
 	/* Bus-off: TX refused and not sent, bus traffic not delivered. */
-	assert_int_equal(fecan_tx_sync(t->c, &during, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &during, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	peer_send(err_peer, &bus);
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.tx_rejected - s0.tx_rejected, 1);
 
 	/* START recovers: status 0, TX and RX again. */
-	assert_int_equal(fecan_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_status(t->c), 0);
-	assert_int_equal(fecan_tx_sync(t->c, &after, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_status(t->c), 0);
+	assert_int_equal(gdrv_tx_sync(t->c, &after, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	/* On the bus: the K frames (all were sent), the other peer's, never "during". */
 	for (unsigned int seen = 0;; seen++) {
 		size_t n = peer_recv(t->peer[0], &cf, WAIT_MS);
@@ -582,25 +582,25 @@ static void test_link_down(void **state)
 	vd_start(&t->d, "vcan0", "vcan0", NULL);
 	t->peer[0] = peer_open("vcan0");
 	t->c = guest_open(&t->d, NO_LATE_ACK);
-	assert_int_equal(fecan_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(t->peer[0], &f);
 
 	t->down[0] = true;
 	link_set("vcan0", false);
 	for (unsigned int i = 0; i < 3; i++)
-		assert_int_equal(fecan_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+		assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	/* The daemon lives on, its connection too, and it does not spin on the error. */
 	ticks = vd_cpu_ticks(&t->d);
 	sleep_ms(1000);
 	assert_true(vd_running(&t->d));
-	assert_int_equal(fecan_status(t->c), 0);
+	assert_int_equal(gdrv_status(t->c), 0);
 	assert_true(vd_cpu_ticks(&t->d) - ticks <= 10);
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.tx_failed, 3);
 
 	link_set("vcan0", true);
 	t->down[0] = false;
-	assert_int_equal(fecan_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(t->peer[0], &f);
 	guest_marker_through(t->c, t->peer[0]);
 	peer_send(t->peer[0], &f);
@@ -609,14 +609,14 @@ static void test_link_down(void **state)
 	bus_marker_through(t->c, t->peer[0]);
 
 	/* The same with LATE_TX_ACK: a frame that cannot be sent fails at once. */
-	fecan_close(t->c);
+	gdrv_close(t->c);
 	t->c = guest_open(&t->d, ALL_CAN);
 	t->down[0] = true;
 	link_set("vcan0", false);
-	assert_int_equal(fecan_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	link_set("vcan0", true);
 	t->down[0] = false;
-	assert_int_equal(fecan_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(t->peer[0], &f);
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.tx_timeout, 0);

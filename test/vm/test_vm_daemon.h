@@ -2,7 +2,7 @@
 /*
  * Helpers shared by the real-CAN end-to-end tests (test_vm_daemon*.c): the
  * real daemon binary run with fork/exec (stderr to a log file), a guest
- * driver over a real unix socket and memfd memory (fecan), and raw AF_CAN
+ * driver over a real unix socket and memfd memory (gdrv), and raw AF_CAN
  * sockets as independent peers on the bus. Meant for the VM rig (vcan0 and
  * vcan1 MTU 72, vcan2 MTU 16); the programs exit 77 without CAN.
  *
@@ -39,7 +39,7 @@
 #include <cmocka.h>
 
 #include "cframe.h"
-#include "fecan.h"
+#include "guest_driver.h"
 #include "virtio_can.h"
 
 #ifndef VDC_DAEMON_PATH
@@ -48,7 +48,7 @@
 
 #define WAIT_MS 10000  /* guard against hangs, never a timing assertion */
 #define MARK_ID 0x7ffu /* the marker frame: "everything before it has passed" */
-#define ALL_CAN ~0ull  /* fecan_opts.can_features: everything offered */
+#define ALL_CAN ~0ull  /* gdrv_opts.can_features: everything offered */
 #define NO_LATE_ACK (~0ull & ~(1ull << VIRTIO_CAN_F_LATE_TX_ACK))
 
 /* ---- small things ------------------------------------------------------- */
@@ -500,15 +500,15 @@ static inline int vd_count_fds(const struct vd *d)
 /* ---- the guest ---------------------------------------------------------- */
 
 /* Open a guest driver on the daemon with can_features, not started. */
-static inline struct fecan *guest_open_only(const struct vd *d, uint64_t can_features)
+static inline struct gdrv *guest_open_only(const struct vd *d, uint64_t can_features)
 {
-	struct fecan_opts o;
-	struct fecan *c = NULL;
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
 	int r;
 
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = can_features;
-	r = fecan_open(&c, d->sock, &o, WAIT_MS);
+	r = gdrv_open(&c, d->sock, &o, WAIT_MS);
 	if (r < 0)
 		vd_print_log(d);
 	assert_int_equal(r, 0);
@@ -517,11 +517,11 @@ static inline struct fecan *guest_open_only(const struct vd *d, uint64_t can_fea
 }
 
 /* The same, then START. */
-static inline struct fecan *guest_open(const struct vd *d, uint64_t can_features)
+static inline struct gdrv *guest_open(const struct vd *d, uint64_t can_features)
 {
-	struct fecan *c = guest_open_only(d, can_features);
+	struct gdrv *c = guest_open_only(d, can_features);
 
-	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	return c;
 }
 
@@ -565,9 +565,9 @@ static inline void assert_guest_frame(const struct cframe *got, const struct cfr
 }
 
 /* One frame into the guest (the test fails if none comes). */
-static inline void guest_rx(struct fecan *c, struct cframe *f)
+static inline void guest_rx(struct gdrv *c, struct cframe *f)
 {
-	int r = fecan_rx(c, f, WAIT_MS);
+	int r = gdrv_rx(c, f, WAIT_MS);
 
 	if (r != 1)
 		fail_msg("guest RX: %d (%s)", r, r < 0 ? strerror(-r) : "?");
@@ -690,16 +690,16 @@ static inline void assert_bus_quiet(int s)
 
 /* The guest sends the marker (OK); the peer sees it next. Everything sent
  * before it has then passed the daemon. */
-static inline void guest_marker_through(struct fecan *c, int peer)
+static inline void guest_marker_through(struct gdrv *c, int peer)
 {
 	struct cframe m = cf_marker();
 
-	assert_int_equal(fecan_tx_sync(c, &m, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &m, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(peer, &m);
 }
 
 /* A peer sends the marker; the guest's next frame is that marker. */
-static inline void bus_marker_through(struct fecan *c, int peer)
+static inline void bus_marker_through(struct gdrv *c, int peer)
 {
 	struct cframe got;
 

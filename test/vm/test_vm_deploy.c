@@ -25,12 +25,12 @@ static int notify_socket(const char *path)
 }
 
 /* One frame each way between the guest c and a peer on ifname. */
-static void frames_cross(struct fecan *c, const char *ifname, uint32_t id)
+static void frames_cross(struct gdrv *c, const char *ifname, uint32_t id)
 {
 	struct cframe f = cf_make(id, 0, 8, (uint8_t)id), got;
 	int peer = peer_open(ifname);
 
-	assert_int_equal(fecan_tx_sync(c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(peer, &f);
 	f.id = id + 1;
 	peer_send(peer, &f);
@@ -39,15 +39,15 @@ static void frames_cross(struct fecan *c, const char *ifname, uint32_t id)
 	peer_close(&peer);
 }
 
-static struct fecan *guest_on(const char *path)
+static struct gdrv *guest_on(const char *path)
 {
-	struct fecan_opts o;
-	struct fecan *c = NULL;
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
 
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = NO_LATE_ACK;
-	assert_int_equal(fecan_open(&c, path, &o, WAIT_MS), 0);
-	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_open(&c, path, &o, WAIT_MS), 0);
+	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	return c;
 }
 
@@ -61,7 +61,7 @@ static void test_fd_listening_ready(void **state)
 	const char *args[] = {"--fd=3", "-i", "vcan0", "-o", "vcan0", "-v", NULL};
 	char notify[128], msg[256];
 	struct pollfd pfd;
-	struct fecan *c;
+	struct gdrv *c;
 	struct stat st;
 	struct vd d;
 	ssize_t n;
@@ -86,11 +86,11 @@ static void test_fd_listening_ready(void **state)
 	assert_non_null(strstr(msg, "READY=1"));
 	c = guest_on(d.sock);
 	frames_cross(c, "vcan0", 0x310);
-	fecan_close(c);
+	gdrv_close(c);
 	/* Listening: the next frontend is served too. */
 	c = guest_on(d.sock);
 	frames_cross(c, "vcan0", 0x320);
-	fecan_close(c);
+	gdrv_close(c);
 	assert_int_equal(kill(d.pid, SIGTERM), 0);
 	assert_true(vd_wait_exit(&d, WAIT_MS));
 	assert_int_equal(d.status, 0);
@@ -104,8 +104,8 @@ static void test_fd_listening_ready(void **state)
 static void test_fd_connected_exits_with_it(void **state)
 {
 	const char *args[] = {"--fd=3", "-i", "vcan0", "-o", "vcan0", "-v", NULL};
-	struct fecan_opts o;
-	struct fecan *c = NULL;
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
 	struct vd d;
 	int sv[2];
 
@@ -115,13 +115,13 @@ static void test_fd_connected_exits_with_it(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	vd_spawn_with(&d, NULL, sv[1], NULL, args);
 	close(sv[1]);
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = NO_LATE_ACK;
-	assert_int_equal(fecan_open_fd(&c, sv[0], &o, WAIT_MS), 0);
-	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_open_fd(&c, sv[0], &o, WAIT_MS), 0);
+	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	frames_cross(c, "vcan0", 0x330);
 	assert_true(vd_running(&d));
-	fecan_close(c);
+	gdrv_close(c);
 	if (!vd_wait_exit(&d, WAIT_MS)) {
 		vd_print_log(&d);
 		fail_msg("the daemon did not exit when its connection closed");
@@ -135,7 +135,7 @@ static void test_systemd_socket_activate(void **state)
 {
 	const char *wrapper[] = {"/usr/bin/systemd-socket-activate", "-l", NULL, NULL};
 	const char *args[] = {"-i", "vcan0", "-o", "vcan0", "-v", NULL};
-	struct fecan *c;
+	struct gdrv *c;
 	struct vd d;
 
 	(void)state;
@@ -150,10 +150,10 @@ static void test_systemd_socket_activate(void **state)
 	/* The tool creates the socket; the daemon starts on the first connection. */
 	c = guest_on(d.sock);
 	frames_cross(c, "vcan0", 0x340);
-	fecan_close(c);
+	gdrv_close(c);
 	c = guest_on(d.sock);
 	frames_cross(c, "vcan0", 0x350);
-	fecan_close(c);
+	gdrv_close(c);
 	if (!vd_log_has(&d, "inherited listening socket")) {
 		vd_print_log(&d);
 		fail_msg("the daemon did not take the socket systemd passed");
@@ -217,7 +217,7 @@ static uint32_t frame_id(unsigned int dev, unsigned int n, bool to_guest)
  */
 static void test_four_devices_one_killed(void **state)
 {
-	struct fecan *c[NDEV];
+	struct gdrv *c[NDEV];
 	int peer[NDEV];
 	char spec[NDEV][512];
 	const char *args[2 * NDEV + 2];
@@ -265,14 +265,14 @@ static void test_four_devices_one_killed(void **state)
 				struct cframe f = cf_make(frame_id(k, r * BATCH + i, false),
 							  CFRAME_EXT, 8, (uint8_t)i);
 
-				assert_true(fecan_tx(c[k], &f) >= 0);
+				assert_true(gdrv_tx(c[k], &f) >= 0);
 				f.id = frame_id(k, r * BATCH + i, true);
 				peer_send(peer[k], &f);
 			}
 		}
 		if (r == KILL_ROUND) {
 			/* The VMM dies with requests and frames in flight. */
-			fecan_close(c[KILL_DEV]);
+			gdrv_close(c[KILL_DEV]);
 			c[KILL_DEV] = NULL;
 		}
 		/* ...then every device's results, checked in order. */
@@ -287,7 +287,7 @@ static void test_four_devices_one_killed(void **state)
 				int token;
 
 				assert_bus_frame(peer[k], &want);
-				assert_int_equal(fecan_tx_wait(c[k], WAIT_MS, &token, &result), 1);
+				assert_int_equal(gdrv_tx_wait(c[k], WAIT_MS, &token, &result), 1);
 				assert_int_equal(result, VIRTIO_CAN_RESULT_OK);
 				want.id = frame_id(k, r * BATCH + i, true);
 				guest_rx(c[k], &got);
@@ -312,7 +312,7 @@ static void test_four_devices_one_killed(void **state)
 	c[KILL_DEV] = guest_on(sock[KILL_DEV]);
 	frames_cross(c[KILL_DEV], ifs[KILL_DEV], 0x360);
 	for (unsigned int k = 0; k < NDEV; k++) {
-		fecan_close(c[k]);
+		gdrv_close(c[k]);
 		peer_close(&peer[k]);
 	}
 	assert_int_equal(kill(d.pid, SIGTERM), 0);

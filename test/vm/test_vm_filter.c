@@ -11,7 +11,7 @@
 
 struct t {
 	struct vd d;
-	struct fecan *c;
+	struct gdrv *c;
 	int peer;
 };
 
@@ -30,7 +30,7 @@ static int teardown(void **state)
 {
 	struct t *t = *state;
 
-	fecan_close(t->c);
+	gdrv_close(t->c);
 	peer_close(&t->peer);
 	vd_cleanup(&t->d);
 	free(t);
@@ -63,10 +63,10 @@ static void test_tx_allow(void **state)
 	vd_start(&t->d, "vcan0", "vcan0", "--tx-allow=100:700,18DAF100:9FFFFF00,7ff:7ff", NULL);
 	t->peer = peer_open("vcan0");
 	t->c = guest_open(&t->d, NO_LATE_ACK);
-	assert_int_equal(fecan_tx_sync(t->c, &ok1, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_tx_sync(t->c, &no1, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(fecan_tx_sync(t->c, &ok2, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_tx_sync(t->c, &no2, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &ok1, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &no1, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &ok2, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &no2, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	/* Exactly the allowed ones, in order, then the marker. */
 	assert_bus_frame(t->peer, &ok1);
 	assert_bus_frame(t->peer, &ok2);
@@ -91,9 +91,9 @@ static void rx_filtered(struct t *t, bool late_ack)
 	vd_start(&t->d, "vcan0", "vcan0", "--rx-filter=123:7ff,7e8:7f8,7ff:7ff", NULL);
 	t->peer = peer_open("vcan0");
 	t->c = guest_open(&t->d, late_ack ? ALL_CAN : NO_LATE_ACK);
-	assert_int_equal(fecan_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK), late_ack);
+	assert_int_equal(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK), late_ack);
 	/* The guest's own frame is outside the filter: with LATE_TX_ACK its echo must pass. */
-	assert_int_equal(fecan_tx_sync(t->c, &mine, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &mine, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(t->peer, &mine);
 	peer_send(t->peer, &out1);
 	peer_send(t->peer, &in1);
@@ -114,7 +114,7 @@ static void rx_filtered(struct t *t, bool late_ack)
 	{
 		uint64_t end = now_ms() + WAIT_MS;
 
-		while (!(fecan_status(t->c) & VIRTIO_CAN_S_CTRL_BUSOFF)) {
+		while (!(gdrv_status(t->c) & VIRTIO_CAN_S_CTRL_BUSOFF)) {
 			if (now_ms() > end)
 				fail_msg("bus-off not seen through the rx filter");
 			sleep_ms(10);

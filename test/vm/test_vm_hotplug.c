@@ -31,7 +31,7 @@ static const char *const all_ifs[] = {IF_A, IF_B, IF_C,	 IF_C_AWAY, IF_C_OTHER,
 
 struct t {
 	struct vd d;
-	struct fecan *c;
+	struct gdrv *c;
 	int peer;
 	bool passed;
 };
@@ -70,7 +70,7 @@ static int teardown(void **state)
 {
 	struct t *t = *state;
 
-	fecan_close(t->c);
+	gdrv_close(t->c);
 	peer_close(&t->peer);
 	if (!t->passed || getenv("VDC_E2E_LOG"))
 		vd_print_log(&t->d);
@@ -132,11 +132,11 @@ static void link_stats(struct t *t, struct link_stats *ls)
 /* ---- traffic ----------------------------------------------------------------- */
 
 /* Whatever the guest got so far goes. */
-static void guest_drain(struct fecan *c)
+static void guest_drain(struct gdrv *c)
 {
 	struct cframe f;
 
-	while (fecan_rx(c, &f, 50) == 1)
+	while (gdrv_rx(c, &f, 50) == 1)
 		;
 }
 
@@ -220,13 +220,13 @@ static void delete_under_traffic(struct t *t, const char *ifname)
 		}
 		for (unsigned int i = 0; i < 8; i++, seq++)
 			f[i] = cf_make(0x100 + (seq & 0xff), 0, 8, (uint8_t)seq);
-		queued = fecan_tx_many(t->c, f, 8);
+		queued = gdrv_tx_many(t->c, f, 8);
 		assert_true(queued > 0);
 		for (int i = 0; i < queued; i++) {
 			uint8_t result = 0xee;
 			int token;
 
-			if (fecan_tx_wait(t->c, WAIT_MS, &token, &result) != 1) {
+			if (gdrv_tx_wait(t->c, WAIT_MS, &token, &result) != 1) {
 				vd_print_log(&t->d);
 				fail_msg("a TX request never completed around the unplug");
 			}
@@ -237,7 +237,7 @@ static void delete_under_traffic(struct t *t, const char *ifname)
 			else
 				fail_msg("result byte %#x", result);
 		}
-		while (fecan_rx(t->c, &got, 0) == 1)
+		while (gdrv_rx(t->c, &got, 0) == 1)
 			rx++;
 	}
 	assert_int_equal(pthread_join(del.th, NULL), 0);
@@ -257,15 +257,15 @@ static void tx_fails_while_gone(struct t *t)
 	struct cframe f = cf_make(0x321, 0, 2, 9);
 	uint64_t t0 = now_ms();
 
-	assert_int_equal(fecan_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	printf("TX while unplugged: NOT_OK after %llu ms\n", (unsigned long long)(now_ms() - t0));
 }
 
 /* The connected guest was told: config change, bus-off in the status. */
 static void guest_sees_bus_off(struct t *t)
 {
-	assert_int_equal(fecan_wait_config_change(t->c, WAIT_MS), 0);
-	assert_int_equal(fecan_status(t->c), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_int_equal(gdrv_wait_config_change(t->c, WAIT_MS), 0);
+	assert_int_equal(gdrv_status(t->c), VIRTIO_CAN_S_CTRL_BUSOFF);
 }
 
 /* ---- tests ------------------------------------------------------------------ */
@@ -286,8 +286,8 @@ static void test_delete_recreate_same_mtu(void **state)
 	vd_start(&t->d, IF_A, IF_A, NULL);
 	t->peer = peer_open(IF_A);
 	t->c = guest_open(&t->d, ALL_CAN);
-	assert_true(fecan_has(t->c, VIRTIO_CAN_F_CAN_FD));
-	assert_true(fecan_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
+	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
+	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
 	both_ways(t);
 
 	peer_close(&t->peer);
@@ -299,12 +299,12 @@ static void test_delete_recreate_same_mtu(void **state)
 	if_add(IF_A, 72);
 	wait_log(&t->d, IF_A ": back", 1);
 	/* Bus-off stays until the guest restarts its controller. */
-	assert_int_equal(fecan_status(t->c), VIRTIO_CAN_S_CTRL_BUSOFF);
-	assert_int_equal(fecan_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_status(t->c), 0);
+	assert_int_equal(gdrv_status(t->c), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_status(t->c), 0);
 	t->peer = peer_open(IF_A);
 	both_ways(t);
-	assert_int_equal(fecan_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(t->peer, &fd);
 
 	link_stats(t, &ls);
@@ -334,15 +334,15 @@ static void test_recreate_smaller_mtu(void **state)
 	vd_start(&t->d, IF_B, IF_B, NULL);
 	t->peer = peer_open(IF_B);
 	t->c = guest_open(&t->d, ALL_CAN);
-	assert_true(fecan_has(t->c, VIRTIO_CAN_F_CAN_FD));
-	assert_int_equal(fecan_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
+	assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(t->peer, &fd);
 
 	peer_close(&t->peer);
 	delete_under_traffic(t, IF_B);
 	guest_sees_bus_off(t);
 	wait_log(&t->d, IF_B ": gone", 1);
-	assert_int_equal(fecan_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	tx_fails_while_gone(t);
 
 	if_add(IF_B, 16);
@@ -351,7 +351,7 @@ static void test_recreate_smaller_mtu(void **state)
 	t->peer = peer_open(IF_B);
 	/* Started while gone: no second START needed. */
 	both_ways(t);
-	assert_int_equal(fecan_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	assert_bus_quiet(t->peer);
 	guest_marker_through(t->c, t->peer);
 
@@ -396,7 +396,7 @@ static void test_rename_away_and_back(void **state)
 			    IF_C_AWAY, IF_C_AWAY, IF_C, IF_C),
 			 0);
 	wait_log(&t->d, IF_C ": back", 1);
-	assert_int_equal(fecan_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	peer_close(&t->peer);
 	t->peer = peer_open(IF_C);
 	both_ways(t);
@@ -413,7 +413,7 @@ static void test_rename_away_and_back(void **state)
 			    IF_C_OTHER, IF_C_OTHER, IF_C_OTHER, IF_C, IF_C),
 			 0);
 	wait_log(&t->d, IF_C ": back", 2);
-	assert_int_equal(fecan_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	peer_close(&t->peer);
 	t->peer = peer_open(IF_C);
 	both_ways(t);
@@ -422,7 +422,7 @@ static void test_rename_away_and_back(void **state)
 	peer_send(away, &stray);
 	close(away);
 	bus_marker_through(t->c, t->peer);
-	assert_int_equal(fecan_rx(t->c, &got, 100), -ETIMEDOUT);
+	assert_int_equal(gdrv_rx(t->c, &got, 100), -ETIMEDOUT);
 
 	link_stats(t, &ls);
 	assert_int_equal(ls.lost, 2);
@@ -448,20 +448,20 @@ static void test_between_frontends(void **state)
 	t->peer = peer_open(IF_D);
 	t->c = guest_open(&t->d, ALL_CAN);
 	both_ways(t);
-	fecan_close(t->c);
+	gdrv_close(t->c);
 	t->c = NULL;
 	peer_close(&t->peer);
 
 	if_del(IF_D);
 	wait_log(&t->d, IF_D ": gone", 1);
 	t->c = guest_open(&t->d, ALL_CAN); /* START accepted without a bus */
-	assert_int_equal(fecan_status(t->c), 0);
+	assert_int_equal(gdrv_status(t->c), 0);
 	tx_fails_while_gone(t);
 	if_add(IF_D, 72);
 	wait_log(&t->d, IF_D ": back", 1);
 	t->peer = peer_open(IF_D);
 	both_ways(t);
-	fecan_close(t->c);
+	gdrv_close(t->c);
 	t->c = NULL;
 	peer_close(&t->peer);
 
@@ -497,8 +497,8 @@ static void test_mtu_shrink_logged(void **state)
 	vd_start(&t->d, IF_E, IF_E, NULL);
 	t->peer = peer_open(IF_E);
 	t->c = guest_open(&t->d, ALL_CAN);
-	assert_true(fecan_has(t->c, VIRTIO_CAN_F_CAN_FD));
-	assert_int_equal(fecan_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
+	assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(t->peer, &fd);
 
 	/* vcan changes its MTU only while down. */
@@ -508,7 +508,7 @@ static void test_mtu_shrink_logged(void **state)
 			 0);
 	wait_log(&t->d, IF_E ": MTU is now 16", 1);
 	for (unsigned int i = 0; i < 3; i++)
-		assert_int_equal(fecan_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+		assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	guest_marker_through(t->c, t->peer);
 	bus_marker_through(t->c, t->peer);
 	assert_int_equal(log_count(&t->d, IF_E ": MTU is now 16"), 1);
@@ -522,7 +522,7 @@ static void test_mtu_shrink_logged(void **state)
 			    IF_E, IF_E, IF_E),
 			 0);
 	wait_log(&t->d, IF_E ": MTU is now 72", 1);
-	assert_int_equal(fecan_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(t->peer, &fd);
 	assert_int_equal(log_count(&t->d, IF_E ": MTU is now 16"), 1);
 	vd_stop(&t->d);
@@ -549,7 +549,7 @@ static void test_split_in_unplugged(void **state)
 	t->peer = peer_open(IF_IN);
 	out_peer = peer_open(IF_OUT);
 	t->c = guest_open(&t->d, ALL_CAN);
-	assert_true(fecan_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
+	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
 	guest_marker_through(t->c, out_peer);
 	bus_marker_through(t->c, t->peer);
 
@@ -560,7 +560,7 @@ static void test_split_in_unplugged(void **state)
 	tx_fails_while_gone(t);
 	if_add(IF_IN, 72);
 	wait_log(&t->d, "in " IF_IN ", out " IF_OUT ": back", 1);
-	assert_int_equal(fecan_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	t->peer = peer_open(IF_IN);
 	/* The filter holds on the new socket; LATE_TX_ACK gets its echoes. */
 	peer_send(t->peer, &filtered);

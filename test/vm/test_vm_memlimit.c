@@ -134,31 +134,31 @@ static void assert_refused(const struct vd *d, struct fe *f, int r)
 }
 
 /* One frame each way between a started guest and a peer on its bus. */
-static void frames_pass(struct fecan *c, int peer, uint32_t id)
+static void frames_pass(struct gdrv *c, int peer, uint32_t id)
 {
 	struct cframe out = cf_make(id, 0, 8, 0x11), in = cf_make(id + 1, 0, 5, 0x22), got;
 
-	assert_int_equal(fecan_tx_sync(c, &out, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &out, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(peer, &out);
 	peer_send(peer, &in);
 	guest_rx(c, &got);
 	assert_guest_frame(&got, &in);
 }
 
-static struct fecan *guest_at(const struct vd *d, const char *path)
+static struct gdrv *guest_at(const struct vd *d, const char *path)
 {
-	struct fecan_opts o;
-	struct fecan *c = NULL;
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
 	int r;
 
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = NO_LATE_ACK;
-	r = fecan_open(&c, path, &o, WAIT_MS);
+	r = gdrv_open(&c, path, &o, WAIT_MS);
 	if (r < 0) {
 		vd_print_log(d);
 		fail_msg("the guest could not open its device: %s", strerror(-r));
 	}
-	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	return c;
 }
 
@@ -228,7 +228,7 @@ static void test_huge_sparse_table_refused(void **state)
 	struct vhost_user_mem_table t;
 	char sock[2][128];
 	int fds[7], peer_a, peer_b, r, big;
-	struct fecan *b, *a;
+	struct gdrv *b, *a;
 	uint64_t held;
 	struct fe *f;
 	struct vd d;
@@ -285,8 +285,8 @@ static void test_huge_sparse_table_refused(void **state)
 	frames_pass(b, peer_b, 0x140);
 	assert_true(vd_running(&d));
 
-	fecan_close(a);
-	fecan_close(b);
+	gdrv_close(a);
+	gdrv_close(b);
 	peer_close(&peer_a);
 	peer_close(&peer_b);
 	vd_stop(&d);
@@ -310,7 +310,7 @@ static void test_limits_hold_and_bytes_return(void **state)
 			   m4 = mem_of(1, s4), mb = mem_of(3, sb);
 	char sock[3][128];
 	struct fe *a, *b, *c;
-	struct fecan *g;
+	struct gdrv *g;
 	int peer;
 	struct vd d;
 
@@ -374,7 +374,7 @@ static void test_limits_hold_and_bytes_return(void **state)
 	peer = peer_open("vcan0");
 	g = guest_at(&d, sock[0]);
 	frames_pass(g, peer, 0x220);
-	fecan_close(g);
+	gdrv_close(g);
 	fe_free(c);
 	peer_close(&peer);
 	vd_stop(&d);

@@ -155,7 +155,7 @@ static unsigned long hostile_guest(const char *sock)
 static void test_one_guest_cannot_oom_another_vms_backend(void **state)
 {
 	struct vd a, b;
-	struct fecan *gb;
+	struct gdrv *gb;
 	unsigned long done;
 	int peer;
 
@@ -193,7 +193,7 @@ static void test_one_guest_cannot_oom_another_vms_backend(void **state)
 	guest_marker_through(gb, peer);
 	bus_marker_through(gb, peer);
 
-	fecan_close(gb);
+	gdrv_close(gb);
 	peer_close(&peer);
 	vd_stop(&b);
 	vd_cleanup(&a);

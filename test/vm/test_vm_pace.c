@@ -11,7 +11,7 @@
 
 #include "can_port.h"
 #include "cbits.h"
-#include "vcd.h"
+#include "device.h"
 
 static void test_paced_no_faster_than_the_bus(void **state)
 {
@@ -19,7 +19,7 @@ static void test_paced_no_faster_than_the_bus(void **state)
 	struct cframe f = cf_make(0x123, 0, 8, 0x11);
 	/* The last frame may leave as soon as the N - 1 before it had their time. */
 	uint64_t bus_ns = (N - 1) * cbits_frame_ns(&f, 125000, 0), t0, t1;
-	struct fecan *c;
+	struct gdrv *c;
 	struct vd d;
 	int peer;
 
@@ -32,21 +32,21 @@ static void test_paced_no_faster_than_the_bus(void **state)
 	c = guest_open(&d, NO_LATE_ACK);
 	t0 = now_ms();
 	for (unsigned int i = 0; i < N; i++) {
-		while (fecan_tx(c, &f) < 0) {
+		while (gdrv_tx(c, &f) < 0) {
 			uint8_t res;
 			int tok;
 
-			assert_int_equal(fecan_tx_wait(c, WAIT_MS, &tok, &res), 1);
+			assert_int_equal(gdrv_tx_wait(c, WAIT_MS, &tok, &res), 1);
 		}
 	}
 	for (unsigned int i = 0; i < N; i++)
 		assert_bus_frame(peer, &f);
 	t1 = now_ms();
 	/* N frames of about 0.93 ms each: at least (N - 1) * 0.93 ms less the window. */
-	if ((t1 - t0) * 1000000u + VCD_PACE_AHEAD_NS < bus_ns)
+	if ((t1 - t0) * 1000000u + DEVICE_PACE_AHEAD_NS < bus_ns)
 		fail_msg("%u frames on the bus in %llu ms; a 125 kbit/s bus needs %llu ms", N,
 			 (unsigned long long)(t1 - t0), (unsigned long long)(bus_ns / 1000000u));
-	fecan_close(c);
+	gdrv_close(c);
 	peer_close(&peer);
 	vd_stop(&d);
 	vd_cleanup(&d);
@@ -68,7 +68,7 @@ static void paced_stop_start(uint64_t features)
 	unsigned int nok = 0, seen = 0;
 	struct canfd_frame cf;
 	struct vd_stats s;
-	struct fecan *c;
+	struct gdrv *c;
 	struct vd d;
 	int peer;
 
@@ -76,16 +76,16 @@ static void paced_stop_start(uint64_t features)
 	vd_start(&d, "vcan0", "vcan0", "--bitrate=10k", NULL);
 	peer = peer_open("vcan0");
 	c = guest_open(&d, features);
-	assert_true(fe_ring_event_idx(fecan_fe(c), VIRTIO_CAN_QUEUE_TX));
+	assert_true(fe_ring_event_idx(gdrv_fe(c), VIRTIO_CAN_QUEUE_TX));
 	for (unsigned int i = 0; i < N; i++)
 		f[i] = cf_make(0x100 + i, 0, 8, (uint8_t)(0x10 * i));
-	assert_int_equal(fecan_tx_many(c, f, N), N);
-	assert_int_equal(fecan_stop(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_many(c, f, N), N);
+	assert_int_equal(gdrv_stop(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	for (unsigned int i = 0; i < N; i++) {
 		uint8_t res;
 		int tok;
 
-		if (fecan_tx_wait(c, WAIT_MS, &tok, &res) != 1) {
+		if (gdrv_tx_wait(c, WAIT_MS, &tok, &res) != 1) {
 			vd_print_log(&d);
 			fail_msg("%u of %u TX requests never completed after STOP", N - i, N);
 		}
@@ -94,7 +94,7 @@ static void paced_stop_start(uint64_t features)
 		done[tok] = true;
 		nok += res == VIRTIO_CAN_RESULT_OK;
 	}
-	assert_int_equal(fecan_tx_pending(c), 0);
+	assert_int_equal(gdrv_tx_pending(c), 0);
 	vd_stats(&d, &s);
 	assert_int_equal(s.tx_ok, nok);
 	assert_int_equal(s.tx_stopped, N - nok);
@@ -110,8 +110,8 @@ static void paced_stop_start(uint64_t features)
 		seen++;
 	}
 
-	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	if (fecan_tx_sync(c, &n, WAIT_MS) != VIRTIO_CAN_RESULT_OK) {
+	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	if (gdrv_tx_sync(c, &n, WAIT_MS) != VIRTIO_CAN_RESULT_OK) {
 		vd_print_log(&d);
 		fail_msg("the first frame after START did not complete OK");
 	}
@@ -120,7 +120,7 @@ static void paced_stop_start(uint64_t features)
 	assert_bus_quiet(peer);
 	vd_stats(&d, &s);
 	assert_int_equal(s.tx_ok, nok + 1);
-	fecan_close(c);
+	gdrv_close(c);
 	peer_close(&peer);
 	vd_stop(&d);
 	vd_cleanup(&d);
@@ -151,7 +151,7 @@ static void test_paced_ack_deadline(void **state)
 	enum { N = 10 };
 	struct cframe f[N];
 	struct vd_stats s;
-	struct fecan *c;
+	struct gdrv *c;
 	struct vd d;
 	int peer;
 
@@ -161,15 +161,15 @@ static void test_paced_ack_deadline(void **state)
 	vd_start(&d, "vcan0", "vcan0", "--bitrate=20k", "--tx-ack-timeout=10", NULL);
 	peer = peer_open("vcan0");
 	c = guest_open(&d, ALL_CAN);
-	assert_true(fecan_has(c, VIRTIO_CAN_F_LATE_TX_ACK));
+	assert_true(gdrv_has(c, VIRTIO_CAN_F_LATE_TX_ACK));
 	for (unsigned int i = 0; i < N; i++)
 		f[i] = cf_make(0x100 + i, 0, 8, (uint8_t)i);
-	assert_int_equal(fecan_tx_many(c, f, N), N);
+	assert_int_equal(gdrv_tx_many(c, f, N), N);
 	for (unsigned int i = 0; i < N; i++) {
 		uint8_t res;
 		int tok;
 
-		assert_int_equal(fecan_tx_wait(c, WAIT_MS, &tok, &res), 1);
+		assert_int_equal(gdrv_tx_wait(c, WAIT_MS, &tok, &res), 1);
 		if (res != VIRTIO_CAN_RESULT_OK) {
 			vd_print_log(&d);
 			fail_msg("frame %#x completed NOT_OK", f[tok].id);
@@ -181,7 +181,7 @@ static void test_paced_ack_deadline(void **state)
 	print_message("burst: ok %llu, ack timeout %llu\n", s.tx_ok, s.tx_timeout);
 	assert_int_equal(s.tx_ok, N);
 	assert_int_equal(s.tx_timeout, 0);
-	fecan_close(c);
+	gdrv_close(c);
 	peer_close(&peer);
 	vd_stop(&d);
 	vd_cleanup(&d);

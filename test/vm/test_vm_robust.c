@@ -36,7 +36,7 @@
 
 struct t {
 	struct vd d;
-	struct fecan *c;
+	struct gdrv *c;
 	int peer;
 	pid_t child;
 	bool passed;
@@ -61,7 +61,7 @@ static int teardown(void **state)
 		kill(t->child, SIGKILL);
 		waitpid(t->child, NULL, 0);
 	}
-	fecan_close(t->c);
+	gdrv_close(t->c);
 	peer_close(&t->peer);
 	if (!t->passed || getenv("VDC_E2E_LOG"))
 		vd_print_log(&t->d);
@@ -219,7 +219,7 @@ static void tally(struct rx_tally *r, const struct cframe *f)
  * dropped) and nothing of ours is left anywhere. A sync frame can be
  * dropped like any other, so a new one goes out when none came in time.
  */
-static void sync_guest(struct fecan *c, int s, struct rx_tally *r, unsigned long long *sent)
+static void sync_guest(struct gdrv *c, int s, struct rx_tally *r, unsigned long long *sent)
 {
 	unsigned long long nobufs = 0;
 	uint32_t want = r->last_sync;
@@ -232,7 +232,7 @@ static void sync_guest(struct fecan *c, int s, struct rx_tally *r, unsigned long
 		assert_int_equal(raw_write(s, SYNC_ID, want, &nobufs), 0);
 		(*sent)++;
 		while (now_ms() < end) {
-			int ret = fecan_rx(c, &f, (int)(end - now_ms()));
+			int ret = gdrv_rx(c, &f, (int)(end - now_ms()));
 
 			if (ret == -ETIMEDOUT)
 				break;
@@ -275,7 +275,7 @@ static void flood_run(struct t *t, unsigned int n, unsigned long long stall_at, 
 			} while (s.rx_full == s0.rx_full);
 			stalled = true;
 		}
-		ret = fecan_rx(t->c, &f, 20);
+		ret = gdrv_rx(t->c, &f, 20);
 		if (ret == 1)
 			tally(r, &f);
 		else if (ret != -ETIMEDOUT)
@@ -382,15 +382,15 @@ static void ctr_inc(unsigned long long *v)
  */
 static void __attribute__((noreturn)) child_guest(const char *sock, struct child_ctr *ctr)
 {
-	struct fecan_opts o;
-	struct fecan *c = NULL;
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
 	uint32_t seq = 0;
 
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = NO_LATE_ACK;
-	if (fecan_open(&c, sock, &o, WAIT_MS) < 0)
+	if (gdrv_open(&c, sock, &o, WAIT_MS) < 0)
 		_exit(10);
-	if (fecan_start(c, WAIT_MS) != VIRTIO_CAN_RESULT_OK)
+	if (gdrv_start(c, WAIT_MS) != VIRTIO_CAN_RESULT_OK)
 		_exit(11);
 	__atomic_store_n(&ctr->ready, 1, __ATOMIC_RELEASE);
 	for (;;) {
@@ -398,9 +398,9 @@ static void __attribute__((noreturn)) child_guest(const char *sock, struct child
 		uint8_t result;
 		int token, ret;
 
-		while (fecan_tx_pending(c) < 64) {
+		while (gdrv_tx_pending(c) < 64) {
 			f = seq_frame(OLD_TX_ID, seq);
-			ret = fecan_tx(c, &f);
+			ret = gdrv_tx(c, &f);
 			if (ret == -ENOSPC)
 				break;
 			if (ret < 0)
@@ -408,11 +408,11 @@ static void __attribute__((noreturn)) child_guest(const char *sock, struct child
 			seq++;
 			ctr_inc(&ctr->submitted);
 		}
-		while ((ret = fecan_tx_wait(c, 0, &token, &result)) == 1)
+		while ((ret = gdrv_tx_wait(c, 0, &token, &result)) == 1)
 			ctr_inc(result == VIRTIO_CAN_RESULT_OK ? &ctr->tx_ok : &ctr->tx_not_ok);
 		if (ret != -ETIMEDOUT)
 			_exit(13);
-		while ((ret = fecan_rx(c, &f, 2)) == 1) {
+		while ((ret = gdrv_rx(c, &f, 2)) == 1) {
 			uint32_t v;
 
 			ctr_inc(f.id == OLD_RX_ID && seq_get(f.data, f.len, &v) ? &ctr->rx
@@ -700,7 +700,7 @@ static void test_frontend_killed(void **state)
 	assert_int_equal(vd_count_fds(&t->d), k.fds_session);
 	for (uint32_t i = 0; i < 20; i++) {
 		f = seq_frame(NEW_TX_ID, i);
-		assert_int_equal(fecan_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	}
 	for (uint32_t i = 0; i < 20; i++) {
 		f = seq_frame(NEW_TX_ID, i);
@@ -747,7 +747,7 @@ static void test_sigterm_live_session(void **state)
 	t->c = guest_open(&t->d, NO_LATE_ACK);
 	for (uint32_t i = 0; i < 10; i++) {
 		f = seq_frame(NEW_TX_ID, i);
-		assert_int_equal(fecan_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 		assert_bus_frame(t->peer, &f);
 		f = seq_frame(NEW_RX_ID, i);
 		peer_send(t->peer, &f);
@@ -762,7 +762,7 @@ static void test_sigterm_live_session(void **state)
 	flood_start(&w, t->peer, 0);
 	for (uint32_t i = 0; i < 256; i++) {
 		f = seq_frame(OLD_TX_ID, i);
-		if (fecan_tx(t->c, &f) < 0)
+		if (gdrv_tx(t->c, &f) < 0)
 			break;
 		queued++;
 	}

@@ -33,12 +33,12 @@ static unsigned long long pid_status(pid_t pid, const char *key, int base)
 /* The daemon is past start-up once a frontend is served: it has confined itself. */
 static void serve_one_frame(struct vd *d, const char *ifname)
 {
-	struct fecan *c = guest_open(d, NO_LATE_ACK);
+	struct gdrv *c = guest_open(d, NO_LATE_ACK);
 	int peer = peer_open(ifname);
 
 	guest_marker_through(c, peer);
 	bus_marker_through(c, peer);
-	fecan_close(c);
+	gdrv_close(c);
 	peer_close(&peer);
 }
 
@@ -65,7 +65,7 @@ static void test_confined_by_default(void **state)
 /* --link-up keeps CAP_NET_ADMIN, and only it; START and STOP still work. */
 static void test_link_up_keeps_net_admin_only(void **state)
 {
-	struct fecan *c;
+	struct gdrv *c;
 	struct vd d;
 	int peer;
 
@@ -79,12 +79,12 @@ static void test_link_up_keeps_net_admin_only(void **state)
 	assert_int_equal(pid_status(d.pid, "CapBnd", 16), 0);
 	assert_int_equal(pid_status(d.pid, "Seccomp", 10), 2);
 	/* STOP takes the link down and START brings it up, inside the sandbox. */
-	assert_int_equal(fecan_stop(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_stop(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	peer = peer_open("vcan1");
 	guest_marker_through(c, peer);
 	peer_close(&peer);
-	fecan_close(c);
+	gdrv_close(c);
 	assert_true(vd_running(&d));
 	vd_stop(&d);
 	vd_cleanup(&d);

@@ -20,7 +20,7 @@
 
 struct t {
 	struct vd d;
-	struct fecan *c;
+	struct gdrv *c;
 	int peer;
 	bool passed;
 };
@@ -40,7 +40,7 @@ static int teardown(void **state)
 {
 	struct t *t = *state;
 
-	fecan_close(t->c);
+	gdrv_close(t->c);
 	peer_close(&t->peer);
 	if (!t->passed || getenv("VDC_E2E_LOG"))
 		vd_print_log(&t->d);
@@ -55,7 +55,7 @@ static void guest_serving(struct t *t, uint32_t id)
 	struct cframe f = cf_make(id, 0, 2, 0x11);
 
 	t->c = guest_open(&t->d, NO_LATE_ACK);
-	assert_int_equal(fecan_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_bus_frame(t->peer, &f);
 }
 
@@ -110,13 +110,13 @@ static void test_guest_fault_caught_sent_one_not(void **state)
 	guest_serving(t, 0x201);
 
 	/* Only the socket and the kick fd are touched after this: our mapping is gone too. */
-	f = fecan_fe(t->c);
+	f = gdrv_fe(t->c);
 	for (unsigned int i = 0; i < fe_nregions(f); i++)
 		assert_int_equal(ftruncate(fe_region_fd(f, i), 0), 0);
 	assert_int_equal(write(fe_ring_kick_fd(f, VIRTIO_CAN_QUEUE_TX), &one, sizeof(one)),
 			 (ssize_t)sizeof(one));
 	assert_int_equal(fe_wait_closed(f, WAIT_MS), 0);
-	fecan_close(t->c);
+	gdrv_close(t->c);
 	t->c = NULL;
 	assert_true(vd_running(&t->d));
 	assert_int_equal(t->d.pid, pid);

@@ -131,7 +131,7 @@ static void test_slcan_bitrate_link_and_frames(void **state)
 	struct cframe out = cf_make(0x123, 0, 2, 0), got, want = cf_make(0x321, 0, 2, 0);
 	char out_text[32];
 	struct adapter a;
-	struct fecan *c;
+	struct gdrv *c;
 	struct vd d;
 
 	(void)state;
@@ -156,7 +156,7 @@ static void test_slcan_bitrate_link_and_frames(void **state)
 	/* Guest -> adapter: the frame in the serial-line protocol. */
 	out.data[0] = 0xab;
 	out.data[1] = 0xcd;
-	assert_int_equal(fecan_tx_sync(c, &out, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &out, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	snprintf(out_text, sizeof(out_text), "t%03X%u%02X%02X\r", out.id, out.len, out.data[0],
 		 out.data[1]);
 	if (!adapter_saw(&a, out_text))
@@ -170,12 +170,12 @@ static void test_slcan_bitrate_link_and_frames(void **state)
 	assert_guest_frame(&got, &want);
 
 	/* STOP closes the controller and takes the link down. */
-	assert_int_equal(fecan_stop(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_stop(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	if (!adapter_saw_after(&a, out_text, "C\r", WAIT_MS))
 		fail_msg("the adapter saw \"%s\", want a C after the frame", a.seen);
 	assert_int_not_equal(sh("ip link show %s | grep -q ',UP'", a.ifname), 0);
 
-	fecan_close(c);
+	gdrv_close(c);
 	vd_stop(&d);
 	vd_cleanup(&d);
 	adapter_close(&a);

@@ -32,7 +32,7 @@
  * exactly instead, from the hostile device's counters.
  */
 #define FREEZE_MS 3000
-/* The per-wake-up descriptor budgets of src/vcd.c. */
+/* The per-wake-up descriptor budgets of src/device/device.c. */
 #define TX_BUDGET 1024
 #define RX_BUDGET 512
 #define CTRL_BUDGET 64
@@ -49,7 +49,7 @@ static atomic_uint cur_attack;
 /* ---- the steady devices ------------------------------------------------- */
 
 struct good {
-	struct fecan *c;
+	struct gdrv *c;
 	int peer;
 	unsigned int idx;
 	atomic_bool *stop;
@@ -79,7 +79,7 @@ static bool good_round(struct good *g)
 	int r;
 
 	memcpy(f.data, &g->rounds, sizeof(g->rounds) < 8 ? sizeof(g->rounds) : 8);
-	r = fecan_tx_sync(g->c, &f, WAIT_MS);
+	r = gdrv_tx_sync(g->c, &f, WAIT_MS);
 	if (r != VIRTIO_CAN_RESULT_OK)
 		return good_fail(g, "TX completion", r);
 	n = peer_recv(g->peer, &cf, WAIT_MS);
@@ -89,7 +89,7 @@ static bool good_round(struct good *g)
 	cf.can_id = id + 0x80u;
 	if (write(g->peer, &cf, CAN_MTU) != (ssize_t)CAN_MTU)
 		return good_fail(g, "peer write", errno);
-	r = fecan_rx(g->c, &got, WAIT_MS);
+	r = gdrv_rx(g->c, &got, WAIT_MS);
 	if (r != 1)
 		return good_fail(g, "RX", r);
 	if (got.id != id + 0x80u || memcmp(got.data, f.data, 8) != 0)
@@ -125,16 +125,16 @@ static void *good_main(void *arg)
  * connection, as its policy says; what is checked is the other devices.
  */
 
-static struct fecan *hostile_open(const char *sock, uint16_t queue_size)
+static struct gdrv *hostile_open(const char *sock, uint16_t queue_size)
 {
-	struct fecan_opts o;
-	struct fecan *c = NULL;
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
 
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = NO_LATE_ACK;
 	if (queue_size)
 		o.start.queue_size = queue_size;
-	if (fecan_open(&c, sock, &o, WAIT_MS) < 0)
+	if (gdrv_open(&c, sock, &o, WAIT_MS) < 0)
 		return NULL;
 	return c;
 }
@@ -142,39 +142,39 @@ static struct fecan *hostile_open(const char *sock, uint16_t queue_size)
 /* A guest keeping its Txq as full as it can for ms. */
 static void atk_tx_flood(const char *sock, int ms, bool stop_start)
 {
-	struct fecan *c = hostile_open(sock, 0);
+	struct gdrv *c = hostile_open(sock, 0);
 	struct cframe fr[64];
 	uint64_t end = now_ms() + (uint64_t)ms;
 
 	if (!c)
 		return;
-	(void)fecan_start(c, WAIT_MS);
+	(void)gdrv_start(c, WAIT_MS);
 	for (unsigned int i = 0; i < 64; i++)
 		fr[i] = cf_make(0x200 + i, 0, 8, (uint8_t)i);
 	while (now_ms() < end) {
 		int tok;
 		uint8_t res;
 
-		(void)fecan_tx_many(c, fr, 64);
+		(void)gdrv_tx_many(c, fr, 64);
 		if (stop_start) {
-			(void)fecan_stop(c, 1000);
-			(void)fecan_start(c, 1000);
+			(void)gdrv_stop(c, 1000);
+			(void)gdrv_start(c, 1000);
 		}
-		while (fecan_tx_pending(c) > 0 && fecan_tx_wait(c, 200, &tok, &res) == 1)
+		while (gdrv_tx_pending(c) > 0 && gdrv_tx_wait(c, 200, &tok, &res) == 1)
 			;
 	}
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* The bus floods the hostile device, whose guest reads nothing. */
 static void atk_bus_flood(const char *sock)
 {
-	struct fecan *c = hostile_open(sock, 0);
+	struct gdrv *c = hostile_open(sock, 0);
 	int peer = peer_open(HOSTILE_IF);
 	struct cframe f = cf_make(0x300, 0, 8, 3);
 
 	if (c)
-		(void)fecan_start(c, WAIT_MS);
+		(void)gdrv_start(c, WAIT_MS);
 	for (unsigned int i = 0; i < 4000; i++) {
 		struct canfd_frame cf = {.can_id = f.id, .len = 8};
 
@@ -183,23 +183,23 @@ static void atk_bus_flood(const char *sock)
 	}
 	sleep_ms(200);
 	peer_close(&peer);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* A TX descriptor pointing outside guest memory: the queue breaks. */
 static void atk_bad_descriptor(const char *sock)
 {
-	struct fecan *c = hostile_open(sock, 0);
+	struct gdrv *c = hostile_open(sock, 0);
 	const struct fe_sg out = {.gpa = 0x7fff00000000ull, .len = 16};
 	struct fe *f;
 
 	if (!c)
 		return;
-	f = fecan_fe(c);
+	f = gdrv_fe(c);
 	if (fe_ring_add(f, VIRTIO_CAN_QUEUE_TX, &out, 1, NULL, 0, NULL, NULL) == 0)
 		(void)fe_ring_kick(f, VIRTIO_CAN_QUEUE_TX, true);
 	sleep_ms(50);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* Messages the protocol forbids: an unknown request, a lying size. */
@@ -209,50 +209,50 @@ static void atk_garbage_messages(const char *sock)
 	uint64_t v = 0;
 
 	for (unsigned int i = 0; i < 3; i++) {
-		struct fecan *c = hostile_open(sock, 0);
+		struct gdrv *c = hostile_open(sock, 0);
 
 		if (!c)
 			return;
 		h.request = i == 0 ? 9999u : VHOST_USER_SET_FEATURES;
 		h.size = i == 2 ? 4096u : 8u;
-		(void)fe_send_raw(fecan_fe(c), &h, &v, sizeof(v), NULL, 0);
-		(void)fe_wait_closed(fecan_fe(c), 1000);
-		fecan_close(c);
+		(void)fe_send_raw(gdrv_fe(c), &h, &v, sizeof(v), NULL, 0);
+		(void)fe_wait_closed(gdrv_fe(c), 1000);
+		gdrv_close(c);
 	}
 }
 
 /* Kicks with nothing available, as fast as the guest can write them. */
 static void atk_kick_storm(const char *sock)
 {
-	struct fecan *c = hostile_open(sock, 0);
+	struct gdrv *c = hostile_open(sock, 0);
 	uint64_t end = now_ms() + 500;
 	int kfd;
 
 	if (!c)
 		return;
-	kfd = fe_ring_kick_fd(fecan_fe(c), VIRTIO_CAN_QUEUE_TX);
+	kfd = fe_ring_kick_fd(gdrv_fe(c), VIRTIO_CAN_QUEUE_TX);
 	while (now_ms() < end)
 		for (unsigned int i = 0; i < 256; i++)
 			(void)eventfd_write(kfd, 1);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* Guest memory vanishes under a queued request (SIGBUS in the daemon). */
 static void atk_memory_vanishes(const char *sock)
 {
-	struct fecan *c = hostile_open(sock, 0);
+	struct gdrv *c = hostile_open(sock, 0);
 	struct fe *fe;
 
 	if (!c)
 		return;
-	(void)fecan_start(c, WAIT_MS);
-	fe = fecan_fe(c);
+	(void)gdrv_start(c, WAIT_MS);
+	fe = gdrv_fe(c);
 	for (unsigned int i = 0; i < fe_nregions(fe); i++)
 		(void)ftruncate(fe_region_fd(fe, i), 0);
 	/* Only the kick fd from here: this process's mapping is gone too. */
 	(void)eventfd_write(fe_ring_kick_fd(fe, VIRTIO_CAN_QUEUE_TX), 1);
 	(void)fe_wait_closed(fe, 2000);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /*
@@ -264,7 +264,7 @@ static void atk_memory_vanishes(const char *sock)
 static void atk_long_chains(const char *sock)
 {
 	static const uint16_t sizes[] = {32768, 4096, 1024, 256};
-	struct fecan *c = NULL;
+	struct gdrv *c = NULL;
 	struct fe_sg *out = NULL;
 	struct vring_avail *avail;
 	uint64_t gpa, desc_gpa, avail_gpa, used_gpa;
@@ -278,7 +278,7 @@ static void atk_long_chains(const char *sock)
 	}
 	if (!c)
 		return;
-	f = fecan_fe(c);
+	f = gdrv_fe(c);
 	buf = fe_alloc_in(f, 0, 16, 8, &gpa);
 	out = calloc(num, sizeof(*out));
 	if (!buf || !out ||
@@ -304,7 +304,7 @@ static void atk_long_chains(const char *sock)
 	}
 out:
 	free(out);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* Guest memory as large as a frontend can make sparse files: 4 x 8 TiB. */
@@ -336,53 +336,53 @@ static void atk_huge_memory(const char *sock)
 /* A frontend that goes away mid-traffic without a word. */
 static void atk_vanishing_frontend(const char *sock)
 {
-	struct fecan *c = hostile_open(sock, 0);
+	struct gdrv *c = hostile_open(sock, 0);
 	struct cframe fr[32];
 
 	if (!c)
 		return;
-	(void)fecan_start(c, WAIT_MS);
+	(void)gdrv_start(c, WAIT_MS);
 	for (unsigned int i = 0; i < 32; i++)
 		fr[i] = cf_make(0x320 + i, 0, 8, (uint8_t)i);
-	(void)fecan_tx_many(c, fr, 32);
-	fecan_close(c);
+	(void)gdrv_tx_many(c, fr, 32);
+	gdrv_close(c);
 }
 
 /* The hostile device's adapter unplugged and plugged back, mid-traffic. */
 static void atk_unplug(const char *sock)
 {
-	struct fecan *c = hostile_open(sock, 0);
+	struct gdrv *c = hostile_open(sock, 0);
 	struct cframe fr[32];
 
 	if (c) {
-		(void)fecan_start(c, WAIT_MS);
+		(void)gdrv_start(c, WAIT_MS);
 		for (unsigned int i = 0; i < 32; i++)
 			fr[i] = cf_make(0x330 + i, 0, 8, (uint8_t)i);
-		(void)fecan_tx_many(c, fr, 32);
+		(void)gdrv_tx_many(c, fr, 32);
 	}
 	(void)sh("ip link del dev %s", HOSTILE_IF);
 	sleep_ms(50);
 	(void)sh("ip link add dev %s type vcan && ip link set dev %s mtu 72 up", HOSTILE_IF,
 		 HOSTILE_IF);
 	sleep_ms(100);
-	fecan_close(c);
+	gdrv_close(c);
 }
 
 /* The MTU shrinks under CAN FD frames, and grows back. */
 static void atk_mtu_shrink(const char *sock)
 {
-	struct fecan *c = hostile_open(sock, 0);
+	struct gdrv *c = hostile_open(sock, 0);
 	struct cframe fr[16];
 
 	(void)sh("ip link set dev %s down && ip link set dev %s mtu 16 up", HOSTILE_IF,
 		 HOSTILE_IF);
 	if (c) {
-		(void)fecan_start(c, WAIT_MS);
+		(void)gdrv_start(c, WAIT_MS);
 		for (unsigned int i = 0; i < 16; i++)
 			fr[i] = cf_make(0x340 + i, CFRAME_FD, 64, (uint8_t)i);
-		(void)fecan_tx_many(c, fr, 16);
+		(void)gdrv_tx_many(c, fr, 16);
 		sleep_ms(100);
-		fecan_close(c);
+		gdrv_close(c);
 	}
 	(void)sh("ip link set dev %s down && ip link set dev %s mtu 72 up", HOSTILE_IF,
 		 HOSTILE_IF);
@@ -465,7 +465,7 @@ static void test_hostile_device_leaves_others_whole(void **state)
 	uint64_t worst = 0;
 	unsigned long total = 0;
 	unsigned int n = 0;
-	struct fecan *h;
+	struct gdrv *h;
 	struct vd d;
 	int peer;
 
@@ -500,19 +500,19 @@ static void test_hostile_device_leaves_others_whole(void **state)
 	vd_spawn(&d, args);
 
 	for (unsigned int i = 0; i < NGOOD; i++) {
-		struct fecan_opts o;
+		struct gdrv_opts o;
 
 		memset(&g[i], 0, sizeof(g[i]));
 		g[i].idx = i;
 		g[i].stop = &stop;
 		g[i].peer = peer_open(good_if[i]);
-		fecan_opts_default(&o);
+		gdrv_opts_default(&o);
 		o.can_features = NO_LATE_ACK;
-		if (fecan_open(&g[i].c, gsock[i], &o, WAIT_MS) < 0) {
+		if (gdrv_open(&g[i].c, gsock[i], &o, WAIT_MS) < 0) {
 			vd_print_log(&d);
 			fail_msg("good device %u does not serve", i);
 		}
-		assert_int_equal(fecan_start(g[i].c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_start(g[i].c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 		assert_int_equal(pthread_create(&g[i].thread, NULL, good_main, &g[i]), 0);
 	}
 
@@ -567,13 +567,13 @@ static void test_hostile_device_leaves_others_whole(void **state)
 	peer = peer_open(HOSTILE_IF);
 	h = hostile_open(hsock, 0);
 	assert_non_null(h);
-	assert_int_equal(fecan_start(h, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(h, WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	guest_marker_through(h, peer);
 	bus_marker_through(h, peer);
-	fecan_close(h);
+	gdrv_close(h);
 	peer_close(&peer);
 	for (unsigned int i = 0; i < NGOOD; i++) {
-		fecan_close(g[i].c);
+		gdrv_close(g[i].c);
 		peer_close(&g[i].peer);
 	}
 	assert_int_equal(kill(d.pid, SIGTERM), 0);

@@ -22,9 +22,9 @@
 
 #include <cmocka.h>
 
-#include "bkt.h"
+#include "bthread.h"
 #include "fakeport.h"
-#include "fecan.h"
+#include "guest_driver.h"
 #include "vhost-user/vlog.h"
 
 #define T_MS 5000 /* a guard against hangs, not a timing assertion */
@@ -35,7 +35,7 @@
 struct fx {
 	struct fakeport *p;
 	struct fakeport_dmn *d;
-	struct fecan *c;
+	struct gdrv *c;
 	int epfd;    /* the loop's */
 	int port_fd; /* the port's readable fd */
 	int fds_before;
@@ -99,7 +99,7 @@ static void on_send(void *arg, unsigned int n)
 		x->swapped = dup2(x->swap_fd, x->port_fd) == x->port_fd;
 }
 
-static void get_epfd(struct dmn *m, void *arg)
+static void get_epfd(struct loop *m, void *arg)
 {
 	*(int *)arg = m->epfd;
 }
@@ -109,7 +109,7 @@ struct watched_arg {
 	int watched;
 };
 
-static void get_watched(struct dmn *m, void *arg)
+static void get_watched(struct loop *m, void *arg)
 {
 	struct watched_arg *a = arg;
 
@@ -128,23 +128,23 @@ static bool watched_now(struct fx *x)
 
 static int fx_setup(void **state)
 {
-	static const struct vcd_config cfg = {.name = "unwatch"};
+	static const struct device_config cfg = {.name = "unwatch"};
 	struct fx *x = calloc(1, sizeof(*x));
-	struct fecan_opts o;
-	struct dmn_port dp;
+	struct gdrv_opts o;
+	struct loop_port dp;
 
 	assert_non_null(x);
 	x->swap_fd = -1;
-	x->fds_before = bkt_count_fds();
+	x->fds_before = bthread_count_fds();
 	assert_int_equal(fakeport_new(&x->p), 0);
 	fakeport_dmn_port(x->p, &dp);
 	x->port_fd = dp.fds[0];
 	assert_int_equal(fakeport_dmn_start(&x->d, &cfg, x->p), 0);
 	assert_int_equal(fakeport_dmn_exec(x->d, get_epfd, &x->epfd), 0);
-	fecan_opts_default(&o);
+	gdrv_opts_default(&o);
 	o.can_features = F_CLASSIC;
-	assert_int_equal(fecan_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
-	assert_int_equal(fecan_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(gdrv_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
 	fakeport_on_send(x->p, on_send, x);
 	*state = x;
 	return 0;
@@ -155,12 +155,12 @@ static int fx_teardown(void **state)
 	struct fx *x = *state;
 
 	fakeport_on_send(x->p, NULL, NULL);
-	fecan_close(x->c);
+	gdrv_close(x->c);
 	assert_int_equal(fakeport_dmn_stop(x->d), 0);
 	fakeport_free(x->p);
 	if (x->swap_fd >= 0)
 		close(x->swap_fd);
-	assert_int_equal(bkt_count_fds(), x->fds_before);
+	assert_int_equal(bthread_count_fds(), x->fds_before);
 	free(x);
 	return 0;
 }
@@ -173,13 +173,13 @@ static void flood(struct fx *x, uint32_t base)
 
 	for (unsigned int i = 0; i < FLOOD; i++)
 		f[i] = frame(base + i);
-	assert_int_equal(fecan_tx_many(x->c, f, FLOOD), FLOOD);
+	assert_int_equal(gdrv_tx_many(x->c, f, FLOOD), FLOOD);
 	assert_int_equal(fakeport_wait_sent(x->p, sent0 + FLOOD, T_MS), 0);
 	for (unsigned int i = 0; i < FLOOD; i++) {
 		int token;
 		uint8_t res;
 
-		assert_int_equal(fecan_tx_wait(x->c, T_MS, &token, &res), 1);
+		assert_int_equal(gdrv_tx_wait(x->c, T_MS, &token, &res), 1);
 		assert_int_equal(res, VIRTIO_CAN_RESULT_OK);
 	}
 }
@@ -191,7 +191,7 @@ static void bus_to_guest(struct fx *x, uint32_t id, bool inject)
 
 	if (inject)
 		assert_int_equal(fakeport_inject_frames(x->p, &f, 1), 0);
-	assert_int_equal(fecan_rx(x->c, &got, T_MS), 1);
+	assert_int_equal(gdrv_rx(x->c, &got, T_MS), 1);
 	assert_int_equal(got.id, id);
 	assert_memory_equal(got.data, f.data, f.len);
 }
@@ -221,7 +221,7 @@ static void test_flood_sends_unwatched(void **state)
 	bus_to_guest(x, 0x7e1, false);
 	/* And frames keep coming both ways. */
 	bus_to_guest(x, 0x7e2, true);
-	assert_int_equal(fecan_tx_sync(x->c, &(struct cframe){.id = 0x42, .len = 0}, T_MS),
+	assert_int_equal(gdrv_tx_sync(x->c, &(struct cframe){.id = 0x42, .len = 0}, T_MS),
 			 VIRTIO_CAN_RESULT_OK);
 }
 
@@ -233,7 +233,7 @@ static void test_single_frames_stay_watched(void **state)
 	for (uint32_t i = 0; i < 20; i++) {
 		struct cframe f = frame(0x200 + i);
 
-		assert_int_equal(fecan_tx_sync(x->c, &f, T_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_tx_sync(x->c, &f, T_MS), VIRTIO_CAN_RESULT_OK);
 	}
 	assert_int_equal(x->ncalls, 20);
 	for (unsigned int i = 0; i < x->ncalls; i++) {

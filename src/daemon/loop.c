@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-#include "dmn.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <string.h>
@@ -11,25 +11,25 @@
 #include "vhost-user/vlog.h"
 
 /*
- * epoll tags: what became ready. Device i's sources are DMN_TAG(i, kind);
+ * epoll tags: what became ready. Device i's sources are LOOP_TAG(i, kind);
  * the control fd has a tag of its own.
  */
 enum {
-	DMN_KIND_BACKEND = 0,
-	DMN_KIND_PORT0 = 1, /* DMN_KIND_PORT0 + i for port->fds[i] */
-	DMN_KIND_CAP = 15,  /* the capture's fd has room again */
+	LOOP_KIND_BACKEND = 0,
+	LOOP_KIND_PORT0 = 1, /* LOOP_KIND_PORT0 + i for port->fds[i] */
+	LOOP_KIND_CAP = 15,  /* the capture's fd has room again */
 };
-#define DMN_TAG(dev, kind) (((uint32_t)(dev) << 4) | (uint32_t)(kind))
-#define DMN_TAG_DEV(tag) ((tag) >> 4)
-#define DMN_TAG_KIND(tag) ((tag)&0xfu)
-#define DMN_TAG_CTL UINT32_MAX
+#define LOOP_TAG(dev, kind) (((uint32_t)(dev) << 4) | (uint32_t)(kind))
+#define LOOP_TAG_DEV(tag) ((tag) >> 4)
+#define LOOP_TAG_KIND(tag) ((tag)&0xfu)
+#define LOOP_TAG_CTL UINT32_MAX
 
 /* Events read per recv call, and batches per wakeup so one busy bus
  * cannot starve the frontend connection or the signals. */
-#define DMN_RX_BATCH 64
-#define DMN_RX_BATCHES_PER_WAKEUP 8
+#define LOOP_RX_BATCH 64
+#define LOOP_RX_BATCHES_PER_WAKEUP 8
 
-static int dmn_watch(int epfd, int fd, uint32_t tag)
+static int loop_watch(int epfd, int fd, uint32_t tag)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = tag};
 
@@ -50,9 +50,9 @@ static int dmn_watch(int epfd, int fd, uint32_t tag)
  * turn after a flooded one unwatches at its first send, however small: a
  * flood goes on in turns of any size.
  */
-#define DMN_UNWATCH_FRAMES 16
+#define LOOP_UNWATCH_FRAMES 16
 
-static void dmn_unwatch(struct dmn_dev *d)
+static void loop_unwatch(struct loop_dev *d)
 {
 	for (unsigned int i = 0; i < d->nfds; i++)
 		(void)epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->fds[i], NULL);
@@ -60,10 +60,10 @@ static void dmn_unwatch(struct dmn_dev *d)
 }
 
 /* Back in the set: 0, or -errno with the device still out (tried again next turn). */
-static int dmn_rewatch(struct dmn_dev *d)
+static int loop_rewatch(struct loop_dev *d)
 {
 	for (unsigned int i = 0; i < d->nfds; i++) {
-		int ret = dmn_watch(d->epfd, d->fds[i], DMN_TAG(d->idx, DMN_KIND_PORT0 + i));
+		int ret = loop_watch(d->epfd, d->fds[i], LOOP_TAG(d->idx, LOOP_KIND_PORT0 + i));
 
 		if (ret < 0 && ret != -EEXIST) {
 			vlog_limited(&d->log_limit, VLOG_WARN, NULL,
@@ -76,77 +76,77 @@ static int dmn_rewatch(struct dmn_dev *d)
 	return 0;
 }
 
-static int dmn_op_send(void *port, const struct cframe *f, unsigned int n, int *res)
+static int loop_op_send(void *port, const struct cframe *f, unsigned int n, int *res)
 {
-	struct dmn_dev *d = port;
+	struct loop_dev *d = port;
 
-	if (n >= DMN_UNWATCH_FRAMES)
+	if (n >= LOOP_UNWATCH_FRAMES)
 		d->flood = true;
 	/* A flood's turn also takes out the socket for its first, smaller call. */
 	if ((d->flood || d->flooded) && !d->unwatched)
-		dmn_unwatch(d);
+		loop_unwatch(d);
 	return d->port->ops->send(d->port->port, f, n, res);
 }
 
-static int dmn_op_start(void *port)
+static int loop_op_start(void *port)
 {
-	const struct dmn_dev *d = port;
+	const struct loop_dev *d = port;
 
 	return d->port->ops->start(d->port->port);
 }
 
-static int dmn_op_stop(void *port)
+static int loop_op_stop(void *port)
 {
-	const struct dmn_dev *d = port;
+	const struct loop_dev *d = port;
 
 	return d->port->ops->stop(d->port->port);
 }
 
-static int dmn_op_set_tx_confirm(void *port, bool on)
+static int loop_op_set_tx_confirm(void *port, bool on)
 {
-	const struct dmn_dev *d = port;
+	const struct loop_dev *d = port;
 
 	return d->port->ops->set_tx_confirm(d->port->port, on);
 }
 
-static uint64_t dmn_op_now_ms(void *port)
+static uint64_t loop_op_now_ms(void *port)
 {
-	const struct dmn_dev *d = port;
+	const struct loop_dev *d = port;
 
 	return d->port->ops->now_ms(d->port->port);
 }
 
-/* The port's ops with the device's dmn_dev as their port: send is seen first. */
-static void dmn_dev_ops(struct dmn_dev *d)
+/* The port's ops with the device's loop_dev as their port: send is seen first. */
+static void loop_dev_ops(struct loop_dev *d)
 {
-	const struct vcd_port_ops *o = d->port->ops;
+	const struct device_port_ops *o = d->port->ops;
 
-	d->ops = (struct vcd_port_ops){
-	    .send = o->send ? dmn_op_send : NULL,
-	    .start = o->start ? dmn_op_start : NULL,
-	    .stop = o->stop ? dmn_op_stop : NULL,
-	    .set_tx_confirm = o->set_tx_confirm ? dmn_op_set_tx_confirm : NULL,
-	    .now_ms = o->now_ms ? dmn_op_now_ms : NULL,
+	d->ops = (struct device_port_ops){
+	    .send = o->send ? loop_op_send : NULL,
+	    .start = o->start ? loop_op_start : NULL,
+	    .stop = o->stop ? loop_op_stop : NULL,
+	    .set_tx_confirm = o->set_tx_confirm ? loop_op_set_tx_confirm : NULL,
+	    .now_ms = o->now_ms ? loop_op_now_ms : NULL,
 	};
 }
 
-int dmn_open(struct dmn *m)
+int loop_open(struct loop *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->epfd = epoll_create1(EPOLL_CLOEXEC);
 	return m->epfd < 0 ? -errno : 0;
 }
 
-static void dmn_dev_free(struct dmn_dev *d)
+static void loop_dev_free(struct loop_dev *d)
 {
 	if (d->backend)
 		vu_backend_free(d->backend);
 	if (d->dev)
-		vcd_free(d->dev);
+		device_free(d->dev);
 	memset(d, 0, sizeof(*d));
 }
 
-static void dmn_close_sock(const struct dmn_sock *sock)
+static void loop_close_sock(const struct loop_sock *sock)
 {
 	if (sock->listen_fd >= 0)
 		close(sock->listen_fd);
@@ -154,15 +154,15 @@ static void dmn_close_sock(const struct dmn_sock *sock)
 		close(sock->conn_fd);
 }
 
-int dmn_add(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *port,
-	    const struct dmn_sock *sock)
+int loop_add(struct loop *m, const struct device_config *cfg, const struct loop_port *port,
+	    const struct loop_sock *sock)
 {
-	struct dmn_sock s = *sock;
-	struct dmn_dev *d;
+	struct loop_sock s = *sock;
+	struct loop_dev *d;
 	unsigned int idx = m->ndevs;
 	int ret;
 
-	if (idx >= DMN_MAX_DEVICES) {
+	if (idx >= LOOP_MAX_DEVICES) {
 		ret = -ENOSPC;
 		goto fail_sock;
 	}
@@ -171,16 +171,16 @@ int dmn_add(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *
 	d->port = port;
 	d->epfd = m->epfd;
 	d->idx = idx;
-	d->nfds = port->nfds < DMN_PORT_MAX_FDS ? port->nfds : DMN_PORT_MAX_FDS;
+	d->nfds = port->nfds < LOOP_PORT_MAX_FDS ? port->nfds : LOOP_PORT_MAX_FDS;
 	memcpy(d->fds, port->fds, sizeof(d->fds[0]) * d->nfds);
-	dmn_dev_ops(d);
-	ret = vcd_new(&d->dev, cfg, &d->ops, d);
+	loop_dev_ops(d);
+	ret = device_new(&d->dev, cfg, &d->ops, d);
 	if (ret < 0)
 		goto fail_sock;
-	ret = vu_backend_new(&d->backend, vcd_vu_device(d->dev));
+	ret = vu_backend_new(&d->backend, device_vu_device(d->dev));
 	if (ret < 0)
 		goto fail;
-	vcd_set_backend(d->dev, d->backend);
+	device_set_backend(d->dev, d->backend);
 
 	/* Each branch takes its fd, also on failure. */
 	if (s.path) {
@@ -196,9 +196,9 @@ int dmn_add(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *
 	if (ret < 0)
 		goto fail;
 
-	ret = dmn_watch(m->epfd, vu_backend_fd(d->backend), DMN_TAG(idx, DMN_KIND_BACKEND));
+	ret = loop_watch(m->epfd, vu_backend_fd(d->backend), LOOP_TAG(idx, LOOP_KIND_BACKEND));
 	for (unsigned int i = 0; ret == 0 && i < d->nfds; i++)
-		ret = dmn_watch(m->epfd, d->fds[i], DMN_TAG(idx, DMN_KIND_PORT0 + i));
+		ret = loop_watch(m->epfd, d->fds[i], LOOP_TAG(idx, LOOP_KIND_PORT0 + i));
 	if (ret < 0) {
 		/* Out of the set again: the fds stay open elsewhere (the port's). */
 		epoll_ctl(m->epfd, EPOLL_CTL_DEL, vu_backend_fd(d->backend), NULL);
@@ -214,35 +214,35 @@ int dmn_add(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *
 	return 0;
 
 fail:
-	dmn_dev_free(d);
+	loop_dev_free(d);
 fail_sock:
-	dmn_close_sock(&s);
+	loop_close_sock(&s);
 	return ret;
 }
 
-int dmn_init(struct dmn *m, const struct vcd_config *cfg, const struct dmn_port *port,
+int loop_init(struct loop *m, const struct device_config *cfg, const struct loop_port *port,
 	     const char *socket_path, int conn_fd)
 {
-	struct dmn_sock sock = {.path = socket_path, .listen_fd = -1, .conn_fd = -1};
+	struct loop_sock sock = {.path = socket_path, .listen_fd = -1, .conn_fd = -1};
 	int ret;
 
 	if (!socket_path)
 		sock.conn_fd = conn_fd;
-	ret = dmn_open(m);
+	ret = loop_open(m);
 	if (ret < 0) {
-		dmn_close_sock(&sock);
+		loop_close_sock(&sock);
 		return ret;
 	}
-	ret = dmn_add(m, cfg, port, &sock);
+	ret = loop_add(m, cfg, port, &sock);
 	if (ret < 0)
-		dmn_fini(m);
+		loop_fini(m);
 	return ret;
 }
 
 /* Hand a run of events to the device, frames in one batch. */
-static void dmn_deliver(struct dmn_dev *m, const struct can_port_event *ev, unsigned int n)
+static void loop_deliver(struct loop_dev *m, const struct can_port_event *ev, unsigned int n)
 {
-	struct cframe frames[DMN_RX_BATCH];
+	struct cframe frames[LOOP_RX_BATCH];
 	unsigned int nframes = 0;
 
 	for (unsigned int i = 0; i < n; i++) {
@@ -252,18 +252,18 @@ static void dmn_deliver(struct dmn_dev *m, const struct can_port_event *ev, unsi
 		}
 		/* Keep the bus order: frames before an event go first. */
 		if (nframes) {
-			vcd_rx_frames(m->dev, frames, nframes);
+			device_rx_frames(m->dev, frames, nframes);
 			nframes = 0;
 		}
 		switch (ev[i].type) {
 		case CAN_PORT_EV_TX_DONE:
-			vcd_tx_confirmed(m->dev, &ev[i].frame);
+			device_tx_confirmed(m->dev, &ev[i].frame);
 			break;
 		case CAN_PORT_EV_BUSOFF:
-			vcd_bus_off(m->dev);
+			device_bus_off(m->dev);
 			break;
 		case CAN_PORT_EV_RESTARTED:
-			vcd_bus_restarted(m->dev);
+			device_bus_restarted(m->dev);
 			break;
 		case CAN_PORT_EV_GONE:
 			/*
@@ -273,11 +273,11 @@ static void dmn_deliver(struct dmn_dev *m, const struct can_port_event *ev, unsi
 			 * from a reset device.
 			 */
 			if (vu_backend_connected(m->backend))
-				vcd_bus_off(m->dev);
+				device_bus_off(m->dev);
 			m->refresh = true;
 			break;
 		case CAN_PORT_EV_BACK:
-			vcd_bus_restarted(m->dev);
+			device_bus_restarted(m->dev);
 			m->refresh = true;
 			break;
 		case CAN_PORT_EV_FRAME:
@@ -285,22 +285,22 @@ static void dmn_deliver(struct dmn_dev *m, const struct can_port_event *ev, unsi
 		}
 	}
 	if (nframes)
-		vcd_rx_frames(m->dev, frames, nframes);
+		device_rx_frames(m->dev, frames, nframes);
 }
 
-static void dmn_port_read(struct dmn_dev *m, int fd)
+static void loop_port_read(struct loop_dev *m, int fd)
 {
-	struct can_port_event ev[DMN_RX_BATCH];
+	struct can_port_event ev[LOOP_RX_BATCH];
 
-	for (int round = 0; round < DMN_RX_BATCHES_PER_WAKEUP; round++) {
-		int n = m->port->recv(m->port->port, fd, ev, DMN_RX_BATCH);
+	for (int round = 0; round < LOOP_RX_BATCHES_PER_WAKEUP; round++) {
+		int n = m->port->recv(m->port->port, fd, ev, LOOP_RX_BATCH);
 
 		/* n < 0: the port logged it; a CAN error is never fatal. */
 		if (n <= 0)
 			return;
-		dmn_deliver(m, ev, (unsigned int)n);
+		loop_deliver(m, ev, (unsigned int)n);
 		/* fd may be closed now. */
-		if (n < DMN_RX_BATCH || m->refresh)
+		if (n < LOOP_RX_BATCH || m->refresh)
 			return;
 	}
 }
@@ -309,37 +309,37 @@ static void dmn_port_read(struct dmn_dev *m, int fd)
  * The port closed or opened sockets: the set gets its fds now. Closed fds
  * left the set by themselves; a number reused by a new socket is added.
  */
-static void dmn_refresh_fds(struct dmn_dev *d)
+static void loop_refresh_fds(struct loop_dev *d)
 {
-	int fds[DMN_PORT_MAX_FDS];
+	int fds[LOOP_PORT_MAX_FDS];
 	unsigned int n;
 
 	d->refresh = false;
 	if (!d->port->get_fds)
 		return;
 	n = d->port->get_fds(d->port->port, fds);
-	if (n > DMN_PORT_MAX_FDS)
-		n = DMN_PORT_MAX_FDS;
+	if (n > LOOP_PORT_MAX_FDS)
+		n = LOOP_PORT_MAX_FDS;
 	if (!d->unwatched)
-		dmn_unwatch(d);
+		loop_unwatch(d);
 	memcpy(d->fds, fds, sizeof(fds[0]) * n);
 	d->nfds = n;
 	/* On failure it stays out and is tried again at the end of the turn. */
-	(void)dmn_rewatch(d);
+	(void)loop_rewatch(d);
 }
 
 /* Every batch of this wake-up reaches the guest with one interrupt. */
-static int dmn_port_ready(struct dmn_dev *m, int fd)
+static int loop_port_ready(struct loop_dev *m, int fd)
 {
-	vcd_rx_hold(m->dev);
-	dmn_port_read(m, fd);
-	vcd_rx_release(m->dev);
+	device_rx_hold(m->dev);
+	loop_port_read(m, fd);
+	device_rx_release(m->dev);
 	if (m->refresh)
-		dmn_refresh_fds(m);
+		loop_refresh_fds(m);
 	return 0;
 }
 
-static uint64_t dmn_now_ns(void)
+static uint64_t loop_now_ns(void)
 {
 	struct timespec ts;
 
@@ -347,12 +347,12 @@ static uint64_t dmn_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void dmn_turn_done(struct dmn_turns *t, uint64_t start_ns)
+static void loop_turn_done(struct loop_turns *t, uint64_t start_ns)
 {
-	uint64_t ns = dmn_now_ns() - start_ns;
+	uint64_t ns = loop_now_ns() - start_ns;
 	unsigned int k = 0;
 
-	while (k + 1 < DMN_TURN_BUCKETS && (ns >> (k + 1)) != 0)
+	while (k + 1 < LOOP_TURN_BUCKETS && (ns >> (k + 1)) != 0)
 		k++;
 	t->n++;
 	t->sum_ns += ns;
@@ -361,25 +361,25 @@ static void dmn_turn_done(struct dmn_turns *t, uint64_t start_ns)
 	t->log2_ns[k]++;
 }
 
-static void dmn_observe(void *opaque, enum vcd_outcome o, const struct cframe *f)
+static void loop_observe(void *opaque, enum device_outcome o, const struct cframe *f)
 {
-	struct cap *cap = opaque;
+	struct capture *cap = opaque;
 	struct timespec ts;
-	bool tx = vcd_outcome_is_tx(o);
+	bool tx = device_outcome_is_tx(o);
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	/* Every frame from the bus was on it; of the guest's, the sent ones. */
-	cap_record(cap, tx ? CAP_TX : CAP_RX, !tx || o == VCD_TX_SENT, vcd_outcome_name(o), f,
+	capture_record(cap, tx ? CAPTURE_TX : CAPTURE_RX, !tx || o == DEVICE_TX_SENT, device_outcome_name(o), f,
 		   (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
 }
 
 /* Stop watching the capture's fd (still open: the same one as when watched). */
-static void dmn_cap_unwatch(struct dmn_dev *d)
+static void loop_cap_unwatch(struct loop_dev *d)
 {
-	if (d->cap_watched && d->cap_gen == cap_generation(d->cap))
-		(void)epoll_ctl(d->epfd, EPOLL_CTL_DEL, cap_fd(d->cap), NULL);
-	d->cap_watched = false;
-	d->cap_retry = false;
+	if (d->capture_watched && d->capture_gen == capture_generation(d->cap))
+		(void)epoll_ctl(d->epfd, EPOLL_CTL_DEL, capture_fd(d->cap), NULL);
+	d->capture_watched = false;
+	d->capture_retry = false;
 }
 
 /*
@@ -388,24 +388,24 @@ static void dmn_cap_unwatch(struct dmn_dev *d)
  * a new generation) left the epoll set by itself, and its number may be
  * another's by now: it is forgotten, never removed by number.
  */
-static void dmn_cap_watch(struct dmn_dev *d)
+static void loop_cap_watch(struct loop_dev *d)
 {
-	bool want = cap_waiting(d->cap);
-	unsigned int gen = cap_generation(d->cap);
-	struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = DMN_TAG(d->idx, DMN_KIND_CAP)};
+	bool want = capture_waiting(d->cap);
+	unsigned int gen = capture_generation(d->cap);
+	struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = LOOP_TAG(d->idx, LOOP_KIND_CAP)};
 
-	if (d->cap_watched && d->cap_gen != gen)
-		d->cap_watched = false;
+	if (d->capture_watched && d->capture_gen != gen)
+		d->capture_watched = false;
 	if (!want) {
-		dmn_cap_unwatch(d);
+		loop_cap_unwatch(d);
 		return;
 	}
-	if (d->cap_watched)
+	if (d->capture_watched)
 		return;
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, cap_fd(d->cap), &ev) == 0) {
-		d->cap_watched = true;
-		d->cap_gen = gen;
-		d->cap_retry = false;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, capture_fd(d->cap), &ev) == 0) {
+		d->capture_watched = true;
+		d->capture_gen = gen;
+		d->capture_retry = false;
 		return;
 	}
 	/* EPERM: a regular file, which epoll cannot watch; try again on a timer. */
@@ -413,36 +413,36 @@ static void dmn_cap_watch(struct dmn_dev *d)
 		vlog_limited(&d->log_limit, VLOG_WARN, NULL,
 			     "device %u: cannot watch its capture file: %s", d->idx,
 			     strerror(errno));
-	d->cap_retry = true;
+	d->capture_retry = true;
 }
 
-void dmn_set_capture(struct dmn *m, unsigned int idx, struct cap *cap)
+void loop_set_capture(struct loop *m, unsigned int idx, struct capture *cap)
 {
 	if (idx >= m->ndevs)
 		return;
 	if (m->devs[idx].cap)
-		dmn_cap_unwatch(&m->devs[idx]);
+		loop_cap_unwatch(&m->devs[idx]);
 	m->devs[idx].cap = cap;
-	vcd_set_observer(m->devs[idx].dev, cap ? dmn_observe : NULL, cap);
+	device_set_observer(m->devs[idx].dev, cap ? loop_observe : NULL, cap);
 }
 
 /* A port that could not go back into the set is read again this often. */
-#define DMN_REWATCH_MS 10
+#define LOOP_REWATCH_MS 10
 /* A capture waiting on an fd epoll cannot watch is tried again this often. */
-#define DMN_CAP_RETRY_MS 20
+#define LOOP_CAP_RETRY_MS 20
 
 /* Milliseconds until the first device's timer, -1 when none has one. */
-static int dmn_timeout_ms(struct dmn *m)
+static int loop_timeout_ms(struct loop *m)
 {
 	int t = -1;
 
 	for (unsigned int i = 0; i < m->ndevs; i++) {
-		int d = vcd_timeout_ms(m->devs[i].dev);
+		int d = device_timeout_ms(m->devs[i].dev);
 
-		if (m->devs[i].unwatched && (d < 0 || d > DMN_REWATCH_MS))
-			d = DMN_REWATCH_MS;
-		if (m->devs[i].cap_retry && (d < 0 || d > DMN_CAP_RETRY_MS))
-			d = DMN_CAP_RETRY_MS;
+		if (m->devs[i].unwatched && (d < 0 || d > LOOP_REWATCH_MS))
+			d = LOOP_REWATCH_MS;
+		if (m->devs[i].capture_retry && (d < 0 || d > LOOP_CAP_RETRY_MS))
+			d = LOOP_CAP_RETRY_MS;
 		if (d >= 0 && (t < 0 || d < t))
 			t = d;
 	}
@@ -450,7 +450,7 @@ static int dmn_timeout_ms(struct dmn *m)
 }
 
 /* Every device served its one frontend and that one left. */
-static bool dmn_all_done(const struct dmn *m)
+static bool loop_all_done(const struct loop *m)
 {
 	for (unsigned int i = 0; i < m->ndevs; i++)
 		if (!m->devs[i].once || vu_backend_connected(m->devs[i].backend))
@@ -458,20 +458,20 @@ static bool dmn_all_done(const struct dmn *m)
 	return m->ndevs > 0;
 }
 
-int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), void *arg)
+int loop_run(struct loop *m, int ctl_fd, int (*on_ctl)(struct loop *m, void *arg), void *arg)
 {
 	/* Room for every source of every device: each gets its turn each wait. */
-	struct epoll_event evs[DMN_MAX_DEVICES * (2 + DMN_PORT_MAX_FDS) + 1];
+	struct epoll_event evs[LOOP_MAX_DEVICES * (2 + LOOP_PORT_MAX_FDS) + 1];
 	int ret;
 
-	ret = dmn_watch(m->epfd, ctl_fd, DMN_TAG_CTL);
+	ret = loop_watch(m->epfd, ctl_fd, LOOP_TAG_CTL);
 	if (ret < 0)
 		return ret;
 
 	for (;;) {
 		int n = epoll_wait(m->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])),
-				   dmn_timeout_ms(m));
-		uint64_t start_ns = m->turns.on ? dmn_now_ns() : 0;
+				   loop_timeout_ms(m));
+		uint64_t start_ns = m->turns.on ? loop_now_ns() : 0;
 		bool stop = false;
 
 		if (n < 0) {
@@ -482,45 +482,45 @@ int dmn_run(struct dmn *m, int ctl_fd, int (*on_ctl)(struct dmn *m, void *arg), 
 		}
 		for (int i = 0; i < n; i++) {
 			uint32_t tag = evs[i].data.u32;
-			struct dmn_dev *d;
+			struct loop_dev *d;
 
-			if (tag == DMN_TAG_CTL) {
+			if (tag == LOOP_TAG_CTL) {
 				stop = stop || on_ctl(m, arg) != 0;
 				continue;
 			}
-			if (DMN_TAG_DEV(tag) >= m->ndevs)
+			if (LOOP_TAG_DEV(tag) >= m->ndevs)
 				continue;
-			d = &m->devs[DMN_TAG_DEV(tag)];
-			if (DMN_TAG_KIND(tag) == DMN_KIND_BACKEND) {
+			d = &m->devs[LOOP_TAG_DEV(tag)];
+			if (LOOP_TAG_KIND(tag) == LOOP_KIND_BACKEND) {
 				ret = vu_backend_dispatch(d->backend);
 				if (ret < 0) {
 					vlog_err(NULL, "backend: %s", strerror(-ret));
 					goto out;
 				}
-			} else if (DMN_TAG_KIND(tag) == DMN_KIND_CAP) {
+			} else if (LOOP_TAG_KIND(tag) == LOOP_KIND_CAP) {
 				/* Room in the capture's target: the flush below uses it. */
-			} else if (DMN_TAG_KIND(tag) - DMN_KIND_PORT0 < d->nfds) {
-				dmn_port_ready(d, d->fds[DMN_TAG_KIND(tag) - DMN_KIND_PORT0]);
+			} else if (LOOP_TAG_KIND(tag) - LOOP_KIND_PORT0 < d->nfds) {
+				loop_port_ready(d, d->fds[LOOP_TAG_KIND(tag) - LOOP_KIND_PORT0]);
 			}
 		}
 		for (unsigned int i = 0; i < m->ndevs; i++) {
-			vcd_tick(m->devs[i].dev);
+			device_tick(m->devs[i].dev);
 			/* Bus frames and ticks write guest memory outside the dispatch. */
 			vu_backend_check_memory(m->devs[i].backend);
 			/* The capture's one write, after the turn's frames; never blocks. */
 			if (m->devs[i].cap) {
-				(void)cap_flush(m->devs[i].cap);
-				dmn_cap_watch(&m->devs[i]);
+				(void)capture_flush(m->devs[i].cap);
+				loop_cap_watch(&m->devs[i]);
 			}
 			m->devs[i].flooded = m->devs[i].flood;
 			m->devs[i].flood = false;
 			if (m->devs[i].unwatched)
-				(void)dmn_rewatch(&m->devs[i]);
+				(void)loop_rewatch(&m->devs[i]);
 		}
 		/* start_ns is 0 for a turn that began before measuring was on */
 		if (m->turns.on && start_ns != 0)
-			dmn_turn_done(&m->turns, start_ns);
-		if (stop || dmn_all_done(m)) {
+			loop_turn_done(&m->turns, start_ns);
+		if (stop || loop_all_done(m)) {
 			ret = 0;
 			break;
 		}
@@ -530,14 +530,14 @@ out:
 	return ret;
 }
 
-void dmn_print_stats(struct dmn *m, FILE *f)
+void loop_print_stats(struct loop *m, FILE *f)
 {
 	for (unsigned int i = 0; i < m->ndevs; i++) {
-		const char *p = m->ndevs > 1 ? vcd_name(m->devs[i].dev) : "";
+		const char *p = m->ndevs > 1 ? device_name(m->devs[i].dev) : "";
 		const char *sep = m->ndevs > 1 ? ": " : "";
-		struct vcd_stats s;
+		struct device_stats s;
 
-		vcd_get_stats(m->devs[i].dev, &s);
+		device_get_stats(m->devs[i].dev, &s);
 		fprintf(f,
 			"%s%stx: ok %llu, rejected %llu, failed %llu, ack timeout %llu, stopped "
 			"%llu, denied %llu\n"
@@ -562,10 +562,10 @@ void dmn_print_stats(struct dmn *m, FILE *f)
 	fflush(f);
 }
 
-void dmn_fini(struct dmn *m)
+void loop_fini(struct loop *m)
 {
 	for (unsigned int i = 0; i < m->ndevs; i++)
-		dmn_dev_free(&m->devs[i]);
+		loop_dev_free(&m->devs[i]);
 	m->ndevs = 0;
 	m->dev = NULL;
 	m->backend = NULL;

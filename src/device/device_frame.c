@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-#include "vcd_frame.h"
+#include "device_frame.h"
 
 #include <endian.h>
 #include <string.h>
 
-void vcd_hdr_decode(const uint8_t raw[VIRTIO_CAN_HDR_SIZE], struct vcd_hdr *h)
+void device_hdr_decode(const uint8_t raw[VIRTIO_CAN_HDR_SIZE], struct device_hdr *h)
 {
 	struct virtio_can_hdr w;
 
@@ -15,7 +15,7 @@ void vcd_hdr_decode(const uint8_t raw[VIRTIO_CAN_HDR_SIZE], struct vcd_hdr *h)
 	h->can_id = le32toh(w.can_id);
 }
 
-void vcd_hdr_encode(const struct vcd_hdr *h, uint8_t raw[VIRTIO_CAN_HDR_SIZE])
+void device_hdr_encode(const struct device_hdr *h, uint8_t raw[VIRTIO_CAN_HDR_SIZE])
 {
 	struct virtio_can_hdr w;
 
@@ -27,7 +27,7 @@ void vcd_hdr_encode(const struct vcd_hdr *h, uint8_t raw[VIRTIO_CAN_HDR_SIZE])
 	memcpy(raw, &w, sizeof(w));
 }
 
-bool vcd_fd_len_valid(unsigned int len)
+bool device_fd_len_valid(unsigned int len)
 {
 	switch (len) {
 	case 12:
@@ -47,26 +47,26 @@ bool vcd_fd_len_valid(unsigned int len)
 static const char *frame_check(bool ext, bool fd, bool rtr, uint32_t id, unsigned int len,
 			       uint64_t features)
 {
-	if (fd && !(features & VCD_F_FD))
+	if (fd && !(features & DEVICE_F_FD))
 		return "CAN FD frame without CAN_FD";
-	if (!fd && !(features & VCD_F_CLASSIC))
+	if (!fd && !(features & DEVICE_F_CLASSIC))
 		return "classic frame without CAN_CLASSIC";
-	if (rtr && !(features & VCD_F_RTR))
+	if (rtr && !(features & DEVICE_F_RTR))
 		return "RTR frame without RTR_FRAMES";
 	if (rtr && fd)
 		return "RTR on a CAN FD frame";
-	if (ext && id > VCD_EFF_MASK)
+	if (ext && id > DEVICE_EFF_MASK)
 		return "extended id out of range";
-	if (!ext && id > VCD_SFF_MASK)
+	if (!ext && id > DEVICE_SFF_MASK)
 		return "standard id out of range";
 	if (!fd && len > VIRTIO_CAN_MAX_CLASSIC_LEN)
 		return "classic length above 8";
-	if (fd && !vcd_fd_len_valid(len))
+	if (fd && !device_fd_len_valid(len))
 		return "CAN FD length not a valid DLC length";
 	return NULL;
 }
 
-const char *vcd_tx_check(const struct vcd_hdr *h, uint64_t features)
+const char *device_tx_check(const struct device_hdr *h, uint64_t features)
 {
 	if (h->msg_type != VIRTIO_CAN_TX)
 		return "msg_type is not VIRTIO_CAN_TX";
@@ -77,7 +77,7 @@ const char *vcd_tx_check(const struct vcd_hdr *h, uint64_t features)
 			   h->flags & VIRTIO_CAN_FLAGS_RTR, h->can_id, h->length, features);
 }
 
-void vcd_tx_to_cframe(const struct vcd_hdr *h, struct cframe *f)
+void device_tx_to_cframe(const struct device_hdr *h, struct cframe *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->id = h->can_id;
@@ -96,16 +96,16 @@ void vcd_tx_to_cframe(const struct vcd_hdr *h, struct cframe *f)
 		f->flags |= CFRAME_FD | CFRAME_BRS;
 }
 
-const char *vcd_rx_check(const struct cframe *f, uint64_t features)
+const char *device_rx_check(const struct cframe *f, uint64_t features)
 {
 	return frame_check(f->flags & CFRAME_EXT, f->flags & CFRAME_FD, f->flags & CFRAME_RTR,
 			   f->id, f->len, features);
 }
 
-unsigned int vcd_rx_encode(const struct cframe *f,
+unsigned int device_rx_encode(const struct cframe *f,
 			   uint8_t buf[VIRTIO_CAN_HDR_SIZE + CFRAME_MAX_DATA])
 {
-	struct vcd_hdr h = {
+	struct device_hdr h = {
 	    .msg_type = VIRTIO_CAN_RX,
 	    .length = f->len,
 	    .flags = 0,
@@ -118,7 +118,7 @@ unsigned int vcd_rx_encode(const struct cframe *f,
 		h.flags |= VIRTIO_CAN_FLAGS_FD;
 	if (f->flags & CFRAME_RTR)
 		h.flags |= VIRTIO_CAN_FLAGS_RTR;
-	vcd_hdr_encode(&h, buf);
+	device_hdr_encode(&h, buf);
 	/*
 	 * The driver drops a message whose used length is below 16 + length,
 	 * also for RTR where length is the DLC: those bytes are sent as zeros.
@@ -130,7 +130,7 @@ unsigned int vcd_rx_encode(const struct cframe *f,
 	return VIRTIO_CAN_HDR_SIZE + f->len;
 }
 
-bool vcd_cframe_same(const struct cframe *a, const struct cframe *b)
+bool device_cframe_same(const struct cframe *a, const struct cframe *b)
 {
 	const uint8_t kind = CFRAME_EXT | CFRAME_FD | CFRAME_RTR;
 

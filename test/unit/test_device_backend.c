@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "vcd.h"
+#include "device.h"
 #include "vhost-user/vhost_user.h"
 #include "virtio_can.h"
 #include "vhost-user/vu_backend.h"
@@ -47,10 +47,10 @@ static int ok_send(void *port, const struct cframe *f, unsigned int n, int *res)
 	return 0;
 }
 
-static const struct vcd_port_ops ops = {.send = ok_send};
+static const struct device_port_ops ops = {.send = ok_send};
 
 struct rig {
-	struct vcd *d;
+	struct device *d;
 	struct vu_backend *b;
 	int front; /* our end of the vhost-user connection */
 	int before_fds;
@@ -58,13 +58,13 @@ struct rig {
 
 static void rig_open(struct rig *r)
 {
-	struct vcd_config cfg = {.name = "can-backend-test"};
+	struct device_config cfg = {.name = "can-backend-test"};
 	int sv[2];
 
 	r->before_fds = count_fds();
-	assert_int_equal(vcd_new(&r->d, &cfg, &ops, NULL), 0);
-	assert_int_equal(vu_backend_new(&r->b, vcd_vu_device(r->d)), 0);
-	vcd_set_backend(r->d, r->b);
+	assert_int_equal(device_new(&r->d, &cfg, &ops, NULL), 0);
+	assert_int_equal(vu_backend_new(&r->b, device_vu_device(r->d)), 0);
+	device_set_backend(r->d, r->b);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(vu_backend_attach(r->b, sv[1]), 0);
 	r->front = sv[0];
@@ -73,7 +73,7 @@ static void rig_open(struct rig *r)
 static void rig_close(struct rig *r)
 {
 	vu_backend_free(r->b);
-	vcd_free(r->d);
+	device_free(r->d);
 	close(r->front);
 	assert_int_equal(count_fds(), r->before_fds);
 }
@@ -137,7 +137,7 @@ static void test_bus_off_sends_config_change(void **state)
 	assert_int_equal(read_status(&r), 0);
 	assert_false(readable(chan));
 
-	vcd_bus_off(r.d);
+	device_bus_off(r.d);
 	assert_true(readable(chan));
 	assert_int_equal(recv(chan, &h, sizeof(h), MSG_DONTWAIT), sizeof(h));
 	assert_int_equal(h.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
@@ -156,13 +156,13 @@ static void test_bus_off_sends_config_change(void **state)
 static void test_bus_off_without_channel(void **state)
 {
 	struct rig r;
-	struct vcd_stats s;
+	struct device_stats s;
 
 	(void)state;
 	rig_open(&r);
-	vcd_bus_off(r.d);
-	assert_int_equal(vcd_status(r.d), VIRTIO_CAN_S_CTRL_BUSOFF);
-	vcd_get_stats(r.d, &s);
+	device_bus_off(r.d);
+	assert_int_equal(device_status(r.d), VIRTIO_CAN_S_CTRL_BUSOFF);
+	device_get_stats(r.d, &s);
 	assert_int_equal(s.busoff_events, 1);
 	assert_false(readable(r.front));
 	assert_true(vu_backend_connected(r.b));

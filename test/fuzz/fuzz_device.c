@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
  * The virtio-can device driven by a hostile guest and a flaky bus. Rings
- * are set up by hand in one guest buffer (as in test/unit/test_vcd.c); the
+ * are set up by hand in one guest buffer (as in test/unit/test_device.c); the
  * input is a script:
  *   byte 0   features: bits 0..3 the device bits, bit 4 offer CAN FD
  *   byte 1   rx backlog (folded to 1..16)
@@ -23,8 +23,8 @@
 
 #include "fuzz_util.h"
 #include "vhost-user/gmem.h"
-#include "vcd.h"
-#include "vcd_frame.h"
+#include "device.h"
+#include "device_frame.h"
 #include "virtio_can.h"
 #include "vhost-user/vlog.h"
 #include "vhost-user/vq.h"
@@ -89,7 +89,7 @@ static uint64_t fp_now(void *port)
 	return ((struct fport *)port)->now;
 }
 
-static const struct vcd_port_ops fp_ops = {
+static const struct device_port_ops fp_ops = {
     .send = fp_send,
     .start = fp_start,
     .stop = fp_stop,
@@ -116,7 +116,7 @@ struct rig {
 	struct gmem gm;
 	struct ring r[3];
 	struct fport port;
-	struct vcd *d;
+	struct device *d;
 	const struct vu_device *vd;
 	uint64_t features;
 	struct fuzz_in in;
@@ -276,7 +276,7 @@ static void rx_frames(struct rig *t)
 		/* The kernel never hands over more than 64 bytes. */
 		f[i].len = (uint8_t)(f[i].len % (CFRAME_MAX_DATA + 1));
 	}
-	vcd_rx_frames(t->d, f, n);
+	device_rx_frames(t->d, f, n);
 }
 
 static void restart_all(struct rig *t, bool reset)
@@ -286,7 +286,7 @@ static void restart_all(struct rig *t, bool reset)
 			ring_stop(t, i);
 	if (reset) {
 		t->vd->ops->reset(t->vd->opaque);
-		t->features = (fuzz_u8(&t->in) & VCD_F_ALL) | (1ull << 32);
+		t->features = (fuzz_u8(&t->in) & DEVICE_F_ALL) | (1ull << 32);
 		if (t->vd->ops->set_features(t->vd->opaque, t->features) != 0)
 			return;
 	}
@@ -329,19 +329,19 @@ static void run_op(struct rig *t, uint8_t op)
 		} else {
 			f = t->port.last[(t->port.nsent - 1 - (k % 8u)) % 8];
 		}
-		vcd_tx_confirmed(t->d, &f);
+		device_tx_confirmed(t->d, &f);
 		break;
 	}
 	case 6:
-		vcd_bus_off(t->d);
+		device_bus_off(t->d);
 		break;
 	case 7:
-		vcd_bus_restarted(t->d);
+		device_bus_restarted(t->d);
 		break;
 	case 8: /* time passes */
 		t->port.now += fuzz_u16(&t->in);
-		(void)vcd_timeout_ms(t->d);
-		vcd_tick(t->d);
+		(void)device_timeout_ms(t->d);
+		device_tick(t->d);
 		break;
 	case 9: { /* the port's mood */
 		uint8_t m = fuzz_u8(&t->in);
@@ -372,8 +372,8 @@ static void run_op(struct rig *t, uint8_t op)
 		uint32_t len = (uint32_t)((k >> 4) % (sizeof(buf) - off + 1));
 
 		(void)t->vd->ops->get_config(t->vd->opaque, off, buf, len);
-		(void)vcd_started(t->d);
-		(void)vcd_status(t->d);
+		(void)device_started(t->d);
+		(void)device_status(t->d);
 		break;
 	}
 	}
@@ -391,7 +391,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .userspace_addr = UVA_BASE,
 	    .mmap_offset = 0,
 	};
-	struct vcd_config cfg = {.name = "fuzz-can"};
+	struct device_config cfg = {.name = "fuzz-can"};
 	uint8_t feat;
 
 	if (!t)
@@ -411,10 +411,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (gmem_add_host(&t->gm, &reg, t->mem) != 0)
 		abort();
 	t->port.now = 1000;
-	if (vcd_new(&t->d, &cfg, &fp_ops, &t->port) != 0)
+	if (device_new(&t->d, &cfg, &fp_ops, &t->port) != 0)
 		abort();
-	t->vd = vcd_vu_device(t->d);
-	t->features = (feat & VCD_F_ALL) | (1ull << 32);
+	t->vd = device_vu_device(t->d);
+	t->features = (feat & DEVICE_F_ALL) | (1ull << 32);
 	if (t->vd->ops->set_features(t->vd->opaque, t->features) != 0)
 		goto out;
 
@@ -448,7 +448,7 @@ out:
 	for (unsigned int i = 0; i < 3; i++)
 		if (t->r[i].q.call_fd > 0)
 			close(t->r[i].q.call_fd);
-	vcd_free(t->d);
+	device_free(t->d);
 	gmem_clear(&t->gm);
 	free(t->mem);
 	free(t);

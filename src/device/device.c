@@ -10,7 +10,7 @@
  *    request without one is completed with used length 0 and not acted on.
  *  - A TX request whose length field exceeds the readable bytes after the
  *    header is completed NOT_OK without reading past the buffer.
- *  - CAN FD frames from the guest are sent with BRS (see vcd_frame.c).
+ *  - CAN FD frames from the guest are sent with BRS (see device_frame.c).
  *  - RX backlog full: the newest frame is dropped (rx_dropped_overflow),
  *    so the guest sees an unbroken prefix of the traffic.
  *  - RX chain too small for a frame: the chain is returned with used
@@ -19,7 +19,7 @@
  *  - RTR frames to the guest carry the DLC as length, followed by that
  *    many zero bytes (the driver wants used length >= 16 + length).
  */
-#include "vcd.h"
+#include "device.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -30,29 +30,29 @@
 #include <time.h>
 
 #include "cbits.h"
-#include "vcd_frame.h"
+#include "device_frame.h"
 #include "virtio_can.h"
 #include "vhost-user/vlog.h"
 
 /* Chains completed per push (RX, failing pending requests). */
-#define VCD_BATCH 256
+#define DEVICE_BATCH 256
 /*
  * TX requests per send call, completed and signalled before the next ones
  * are popped: the guest refills the ring while the device sends the rest,
  * instead of the two taking turns over a whole ring.
  */
-#define VCD_TX_CHUNK 32
-/* Budgets per wakeup: see VCD_TX_BUDGET in vcd.h. */
+#define DEVICE_TX_CHUNK 32
+/* Budgets per wakeup: see DEVICE_TX_BUDGET in device.h. */
 
 /* A TX request of the chunk being sent; its frame is tx_frames[same index]. */
-struct vcd_tx_item {
+struct device_tx_item {
 	uint8_t *result;      /* first device-writable byte of the chain */
 	uint64_t slot_end_ns; /* --bitrate: when its time on the bus is over */
 	uint16_t head;
 };
 
 /* A TX request sent and waiting for its echo (LATE_TX_ACK). */
-struct vcd_pending {
+struct device_pending {
 	struct cframe f;
 	uint8_t *result;
 	uint64_t deadline;
@@ -61,14 +61,14 @@ struct vcd_pending {
 	uint16_t head;
 };
 
-struct vcd {
+struct device {
 	char name[32];
-	struct vcd_port_ops ops;
+	struct device_port_ops ops;
 	void *port;
 	unsigned int tx_ack_timeout_ms;
 
 	struct vu_device vdev;
-	vcd_config_notify_fn config_notify;
+	device_config_notify_fn config_notify;
 	void *config_notify_opaque;
 
 	uint64_t features; /* negotiated device bits */
@@ -77,39 +77,39 @@ struct vcd {
 	struct vq *q[VIRTIO_CAN_NUM_QUEUES];
 
 	/* LATE_TX_ACK: ring of pending requests, oldest first, no holes. */
-	struct vcd_pending *pend;
+	struct device_pending *pend;
 	unsigned int pend_cap, pend_first, pend_count;
 
 	/* RX backlog: fixed ring of frames not yet given to the guest. */
 	struct cframe *rx;
 	unsigned int rx_cap, rx_first, rx_count;
 
-	struct vcd_stats stats;
+	struct device_stats stats;
 	/* Lines the guest (or a peer on the bus) can cause at will. */
 	struct vlog_limit log_limit;
 	struct vlog_limit deny_limit; /* one line a second */
-	vcd_observe_fn obs;
+	device_observe_fn obs;
 	void *obs_opaque;
 	bool has_allow;
 	struct cfilt tx_allow;
 	uint32_t bitrate, dbitrate; /* --bitrate; 0: no pacing */
 	uint64_t bus_free_ns;	    /* when the bus is idle again */
-	bool pace_wait;		    /* TX stopped for the bus: vcd_tick resumes it */
+	bool pace_wait;		    /* TX stopped for the bus: device_tick resumes it */
 	bool pace_backlog;	    /* frames were waiting for the bus since the last empty ring */
-	bool rx_hold, rx_held;	    /* vcd_rx_hold: RX interrupt deferred, and one is due */
+	bool rx_hold, rx_held;	    /* device_rx_hold: RX interrupt deferred, and one is due */
 
 	/* Scratch, kept here rather than on the stack. */
 	struct vq_chain chain;
-	struct vcd_tx_item tx[VCD_TX_CHUNK];
-	struct cframe tx_frames[VCD_TX_CHUNK];
-	int tx_res[VCD_TX_CHUNK];
+	struct device_tx_item tx[DEVICE_TX_CHUNK];
+	struct cframe tx_frames[DEVICE_TX_CHUNK];
+	int tx_res[DEVICE_TX_CHUNK];
 	/* Used elements of one queue at a time: every user flushes before returning. */
-	struct vq_used used[VCD_BATCH];
+	struct vq_used used[DEVICE_BATCH];
 	unsigned int nused;
 	bool used_pushed; /* used_add() pushed a full batch since the last flush */
 };
 
-static uint64_t vcd_now_ns(const struct vcd *d)
+static uint64_t device_now_ns(const struct device *d)
 {
 	struct timespec ts;
 
@@ -119,7 +119,7 @@ static uint64_t vcd_now_ns(const struct vcd *d)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t vcd_now(const struct vcd *d)
+static uint64_t device_now(const struct device *d)
 {
 	struct timespec ts;
 
@@ -157,8 +157,8 @@ static bool work_left(const struct vq *q, uint64_t start, unsigned int budget)
 	return done == 0 || done + vq_pop_cost_max(q) <= budget;
 }
 
-/* The wakeup is over: keep the largest for vcd_stats.walk_max. */
-static void work_end(struct vcd *d, const struct vq *q, unsigned int qi, uint64_t start)
+/* The wakeup is over: keep the largest for device_stats.walk_max. */
+static void work_end(struct device *d, const struct vq *q, unsigned int qi, uint64_t start)
 {
 	uint64_t done = work_done(q, start);
 
@@ -176,21 +176,21 @@ static uint8_t *chain_result_byte(const struct vq_chain *c)
 }
 
 /* Queue a used element; pushes when the batch is full. */
-static void used_add(struct vcd *d, struct vq *q, uint16_t head, uint32_t len)
+static void used_add(struct device *d, struct vq *q, uint16_t head, uint32_t len)
 {
 	d->used[d->nused].id = head;
 	d->used[d->nused].len = len;
 	d->nused++;
-	if (d->nused == VCD_BATCH) {
+	if (d->nused == DEVICE_BATCH) {
 		vq_push_batch(q, d->used, d->nused);
 		d->nused = 0;
-		/* Remembered, or a run of exactly VCD_BATCH would go unsignalled. */
+		/* Remembered, or a run of exactly DEVICE_BATCH would go unsignalled. */
 		d->used_pushed = true;
 	}
 }
 
 /* Push what used_add() collected; true when anything was pushed since the last flush. */
-static bool used_flush(struct vcd *d, struct vq *q)
+static bool used_flush(struct device *d, struct vq *q)
 {
 	bool pushed = d->nused > 0 || d->used_pushed;
 
@@ -201,7 +201,7 @@ static bool used_flush(struct vcd *d, struct vq *q)
 	return pushed;
 }
 
-static void complete_result(struct vcd *d, struct vq *q, uint16_t head, uint8_t *result,
+static void complete_result(struct device *d, struct vq *q, uint16_t head, uint8_t *result,
 			    uint8_t value)
 {
 	if (result) {
@@ -214,13 +214,13 @@ static void complete_result(struct vcd *d, struct vq *q, uint16_t head, uint8_t 
 
 /* ---- LATE_TX_ACK pending requests ---- */
 
-static struct vcd_pending *pend_at(struct vcd *d, unsigned int i)
+static struct device_pending *pend_at(struct device *d, unsigned int i)
 {
 	return &d->pend[(d->pend_first + i) % d->pend_cap];
 }
 
 /* Remove entry i, keeping order: shift the older ones up by one. */
-static void pend_remove(struct vcd *d, unsigned int i)
+static void pend_remove(struct device *d, unsigned int i)
 {
 	for (; i > 0; i--)
 		*pend_at(d, i) = *pend_at(d, i - 1);
@@ -233,7 +233,7 @@ static void pend_remove(struct vcd *d, unsigned int i)
  * except a paced one whose echo already came and that only waited for its
  * slot to end: it was on the bus, and the guest is told so.
  */
-static void pend_fail_all(struct vcd *d, const char *why)
+static void pend_fail_all(struct device *d, const char *why)
 {
 	struct vq *q = d->q[VIRTIO_CAN_QUEUE_TX];
 
@@ -241,18 +241,18 @@ static void pend_fail_all(struct vcd *d, const char *why)
 		return;
 	vlog_debug(d->name, "%u pending TX requests completed: %s", d->pend_count, why);
 	while (d->pend_count > 0) {
-		struct vcd_pending *p = pend_at(d, 0);
+		struct device_pending *p = pend_at(d, 0);
 
 		if (p->confirmed) {
 			if (q)
 				complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_OK);
 			d->stats.tx_ok++;
-			OBSERVE(d, VCD_TX_SENT, &p->f);
+			OBSERVE(d, DEVICE_TX_SENT, &p->f);
 		} else {
 			if (q)
 				complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_NOT_OK);
 			d->stats.tx_stopped++;
-			OBSERVE(d, VCD_TX_STOPPED, &p->f);
+			OBSERVE(d, DEVICE_TX_STOPPED, &p->f);
 		}
 		pend_remove(d, 0);
 	}
@@ -262,23 +262,23 @@ static void pend_fail_all(struct vcd *d, const char *why)
 
 /* ---- RX ---- */
 
-static void rx_drop_head(struct vcd *d)
+static void rx_drop_head(struct device *d)
 {
 	d->rx_first = (d->rx_first + 1) % d->rx_cap;
 	d->rx_count--;
 }
 
 /* The controller stopped: what the guest has not taken yet is stale. */
-static void rx_drop_backlog(struct vcd *d)
+static void rx_drop_backlog(struct device *d)
 {
 	for (unsigned int i = 0; d->obs && i < d->rx_count; i++)
-		OBSERVE(d, VCD_RX_DROP_STOPPED, &d->rx[(d->rx_first + i) % d->rx_cap]);
+		OBSERVE(d, DEVICE_RX_DROP_STOPPED, &d->rx[(d->rx_first + i) % d->rx_cap]);
 	d->stats.rx_dropped_stopped += d->rx_count;
 	d->rx_first = d->rx_count = 0;
 }
 
 /* Give backlog frames to the guest while it has buffers. Pushes, no notify. */
-static bool rx_deliver(struct vcd *d)
+static bool rx_deliver(struct device *d)
 {
 	struct vq *q = d->q[VIRTIO_CAN_QUEUE_RX];
 	uint8_t msg[VIRTIO_CAN_HDR_SIZE + CFRAME_MAX_DATA];
@@ -295,26 +295,26 @@ static bool rx_deliver(struct vcd *d)
 		unsigned int len;
 		int r;
 
-		if (!work_left(q, start, VCD_RX_BUDGET)) {
+		if (!work_left(q, start, DEVICE_RX_BUDGET)) {
 			vq_resume_later(q);
 			break;
 		}
 		r = vq_pop(q, c);
 		if (r <= 0)
 			break;
-		len = vcd_rx_encode(f, msg);
+		len = device_rx_encode(f, msg);
 		if (c->in_len < len) {
 			vlog_debug(d->name,
 				   "RX buffer of %llu bytes for a %u-byte message: dropped",
 				   (unsigned long long)c->in_len, len);
 			used_add(d, q, c->head, 0);
 			d->stats.rx_dropped_small++;
-			OBSERVE(d, VCD_RX_DROP_SMALL, f);
+			OBSERVE(d, DEVICE_RX_DROP_SMALL, f);
 		} else {
 			vq_iov_write(c->iov + c->nout, c->nin, 0, msg, len);
 			used_add(d, q, c->head, len);
 			d->stats.rx_delivered++;
-			OBSERVE(d, VCD_RX_DELIVERED, f);
+			OBSERVE(d, DEVICE_RX_DELIVERED, f);
 		}
 		rx_drop_head(d);
 	}
@@ -324,7 +324,7 @@ static bool rx_deliver(struct vcd *d)
 	return pushed;
 }
 
-void vcd_rx_frames(struct vcd *d, const struct cframe *f, unsigned int n)
+void device_rx_frames(struct device *d, const struct cframe *f, unsigned int n)
 {
 	bool pushed = false;
 
@@ -333,21 +333,21 @@ void vcd_rx_frames(struct vcd *d, const struct cframe *f, unsigned int n)
 
 		if (!d->started) {
 			d->stats.rx_dropped_stopped++;
-			OBSERVE(d, VCD_RX_DROP_STOPPED, &f[i]);
+			OBSERVE(d, DEVICE_RX_DROP_STOPPED, &f[i]);
 			continue;
 		}
-		why = vcd_rx_check(&f[i], d->features);
+		why = device_rx_check(&f[i], d->features);
 		if (why) {
 			vlog_debug(d->name, "RX frame %#x dropped: %s", f[i].id, why);
 			d->stats.rx_dropped_type++;
-			OBSERVE(d, VCD_RX_DROP_TYPE, &f[i]);
+			OBSERVE(d, DEVICE_RX_DROP_TYPE, &f[i]);
 			continue;
 		}
 		if (d->rx_count == d->rx_cap) {
 			pushed |= rx_deliver(d);
 			if (d->rx_count == d->rx_cap) {
 				d->stats.rx_dropped_overflow++;
-				OBSERVE(d, VCD_RX_DROP_FULL, &f[i]);
+				OBSERVE(d, DEVICE_RX_DROP_FULL, &f[i]);
 				continue;
 			}
 		}
@@ -356,17 +356,17 @@ void vcd_rx_frames(struct vcd *d, const struct cframe *f, unsigned int n)
 	}
 	pushed |= rx_deliver(d);
 	if (pushed && d->rx_hold)
-		d->rx_held = true; /* vcd_rx_release signals, once for all */
+		d->rx_held = true; /* device_rx_release signals, once for all */
 	else if (pushed)
 		vq_notify(d->q[VIRTIO_CAN_QUEUE_RX]);
 }
 
-void vcd_rx_hold(struct vcd *d)
+void device_rx_hold(struct device *d)
 {
 	d->rx_hold = true;
 }
 
-void vcd_rx_release(struct vcd *d)
+void device_rx_release(struct device *d)
 {
 	d->rx_hold = false;
 	if (d->rx_held && d->q[VIRTIO_CAN_QUEUE_RX])
@@ -380,11 +380,11 @@ void vcd_rx_release(struct vcd *d)
  * Parse one TX chain. Returns true with item filled when the frame may be
  * sent; false when it was rejected (already queued for completion).
  */
-static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
-		     struct vcd_tx_item *item, struct cframe *fr)
+static bool tx_parse(struct device *d, struct vq *q, const struct vq_chain *c,
+		     struct device_tx_item *item, struct cframe *fr)
 {
 	uint8_t raw[VIRTIO_CAN_HDR_SIZE];
-	struct vcd_hdr h;
+	struct device_hdr h;
 	const char *why = NULL;
 	bool have_hdr = false;
 
@@ -395,15 +395,15 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 	else if (vq_iov_read(c->iov, c->nout, 0, raw, sizeof(raw)) != sizeof(raw))
 		why = "request shorter than the header";
 	if (!why) {
-		vcd_hdr_decode(raw, &h);
+		device_hdr_decode(raw, &h);
 		have_hdr = true;
-		why = vcd_tx_check(&h, d->features);
+		why = device_tx_check(&h, d->features);
 	}
 	if (!why && !d->started)
 		why = (d->status & VIRTIO_CAN_S_CTRL_BUSOFF) ? "controller bus-off"
 							     : "controller stopped";
 	if (!why) {
-		vcd_tx_to_cframe(&h, fr);
+		device_tx_to_cframe(&h, fr);
 		/* RTR: the length is the requested DLC, there is no payload. */
 		if (!(h.flags & VIRTIO_CAN_FLAGS_RTR) && h.length > 0 &&
 		    vq_iov_read(c->iov, c->nout, VIRTIO_CAN_HDR_SIZE, fr->data, h.length) !=
@@ -413,7 +413,7 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 	if (!why && d->has_allow && !cfilt_match(&d->tx_allow, fr)) {
 		/* The host's policy, not the guest's mistake: its own count and line. */
 		d->stats.tx_denied++;
-		OBSERVE(d, VCD_TX_DENIED, fr);
+		OBSERVE(d, DEVICE_TX_DENIED, fr);
 		vlog_limited(&d->deny_limit, VLOG_WARN, d->name,
 			     "TX of id %#x denied (not in --tx-allow); %llu denied so far", fr->id,
 			     (unsigned long long)d->stats.tx_denied);
@@ -428,21 +428,21 @@ static bool tx_parse(struct vcd *d, struct vq *q, const struct vq_chain *c,
 		/* What the header said; the payload may be missing. */
 		struct cframe f;
 
-		vcd_tx_to_cframe(&h, &f);
-		OBSERVE(d, VCD_TX_REJECTED, &f);
+		device_tx_to_cframe(&h, &f);
+		OBSERVE(d, DEVICE_TX_REJECTED, &f);
 	}
 	complete_result(d, q, c->head, item->result, VIRTIO_CAN_RESULT_NOT_OK);
 	return false;
 }
 
 /* The bus has room for one more frame now (always, without --bitrate). */
-static bool pace_room(struct vcd *d)
+static bool pace_room(struct device *d)
 {
 	uint64_t now;
 
 	if (!d->bitrate)
 		return true;
-	now = vcd_now_ns(d);
+	now = device_now_ns(d);
 	if (d->bus_free_ns < now) {
 		/*
 		 * Behind the clock. An idle bus gives no credit. But frames that
@@ -452,14 +452,14 @@ static bool pace_room(struct vcd *d)
 		 */
 		if (!d->pace_backlog)
 			d->bus_free_ns = now;
-		else if (now - d->bus_free_ns > VCD_PACE_AHEAD_NS)
-			d->bus_free_ns = now - VCD_PACE_AHEAD_NS;
+		else if (now - d->bus_free_ns > DEVICE_PACE_AHEAD_NS)
+			d->bus_free_ns = now - DEVICE_PACE_AHEAD_NS;
 	}
-	return d->bus_free_ns <= now + VCD_PACE_AHEAD_NS;
+	return d->bus_free_ns <= now + DEVICE_PACE_AHEAD_NS;
 }
 
 /* Book the frame's time on the bus, after what was booked before. */
-static void pace_reserve(struct vcd *d, struct vcd_tx_item *it, const struct cframe *f)
+static void pace_reserve(struct device *d, struct device_tx_item *it, const struct cframe *f)
 {
 	if (!d->bitrate) {
 		it->slot_end_ns = 0;
@@ -469,10 +469,10 @@ static void pace_reserve(struct vcd *d, struct vcd_tx_item *it, const struct cfr
 	it->slot_end_ns = d->bus_free_ns;
 }
 
-static void pend_add(struct vcd *d, const struct vcd_tx_item *it, const struct cframe *f,
+static void pend_add(struct device *d, const struct device_tx_item *it, const struct cframe *f,
 		     uint64_t now)
 {
-	struct vcd_pending *p;
+	struct device_pending *p;
 
 	p = &d->pend[(d->pend_first + d->pend_count) % d->pend_cap];
 	p->f = *f;
@@ -481,7 +481,7 @@ static void pend_add(struct vcd *d, const struct vcd_tx_item *it, const struct c
 	p->result = it->result;
 	p->head = it->head;
 	/*
-	 * Paced, the frame was handed over up to VCD_PACE_AHEAD_NS plus its own
+	 * Paced, the frame was handed over up to DEVICE_PACE_AHEAD_NS plus its own
 	 * bus time before its slot ends: the wait for its echo starts there.
 	 * Slots only move forward, so deadlines stay in order.
 	 */
@@ -496,9 +496,9 @@ static void pend_add(struct vcd *d, const struct vcd_tx_item *it, const struct c
 }
 
 /* Send a batch and complete (or park) each request. */
-static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
+static void tx_send_batch(struct device *d, struct vq *q, unsigned int n)
 {
-	bool late = d->features & VCD_F_LATE_TX_ACK;
+	bool late = d->features & DEVICE_F_LATE_TX_ACK;
 	uint64_t now = 0;
 	int r;
 
@@ -512,16 +512,16 @@ static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
 			d->tx_res[i] = r;
 	}
 	if (late)
-		now = vcd_now(d);
+		now = device_now(d);
 	for (unsigned int i = 0; i < n; i++) {
-		const struct vcd_tx_item *it = &d->tx[i];
+		const struct device_tx_item *it = &d->tx[i];
 		const struct cframe *f = &d->tx_frames[i];
 
 		if (d->tx_res[i] < 0) {
 			vlog_debug(d->name, "frame %#x not sent: %s", f->id,
 				   strerror(-d->tx_res[i]));
 			d->stats.tx_failed++;
-			OBSERVE(d, VCD_TX_FAILED, f);
+			OBSERVE(d, DEVICE_TX_FAILED, f);
 			complete_result(d, q, it->head, it->result, VIRTIO_CAN_RESULT_NOT_OK);
 		} else if (late && d->pend_count < d->pend_cap) {
 			/* Always room: each pending request holds one of q->num chains. */
@@ -529,13 +529,13 @@ static void tx_send_batch(struct vcd *d, struct vq *q, unsigned int n)
 		} else {
 			/* Handed to the bus; without LATE_TX_ACK that is OK. */
 			d->stats.tx_ok++;
-			OBSERVE(d, VCD_TX_SENT, f);
+			OBSERVE(d, DEVICE_TX_SENT, f);
 			complete_result(d, q, it->head, it->result, VIRTIO_CAN_RESULT_OK);
 		}
 	}
 }
 
-static void tx_kick(struct vcd *d, struct vq *q)
+static void tx_kick(struct device *d, struct vq *q)
 {
 	uint64_t start = q->walked;
 	bool pushed = false;
@@ -545,10 +545,10 @@ static void tx_kick(struct vcd *d, struct vq *q)
 		unsigned int nvalid = 0;
 
 		r = 0;
-		while (nvalid + d->nused < VCD_TX_CHUNK && work_left(q, start, VCD_TX_BUDGET)) {
+		while (nvalid + d->nused < DEVICE_TX_CHUNK && work_left(q, start, DEVICE_TX_BUDGET)) {
 			/* Stopped, requests are refused at once: no bus time to wait for. */
 			if (d->started && !pace_room(d)) {
-				/* A real bus would still be busy: vcd_tick goes on. */
+				/* A real bus would still be busy: device_tick goes on. */
 				d->pace_wait = true;
 				d->pace_backlog = true;
 				r = 0;
@@ -568,7 +568,7 @@ static void tx_kick(struct vcd *d, struct vq *q)
 			tx_send_batch(d, q, nvalid);
 		/* Completions become visible chunk by chunk; one interrupt per kick. */
 		pushed |= used_flush(d, q);
-	} while (r > 0 && work_left(q, start, VCD_TX_BUDGET));
+	} while (r > 0 && work_left(q, start, DEVICE_TX_BUDGET));
 	work_end(d, q, VIRTIO_CAN_QUEUE_TX, start);
 	/* With EVENT_IDX the guest says whether it wants them signalled. */
 	if (pushed)
@@ -578,17 +578,17 @@ static void tx_kick(struct vcd *d, struct vq *q)
 		vq_resume_later(q);
 }
 
-void vcd_tx_confirmed(struct vcd *d, const struct cframe *f)
+void device_tx_confirmed(struct device *d, const struct cframe *f)
 {
 	struct vq *q = d->q[VIRTIO_CAN_QUEUE_TX];
 
 	for (unsigned int i = 0; i < d->pend_count; i++) {
-		struct vcd_pending *p = pend_at(d, i);
+		struct device_pending *p = pend_at(d, i);
 
-		if (!vcd_cframe_same(&p->f, f) || p->confirmed)
+		if (!device_cframe_same(&p->f, f) || p->confirmed)
 			continue;
-		if (d->bitrate && p->slot_end_ns > vcd_now_ns(d)) {
-			/* On the bus, but its slot is not over: vcd_tick completes it. */
+		if (d->bitrate && p->slot_end_ns > device_now_ns(d)) {
+			/* On the bus, but its slot is not over: device_tick completes it. */
 			p->confirmed = true;
 			return;
 		}
@@ -598,7 +598,7 @@ void vcd_tx_confirmed(struct vcd *d, const struct cframe *f)
 			vq_notify(q);
 		}
 		d->stats.tx_ok++;
-		OBSERVE(d, VCD_TX_SENT, &p->f);
+		OBSERVE(d, DEVICE_TX_SENT, &p->f);
 		pend_remove(d, i);
 		return;
 	}
@@ -616,7 +616,7 @@ static int ms_until(uint64_t now_ns, uint64_t t_ns)
 	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
-int vcd_timeout_ms(struct vcd *d)
+int device_timeout_ms(struct device *d)
 {
 	uint64_t now;
 	int t = -1;
@@ -624,20 +624,20 @@ int vcd_timeout_ms(struct vcd *d)
 	/* Asked every loop turn: no clock read when nothing waits. */
 	if (d->pend_count == 0 && !d->pace_wait)
 		return -1;
-	now = vcd_now_ns(d);
+	now = device_now_ns(d);
 	if (d->pend_count > 0) {
 		/* Same timeout for all, added in order: the oldest expires first. */
 		t = ms_until(now, pend_at(d, 0)->deadline * 1000000u);
 		/* Only paced requests are held past their echo. */
 		for (unsigned int i = 0; d->bitrate && i < d->pend_count; i++) {
-			const struct vcd_pending *p = pend_at(d, i);
+			const struct device_pending *p = pend_at(d, i);
 
 			if (p->confirmed && ms_until(now, p->slot_end_ns) < t)
 				t = ms_until(now, p->slot_end_ns);
 		}
 	}
 	if (d->pace_wait) {
-		int w = ms_until(now, d->bus_free_ns - VCD_PACE_AHEAD_NS);
+		int w = ms_until(now, d->bus_free_ns - DEVICE_PACE_AHEAD_NS);
 
 		if (t < 0 || w < t)
 			t = w;
@@ -645,7 +645,7 @@ int vcd_timeout_ms(struct vcd *d)
 	return t;
 }
 
-void vcd_tick(struct vcd *d)
+void device_tick(struct device *d)
 {
 	struct vq *q = d->q[VIRTIO_CAN_QUEUE_TX];
 	uint64_t now, now_ns;
@@ -658,11 +658,11 @@ void vcd_tick(struct vcd *d)
 	}
 	if (d->pend_count == 0)
 		return;
-	now = vcd_now(d);
-	now_ns = vcd_now_ns(d);
+	now = device_now(d);
+	now_ns = device_now_ns(d);
 	/* Confirmed frames whose slot on the bus is over. */
 	for (unsigned int i = 0; i < d->pend_count;) {
-		struct vcd_pending *p = pend_at(d, i);
+		struct device_pending *p = pend_at(d, i);
 
 		if (!p->confirmed || p->slot_end_ns > now_ns) {
 			i++;
@@ -671,18 +671,18 @@ void vcd_tick(struct vcd *d)
 		if (q)
 			complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_OK);
 		d->stats.tx_ok++;
-		OBSERVE(d, VCD_TX_SENT, &p->f);
+		OBSERVE(d, DEVICE_TX_SENT, &p->f);
 		pend_remove(d, i);
 	}
 	while (d->pend_count > 0 && pend_at(d, 0)->deadline <= now) {
-		struct vcd_pending *p = pend_at(d, 0);
+		struct device_pending *p = pend_at(d, 0);
 
 		vlog_debug(d->name, "frame %#x: no transmit confirmation in %u ms", p->f.id,
 			   d->tx_ack_timeout_ms);
 		if (q)
 			complete_result(d, q, p->head, p->result, VIRTIO_CAN_RESULT_NOT_OK);
 		d->stats.tx_timeout++;
-		OBSERVE(d, VCD_TX_TIMEOUT, &p->f);
+		OBSERVE(d, DEVICE_TX_TIMEOUT, &p->f);
 		pend_remove(d, 0);
 	}
 	if (q && used_flush(d, q))
@@ -692,24 +692,24 @@ void vcd_tick(struct vcd *d)
 /* ---- Controller state ---- */
 
 /* One TX request found in the ring when the controller stopped: NOT_OK. */
-static void tx_stop_one(struct vcd *d, struct vq *q, const struct vq_chain *c)
+static void tx_stop_one(struct device *d, struct vq *q, const struct vq_chain *c)
 {
 	uint8_t raw[VIRTIO_CAN_HDR_SIZE];
 	uint8_t *result = chain_result_byte(c);
-	struct vcd_hdr h;
+	struct device_hdr h;
 	struct cframe f;
 
 	complete_result(d, q, c->head, result, VIRTIO_CAN_RESULT_NOT_OK);
 	if (result && vq_iov_read(c->iov, c->nout, 0, raw, sizeof(raw)) == sizeof(raw)) {
-		vcd_hdr_decode(raw, &h);
-		if (!vcd_tx_check(&h, d->features)) {
+		device_hdr_decode(raw, &h);
+		if (!device_tx_check(&h, d->features)) {
 			d->stats.tx_stopped++;
 			if (d->obs) {
-				vcd_tx_to_cframe(&h, &f);
+				device_tx_to_cframe(&h, &f);
 				if (!(h.flags & VIRTIO_CAN_FLAGS_RTR) && h.length > 0)
 					(void)vq_iov_read(c->iov, c->nout, VIRTIO_CAN_HDR_SIZE,
 							  f.data, h.length);
-				OBSERVE(d, VCD_TX_STOPPED, &f);
+				OBSERVE(d, DEVICE_TX_STOPPED, &f);
 			}
 			return;
 		}
@@ -726,7 +726,7 @@ static void tx_stop_one(struct vcd *d, struct vq *q, const struct vq_chain *c)
  * them off while it drained). At most one ring's worth here: a guest still
  * adding requests gets them refused by the resumed kick.
  */
-static void tx_stop_ring(struct vcd *d, const char *why)
+static void tx_stop_ring(struct device *d, const char *why)
 {
 	struct vq *q = d->q[VIRTIO_CAN_QUEUE_TX];
 	unsigned int n = 0;
@@ -739,7 +739,7 @@ static void tx_stop_ring(struct vcd *d, const char *why)
 		return;
 	/* One TX budget; the rest is refused by the stopped tx_kick next turn. */
 	start = q->walked;
-	while (work_left(q, start, VCD_TX_BUDGET)) {
+	while (work_left(q, start, DEVICE_TX_BUDGET)) {
 		r = vq_pop(q, &d->chain);
 		if (r <= 0)
 			break;
@@ -755,7 +755,7 @@ static void tx_stop_ring(struct vcd *d, const char *why)
 		vq_notify(q);
 }
 
-static uint8_t ctrl_start(struct vcd *d)
+static uint8_t ctrl_start(struct device *d)
 {
 	int r;
 
@@ -782,7 +782,7 @@ static uint8_t ctrl_start(struct vcd *d)
 	return VIRTIO_CAN_RESULT_OK;
 }
 
-static uint8_t ctrl_stop(struct vcd *d)
+static uint8_t ctrl_stop(struct device *d)
 {
 	int r;
 
@@ -803,7 +803,7 @@ static uint8_t ctrl_stop(struct vcd *d)
 	return VIRTIO_CAN_RESULT_OK;
 }
 
-static void ctrl_kick(struct vcd *d, struct vq *q)
+static void ctrl_kick(struct device *d, struct vq *q)
 {
 	const struct vq *txq = d->q[VIRTIO_CAN_QUEUE_TX];
 	uint64_t start = q->walked, tx_start = txq ? txq->walked : 0;
@@ -818,8 +818,8 @@ static void ctrl_kick(struct vcd *d, struct vq *q)
 		uint8_t res;
 
 		/* START and STOP walk the Txq too: that counts against this wakeup. */
-		if (n == VCD_CTRL_REQS || !work_left(q, start, VCD_CTRL_BUDGET) ||
-		    (txq && txq->walked - tx_start >= VCD_TX_BUDGET)) {
+		if (n == DEVICE_CTRL_REQS || !work_left(q, start, DEVICE_CTRL_BUDGET) ||
+		    (txq && txq->walked - tx_start >= DEVICE_TX_BUDGET)) {
 			vq_resume_later(q);
 			break;
 		}
@@ -859,7 +859,7 @@ static void ctrl_kick(struct vcd *d, struct vq *q)
 		vq_notify(q);
 }
 
-void vcd_bus_off(struct vcd *d)
+void device_bus_off(struct device *d)
 {
 	int r;
 
@@ -880,7 +880,7 @@ void vcd_bus_off(struct vcd *d)
 	}
 }
 
-void vcd_bus_restarted(struct vcd *d)
+void device_bus_restarted(struct device *d)
 {
 	/* The driver restarts with START, which clears the status bit. */
 	vlog_limited(&d->log_limit, VLOG_INFO, d->name, "controller restarted on the bus%s",
@@ -889,24 +889,24 @@ void vcd_bus_restarted(struct vcd *d)
 
 /* ---- vu_device_ops ---- */
 
-static int vcd_set_features(void *opaque, uint64_t features)
+static int device_set_features(void *opaque, uint64_t features)
 {
-	struct vcd *d = opaque;
-	uint64_t dev = features & VCD_F_ALL;
+	struct device *d = opaque;
+	uint64_t dev = features & DEVICE_F_ALL;
 	int r = 0;
 
-	if (!(dev & (VCD_F_CLASSIC | VCD_F_FD))) {
+	if (!(dev & (DEVICE_F_CLASSIC | DEVICE_F_FD))) {
 		vlog_limited(&d->log_limit, VLOG_ERR, d->name,
 			     "driver accepted neither CAN_CLASSIC nor CAN_FD");
 		return -EINVAL;
 	}
-	if ((dev & VCD_F_RTR) && !(dev & VCD_F_CLASSIC)) {
+	if ((dev & DEVICE_F_RTR) && !(dev & DEVICE_F_CLASSIC)) {
 		vlog_limited(&d->log_limit, VLOG_ERR, d->name,
 			     "driver accepted RTR_FRAMES without CAN_CLASSIC");
 		return -EINVAL;
 	}
 	if (d->ops.set_tx_confirm) {
-		r = d->ops.set_tx_confirm(d->port, (dev & VCD_F_LATE_TX_ACK) != 0);
+		r = d->ops.set_tx_confirm(d->port, (dev & DEVICE_F_LATE_TX_ACK) != 0);
 		if (r < 0) {
 			vlog_limited(&d->log_limit, VLOG_ERR, d->name,
 				     "cannot set transmit confirmations: %s", strerror(-r));
@@ -918,9 +918,9 @@ static int vcd_set_features(void *opaque, uint64_t features)
 	return 0;
 }
 
-static int vcd_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32_t size)
+static int device_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32_t size)
 {
-	struct vcd *d = opaque;
+	struct device *d = opaque;
 	struct virtio_can_config cfg = {.status = htole16(d->status)};
 	uint8_t bytes[sizeof(cfg)];
 
@@ -933,14 +933,14 @@ static int vcd_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32_t 
 	return 0;
 }
 
-static void vcd_queue_start(void *opaque, struct vq *q)
+static void device_queue_start(void *opaque, struct vq *q)
 {
-	struct vcd *d = opaque;
+	struct device *d = opaque;
 
 	if (q->index >= VIRTIO_CAN_NUM_QUEUES)
 		return;
 	/* Before the first pop: longer chains are no request of ours. */
-	q->max_chain = VCD_MAX_CHAIN;
+	q->max_chain = DEVICE_MAX_CHAIN;
 	if (q->index == VIRTIO_CAN_QUEUE_TX) {
 		/* Each pending request holds a chain: the ring size bounds them. */
 		pend_fail_all(d, "TX queue restarted");
@@ -970,9 +970,9 @@ static void vcd_queue_start(void *opaque, struct vq *q)
 	}
 }
 
-static void vcd_queue_stop(void *opaque, struct vq *q)
+static void device_queue_stop(void *opaque, struct vq *q)
 {
-	struct vcd *d = opaque;
+	struct device *d = opaque;
 
 	if (q->index >= VIRTIO_CAN_NUM_QUEUES || d->q[q->index] != q)
 		return;
@@ -985,9 +985,9 @@ static void vcd_queue_stop(void *opaque, struct vq *q)
 	d->q[q->index] = NULL;
 }
 
-static void vcd_queue_kick(void *opaque, struct vq *q)
+static void device_queue_kick(void *opaque, struct vq *q)
 {
-	struct vcd *d = opaque;
+	struct device *d = opaque;
 
 	if (q->index >= VIRTIO_CAN_NUM_QUEUES || d->q[q->index] != q)
 		return;
@@ -1006,9 +1006,9 @@ static void vcd_queue_kick(void *opaque, struct vq *q)
 	}
 }
 
-static void vcd_reset(void *opaque)
+static void device_reset(void *opaque)
 {
-	struct vcd *d = opaque;
+	struct device *d = opaque;
 
 	pend_fail_all(d, "device reset");
 	if (d->started && d->ops.stop)
@@ -1021,22 +1021,22 @@ static void vcd_reset(void *opaque)
 	vlog_debug(d->name, "reset");
 }
 
-static const struct vu_device_ops vcd_vu_ops = {
-    .set_features = vcd_set_features,
-    .get_config = vcd_get_config,
+static const struct vu_device_ops device_vu_ops = {
+    .set_features = device_set_features,
+    .get_config = device_get_config,
     .set_config = NULL,
-    .queue_start = vcd_queue_start,
-    .queue_stop = vcd_queue_stop,
-    .queue_kick = vcd_queue_kick,
-    .reset = vcd_reset,
+    .queue_start = device_queue_start,
+    .queue_stop = device_queue_stop,
+    .queue_kick = device_queue_kick,
+    .reset = device_reset,
 };
 
 /* ---- Object ---- */
 
-int vcd_new(struct vcd **out, const struct vcd_config *cfg, const struct vcd_port_ops *ops,
+int device_new(struct device **out, const struct device_config *cfg, const struct device_port_ops *ops,
 	    void *port)
 {
-	struct vcd *d;
+	struct device *d;
 
 	*out = NULL;
 	if (!cfg || !ops || !ops->send)
@@ -1048,8 +1048,8 @@ int vcd_new(struct vcd **out, const struct vcd_config *cfg, const struct vcd_por
 	d->ops = *ops;
 	d->port = port;
 	d->tx_ack_timeout_ms =
-	    cfg->tx_ack_timeout_ms ? cfg->tx_ack_timeout_ms : VCD_DEFAULT_TX_ACK_TIMEOUT_MS;
-	d->rx_cap = cfg->rx_backlog ? cfg->rx_backlog : VCD_DEFAULT_RX_BACKLOG;
+	    cfg->tx_ack_timeout_ms ? cfg->tx_ack_timeout_ms : DEVICE_DEFAULT_TX_ACK_TIMEOUT_MS;
+	d->rx_cap = cfg->rx_backlog ? cfg->rx_backlog : DEVICE_DEFAULT_RX_BACKLOG;
 	d->deny_limit.burst = 1;
 	d->bitrate = cfg->bitrate;
 	d->dbitrate = cfg->dbitrate;
@@ -1063,17 +1063,17 @@ int vcd_new(struct vcd **out, const struct vcd_config *cfg, const struct vcd_por
 		return -ENOMEM;
 	}
 	d->vdev.name = d->name;
-	d->vdev.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK | (cfg->fd ? VCD_F_FD : 0);
+	d->vdev.features = DEVICE_F_CLASSIC | DEVICE_F_RTR | DEVICE_F_LATE_TX_ACK | (cfg->fd ? DEVICE_F_FD : 0);
 	d->vdev.num_queues = VIRTIO_CAN_NUM_QUEUES;
-	d->vdev.max_queue_size = VCD_MAX_QUEUE_SIZE;
+	d->vdev.max_queue_size = DEVICE_MAX_QUEUE_SIZE;
 	d->vdev.config_size = sizeof(struct virtio_can_config);
-	d->vdev.ops = &vcd_vu_ops;
+	d->vdev.ops = &device_vu_ops;
 	d->vdev.opaque = d;
 	*out = d;
 	return 0;
 }
 
-void vcd_free(struct vcd *d)
+void device_free(struct device *d)
 {
 	if (!d)
 		return;
@@ -1082,63 +1082,63 @@ void vcd_free(struct vcd *d)
 	free(d);
 }
 
-const struct vu_device *vcd_vu_device(struct vcd *d)
+const struct vu_device *device_vu_device(struct device *d)
 {
 	return &d->vdev;
 }
 
-void vcd_set_config_notify(struct vcd *d, vcd_config_notify_fn fn, void *opaque)
+void device_set_config_notify(struct device *d, device_config_notify_fn fn, void *opaque)
 {
 	d->config_notify = fn;
 	d->config_notify_opaque = opaque;
 }
 
-bool vcd_started(const struct vcd *d)
+bool device_started(const struct device *d)
 {
 	return d->started;
 }
 
-uint16_t vcd_status(const struct vcd *d)
+uint16_t device_status(const struct device *d)
 {
 	return d->status;
 }
 
-void vcd_get_stats(const struct vcd *d, struct vcd_stats *s)
+void device_get_stats(const struct device *d, struct device_stats *s)
 {
 	*s = d->stats;
 }
 
-const char *vcd_name(const struct vcd *d)
+const char *device_name(const struct device *d)
 {
 	return d->name;
 }
 
-void vcd_set_observer(struct vcd *d, vcd_observe_fn fn, void *opaque)
+void device_set_observer(struct device *d, device_observe_fn fn, void *opaque)
 {
 	d->obs = fn;
 	d->obs_opaque = opaque;
 }
 
-const char *vcd_outcome_name(enum vcd_outcome o)
+const char *device_outcome_name(enum device_outcome o)
 {
 	static const char *const names[] = {
-	    [VCD_TX_SENT] = "sent",
-	    [VCD_TX_REJECTED] = "rejected",
-	    [VCD_TX_DENIED] = "denied",
-	    [VCD_TX_FAILED] = "failed",
-	    [VCD_TX_TIMEOUT] = "failed: no confirmation",
-	    [VCD_TX_STOPPED] = "failed: controller stopped",
-	    [VCD_RX_DELIVERED] = "delivered",
-	    [VCD_RX_DROP_STOPPED] = "dropped: controller stopped",
-	    [VCD_RX_DROP_TYPE] = "dropped: type not negotiated",
-	    [VCD_RX_DROP_FULL] = "dropped: backlog full",
-	    [VCD_RX_DROP_SMALL] = "dropped: guest buffer too small",
+	    [DEVICE_TX_SENT] = "sent",
+	    [DEVICE_TX_REJECTED] = "rejected",
+	    [DEVICE_TX_DENIED] = "denied",
+	    [DEVICE_TX_FAILED] = "failed",
+	    [DEVICE_TX_TIMEOUT] = "failed: no confirmation",
+	    [DEVICE_TX_STOPPED] = "failed: controller stopped",
+	    [DEVICE_RX_DELIVERED] = "delivered",
+	    [DEVICE_RX_DROP_STOPPED] = "dropped: controller stopped",
+	    [DEVICE_RX_DROP_TYPE] = "dropped: type not negotiated",
+	    [DEVICE_RX_DROP_FULL] = "dropped: backlog full",
+	    [DEVICE_RX_DROP_SMALL] = "dropped: guest buffer too small",
 	};
 
 	return (unsigned int)o < sizeof(names) / sizeof(names[0]) && names[o] ? names[o] : "?";
 }
 
-bool vcd_outcome_is_tx(enum vcd_outcome o)
+bool device_outcome_is_tx(enum device_outcome o)
 {
-	return o <= VCD_TX_STOPPED;
+	return o <= DEVICE_TX_STOPPED;
 }

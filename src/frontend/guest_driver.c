@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-#include "fecan.h"
+#include "guest_driver.h"
 
 #include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FECAN_TX_BUF (VIRTIO_CAN_HDR_SIZE + VIRTIO_CAN_MAX_FD_LEN)
-#define FECAN_DEVICE_BITS ((1ull << 24) - 1)
-#define FECAN_NO_SLOT 0xffffu
+#define GDRV_TX_BUF (VIRTIO_CAN_HDR_SIZE + VIRTIO_CAN_MAX_FD_LEN)
+#define GDRV_DEVICE_BITS ((1ull << 24) - 1)
+#define GDRV_NO_SLOT 0xffffu
 
-struct fecan_tx_slot {
+struct gdrv_tx_slot {
 	uint8_t *req;
 	uint64_t req_gpa;
 	uint8_t *res;
@@ -18,14 +18,14 @@ struct fecan_tx_slot {
 	bool busy;
 };
 
-struct fecan {
+struct gdrv {
 	struct fe *fe;
-	struct fecan_opts opts;
+	struct gdrv_opts opts;
 	uint64_t features;
 	bool indirect; /* the Linux driver uses indirect tables for 2-part requests */
 
 	uint16_t txq_num, rxq_num;
-	struct fecan_tx_slot *tx;
+	struct gdrv_tx_slot *tx;
 	uint16_t *tx_head_slot; /* descriptor head -> slot */
 	unsigned int tx_pending;
 
@@ -42,39 +42,39 @@ struct fecan {
 	uint64_t ctrl_gpa;
 };
 
-void fecan_opts_default(struct fecan_opts *o)
+void gdrv_opts_default(struct gdrv_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	fe_start_opts_default(&o->start);
 	o->can_features = ~0ull;
 }
 
-struct fe *fecan_fe(struct fecan *c)
+struct fe *gdrv_fe(struct gdrv *c)
 {
 	return c->fe;
 }
 
-uint64_t fecan_features(const struct fecan *c)
+uint64_t gdrv_features(const struct gdrv *c)
 {
 	return c->features;
 }
 
-bool fecan_has(const struct fecan *c, unsigned int bit)
+bool gdrv_has(const struct gdrv *c, unsigned int bit)
 {
 	return (c->features >> bit) & 1;
 }
 
-unsigned int fecan_tx_pending(const struct fecan *c)
+unsigned int gdrv_tx_pending(const struct gdrv *c)
 {
 	return c->tx_pending;
 }
 
-unsigned int fecan_rx_posted(const struct fecan *c)
+unsigned int gdrv_rx_posted(const struct gdrv *c)
 {
 	return c->rx_posted;
 }
 
-static int fecan_add(struct fecan *c, unsigned int q, const struct fe_sg *out, unsigned int nout,
+static int gdrv_add(struct gdrv *c, unsigned int q, const struct fe_sg *out, unsigned int nout,
 		     const struct fe_sg *in, unsigned int nin, uint16_t *head)
 {
 	struct fe_add_opts ao = {.flags = c->indirect ? FE_ADD_INDIRECT : 0};
@@ -82,14 +82,14 @@ static int fecan_add(struct fecan *c, unsigned int q, const struct fe_sg *out, u
 	return fe_ring_add(c->fe, q, out, nout, in, nin, nout + nin > 1 ? &ao : NULL, head);
 }
 
-static int fecan_post_rx(struct fecan *c, unsigned int i)
+static int gdrv_post_rx(struct gdrv *c, unsigned int i)
 {
 	struct fe_sg sg = {.gpa = c->rx_gpa[i], .len = c->rx_size};
 	uint16_t head;
 	int ret;
 
 	memset(c->rx_buf[i], 0xee, c->rx_size); /* stale bytes must not pass for a frame */
-	ret = fecan_add(c, VIRTIO_CAN_QUEUE_RX, NULL, 0, &sg, 1, &head);
+	ret = gdrv_add(c, VIRTIO_CAN_QUEUE_RX, NULL, 0, &sg, 1, &head);
 	if (ret < 0)
 		return ret;
 	c->rx_head_buf[head] = (uint16_t)i;
@@ -98,7 +98,7 @@ static int fecan_post_rx(struct fecan *c, unsigned int i)
 }
 
 /* Allocate every guest buffer once: guest memory is never freed. */
-static int fecan_alloc(struct fecan *c)
+static int gdrv_alloc(struct gdrv *c)
 {
 	struct fe *f = c->fe;
 
@@ -110,11 +110,11 @@ static int fecan_alloc(struct fecan *c)
 	if (!c->tx || !c->tx_head_slot || !c->rx_buf || !c->rx_gpa || !c->rx_head_buf)
 		return -ENOMEM;
 	for (unsigned int i = 0; i < c->txq_num; i++) {
-		c->tx[i].req = fe_alloc(f, FECAN_TX_BUF, 8, &c->tx[i].req_gpa);
+		c->tx[i].req = fe_alloc(f, GDRV_TX_BUF, 8, &c->tx[i].req_gpa);
 		c->tx[i].res = fe_alloc(f, 1, 1, &c->tx[i].res_gpa);
 		if (!c->tx[i].req || !c->tx[i].res)
 			return -ENOMEM;
-		c->tx_head_slot[i] = FECAN_NO_SLOT;
+		c->tx_head_slot[i] = GDRV_NO_SLOT;
 	}
 	for (unsigned int i = 0; i < c->rx_count; i++) {
 		c->rx_buf[i] = fe_alloc(f, c->rx_size, 8, &c->rx_gpa[i]);
@@ -126,7 +126,7 @@ static int fecan_alloc(struct fecan *c)
 }
 
 /* Connect to path, or (path NULL) take the connected socket conn_fd. */
-static int fecan_session(struct fecan *c, const char *path, int conn_fd, int timeout_ms)
+static int gdrv_session(struct gdrv *c, const char *path, int conn_fd, int timeout_ms)
 {
 	struct fe_start_opts start = c->opts.start;
 	int ret;
@@ -135,7 +135,7 @@ static int fecan_session(struct fecan *c, const char *path, int conn_fd, int tim
 	if (ret < 0)
 		return ret;
 	start.features =
-	    (start.features & ~FECAN_DEVICE_BITS) | (c->opts.can_features & FECAN_DEVICE_BITS);
+	    (start.features & ~GDRV_DEVICE_BITS) | (c->opts.can_features & GDRV_DEVICE_BITS);
 	ret = fe_start(c->fe, &start);
 	if (ret < 0)
 		return ret;
@@ -144,10 +144,10 @@ static int fecan_session(struct fecan *c, const char *path, int conn_fd, int tim
 	return 0;
 }
 
-static int fecan_open_on(struct fecan **out, const char *path, int conn_fd,
-			 const struct fecan_opts *o, int timeout_ms)
+static int gdrv_open_on(struct gdrv **out, const char *path, int conn_fd,
+			 const struct gdrv_opts *o, int timeout_ms)
 {
-	struct fecan *c;
+	struct gdrv *c;
 	uint16_t qsize;
 	int ret;
 
@@ -157,11 +157,11 @@ static int fecan_open_on(struct fecan **out, const char *path, int conn_fd,
 	if (o)
 		c->opts = *o;
 	else
-		fecan_opts_default(&c->opts);
+		gdrv_opts_default(&c->opts);
 	ret = fe_new(&c->fe, NULL);
 	if (ret < 0)
 		goto fail;
-	ret = fecan_session(c, path, conn_fd, timeout_ms);
+	ret = gdrv_session(c, path, conn_fd, timeout_ms);
 	if (ret < 0)
 		goto fail;
 	if (fe_num_rings(c->fe) < VIRTIO_CAN_NUM_QUEUES) {
@@ -173,15 +173,15 @@ static int fecan_open_on(struct fecan **out, const char *path, int conn_fd,
 	c->rxq_num = qsize;
 	c->rx_size = c->opts.rx_buf_size;
 	if (!c->rx_size)
-		c->rx_size = VIRTIO_CAN_HDR_SIZE + (fecan_has(c, VIRTIO_CAN_F_CAN_FD)
+		c->rx_size = VIRTIO_CAN_HDR_SIZE + (gdrv_has(c, VIRTIO_CAN_F_CAN_FD)
 							? VIRTIO_CAN_MAX_FD_LEN
 							: VIRTIO_CAN_MAX_CLASSIC_LEN);
 	c->rx_count = c->opts.rx_buffers && c->opts.rx_buffers < qsize ? c->opts.rx_buffers : qsize;
-	ret = fecan_alloc(c);
+	ret = gdrv_alloc(c);
 	if (ret < 0)
 		goto fail;
 	for (unsigned int i = 0; i < c->rx_count; i++) {
-		ret = fecan_post_rx(c, i);
+		ret = gdrv_post_rx(c, i);
 		if (ret < 0)
 			goto fail;
 	}
@@ -189,21 +189,21 @@ static int fecan_open_on(struct fecan **out, const char *path, int conn_fd,
 	*out = c;
 	return 0;
 fail:
-	fecan_close(c);
+	gdrv_close(c);
 	return ret;
 }
 
-int fecan_open(struct fecan **out, const char *path, const struct fecan_opts *o, int timeout_ms)
+int gdrv_open(struct gdrv **out, const char *path, const struct gdrv_opts *o, int timeout_ms)
 {
-	return fecan_open_on(out, path, -1, o, timeout_ms);
+	return gdrv_open_on(out, path, -1, o, timeout_ms);
 }
 
-int fecan_open_fd(struct fecan **out, int conn_fd, const struct fecan_opts *o, int timeout_ms)
+int gdrv_open_fd(struct gdrv **out, int conn_fd, const struct gdrv_opts *o, int timeout_ms)
 {
-	return fecan_open_on(out, NULL, conn_fd, o, timeout_ms);
+	return gdrv_open_on(out, NULL, conn_fd, o, timeout_ms);
 }
 
-void fecan_close(struct fecan *c)
+void gdrv_close(struct gdrv *c)
 {
 	if (!c)
 		return;
@@ -216,12 +216,12 @@ void fecan_close(struct fecan *c)
 	free(c);
 }
 
-int fecan_reconnect(struct fecan *c, const char *path, int timeout_ms)
+int gdrv_reconnect(struct gdrv *c, const char *path, int timeout_ms)
 {
 	int ret;
 
 	fe_disconnect(c->fe);
-	ret = fecan_session(c, path, -1, timeout_ms);
+	ret = gdrv_session(c, path, -1, timeout_ms);
 	if (ret < 0)
 		return ret;
 	/* Posted buffers stay posted; the new session starts from the used index. */
@@ -229,7 +229,7 @@ int fecan_reconnect(struct fecan *c, const char *path, int timeout_ms)
 	return 0;
 }
 
-int fecan_ctrl(struct fecan *c, uint16_t msg_type, int timeout_ms)
+int gdrv_ctrl(struct gdrv *c, uint16_t msg_type, int timeout_ms)
 {
 	struct fe_sg out = {.gpa = c->ctrl_gpa, .len = 2};
 	struct fe_sg in = {.gpa = c->ctrl_gpa + 2, .len = 1};
@@ -239,7 +239,7 @@ int fecan_ctrl(struct fecan *c, uint16_t msg_type, int timeout_ms)
 
 	memcpy(c->ctrl, &le, 2);
 	c->ctrl[2] = 0xff;
-	ret = fecan_add(c, VIRTIO_CAN_QUEUE_CTRL, &out, 1, &in, 1, NULL);
+	ret = gdrv_add(c, VIRTIO_CAN_QUEUE_CTRL, &out, 1, &in, 1, NULL);
 	if (ret < 0)
 		return ret;
 	fe_ring_kick(c->fe, VIRTIO_CAN_QUEUE_CTRL, false);
@@ -251,17 +251,17 @@ int fecan_ctrl(struct fecan *c, uint16_t msg_type, int timeout_ms)
 	return c->ctrl[2];
 }
 
-int fecan_start(struct fecan *c, int timeout_ms)
+int gdrv_start(struct gdrv *c, int timeout_ms)
 {
-	return fecan_ctrl(c, VIRTIO_CAN_SET_CTRL_MODE_START, timeout_ms);
+	return gdrv_ctrl(c, VIRTIO_CAN_SET_CTRL_MODE_START, timeout_ms);
 }
 
-int fecan_stop(struct fecan *c, int timeout_ms)
+int gdrv_stop(struct gdrv *c, int timeout_ms)
 {
-	return fecan_ctrl(c, VIRTIO_CAN_SET_CTRL_MODE_STOP, timeout_ms);
+	return gdrv_ctrl(c, VIRTIO_CAN_SET_CTRL_MODE_STOP, timeout_ms);
 }
 
-int fecan_status(struct fecan *c)
+int gdrv_status(struct gdrv *c)
 {
 	uint16_t le;
 	int ret = fe_get_config(c->fe, 0, &le, sizeof(le));
@@ -269,15 +269,15 @@ int fecan_status(struct fecan *c)
 	return ret < 0 ? ret : le16toh(le);
 }
 
-int fecan_wait_config_change(struct fecan *c, int timeout_ms)
+int gdrv_wait_config_change(struct gdrv *c, int timeout_ms)
 {
 	return fe_wait_config_change(c->fe, timeout_ms);
 }
 
 /* Make one request available, no kick: its token, or -errno. */
-static int tx_queue(struct fecan *c, const struct virtio_can_hdr *h, const void *data, uint32_t len)
+static int tx_queue(struct gdrv *c, const struct virtio_can_hdr *h, const void *data, uint32_t len)
 {
-	struct fecan_tx_slot *s = NULL;
+	struct gdrv_tx_slot *s = NULL;
 	struct fe_sg out, in;
 	unsigned int i;
 	uint16_t head;
@@ -297,7 +297,7 @@ static int tx_queue(struct fecan *c, const struct virtio_can_hdr *h, const void 
 	*s->res = 0xff;
 	out = (struct fe_sg){.gpa = s->req_gpa, .len = VIRTIO_CAN_HDR_SIZE + len};
 	in = (struct fe_sg){.gpa = s->res_gpa, .len = 1};
-	ret = fecan_add(c, VIRTIO_CAN_QUEUE_TX, &out, 1, &in, 1, &head);
+	ret = gdrv_add(c, VIRTIO_CAN_QUEUE_TX, &out, 1, &in, 1, &head);
 	if (ret < 0)
 		return ret;
 	s->busy = true;
@@ -306,7 +306,7 @@ static int tx_queue(struct fecan *c, const struct virtio_can_hdr *h, const void 
 	return (int)i;
 }
 
-int fecan_tx_raw(struct fecan *c, const struct virtio_can_hdr *h, const void *data, uint32_t len)
+int gdrv_tx_raw(struct gdrv *c, const struct virtio_can_hdr *h, const void *data, uint32_t len)
 {
 	int ret = tx_queue(c, h, data, len);
 
@@ -340,16 +340,16 @@ static int tx_request(const struct cframe *f, struct virtio_can_hdr *h, uint8_t 
 	return 0;
 }
 
-int fecan_tx(struct fecan *c, const struct cframe *f)
+int gdrv_tx(struct gdrv *c, const struct cframe *f)
 {
 	struct virtio_can_hdr h;
 	uint8_t data[CFRAME_MAX_DATA];
 	int ret = tx_request(f, &h, data);
 
-	return ret < 0 ? ret : fecan_tx_raw(c, &h, data, f->len);
+	return ret < 0 ? ret : gdrv_tx_raw(c, &h, data, f->len);
 }
 
-int fecan_tx_many(struct fecan *c, const struct cframe *f, unsigned int n)
+int gdrv_tx_many(struct gdrv *c, const struct cframe *f, unsigned int n)
 {
 	unsigned int i;
 	int ret = 0;
@@ -369,7 +369,7 @@ int fecan_tx_many(struct fecan *c, const struct cframe *f, unsigned int n)
 	return i > 0 || n == 0 ? (int)i : ret;
 }
 
-int fecan_tx_wait(struct fecan *c, int timeout_ms, int *token, uint8_t *result)
+int gdrv_tx_wait(struct gdrv *c, int timeout_ms, int *token, uint8_t *result)
 {
 	uint32_t id, len;
 	uint16_t slot;
@@ -378,10 +378,10 @@ int fecan_tx_wait(struct fecan *c, int timeout_ms, int *token, uint8_t *result)
 	ret = fe_ring_wait_used(c->fe, VIRTIO_CAN_QUEUE_TX, timeout_ms, &id, &len);
 	if (ret < 0)
 		return ret;
-	slot = id < c->txq_num ? c->tx_head_slot[id] : FECAN_NO_SLOT;
-	if (slot == FECAN_NO_SLOT)
+	slot = id < c->txq_num ? c->tx_head_slot[id] : GDRV_NO_SLOT;
+	if (slot == GDRV_NO_SLOT)
 		return -EPROTO;
-	c->tx_head_slot[id] = FECAN_NO_SLOT;
+	c->tx_head_slot[id] = GDRV_NO_SLOT;
 	c->tx[slot].busy = false;
 	c->tx_pending--;
 	if (token)
@@ -391,16 +391,16 @@ int fecan_tx_wait(struct fecan *c, int timeout_ms, int *token, uint8_t *result)
 	return len >= 1 ? 1 : -EPROTO;
 }
 
-int fecan_tx_sync(struct fecan *c, const struct cframe *f, int timeout_ms)
+int gdrv_tx_sync(struct gdrv *c, const struct cframe *f, int timeout_ms)
 {
-	int token = fecan_tx(c, f), done;
+	int token = gdrv_tx(c, f), done;
 	uint8_t result;
 
 	if (token < 0)
 		return token;
 	/* Completions of other requests on the way are consumed. */
 	for (;;) {
-		int ret = fecan_tx_wait(c, timeout_ms, &done, &result);
+		int ret = gdrv_tx_wait(c, timeout_ms, &done, &result);
 
 		if (ret < 0)
 			return ret;
@@ -410,7 +410,7 @@ int fecan_tx_sync(struct fecan *c, const struct cframe *f, int timeout_ms)
 }
 
 /* What the Linux driver checks before it accepts an RX frame. */
-static int fecan_rx_check(const struct fecan *c, const struct virtio_can_hdr *h, uint32_t used)
+static int gdrv_rx_check(const struct gdrv *c, const struct virtio_can_hdr *h, uint32_t used)
 {
 	uint32_t flags = le32toh(h->flags), len = le16toh(h->length);
 	uint32_t id = le32toh(h->can_id);
@@ -419,9 +419,9 @@ static int fecan_rx_check(const struct fecan *c, const struct virtio_can_hdr *h,
 		return -EPROTO;
 	if (flags & ~VIRTIO_CAN_FLAGS_KNOWN)
 		return -EPROTO;
-	if ((flags & VIRTIO_CAN_FLAGS_FD) && !fecan_has(c, VIRTIO_CAN_F_CAN_FD))
+	if ((flags & VIRTIO_CAN_FLAGS_FD) && !gdrv_has(c, VIRTIO_CAN_F_CAN_FD))
 		return -EPROTO;
-	if ((flags & VIRTIO_CAN_FLAGS_RTR) && !fecan_has(c, VIRTIO_CAN_F_RTR_FRAMES))
+	if ((flags & VIRTIO_CAN_FLAGS_RTR) && !gdrv_has(c, VIRTIO_CAN_F_RTR_FRAMES))
 		return -EPROTO;
 	if (len >
 	    ((flags & VIRTIO_CAN_FLAGS_FD) ? VIRTIO_CAN_MAX_FD_LEN : VIRTIO_CAN_MAX_CLASSIC_LEN))
@@ -433,7 +433,7 @@ static int fecan_rx_check(const struct fecan *c, const struct virtio_can_hdr *h,
 	return 0;
 }
 
-int fecan_rx(struct fecan *c, struct cframe *f, int timeout_ms)
+int gdrv_rx(struct gdrv *c, struct cframe *f, int timeout_ms)
 {
 	uint32_t id, used, flags;
 	uint16_t i;
@@ -450,7 +450,7 @@ int fecan_rx(struct fecan *c, struct cframe *f, int timeout_ms)
 	buf = c->rx_buf[i];
 	memcpy(&c->rx_last, buf, VIRTIO_CAN_HDR_SIZE);
 	c->rx_last_len = used;
-	check = fecan_rx_check(c, &c->rx_last, used);
+	check = gdrv_rx_check(c, &c->rx_last, used);
 	if (check == 0) {
 		memset(f, 0, sizeof(*f));
 		flags = le32toh(c->rx_last.flags);
@@ -462,14 +462,14 @@ int fecan_rx(struct fecan *c, struct cframe *f, int timeout_ms)
 		if (!(flags & VIRTIO_CAN_FLAGS_RTR))
 			memcpy(f->data, buf + VIRTIO_CAN_HDR_SIZE, f->len);
 	}
-	ret = fecan_post_rx(c, i);
+	ret = gdrv_post_rx(c, i);
 	if (ret < 0)
 		return ret;
 	fe_ring_kick(c->fe, VIRTIO_CAN_QUEUE_RX, false);
 	return check < 0 ? check : 1;
 }
 
-void fecan_rx_last(const struct fecan *c, struct virtio_can_hdr *h, uint32_t *used_len)
+void gdrv_rx_last(const struct gdrv *c, struct virtio_can_hdr *h, uint32_t *used_len)
 {
 	if (h)
 		*h = c->rx_last;

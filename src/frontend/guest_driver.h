@@ -9,8 +9,8 @@
  * Used by the device integration tests, the real-CAN suite, the frontend
  * tool and the benchmarks. Synchronous; every wait is bounded.
  */
-#ifndef FECAN_H
-#define FECAN_H
+#ifndef GDRV_H
+#define GDRV_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,9 +20,9 @@
 #include "fe.h"
 #include "virtio_can.h"
 
-struct fecan;
+struct gdrv;
 
-struct fecan_opts {
+struct gdrv_opts {
 	/* Session as fe_start does it (order, features, queue size ...). */
 	struct fe_start_opts start;
 	/*
@@ -36,49 +36,49 @@ struct fecan_opts {
 	unsigned int rx_buffers;
 };
 
-void fecan_opts_default(struct fecan_opts *o);
+void gdrv_opts_default(struct gdrv_opts *o);
 
 /*
  * Connect to the backend at path (retrying up to timeout_ms while it
  * starts), negotiate, start the three rings, and fill the Rxq. Does NOT
  * send START. 0 or -errno.
  */
-int fecan_open(struct fecan **out, const char *path, const struct fecan_opts *o, int timeout_ms);
+int gdrv_open(struct gdrv **out, const char *path, const struct gdrv_opts *o, int timeout_ms);
 
 /* The same over an already connected socket (taken, also on failure). */
-int fecan_open_fd(struct fecan **out, int conn_fd, const struct fecan_opts *o, int timeout_ms);
+int gdrv_open_fd(struct gdrv **out, int conn_fd, const struct gdrv_opts *o, int timeout_ms);
 
 /* Disconnect and free everything. NULL is a no-op. */
-void fecan_close(struct fecan *c);
+void gdrv_close(struct gdrv *c);
 
 /*
  * Drop the connection and connect again as a restarted VMM would, keeping
  * guest memory (in-flight TX requests are forgotten). Refills the Rxq.
  */
-int fecan_reconnect(struct fecan *c, const char *path, int timeout_ms);
+int gdrv_reconnect(struct gdrv *c, const char *path, int timeout_ms);
 
-struct fe *fecan_fe(struct fecan *c);
+struct fe *gdrv_fe(struct gdrv *c);
 
 /* Negotiated virtio features (device bits in the low 24). */
-uint64_t fecan_features(const struct fecan *c);
-bool fecan_has(const struct fecan *c, unsigned int can_feature_bit);
+uint64_t gdrv_features(const struct gdrv *c);
+bool gdrv_has(const struct gdrv *c, unsigned int can_feature_bit);
 
 /* Controlq: VIRTIO_CAN_RESULT_OK / NOT_OK, or -errno. */
-int fecan_ctrl(struct fecan *c, uint16_t msg_type, int timeout_ms);
-int fecan_start(struct fecan *c, int timeout_ms);
-int fecan_stop(struct fecan *c, int timeout_ms);
+int gdrv_ctrl(struct gdrv *c, uint16_t msg_type, int timeout_ms);
+int gdrv_start(struct gdrv *c, int timeout_ms);
+int gdrv_stop(struct gdrv *c, int timeout_ms);
 
 /* config space status (GET_CONFIG of 2 bytes), or -errno. */
-int fecan_status(struct fecan *c);
+int gdrv_status(struct gdrv *c);
 
 /* Wait for CONFIG_CHANGE_MSG on the backend channel: 0 or -ETIMEDOUT. */
-int fecan_wait_config_change(struct fecan *c, int timeout_ms);
+int gdrv_wait_config_change(struct gdrv *c, int timeout_ms);
 
 /*
  * TX: queue one request for frame f (kicks). Returns the request's token
  * (>= 0), -ENOSPC when the Txq is full, or -errno.
  */
-int fecan_tx(struct fecan *c, const struct cframe *f);
+int gdrv_tx(struct gdrv *c, const struct cframe *f);
 
 /* A test frame: id, flags, len bytes of data from seed (none for RTR). */
 static inline struct cframe cf_make(uint32_t id, uint8_t flags, uint8_t len, uint8_t seed)
@@ -100,19 +100,19 @@ static inline struct cframe cf_make(uint32_t id, uint8_t flags, uint8_t len, uin
  * one turn. The number queued (fewer when the Txq fills), or -errno when
  * not even the first could be.
  */
-int fecan_tx_many(struct fecan *c, const struct cframe *f, unsigned int n);
+int gdrv_tx_many(struct gdrv *c, const struct cframe *f, unsigned int n);
 
 /* Same with a raw header and data, for requests the device must refuse. */
-int fecan_tx_raw(struct fecan *c, const struct virtio_can_hdr *h, const void *data, uint32_t len);
+int gdrv_tx_raw(struct gdrv *c, const struct virtio_can_hdr *h, const void *data, uint32_t len);
 
 /* Wait for one TX completion: 1 with *token and *result, or -ETIMEDOUT. */
-int fecan_tx_wait(struct fecan *c, int timeout_ms, int *token, uint8_t *result);
+int gdrv_tx_wait(struct gdrv *c, int timeout_ms, int *token, uint8_t *result);
 
-/* fecan_tx then wait for that request: the result byte, or -errno. */
-int fecan_tx_sync(struct fecan *c, const struct cframe *f, int timeout_ms);
+/* gdrv_tx then wait for that request: the result byte, or -errno. */
+int gdrv_tx_sync(struct gdrv *c, const struct cframe *f, int timeout_ms);
 
 /* TX requests not yet completed. */
-unsigned int fecan_tx_pending(const struct fecan *c);
+unsigned int gdrv_tx_pending(const struct gdrv *c);
 
 /*
  * RX: take one received frame (waiting up to timeout_ms; 0 = poll) and
@@ -120,12 +120,12 @@ unsigned int fecan_tx_pending(const struct fecan *c);
  * device wrote something the Linux driver would drop (wrong msg_type,
  * unknown flags, used length != 16 + length, length out of range).
  */
-int fecan_rx(struct fecan *c, struct cframe *f, int timeout_ms);
+int gdrv_rx(struct gdrv *c, struct cframe *f, int timeout_ms);
 
-/* Raw view of the last frame fecan_rx took: header and used length. */
-void fecan_rx_last(const struct fecan *c, struct virtio_can_hdr *h, uint32_t *used_len);
+/* Raw view of the last frame gdrv_rx took: header and used length. */
+void gdrv_rx_last(const struct gdrv *c, struct virtio_can_hdr *h, uint32_t *used_len);
 
 /* RX buffers posted and not yet used. */
-unsigned int fecan_rx_posted(const struct fecan *c);
+unsigned int gdrv_rx_posted(const struct gdrv *c);
 
 #endif

@@ -24,8 +24,8 @@
 
 #include "vhost-user/gmem.h"
 #include "cbits.h"
-#include "vcd.h"
-#include "vcd_frame.h"
+#include "device.h"
+#include "device_frame.h"
 #include "virtio_can.h"
 #include "vhost-user/vlog.h"
 #include "vhost-user/vq.h"
@@ -38,7 +38,7 @@
 #define HEAP_START (3 * RING_SPAN)
 
 #define F_VERSION_1 (1ull << 32)
-#define F_TYPES (VCD_F_CLASSIC | VCD_F_FD | VCD_F_RTR)
+#define F_TYPES (DEVICE_F_CLASSIC | DEVICE_F_FD | DEVICE_F_RTR)
 
 #define TXQ VIRTIO_CAN_QUEUE_TX
 #define RXQ VIRTIO_CAN_QUEUE_RX
@@ -136,7 +136,7 @@ static uint64_t fake_now(void *port)
 	return ((struct fake_port *)port)->now;
 }
 
-static const struct vcd_port_ops fake_ops = {
+static const struct device_port_ops fake_ops = {
     .send = fake_send,
     .start = fake_start,
     .stop = fake_stop,
@@ -160,7 +160,7 @@ struct t {
 	struct gmem gm;
 	struct ring r[3];
 	struct fake_port port;
-	struct vcd *d;
+	struct device *d;
 	const struct vu_device *vd;
 	unsigned int config_notifies;
 };
@@ -224,7 +224,7 @@ static void ring_stop(struct t *t, unsigned int qi)
 
 static struct t *t_open(void **state, const struct opts *o)
 {
-	struct vcd_config cfg = {
+	struct device_config cfg = {
 	    .name = "can-test",
 	    .fd = o->fd,
 	    .rx_backlog = o->backlog,
@@ -239,13 +239,13 @@ static struct t *t_open(void **state, const struct opts *o)
 	    .userspace_addr = UVA_BASE,
 	    .mmap_offset = 0,
 	};
-	uint64_t features = o->features ? o->features : VCD_F_CLASSIC | VCD_F_RTR;
+	uint64_t features = o->features ? o->features : DEVICE_F_CLASSIC | DEVICE_F_RTR;
 	struct t *t = calloc(1, sizeof(*t));
 
 	assert_non_null(t);
 	*state = t;
 	if (!o->features && o->fd)
-		features |= VCD_F_FD;
+		features |= DEVICE_F_FD;
 	t->mem = aligned_alloc(4096, MEM_SIZE);
 	assert_non_null(t->mem);
 	memset(t->mem, 0, MEM_SIZE);
@@ -256,9 +256,9 @@ static struct t *t_open(void **state, const struct opts *o)
 	t->port.fail_index = -1;
 	t->port.tx_confirm = -1;
 	t->port.now = 1000;
-	assert_int_equal(vcd_new(&t->d, &cfg, &fake_ops, &t->port), 0);
-	t->vd = vcd_vu_device(t->d);
-	vcd_set_config_notify(t->d, note_config_change, t);
+	assert_int_equal(device_new(&t->d, &cfg, &fake_ops, &t->port), 0);
+	t->vd = device_vu_device(t->d);
+	device_set_config_notify(t->d, note_config_change, t);
 	assert_int_equal(ops(t)->set_features(dev(t), features | F_VERSION_1), 0);
 
 	for (unsigned int i = 0; i < 3; i++) {
@@ -298,7 +298,7 @@ static int t_teardown(void **state)
 			ring_stop(t, i);
 		close(t->r[i].q.call_fd);
 	}
-	vcd_free(t->d);
+	device_free(t->d);
 	gmem_clear(&t->gm);
 	free(t->mem);
 	free(t);
@@ -442,11 +442,11 @@ static uint64_t notified(struct t *t, unsigned int qi)
 	return v;
 }
 
-static struct vcd_stats stats(struct t *t)
+static struct device_stats stats(struct t *t)
 {
-	struct vcd_stats s;
+	struct device_stats s;
 
-	vcd_get_stats(t->d, &s);
+	device_get_stats(t->d, &s);
 	return s;
 }
 
@@ -485,7 +485,7 @@ static uint8_t ctrl(struct t *t, uint16_t type)
 static void start_ok(struct t *t)
 {
 	assert_int_equal(ctrl(t, VIRTIO_CAN_SET_CTRL_MODE_START), VIRTIO_CAN_RESULT_OK);
-	assert_true(vcd_started(t->d));
+	assert_true(device_started(t->d));
 }
 
 /* ---- TX requests ---- */
@@ -498,9 +498,9 @@ struct tx_req {
 
 static void put_hdr(uint8_t *b, uint16_t type, uint16_t len, uint32_t flags, uint32_t id)
 {
-	struct vcd_hdr h = {.msg_type = type, .length = len, .flags = flags, .can_id = id};
+	struct device_hdr h = {.msg_type = type, .length = len, .flags = flags, .can_id = id};
 
-	vcd_hdr_encode(&h, b);
+	device_hdr_encode(&h, b);
 }
 
 /*
@@ -548,7 +548,7 @@ static void tx_expect_rejected(struct t *t, uint16_t type, uint32_t flags, uint3
 			       uint16_t len, uint32_t readable)
 {
 	struct tx_req r;
-	struct vcd_stats before = stats(t);
+	struct device_stats before = stats(t);
 
 	r = tx_post_n(t, type, len, flags, id, NULL, readable);
 	kick(t, TXQ);
@@ -578,10 +578,10 @@ static uint8_t *rx_post(struct t *t, uint32_t size, uint16_t *head)
 
 static void check_rx_msg(const uint8_t *b, const struct cframe *f)
 {
-	struct vcd_hdr h;
+	struct device_hdr h;
 	uint32_t flags = 0;
 
-	vcd_hdr_decode(b, &h);
+	device_hdr_decode(b, &h);
 	if (f->flags & CFRAME_EXT)
 		flags |= VIRTIO_CAN_FLAGS_EXTENDED;
 	if (f->flags & CFRAME_FD)
@@ -623,7 +623,7 @@ static uint8_t *rx_one(struct t *t, const struct cframe *f, uint32_t size, uint3
 	kick(t, RXQ);
 	/* No frame yet: the buffer is not taken. */
 	assert_int_equal(used_count(t, RXQ), before);
-	vcd_rx_frames(t->d, f, 1);
+	device_rx_frames(t->d, f, 1);
 	*len = used_len(t, RXQ, head);
 	return b;
 }
@@ -638,16 +638,16 @@ static void test_device_description(void **state)
 	struct t *t = t_open(state, &o);
 	const struct vu_device *vd = t->vd;
 
-	assert_int_equal(vd->features, VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK);
+	assert_int_equal(vd->features, DEVICE_F_CLASSIC | DEVICE_F_RTR | DEVICE_F_LATE_TX_ACK);
 	assert_int_equal(vd->num_queues, 3);
 	/* The README's "queue sizes are powers of two up to 1024". */
-	assert_int_equal(vd->max_queue_size, VCD_MAX_QUEUE_SIZE);
-	assert_int_equal(VCD_MAX_QUEUE_SIZE, 1024);
+	assert_int_equal(vd->max_queue_size, DEVICE_MAX_QUEUE_SIZE);
+	assert_int_equal(DEVICE_MAX_QUEUE_SIZE, 1024);
 	assert_int_equal(vd->config_size, 2);
 	assert_null(vd->ops->set_config);
 	assert_non_null(vd->name);
-	assert_false(vcd_started(t->d));
-	assert_int_equal(vcd_status(t->d), 0);
+	assert_false(device_started(t->d));
+	assert_int_equal(device_status(t->d), 0);
 }
 
 static void test_device_description_fd(void **state)
@@ -655,7 +655,7 @@ static void test_device_description_fd(void **state)
 	struct opts o = {.fd = true};
 	struct t *t = t_open(state, &o);
 
-	assert_int_equal(t->vd->features, VCD_F_CLASSIC | VCD_F_FD | VCD_F_RTR | VCD_F_LATE_TX_ACK);
+	assert_int_equal(t->vd->features, DEVICE_F_CLASSIC | DEVICE_F_FD | DEVICE_F_RTR | DEVICE_F_LATE_TX_ACK);
 }
 
 static void test_set_features_refused(void **state)
@@ -665,16 +665,16 @@ static void test_set_features_refused(void **state)
 	const uint64_t bad[] = {
 	    0,
 	    F_VERSION_1,
-	    VCD_F_LATE_TX_ACK | F_VERSION_1,
-	    VCD_F_RTR | F_VERSION_1,
-	    VCD_F_RTR | VCD_F_FD | F_VERSION_1,
+	    DEVICE_F_LATE_TX_ACK | F_VERSION_1,
+	    DEVICE_F_RTR | F_VERSION_1,
+	    DEVICE_F_RTR | DEVICE_F_FD | F_VERSION_1,
 	};
 
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(ops(t)->set_features(dev(t), bad[i]), -EINVAL);
-	assert_int_equal(ops(t)->set_features(dev(t), VCD_F_FD | F_VERSION_1), 0);
-	assert_int_equal(ops(t)->set_features(dev(t), VCD_F_CLASSIC), 0);
-	assert_int_equal(ops(t)->set_features(dev(t), VCD_F_CLASSIC | VCD_F_RTR), 0);
+	assert_int_equal(ops(t)->set_features(dev(t), DEVICE_F_FD | F_VERSION_1), 0);
+	assert_int_equal(ops(t)->set_features(dev(t), DEVICE_F_CLASSIC), 0);
+	assert_int_equal(ops(t)->set_features(dev(t), DEVICE_F_CLASSIC | DEVICE_F_RTR), 0);
 }
 
 static void test_set_features_tx_confirm(void **state)
@@ -683,13 +683,13 @@ static void test_set_features_tx_confirm(void **state)
 	struct t *t = t_open(state, &o);
 
 	assert_int_equal(t->port.tx_confirm, 0);
-	assert_int_equal(ops(t)->set_features(dev(t), VCD_F_CLASSIC | VCD_F_LATE_TX_ACK), 0);
+	assert_int_equal(ops(t)->set_features(dev(t), DEVICE_F_CLASSIC | DEVICE_F_LATE_TX_ACK), 0);
 	assert_int_equal(t->port.tx_confirm, 1);
-	assert_int_equal(ops(t)->set_features(dev(t), VCD_F_CLASSIC), 0);
+	assert_int_equal(ops(t)->set_features(dev(t), DEVICE_F_CLASSIC), 0);
 	assert_int_equal(t->port.tx_confirm, 0);
 	/* A port that cannot confirm refuses LATE_TX_ACK. */
 	t->port.tx_confirm_err = -EOPNOTSUPP;
-	assert_int_equal(ops(t)->set_features(dev(t), VCD_F_CLASSIC | VCD_F_LATE_TX_ACK),
+	assert_int_equal(ops(t)->set_features(dev(t), DEVICE_F_CLASSIC | DEVICE_F_LATE_TX_ACK),
 			 -EOPNOTSUPP);
 }
 
@@ -733,7 +733,7 @@ static void test_config_reads(void **state)
 	struct t *t = t_open(state, &o);
 
 	check_config_reads(t, 0);
-	vcd_bus_off(t->d);
+	device_bus_off(t->d);
 	check_config_reads(t, VIRTIO_CAN_S_CTRL_BUSOFF);
 }
 
@@ -762,7 +762,7 @@ static void test_tx_reject_unknown_flags(void **state)
 
 static void test_tx_reject_fd_not_negotiated(void **state)
 {
-	struct opts o = {.fd = true, .features = VCD_F_CLASSIC | VCD_F_RTR};
+	struct opts o = {.fd = true, .features = DEVICE_F_CLASSIC | DEVICE_F_RTR};
 	struct t *t = t_open(state, &o);
 
 	start_ok(t);
@@ -772,7 +772,7 @@ static void test_tx_reject_fd_not_negotiated(void **state)
 
 static void test_tx_reject_classic_not_negotiated(void **state)
 {
-	struct opts o = {.fd = true, .features = VCD_F_FD};
+	struct opts o = {.fd = true, .features = DEVICE_F_FD};
 	struct t *t = t_open(state, &o);
 
 	start_ok(t);
@@ -782,7 +782,7 @@ static void test_tx_reject_classic_not_negotiated(void **state)
 
 static void test_tx_reject_rtr_not_negotiated(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC};
+	struct opts o = {.features = DEVICE_F_CLASSIC};
 	struct t *t = t_open(state, &o);
 
 	start_ok(t);
@@ -885,7 +885,7 @@ static void test_tx_reject_bus_off(void **state)
 	struct t *t = t_open(state, &o);
 
 	start_ok(t);
-	vcd_bus_off(t->d);
+	device_bus_off(t->d);
 	tx_expect_rejected(t, VIRTIO_CAN_TX, 0, 0x123, 2, 0);
 }
 
@@ -1121,7 +1121,7 @@ static void test_tx_full_ring_notifies(void **state)
 }
 
 /* Requests of the Linux driver through indirect tables in one budget: 3 reads each. */
-#define TX_PER_WAKEUP ((VCD_TX_BUDGET - (VCD_MAX_CHAIN + 1)) / 3 + 1)
+#define TX_PER_WAKEUP ((DEVICE_TX_BUDGET - (DEVICE_MAX_CHAIN + 1)) / 3 + 1)
 
 /*
  * A guest that reposts every request at once keeps the Txq full forever: one
@@ -1169,16 +1169,16 @@ static void test_tx_budget_refilling_guest(void **state)
 }
 
 /*
- * Post a chain of n descriptors (2..VCD_MAX_CHAIN + 1) through an indirect
+ * Post a chain of n descriptors (2..DEVICE_MAX_CHAIN + 1) through an indirect
  * table: readable pieces of the 16-byte buffer b, then one writable byte w.
  */
 static uint16_t post_split(struct t *t, unsigned int qi, uint8_t *b, uint32_t blen, uint8_t *w,
 			   unsigned int n)
 {
-	struct seg s[VCD_MAX_CHAIN + 1];
+	struct seg s[DEVICE_MAX_CHAIN + 1];
 	unsigned int nr = n - 1;
 
-	assert_true(n >= 2 && n <= VCD_MAX_CHAIN + 1 && nr <= blen);
+	assert_true(n >= 2 && n <= DEVICE_MAX_CHAIN + 1 && nr <= blen);
 	for (unsigned int i = 0; i < nr; i++) {
 		uint32_t from = blen * i / nr, to = blen * (i + 1) / nr;
 
@@ -1201,7 +1201,7 @@ static uint16_t tx_post_split(struct t *t, uint32_t id, unsigned int n, uint8_t 
 }
 
 /*
- * A request of VCD_MAX_CHAIN descriptors is served; one more breaks the
+ * A request of DEVICE_MAX_CHAIN descriptors is served; one more breaks the
  * queue (once, logged): no virtio-can request needs that many, and the
  * generic bound (the queue size) let one chain cost the loop 32768 reads.
  */
@@ -1212,23 +1212,23 @@ static void test_tx_chain_bound(void **state)
 	uint8_t *res;
 
 	start_ok(t);
-	(void)tx_post_split(t, 0x10, VCD_MAX_CHAIN, &res);
+	(void)tx_post_split(t, 0x10, DEVICE_MAX_CHAIN, &res);
 	kick(t, TXQ);
 	assert_int_equal(*res, VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(t->port.nsent, 1);
 	assert_false(qp(t, TXQ)->broken);
-	(void)tx_post_split(t, 0x11, VCD_MAX_CHAIN + 1, &res);
+	(void)tx_post_split(t, 0x11, DEVICE_MAX_CHAIN + 1, &res);
 	kick(t, TXQ);
 	assert_true(qp(t, TXQ)->broken);
 	assert_int_equal(*res, NOT_SET);
 	assert_int_equal(t->port.nsent, 1);
-	/* The pointer and VCD_MAX_CHAIN buffers read, the next one refused. */
-	assert_true(qp(t, TXQ)->walked <= 2 * (VCD_MAX_CHAIN + 1));
+	/* The pointer and DEVICE_MAX_CHAIN buffers read, the next one refused. */
+	assert_true(qp(t, TXQ)->walked <= 2 * (DEVICE_MAX_CHAIN + 1));
 }
 
 /*
  * The budget counts descriptors read, not chains: a guest that reposts
- * requests of the longest allowed chain at once gets at most VCD_TX_BUDGET
+ * requests of the longest allowed chain at once gets at most DEVICE_TX_BUDGET
  * reads per wakeup, and one whole budget before the queue yields. Counting
  * chains, one wakeup read 256 chains of 17 descriptors (and of 32768 with
  * the queue size as the chain bound).
@@ -1237,12 +1237,12 @@ static void test_tx_budget_counts_descriptors(void **state)
 {
 	struct opts o = {0};
 	struct t *t = t_open(state, &o);
-	const unsigned int cost = VCD_MAX_CHAIN + 1;
+	const unsigned int cost = DEVICE_MAX_CHAIN + 1;
 	struct vring_avail *av;
 
 	start_ok(t);
 	for (unsigned int i = 0; i < QNUM; i++)
-		(void)tx_post_split(t, 0x100 + i, VCD_MAX_CHAIN, NULL);
+		(void)tx_post_split(t, 0x100 + i, DEVICE_MAX_CHAIN, NULL);
 	av = (struct vring_avail *)(void *)(t->mem + t->r[TXQ].avail_off);
 	t->port.refill_avail_idx = &av->idx;
 	t->port.refill_shadow = &t->r[TXQ].avail_idx;
@@ -1255,12 +1255,12 @@ static void test_tx_budget_counts_descriptors(void **state)
 		t->port.nsent = 0;
 		kick(t, TXQ);
 		done = qp(t, TXQ)->walked - before;
-		assert_true(done <= VCD_TX_BUDGET);
-		assert_true(done > VCD_TX_BUDGET - cost);
+		assert_true(done <= DEVICE_TX_BUDGET);
+		assert_true(done > DEVICE_TX_BUDGET - cost);
 		assert_int_equal(done, t->port.nsent * cost);
 		assert_true(qp(t, TXQ)->resume);
 	}
-	assert_true(stats(t).walk_max[TXQ] <= VCD_TX_BUDGET);
+	assert_true(stats(t).walk_max[TXQ] <= DEVICE_TX_BUDGET);
 	assert_false(qp(t, TXQ)->broken);
 }
 
@@ -1276,25 +1276,25 @@ static void test_rx_budget_counts_descriptors(void **state)
 	for (unsigned int i = 0; i < QNUM; i++) {
 		uint8_t *b = galloc(t, 80);
 
-		/* All of it writable: VCD_MAX_CHAIN pieces of 5 bytes. */
-		struct seg s[VCD_MAX_CHAIN];
+		/* All of it writable: DEVICE_MAX_CHAIN pieces of 5 bytes. */
+		struct seg s[DEVICE_MAX_CHAIN];
 
-		for (unsigned int k = 0; k < VCD_MAX_CHAIN; k++)
+		for (unsigned int k = 0; k < DEVICE_MAX_CHAIN; k++)
 			s[k] = (struct seg){b + 5 * k, 5, true};
-		(void)post_indirect(t, RXQ, s, VCD_MAX_CHAIN);
+		(void)post_indirect(t, RXQ, s, DEVICE_MAX_CHAIN);
 	}
 	for (unsigned int i = 0; i < 300; i++)
 		f[i] = mkframe(0x200 + i, 0, 8, (uint8_t)i);
 	before = qp(t, RXQ)->walked;
-	vcd_rx_frames(t->d, f, 300);
-	assert_true(qp(t, RXQ)->walked - before <= VCD_RX_BUDGET);
-	assert_true(qp(t, RXQ)->walked - before > VCD_RX_BUDGET - (VCD_MAX_CHAIN + 1));
+	device_rx_frames(t->d, f, 300);
+	assert_true(qp(t, RXQ)->walked - before <= DEVICE_RX_BUDGET);
+	assert_true(qp(t, RXQ)->walked - before > DEVICE_RX_BUDGET - (DEVICE_MAX_CHAIN + 1));
 	assert_true(qp(t, RXQ)->resume);
-	assert_true(stats(t).walk_max[RXQ] <= VCD_RX_BUDGET);
+	assert_true(stats(t).walk_max[RXQ] <= DEVICE_RX_BUDGET);
 	assert_true(stats(t).rx_delivered > 0);
 }
 
-/* And control requests: VCD_CTRL_BUDGET reads, fewer than VCD_CTRL_REQS requests. */
+/* And control requests: DEVICE_CTRL_BUDGET reads, fewer than DEVICE_CTRL_REQS requests. */
 static void test_ctrl_budget_counts_descriptors(void **state)
 {
 	struct opts o = {0};
@@ -1309,14 +1309,14 @@ static void test_ctrl_budget_counts_descriptors(void **state)
 		memset(b, 0, 16);
 		b[0] = (uint8_t)type;
 		b[1] = (uint8_t)(type >> 8);
-		(void)post_split(t, CTQ, b, 16, w, VCD_MAX_CHAIN);
+		(void)post_split(t, CTQ, b, 16, w, DEVICE_MAX_CHAIN);
 	}
 	kick(t, CTQ);
-	assert_true(qp(t, CTQ)->walked - before <= VCD_CTRL_BUDGET);
-	assert_true(used_count(t, CTQ) < VCD_CTRL_REQS);
+	assert_true(qp(t, CTQ)->walked - before <= DEVICE_CTRL_BUDGET);
+	assert_true(used_count(t, CTQ) < DEVICE_CTRL_REQS);
 	assert_true(used_count(t, CTQ) > 0);
 	assert_true(qp(t, CTQ)->resume);
-	assert_true(stats(t).walk_max[CTQ] <= VCD_CTRL_BUDGET);
+	assert_true(stats(t).walk_max[CTQ] <= DEVICE_CTRL_BUDGET);
 }
 
 /*
@@ -1405,8 +1405,8 @@ static void test_tx_send_error(void **state)
 	assert_int_equal(stats(t).tx_failed, 1);
 	assert_int_equal(stats(t).tx_ok, 2);
 	assert_int_equal(stats(t).busoff_events, 0);
-	assert_true(vcd_started(t->d));
-	assert_int_equal(vcd_status(t->d), 0);
+	assert_true(device_started(t->d));
+	assert_int_equal(device_status(t->d), 0);
 	/* The next frame goes out. */
 	struct tx_req n = tx_post(t, 0, 0x30, 0, NULL);
 	kick(t, TXQ);
@@ -1470,7 +1470,7 @@ static void test_tx_allow(void **state)
 /*
  * --bitrate: the guest's frames go to the port no faster than a bus of
  * that speed carries them: with its ring full, at any time t only the
- * frames whose booked slots start within VCD_PACE_AHEAD_NS of t are out. The fake clock
+ * frames whose booked slots start within DEVICE_PACE_AHEAD_NS of t are out. The fake clock
  * moves by hand; the bit lengths are cbits' (tested on their own).
  */
 static unsigned int paced_expected(const uint64_t *dur, unsigned int n, uint64_t elapsed_ns)
@@ -1479,7 +1479,7 @@ static unsigned int paced_expected(const uint64_t *dur, unsigned int n, uint64_t
 	unsigned int k = 0;
 
 	/* Frame k is popped while the bus is booked up to at most the window ahead. */
-	while (k < n && booked <= elapsed_ns + VCD_PACE_AHEAD_NS)
+	while (k < n && booked <= elapsed_ns + DEVICE_PACE_AHEAD_NS)
 		booked += dur[k++];
 	return k;
 }
@@ -1507,10 +1507,10 @@ static void test_tx_paced(void **state)
 	assert_int_equal(t->port.nsent, paced_expected(dur, N, 0));
 	assert_true(t->port.nsent < N / 2);
 	/* Asleep until the bus has room: a timeout, no kick needed. */
-	assert_true(vcd_timeout_ms(t->d) > 0 && vcd_timeout_ms(t->d) <= 1);
+	assert_true(device_timeout_ms(t->d) > 0 && device_timeout_ms(t->d) <= 1);
 	for (uint64_t ms = 1; ms <= 40; ms++) {
 		t->port.now++;
-		vcd_tick(t->d);
+		device_tick(t->d);
 		assert_int_equal(t->port.nsent, paced_expected(dur, N, ms * 1000000u));
 	}
 	assert_int_equal(t->port.nsent, N);
@@ -1518,7 +1518,7 @@ static void test_tx_paced(void **state)
 		assert_tx_result(t, &r[i], VIRTIO_CAN_RESULT_OK);
 	/* 24 frames of about 1 ms each at 125 kbit/s: sent over about 22 ms. */
 	assert_true(total > 20000000u && total < 30000000u);
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 }
 
 /*
@@ -1542,18 +1542,18 @@ static void test_tx_paced_late_wakeup(void **state)
 	n0 = t->port.nsent;
 	dur = cbits_frame_ns(&t->port.sent[0], 125000, 0);
 	t->port.now += 20;
-	vcd_tick(t->d);
+	device_tick(t->d);
 	/* Booked from 20 ms - window to 20 ms + window: two windows of frames more. */
-	want = n0 + (unsigned int)((2 * VCD_PACE_AHEAD_NS) / dur);
+	want = n0 + (unsigned int)((2 * DEVICE_PACE_AHEAD_NS) / dur);
 	assert_true(t->port.nsent >= want - 1 && t->port.nsent <= want + 1);
 	/* Starting from the clock instead would give one window's worth only. */
-	assert_true(t->port.nsent > n0 + VCD_PACE_AHEAD_NS / dur + 2);
+	assert_true(t->port.nsent > n0 + DEVICE_PACE_AHEAD_NS / dur + 2);
 }
 
 /* With LATE_TX_ACK, a paced request completes when its slot is over, not at its echo. */
 static void test_tx_paced_late_ack(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK,
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_RTR | DEVICE_F_LATE_TX_ACK,
 			 .bitrate = 125000};
 	struct t *t = t_open(state, &o);
 	uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -1568,14 +1568,14 @@ static void test_tx_paced_late_ack(void **state)
 	echo = t->port.sent[0];
 	dur = cbits_frame_ns(&echo, 125000, 0);
 	assert_true(dur > 800000u && dur < 1200000u); /* about 1 ms */
-	vcd_tx_confirmed(t->d, &echo);
+	device_tx_confirmed(t->d, &echo);
 	assert_int_equal(*r.result, NOT_SET); /* echoed, but the slot is not over */
-	assert_int_equal(vcd_timeout_ms(t->d), 1);
+	assert_int_equal(device_timeout_ms(t->d), 1);
 	t->port.now += 1;
-	vcd_tick(t->d);
+	device_tick(t->d);
 	assert_tx_result(t, &r, VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(stats(t).tx_ok, 1);
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 }
 
 /* ---- --bitrate with LATE_TX_ACK, STOP/START and bus-off ---- */
@@ -1609,7 +1609,7 @@ static bool guest_kick(struct t *t, unsigned int qi, uint16_t old_idx)
 static void echo_sent(struct t *t, unsigned int *echoed)
 {
 	while (*echoed < t->port.nsent)
-		vcd_tx_confirmed(t->d, &t->port.sent[(*echoed)++]);
+		device_tx_confirmed(t->d, &t->port.sent[(*echoed)++]);
 }
 
 /* Let ms milliseconds pass one by one, ticking; echo at once when echoed. */
@@ -1617,7 +1617,7 @@ static void run_ms(struct t *t, unsigned int ms, unsigned int *echoed)
 {
 	for (unsigned int i = 0; i < ms; i++) {
 		t->port.now++;
-		vcd_tick(t->d);
+		device_tick(t->d);
 		if (echoed)
 			echo_sent(t, echoed);
 	}
@@ -1650,7 +1650,7 @@ static void tx_after_start(struct t *t, unsigned int *echoed, bool late)
 	assert_int_equal(t->port.sent[k].id, 0x200);
 	assert_tx_result(t, &n, VIRTIO_CAN_RESULT_OK);
 	assert_tx_all_used(t);
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 }
 
 /*
@@ -1664,7 +1664,7 @@ static void tx_after_start(struct t *t, unsigned int *echoed, bool late)
  */
 static void paced_stop_start(void **state, bool event_idx, bool late)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_RTR | (late ? VCD_F_LATE_TX_ACK : 0),
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_RTR | (late ? DEVICE_F_LATE_TX_ACK : 0),
 			 .bitrate = 10000};
 	struct t *t = t_open(state, &o);
 	enum { N = 6 };
@@ -1694,7 +1694,7 @@ static void paced_stop_start(void **state, bool event_idx, bool late)
 	assert_int_equal(stats(t).tx_stopped, N - k);
 	assert_tx_all_used(t);
 	/* Nothing waits any more. */
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 	/* Stopped, a frame is refused at once, though the bus is still booked ahead. */
 	old = t->r[TXQ].avail_idx;
 	x = tx_post(t, 0, 0x300, 8, data);
@@ -1740,7 +1740,7 @@ static void test_tx_paced_stop_start_late_ack_event_idx(void **state)
  */
 static void test_tx_paced_bus_off(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK,
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_RTR | DEVICE_F_LATE_TX_ACK,
 			 .bitrate = 10000};
 	struct t *t = t_open(state, &o);
 	enum { N = 6 };
@@ -1762,19 +1762,19 @@ static void test_tx_paced_bus_off(void **state)
 	}
 	assert_int_equal(t->port.nsent, 3);
 	assert_tx_result(t, &r[0], VIRTIO_CAN_RESULT_OK);
-	vcd_tx_confirmed(t->d, &t->port.sent[1]);
+	device_tx_confirmed(t->d, &t->port.sent[1]);
 	assert_int_equal(*r[1].result, NOT_SET); /* its slot ends when frame 2's starts */
 
-	vcd_bus_off(t->d);
-	assert_int_equal(vcd_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
+	device_bus_off(t->d);
+	assert_int_equal(device_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
 	assert_tx_result(t, &r[1], VIRTIO_CAN_RESULT_OK);
 	for (unsigned int i = 2; i < N; i++)
 		assert_tx_result(t, &r[i], VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(stats(t).tx_stopped, N - 2);
 	assert_tx_all_used(t);
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 	/* The echo of frame 2 comes late: matched to nothing. */
-	vcd_tx_confirmed(t->d, &t->port.sent[2]);
+	device_tx_confirmed(t->d, &t->port.sent[2]);
 	run_ms(t, 100, NULL);
 	assert_int_equal(t->port.nsent, 3);
 	assert_tx_all_used(t);
@@ -1786,7 +1786,7 @@ static void test_tx_paced_bus_off(void **state)
 	assert_tx_result(t, &x, VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(t->port.nsent, 3);
 
-	vcd_bus_restarted(t->d);
+	device_bus_restarted(t->d);
 	start_ok(t);
 	echoed = t->port.nsent;
 	tx_after_start(t, &echoed, true);
@@ -1802,7 +1802,7 @@ static void test_tx_paced_bus_off(void **state)
  */
 static void test_tx_paced_ack_deadline_burst(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK,
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_RTR | DEVICE_F_LATE_TX_ACK,
 			 .timeout = 10,
 			 .bitrate = 20000};
 	struct t *t = t_open(state, &o);
@@ -1831,7 +1831,7 @@ static void test_tx_paced_ack_deadline_burst(void **state)
  */
 static void test_tx_paced_ack_deadline_no_echo(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK,
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_RTR | DEVICE_F_LATE_TX_ACK,
 			 .timeout = 10,
 			 .bitrate = 20000};
 	struct t *t = t_open(state, &o);
@@ -1895,7 +1895,7 @@ static void test_tx_send_call_error(void **state)
 	assert_tx_result(t, &r[0], VIRTIO_CAN_RESULT_NOT_OK);
 	assert_tx_result(t, &r[1], VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(stats(t).tx_failed, 2);
-	assert_true(vcd_started(t->d));
+	assert_true(device_started(t->d));
 	t->port.call_err = 0;
 	struct tx_req n = tx_post(t, 0, 0x3, 0, NULL);
 	kick(t, TXQ);
@@ -1956,27 +1956,27 @@ static void test_rx_one_interrupt_per_wakeup(void **state)
 		(void)rx_post(t, 24, &head);
 	kick(t, RXQ);
 	(void)notified(t, RXQ);
-	vcd_rx_hold(t->d);
+	device_rx_hold(t->d);
 	for (unsigned int b = 0; b < 3; b++) {
 		struct cframe f[2] = {mkframe(0x100 + 2 * b, 0, 1, 1),
 				      mkframe(0x101 + 2 * b, 0, 1, 2)};
 
-		vcd_rx_frames(t->d, f, 2);
+		device_rx_frames(t->d, f, 2);
 		assert_int_equal(used_count(t, RXQ), 2 * (b + 1)); /* visible at once */
 	}
 	assert_int_equal(notified(t, RXQ), 0);
-	vcd_rx_release(t->d);
+	device_rx_release(t->d);
 	assert_int_equal(notified(t, RXQ), 1);
 	/* Without a hold, one interrupt per call. */
 	for (unsigned int b = 0; b < 3; b++) {
 		struct cframe f = mkframe(0x200 + b, 0, 1, 3);
 
-		vcd_rx_frames(t->d, &f, 1);
+		device_rx_frames(t->d, &f, 1);
 	}
 	assert_int_equal(notified(t, RXQ), 3);
 	/* A release with nothing delivered signals nothing. */
-	vcd_rx_hold(t->d);
-	vcd_rx_release(t->d);
+	device_rx_hold(t->d);
+	device_rx_release(t->d);
 	assert_int_equal(notified(t, RXQ), 0);
 	assert_int_equal(stats(t).rx_delivered, 9);
 }
@@ -2072,7 +2072,7 @@ static void test_rx_split_buffer(void **state)
 	for (unsigned int i = 0; i < 4; i++)
 		s[i] = (struct seg){galloc(t, cut[i]), cut[i], true};
 	head = post(t, RXQ, s, 4);
-	vcd_rx_frames(t->d, &f, 1);
+	device_rx_frames(t->d, &f, 1);
 	assert_int_equal(used_len(t, RXQ, head), 40);
 	for (unsigned int i = 0; i < 4; i++) {
 		memcpy(flat + off, s[i].p, cut[i]);
@@ -2093,7 +2093,7 @@ static void test_rx_buffer_too_small(void **state)
 	start_ok(t);
 	b1 = rx_post(t, 24, &h1);
 	b2 = rx_post(t, 24, &h2);
-	vcd_rx_frames(t->d, f, 2);
+	device_rx_frames(t->d, f, 2);
 	assert_int_equal(used_len(t, RXQ, h1), 0);
 	assert_int_equal(b1[0], NOT_SET);
 	assert_int_equal(used_len(t, RXQ, h2), 24);
@@ -2102,12 +2102,12 @@ static void test_rx_buffer_too_small(void **state)
 	assert_int_equal(stats(t).rx_delivered, 1);
 	/* Fewer than 16 bytes, or a readable-only chain, never crash. */
 	(void)rx_post(t, 15, &h3);
-	vcd_rx_frames(t->d, f + 1, 1);
+	device_rx_frames(t->d, f + 1, 1);
 	assert_int_equal(used_len(t, RXQ, h3), 0);
 	uint8_t *ro = galloc(t, 80);
 	struct seg s = {ro, 80, false};
 	uint16_t h4 = post(t, RXQ, &s, 1);
-	vcd_rx_frames(t->d, f + 1, 1);
+	device_rx_frames(t->d, f + 1, 1);
 	assert_int_equal(used_len(t, RXQ, h4), 0);
 	assert_int_equal(stats(t).rx_dropped_small, 3);
 }
@@ -2120,12 +2120,12 @@ static void test_rx_backlog_overflow(void **state)
 	struct cframe f[10];
 	uint16_t heads[10];
 	uint8_t *bufs[10];
-	struct vcd_stats s;
+	struct device_stats s;
 
 	start_ok(t);
 	for (unsigned int i = 0; i < 10; i++)
 		f[i] = mkframe(0x100 + i, 0, 1, (uint8_t)i);
-	vcd_rx_frames(t->d, f, 10);
+	device_rx_frames(t->d, f, 10);
 	s = stats(t);
 	assert_int_equal(s.rx_dropped_overflow, 6);
 	assert_int_equal(s.rx_delivered, 0);
@@ -2143,7 +2143,7 @@ static void test_rx_backlog_overflow(void **state)
 	s = stats(t);
 	assert_int_equal(s.rx_delivered + s.rx_dropped_overflow, 10);
 	/* With buffers available, more than the backlog's capacity gets through. */
-	vcd_rx_frames(t->d, f, 6);
+	device_rx_frames(t->d, f, 6);
 	s = stats(t);
 	assert_int_equal(s.rx_delivered, 10);
 	assert_int_equal(s.rx_dropped_overflow, 6);
@@ -2164,7 +2164,7 @@ static void test_rx_burst_with_buffers(void **state)
 		(void)rx_post(t, 24, &heads[i]);
 	}
 	(void)notified(t, RXQ);
-	vcd_rx_frames(t->d, f, 8);
+	device_rx_frames(t->d, f, 8);
 	assert_int_equal(stats(t).rx_delivered, 8);
 	assert_int_equal(stats(t).rx_dropped_overflow, 0);
 	assert_true(notified(t, RXQ) >= 1);
@@ -2184,7 +2184,7 @@ static void test_rx_one_notify_per_batch(void **state)
 		(void)rx_post(t, 24, &h);
 	}
 	(void)notified(t, RXQ);
-	vcd_rx_frames(t->d, f, 5);
+	device_rx_frames(t->d, f, 5);
 	assert_int_equal(used_count(t, RXQ), 5);
 	assert_int_equal(notified(t, RXQ), 1);
 }
@@ -2203,7 +2203,7 @@ static void test_rx_full_ring_notifies(void **state)
 		(void)rx_post(t, 24, &h);
 	}
 	(void)notified(t, RXQ);
-	vcd_rx_frames(t->d, f, QNUM);
+	device_rx_frames(t->d, f, QNUM);
 	assert_int_equal(used_count(t, RXQ), QNUM);
 	assert_int_equal(stats(t).rx_delivered, QNUM);
 	assert_int_equal(notified(t, RXQ), 1);
@@ -2220,7 +2220,7 @@ static void test_rx_no_frame_no_pop(void **state)
 	(void)rx_post(t, 24, &h);
 	(void)rx_post(t, 24, &h);
 	kick(t, RXQ);
-	vcd_rx_frames(t->d, NULL, 0);
+	device_rx_frames(t->d, NULL, 0);
 	assert_int_equal(used_count(t, RXQ), 0);
 	assert_int_equal(qp(t, RXQ)->inflight, 0);
 	assert_int_equal(qp(t, RXQ)->last_avail, 0);
@@ -2234,7 +2234,7 @@ static void test_rx_stopped_dropped(void **state)
 	uint16_t h;
 
 	(void)rx_post(t, 24, &h);
-	vcd_rx_frames(t->d, &f, 1);
+	device_rx_frames(t->d, &f, 1);
 	assert_int_equal(used_count(t, RXQ), 0);
 	assert_int_equal(stats(t).rx_dropped_stopped, 1);
 	/* Not kept for later either. */
@@ -2243,10 +2243,10 @@ static void test_rx_stopped_dropped(void **state)
 	assert_int_equal(used_count(t, RXQ), 0);
 	/* After STOP, and in bus-off, likewise. */
 	assert_int_equal(ctrl(t, VIRTIO_CAN_SET_CTRL_MODE_STOP), VIRTIO_CAN_RESULT_OK);
-	vcd_rx_frames(t->d, &f, 1);
+	device_rx_frames(t->d, &f, 1);
 	start_ok(t);
-	vcd_bus_off(t->d);
-	vcd_rx_frames(t->d, &f, 1);
+	device_bus_off(t->d);
+	device_rx_frames(t->d, &f, 1);
 	assert_int_equal(used_count(t, RXQ), 0);
 	assert_int_equal(stats(t).rx_dropped_stopped, 3);
 	assert_int_equal(stats(t).rx_delivered, 0);
@@ -2261,7 +2261,7 @@ static void test_rx_backlog_dropped_on_stop(void **state)
 	uint16_t h;
 
 	start_ok(t);
-	vcd_rx_frames(t->d, f, 3);
+	device_rx_frames(t->d, f, 3);
 	assert_int_equal(ctrl(t, VIRTIO_CAN_SET_CTRL_MODE_STOP), VIRTIO_CAN_RESULT_OK);
 	start_ok(t);
 	(void)rx_post(t, 24, &h);
@@ -2272,7 +2272,7 @@ static void test_rx_backlog_dropped_on_stop(void **state)
 
 static void test_rx_type_not_negotiated(void **state)
 {
-	struct opts o = {.fd = true, .features = VCD_F_CLASSIC};
+	struct opts o = {.fd = true, .features = DEVICE_F_CLASSIC};
 	struct t *t = t_open(state, &o);
 	struct cframe f[4] = {
 	    mkframe(0x1, CFRAME_FD, 12, 1), /* FD not negotiated */
@@ -2287,7 +2287,7 @@ static void test_rx_type_not_negotiated(void **state)
 	for (unsigned int i = 0; i < 4; i++)
 		b = rx_post(t, 80, &h[i]);
 	(void)b;
-	vcd_rx_frames(t->d, f, 4);
+	device_rx_frames(t->d, f, 4);
 	assert_int_equal(stats(t).rx_dropped_type, 3);
 	assert_int_equal(stats(t).rx_delivered, 1);
 	assert_int_equal(used_count(t, RXQ), 1);
@@ -2296,14 +2296,14 @@ static void test_rx_type_not_negotiated(void **state)
 
 static void test_rx_classic_not_negotiated(void **state)
 {
-	struct opts o = {.fd = true, .features = VCD_F_FD};
+	struct opts o = {.fd = true, .features = DEVICE_F_FD};
 	struct t *t = t_open(state, &o);
 	struct cframe f[2] = {mkframe(0x1, 0, 8, 1), mkframe(0x2, CFRAME_FD, 8, 2)};
 	uint16_t h;
 
 	start_ok(t);
 	(void)rx_post(t, 80, &h);
-	vcd_rx_frames(t->d, f, 2);
+	device_rx_frames(t->d, f, 2);
 	assert_int_equal(stats(t).rx_dropped_type, 1);
 	assert_int_equal(used_len(t, RXQ, h), 24);
 }
@@ -2320,7 +2320,7 @@ static void test_rx_queue_not_running(void **state)
 	start_ok(t);
 	b[0] = rx_post(t, 24, &h[0]);
 	b[1] = rx_post(t, 24, &h[1]);
-	vcd_rx_frames(t->d, f, 2);
+	device_rx_frames(t->d, f, 2);
 	assert_int_equal(used_count(t, RXQ), 0);
 	ring_start(t, RXQ);
 	assert_int_equal(used_len(t, RXQ, h[0]), 19);
@@ -2338,7 +2338,7 @@ static void test_ctrl_start_stop_states(void **state)
 
 	/* Stopped: STOP is OK and a no-op. */
 	assert_int_equal(ctrl(t, VIRTIO_CAN_SET_CTRL_MODE_STOP), VIRTIO_CAN_RESULT_OK);
-	assert_false(vcd_started(t->d));
+	assert_false(device_started(t->d));
 	assert_int_equal(t->port.stops, 0);
 	/* Stopped -> started. */
 	start_ok(t);
@@ -2347,7 +2347,7 @@ static void test_ctrl_start_stop_states(void **state)
 	start_ok(t);
 	/* Started -> stopped. */
 	assert_int_equal(ctrl(t, VIRTIO_CAN_SET_CTRL_MODE_STOP), VIRTIO_CAN_RESULT_OK);
-	assert_false(vcd_started(t->d));
+	assert_false(device_started(t->d));
 	assert_int_equal(t->port.stops, 1);
 	start_ok(t);
 	assert_int_equal(t->port.starts, 2);
@@ -2359,13 +2359,13 @@ static void test_ctrl_in_bus_off(void **state)
 	struct t *t = t_open(state, &o);
 
 	start_ok(t);
-	vcd_bus_off(t->d);
+	device_bus_off(t->d);
 	/* STOP in bus-off: OK, the bit stays. */
 	assert_int_equal(ctrl(t, VIRTIO_CAN_SET_CTRL_MODE_STOP), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(vcd_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_int_equal(device_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
 	/* START clears it. */
 	start_ok(t);
-	assert_int_equal(vcd_status(t->d), 0);
+	assert_int_equal(device_status(t->d), 0);
 }
 
 static void test_ctrl_start_port_failure(void **state)
@@ -2375,14 +2375,14 @@ static void test_ctrl_start_port_failure(void **state)
 
 	t->port.start_err = -EPERM;
 	assert_int_equal(ctrl(t, VIRTIO_CAN_SET_CTRL_MODE_START), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_false(vcd_started(t->d));
+	assert_false(device_started(t->d));
 	/* From bus-off the bit stays when START fails. */
-	vcd_bus_off(t->d);
+	device_bus_off(t->d);
 	assert_int_equal(ctrl(t, VIRTIO_CAN_SET_CTRL_MODE_START), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(vcd_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_int_equal(device_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
 	t->port.start_err = 0;
 	start_ok(t);
-	assert_int_equal(vcd_status(t->d), 0);
+	assert_int_equal(device_status(t->d), 0);
 }
 
 static void test_ctrl_unknown_type(void **state)
@@ -2392,7 +2392,7 @@ static void test_ctrl_unknown_type(void **state)
 
 	assert_int_equal(ctrl(t, 0x0203), VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(ctrl(t, VIRTIO_CAN_TX), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_false(vcd_started(t->d));
+	assert_false(device_started(t->d));
 	assert_int_equal(t->port.starts, 0);
 }
 
@@ -2414,7 +2414,7 @@ static void test_ctrl_in_order(void **state)
 	}
 	assert_int_equal(t->port.starts, 2);
 	assert_int_equal(t->port.stops, 1);
-	assert_true(vcd_started(t->d));
+	assert_true(device_started(t->d));
 	assert_true(notified(t, CTQ) >= 1);
 }
 
@@ -2435,7 +2435,7 @@ static void test_ctrl_hostile(void **state)
 	h = post(t, CTQ, s, 1);
 	kick(t, CTQ);
 	assert_int_equal(used_len(t, CTQ, h), 0);
-	assert_false(vcd_started(t->d));
+	assert_false(device_started(t->d));
 	/* One readable byte only. */
 	*in = NOT_SET;
 	s[0] = (struct seg){out, 1, false};
@@ -2444,7 +2444,7 @@ static void test_ctrl_hostile(void **state)
 	kick(t, CTQ);
 	assert_int_equal(used_len(t, CTQ, h), 1);
 	assert_int_equal(*in, VIRTIO_CAN_RESULT_NOT_OK);
-	assert_false(vcd_started(t->d));
+	assert_false(device_started(t->d));
 	/* Only a writable part. */
 	*in = NOT_SET;
 	h = post(t, CTQ, s + 1, 1);
@@ -2461,14 +2461,14 @@ static void test_ctrl_hostile(void **state)
 	kick(t, CTQ);
 	assert_int_equal(used_len(t, CTQ, h), 1);
 	assert_int_equal(*in, VIRTIO_CAN_RESULT_OK);
-	assert_true(vcd_started(t->d));
+	assert_true(device_started(t->d));
 }
 
 /* ---- LATE_TX_ACK ---- */
 
 static void test_late_ack_confirm(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_RTR | VCD_F_LATE_TX_ACK};
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_RTR | DEVICE_F_LATE_TX_ACK};
 	struct t *t = t_open(state, &o);
 	uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	struct tx_req r;
@@ -2481,38 +2481,38 @@ static void test_late_ack_confirm(void **state)
 	assert_int_equal(t->port.nsent, 1);
 	assert_false(is_used(t, TXQ, r.head));
 	assert_int_equal(*r.result, NOT_SET);
-	assert_int_equal(vcd_timeout_ms(t->d), VCD_DEFAULT_TX_ACK_TIMEOUT_MS);
+	assert_int_equal(device_timeout_ms(t->d), DEVICE_DEFAULT_TX_ACK_TIMEOUT_MS);
 	/* Echoes of other frames do not complete it. */
 	echo = t->port.sent[0];
 	echo.data[7] ^= 0xff;
-	vcd_tx_confirmed(t->d, &echo);
+	device_tx_confirmed(t->d, &echo);
 	echo = t->port.sent[0];
 	echo.id = 0x124;
-	vcd_tx_confirmed(t->d, &echo);
+	device_tx_confirmed(t->d, &echo);
 	echo = t->port.sent[0];
 	echo.flags |= CFRAME_EXT;
-	vcd_tx_confirmed(t->d, &echo);
+	device_tx_confirmed(t->d, &echo);
 	echo = t->port.sent[0];
 	echo.len = 7;
-	vcd_tx_confirmed(t->d, &echo);
+	device_tx_confirmed(t->d, &echo);
 	assert_false(is_used(t, TXQ, r.head));
 	/* Its own echo does. */
 	(void)notified(t, TXQ);
 	echo = t->port.sent[0];
-	vcd_tx_confirmed(t->d, &echo);
+	device_tx_confirmed(t->d, &echo);
 	assert_tx_result(t, &r, VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(notified(t, TXQ), 1);
 	assert_int_equal(stats(t).tx_ok, 1);
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 	/* A second echo finds nothing. */
-	vcd_tx_confirmed(t->d, &echo);
+	device_tx_confirmed(t->d, &echo);
 	assert_int_equal(stats(t).tx_ok, 1);
 }
 
 /* Identical frames complete oldest first; out-of-order echoes too. */
 static void test_late_ack_order(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_LATE_TX_ACK};
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_LATE_TX_ACK};
 	struct t *t = t_open(state, &o);
 	struct tx_req r[4];
 	struct cframe a, b;
@@ -2525,17 +2525,17 @@ static void test_late_ack_order(void **state)
 	kick(t, TXQ);
 	a = t->port.sent[0];
 	b = t->port.sent[1];
-	vcd_tx_confirmed(t->d, &b);
+	device_tx_confirmed(t->d, &b);
 	assert_tx_result(t, &r[1], VIRTIO_CAN_RESULT_OK);
-	vcd_tx_confirmed(t->d, &a);
+	device_tx_confirmed(t->d, &a);
 	assert_tx_result(t, &r[0], VIRTIO_CAN_RESULT_OK);
 	assert_false(is_used(t, TXQ, r[2].head));
-	vcd_tx_confirmed(t->d, &a);
+	device_tx_confirmed(t->d, &a);
 	assert_tx_result(t, &r[2], VIRTIO_CAN_RESULT_OK);
 	assert_false(is_used(t, TXQ, r[3].head));
 	/* The one left still times out. */
-	t->port.now += VCD_DEFAULT_TX_ACK_TIMEOUT_MS;
-	vcd_tick(t->d);
+	t->port.now += DEVICE_DEFAULT_TX_ACK_TIMEOUT_MS;
+	device_tick(t->d);
 	assert_tx_result(t, &r[3], VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(stats(t).tx_ok, 3);
 	assert_int_equal(stats(t).tx_timeout, 1);
@@ -2543,44 +2543,44 @@ static void test_late_ack_order(void **state)
 
 static void test_late_ack_timeout(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_LATE_TX_ACK, .timeout = 50};
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_LATE_TX_ACK, .timeout = 50};
 	struct t *t = t_open(state, &o);
 	struct tx_req r1, r2;
 
 	start_ok(t);
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 	r1 = tx_post(t, 0, 0x10, 0, NULL);
 	kick(t, TXQ);
 	t->port.now += 20;
 	r2 = tx_post(t, 0, 0x11, 0, NULL);
 	kick(t, TXQ);
-	assert_int_equal(vcd_timeout_ms(t->d), 30);
+	assert_int_equal(device_timeout_ms(t->d), 30);
 	t->port.now += 29;
-	vcd_tick(t->d);
+	device_tick(t->d);
 	assert_false(is_used(t, TXQ, r1.head));
-	assert_int_equal(vcd_timeout_ms(t->d), 1);
+	assert_int_equal(device_timeout_ms(t->d), 1);
 	t->port.now += 1;
-	assert_int_equal(vcd_timeout_ms(t->d), 0);
-	vcd_tick(t->d);
+	assert_int_equal(device_timeout_ms(t->d), 0);
+	device_tick(t->d);
 	assert_tx_result(t, &r1, VIRTIO_CAN_RESULT_NOT_OK);
 	assert_false(is_used(t, TXQ, r2.head));
-	assert_int_equal(vcd_timeout_ms(t->d), 20);
+	assert_int_equal(device_timeout_ms(t->d), 20);
 	t->port.now += 1000;
-	assert_int_equal(vcd_timeout_ms(t->d), 0);
-	vcd_tick(t->d);
+	assert_int_equal(device_timeout_ms(t->d), 0);
+	device_tick(t->d);
 	assert_tx_result(t, &r2, VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(stats(t).tx_timeout, 2);
 	assert_int_equal(stats(t).tx_ok, 0);
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 	/* A late echo after the timeout matches nothing. */
-	vcd_tx_confirmed(t->d, &t->port.sent[0]);
+	device_tx_confirmed(t->d, &t->port.sent[0]);
 	assert_int_equal(stats(t).tx_ok, 0);
 }
 
 /* A send error under LATE_TX_ACK completes at once; nothing waits for it. */
 static void test_late_ack_send_error(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_LATE_TX_ACK};
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_LATE_TX_ACK};
 	struct t *t = t_open(state, &o);
 	struct tx_req r;
 
@@ -2590,7 +2590,7 @@ static void test_late_ack_send_error(void **state)
 	r = tx_post(t, 0, 0x10, 0, NULL);
 	kick(t, TXQ);
 	assert_tx_result(t, &r, VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 }
 
 /* Without LATE_TX_ACK the request is OK once handed over, no echo needed. */
@@ -2604,13 +2604,13 @@ static void test_no_late_ack_ok_at_once(void **state)
 	r = tx_post(t, 0, 0x10, 0, NULL);
 	kick(t, TXQ);
 	assert_tx_result(t, &r, VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 }
 
 /* The ring size bounds pending requests: a full ring of them is held. */
 static void test_late_ack_full_ring(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_LATE_TX_ACK};
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_LATE_TX_ACK};
 	struct t *t = t_open(state, &o);
 	struct tx_req r[QNUM / 2];
 
@@ -2622,14 +2622,14 @@ static void test_late_ack_full_ring(void **state)
 	assert_int_equal(t->port.nsent, QNUM / 2);
 	assert_int_equal(used_count(t, TXQ), 0);
 	for (unsigned int i = QNUM / 2; i-- > 0;)
-		vcd_tx_confirmed(t->d, &t->port.sent[i]);
+		device_tx_confirmed(t->d, &t->port.sent[i]);
 	for (unsigned int i = 0; i < QNUM / 2; i++)
 		assert_tx_result(t, &r[i], VIRTIO_CAN_RESULT_OK);
 }
 
 static void test_stop_completes_pending(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_LATE_TX_ACK};
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_LATE_TX_ACK};
 	struct t *t = t_open(state, &o);
 	struct tx_req r[3];
 	struct ctrl_req c;
@@ -2645,13 +2645,13 @@ static void test_stop_completes_pending(void **state)
 	for (unsigned int i = 0; i < 3; i++)
 		assert_tx_result(t, &r[i], VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(stats(t).tx_stopped, 3);
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 	assert_int_equal(t->port.stops, 1);
 }
 
 static void test_queue_stop_completes_pending(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_LATE_TX_ACK};
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_LATE_TX_ACK};
 	struct t *t = t_open(state, &o);
 	struct tx_req r[2];
 
@@ -2665,16 +2665,16 @@ static void test_queue_stop_completes_pending(void **state)
 	assert_int_equal(qp(t, TXQ)->inflight, 0);
 	assert_tx_result(t, &r[0], VIRTIO_CAN_RESULT_NOT_OK);
 	assert_tx_result(t, &r[1], VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(vcd_timeout_ms(t->d), -1);
+	assert_int_equal(device_timeout_ms(t->d), -1);
 	/* A late echo or a tick afterwards touches nothing. */
-	vcd_tx_confirmed(t->d, &t->port.sent[0]);
-	vcd_tick(t->d);
+	device_tx_confirmed(t->d, &t->port.sent[0]);
+	device_tick(t->d);
 	assert_int_equal(used_count(t, TXQ), 2);
 	/* The ring restarts and works. */
 	ring_start(t, TXQ);
 	struct tx_req n = tx_post(t, 0, 0x3, 0, NULL);
 	kick(t, TXQ);
-	vcd_tx_confirmed(t->d, &t->port.sent[2]);
+	device_tx_confirmed(t->d, &t->port.sent[2]);
 	assert_tx_result(t, &n, VIRTIO_CAN_RESULT_OK);
 }
 
@@ -2682,7 +2682,7 @@ static void test_queue_stop_completes_pending(void **state)
 
 static void test_bus_off_sequence(void **state)
 {
-	struct opts o = {.features = VCD_F_CLASSIC | VCD_F_LATE_TX_ACK};
+	struct opts o = {.features = DEVICE_F_CLASSIC | DEVICE_F_LATE_TX_ACK};
 	struct t *t = t_open(state, &o);
 	struct tx_req r[2];
 	uint8_t cfg[2];
@@ -2693,9 +2693,9 @@ static void test_bus_off_sequence(void **state)
 	kick(t, TXQ);
 	assert_int_equal(t->config_notifies, 0);
 
-	vcd_bus_off(t->d);
-	assert_int_equal(vcd_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
-	assert_false(vcd_started(t->d));
+	device_bus_off(t->d);
+	assert_int_equal(device_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_false(device_started(t->d));
 	assert_tx_result(t, &r[0], VIRTIO_CAN_RESULT_NOT_OK);
 	assert_tx_result(t, &r[1], VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(t->config_notifies, 1);
@@ -2705,22 +2705,22 @@ static void test_bus_off_sequence(void **state)
 	assert_int_equal(cfg[1], 0);
 
 	/* A repeated report changes nothing and tells nobody again. */
-	vcd_bus_off(t->d);
+	device_bus_off(t->d);
 	assert_int_equal(t->config_notifies, 1);
 	assert_int_equal(stats(t).busoff_events, 1);
 
 	/* The bus recovering leaves the bit for START to clear. */
-	vcd_bus_restarted(t->d);
-	assert_int_equal(vcd_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
-	assert_false(vcd_started(t->d));
+	device_bus_restarted(t->d);
+	assert_int_equal(device_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_false(device_started(t->d));
 
 	start_ok(t);
-	assert_int_equal(vcd_status(t->d), 0);
+	assert_int_equal(device_status(t->d), 0);
 	assert_int_equal(ops(t)->get_config(dev(t), 0, cfg, 2), 0);
 	assert_int_equal(cfg[0], 0);
 
 	/* A second bus-off is a new event. */
-	vcd_bus_off(t->d);
+	device_bus_off(t->d);
 	assert_int_equal(t->config_notifies, 2);
 	assert_int_equal(stats(t).busoff_events, 2);
 }
@@ -2730,13 +2730,13 @@ static void test_bus_off_no_notifier(void **state)
 	struct opts o = {0};
 	struct t *t = t_open(state, &o);
 
-	vcd_set_config_notify(t->d, NULL, NULL);
+	device_set_config_notify(t->d, NULL, NULL);
 	start_ok(t);
-	vcd_bus_off(t->d);
-	assert_int_equal(vcd_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
+	device_bus_off(t->d);
+	assert_int_equal(device_status(t->d), VIRTIO_CAN_S_CTRL_BUSOFF);
 	assert_int_equal(t->config_notifies, 0);
 	start_ok(t);
-	assert_int_equal(vcd_status(t->d), 0);
+	assert_int_equal(device_status(t->d), 0);
 }
 
 /* ---- Reset ---- */
@@ -2748,18 +2748,18 @@ static void test_reset(void **state)
 	struct cframe f = mkframe(1, 0, 1, 1);
 
 	start_ok(t);
-	vcd_rx_frames(t->d, &f, 1);
-	vcd_bus_off(t->d);
+	device_rx_frames(t->d, &f, 1);
+	device_bus_off(t->d);
 	start_ok(t);
-	vcd_rx_frames(t->d, &f, 1);
+	device_rx_frames(t->d, &f, 1);
 	for (unsigned int i = 0; i < 3; i++)
 		ring_stop(t, i);
 	ops(t)->reset(dev(t));
-	assert_false(vcd_started(t->d));
-	assert_int_equal(vcd_status(t->d), 0);
+	assert_false(device_started(t->d));
+	assert_int_equal(device_status(t->d), 0);
 	assert_int_equal(t->port.stops, 1);
 	/* The backlog went with the session. */
-	assert_int_equal(ops(t)->set_features(dev(t), VCD_F_CLASSIC), 0);
+	assert_int_equal(ops(t)->set_features(dev(t), DEVICE_F_CLASSIC), 0);
 	for (unsigned int i = 0; i < 3; i++)
 		ring_start(t, i);
 	start_ok(t);
@@ -2767,7 +2767,7 @@ static void test_reset(void **state)
 	(void)rx_post(t, 24, &h);
 	kick(t, RXQ);
 	assert_int_equal(used_count(t, RXQ), 0);
-	struct vcd_stats s = stats(t);
+	struct device_stats s = stats(t);
 	assert_int_equal(s.rx_delivered + s.rx_dropped_stopped, 2);
 }
 
@@ -2785,7 +2785,7 @@ static void test_tx_broken_ring(void **state)
 	assert_true(qp(t, TXQ)->broken);
 	assert_int_equal(t->port.send_calls, 0);
 	kick(t, TXQ);
-	vcd_tick(t->d);
+	device_tick(t->d);
 }
 
 static int fds_at_start;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * The guest virtio-can driver of the test client (fecan) against the real
+ * The guest virtio-can driver of the test client (gdrv) against the real
  * backend and device, with a port that only records: the driver's own
  * behaviour (buffers, reposting, result bytes, reconnection).
  */
@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "bkt.h"
-#include "fecan.h"
-#include "vcd.h"
+#include "bthread.h"
+#include "guest_driver.h"
+#include "device.h"
 
 #define T_MS 5000
 
@@ -54,30 +54,30 @@ static int rec_confirm(void *p, bool on)
 	return 0;
 }
 
-static const struct vcd_port_ops rec_ops = {
+static const struct device_port_ops rec_ops = {
 	.send = rec_send, .start = rec_ok, .stop = rec_ok, .set_tx_confirm = rec_confirm};
 
 struct fx {
 	struct rec_port port;
-	struct vcd *dev;
-	struct bkt *bkt;
-	struct fecan *can;
+	struct device *dev;
+	struct bthread *bkt;
+	struct gdrv *can;
 };
 
 static int setup(void **state)
 {
-	struct vcd_config cfg = {.name = "t", .fd = true, .rx_backlog = 16,
+	struct device_config cfg = {.name = "t", .fd = true, .rx_backlog = 16,
 				 .tx_ack_timeout_ms = 1000};
-	struct fecan_opts o;
+	struct gdrv_opts o;
 	struct fx *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
 	pthread_mutex_init(&x->port.lock, NULL);
-	assert_int_equal(vcd_new(&x->dev, &cfg, &rec_ops, &x->port), 0);
-	assert_int_equal(bkt_start(&x->bkt, vcd_vu_device(x->dev)), 0);
-	fecan_opts_default(&o);
+	assert_int_equal(device_new(&x->dev, &cfg, &rec_ops, &x->port), 0);
+	assert_int_equal(bthread_start(&x->bkt, device_vu_device(x->dev)), 0);
+	gdrv_opts_default(&o);
 	o.can_features &= ~(1ull << VIRTIO_CAN_F_LATE_TX_ACK);
-	assert_int_equal(fecan_open(&x->can, bkt_path(x->bkt), &o, T_MS), 0);
+	assert_int_equal(gdrv_open(&x->can, bthread_path(x->bkt), &o, T_MS), 0);
 	*state = x;
 	return 0;
 }
@@ -86,9 +86,9 @@ static int teardown(void **state)
 {
 	struct fx *x = *state;
 
-	fecan_close(x->can);
-	bkt_stop(x->bkt);
-	vcd_free(x->dev);
+	gdrv_close(x->can);
+	bthread_stop(x->bkt);
+	device_free(x->dev);
 	pthread_mutex_destroy(&x->port.lock);
 	free(x);
 	return 0;
@@ -98,12 +98,12 @@ static void test_features_and_buffers(void **state)
 {
 	struct fx *x = *state;
 
-	assert_true(fecan_has(x->can, VIRTIO_CAN_F_CAN_CLASSIC));
-	assert_true(fecan_has(x->can, VIRTIO_CAN_F_CAN_FD));
-	assert_true(fecan_has(x->can, VIRTIO_CAN_F_RTR_FRAMES));
-	assert_false(fecan_has(x->can, VIRTIO_CAN_F_LATE_TX_ACK));
-	assert_int_equal(fecan_rx_posted(x->can), 256);
-	assert_int_equal(fecan_status(x->can), 0);
+	assert_true(gdrv_has(x->can, VIRTIO_CAN_F_CAN_CLASSIC));
+	assert_true(gdrv_has(x->can, VIRTIO_CAN_F_CAN_FD));
+	assert_true(gdrv_has(x->can, VIRTIO_CAN_F_RTR_FRAMES));
+	assert_false(gdrv_has(x->can, VIRTIO_CAN_F_LATE_TX_ACK));
+	assert_int_equal(gdrv_rx_posted(x->can), 256);
+	assert_int_equal(gdrv_status(x->can), 0);
 }
 
 static void test_tx(void **state)
@@ -116,20 +116,20 @@ static void test_tx(void **state)
 	for (int i = 0; i < 12; i++)
 		fd.data[i] = (uint8_t)i;
 	/* Stopped: refused. */
-	assert_int_equal(fecan_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(fecan_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_tx_sync(x->can, &fd, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(x->can, &fd, T_MS), VIRTIO_CAN_RESULT_OK);
 	/* A standard id above 0x7ff: refused by the device, never sent. */
-	assert_true(fecan_tx_raw(x->can, &bad, "x", 1) >= 0);
+	assert_true(gdrv_tx_raw(x->can, &bad, "x", 1) >= 0);
 	{
 		int token;
 		uint8_t result;
 
-		assert_int_equal(fecan_tx_wait(x->can, T_MS, &token, &result), 1);
+		assert_int_equal(gdrv_tx_wait(x->can, T_MS, &token, &result), 1);
 		assert_int_equal(result, VIRTIO_CAN_RESULT_NOT_OK);
 	}
-	assert_int_equal(fecan_tx_pending(x->can), 0);
+	assert_int_equal(gdrv_tx_pending(x->can), 0);
 	pthread_mutex_lock(&x->port.lock);
 	assert_int_equal(x->port.nsent, 2);
 	assert_int_equal(x->port.sent[0].id, 0x123);
@@ -137,11 +137,11 @@ static void test_tx(void **state)
 	assert_int_equal(x->port.sent[1].flags & (CFRAME_EXT | CFRAME_FD), CFRAME_EXT | CFRAME_FD);
 	assert_memory_equal(x->port.sent[1].data, fd.data, 12);
 	pthread_mutex_unlock(&x->port.lock);
-	assert_int_equal(fecan_stop(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_stop(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
 }
 
 struct inject {
-	struct vcd *dev;
+	struct device *dev;
 	struct cframe f[3];
 };
 
@@ -150,7 +150,7 @@ static void do_inject(struct vu_backend *b, void *arg)
 	struct inject *in = arg;
 
 	(void)b;
-	vcd_rx_frames(in->dev, in->f, 3);
+	device_rx_frames(in->dev, in->f, 3);
 }
 
 static void test_rx_and_repost(void **state)
@@ -164,21 +164,21 @@ static void test_rx_and_repost(void **state)
 	in.f[1] = (struct cframe){.id = 0x10, .flags = CFRAME_RTR, .len = 3};
 	in.f[2] = (struct cframe){.id = 0x1fffffff, .flags = CFRAME_EXT | CFRAME_FD, .len = 64};
 	memset(in.f[2].data, 0x5a, 64);
-	assert_int_equal(fecan_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(bkt_exec(x->bkt, do_inject, &in), 0);
+	assert_int_equal(gdrv_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(bthread_exec(x->bkt, do_inject, &in), 0);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(fecan_rx(x->can, &got, T_MS), 1);
+		assert_int_equal(gdrv_rx(x->can, &got, T_MS), 1);
 		assert_int_equal(got.id, in.f[i].id);
 		assert_int_equal(got.flags, in.f[i].flags);
 		assert_int_equal(got.len, in.f[i].len);
 		if (!(got.flags & CFRAME_RTR))
 			assert_memory_equal(got.data, in.f[i].data, got.len);
-		fecan_rx_last(x->can, NULL, &used);
+		gdrv_rx_last(x->can, NULL, &used);
 		assert_int_equal(used, VIRTIO_CAN_HDR_SIZE + in.f[i].len);
 		/* Every buffer taken went straight back. */
-		assert_int_equal(fecan_rx_posted(x->can), 256);
+		assert_int_equal(gdrv_rx_posted(x->can), 256);
 	}
-	assert_int_equal(fecan_rx(x->can, &got, 0), -ETIMEDOUT);
+	assert_int_equal(gdrv_rx(x->can, &got, 0), -ETIMEDOUT);
 }
 
 static void test_reconnect(void **state)
@@ -186,13 +186,13 @@ static void test_reconnect(void **state)
 	struct fx *x = *state;
 	struct cframe f = {.id = 0x42, .len = 1, .data = {9}};
 
-	assert_int_equal(fecan_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_reconnect(x->can, bkt_path(x->bkt), T_MS), 0);
+	assert_int_equal(gdrv_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_reconnect(x->can, bthread_path(x->bkt), T_MS), 0);
 	/* The device was reset with the old frontend: START again, as the driver does. */
-	assert_int_equal(fecan_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(fecan_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(fecan_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(bkt_sessions(x->bkt), 2);
+	assert_int_equal(gdrv_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(x->can, &f, T_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(bthread_sessions(x->bkt), 2);
 }
 
 int main(void)

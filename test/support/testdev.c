@@ -1,19 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/* The trivial test device (see tdev.h). */
+/* The trivial test device (see testdev.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tdev.h"
+#include "testdev.h"
 #include "vhost-user/vlog.h"
 #include "vhost-user/vq.h"
 
 /* Bytes moved per step of the transform; chains may be longer. */
-#define TDEV_CHUNK 512
+#define TESTDEV_CHUNK 512
 
 static void xform_chain(struct vq *q, const struct vq_chain *c)
 {
-	uint8_t buf[TDEV_CHUNK];
+	uint8_t buf[TESTDEV_CHUNK];
 	uint64_t todo = c->out_len < c->in_len ? c->out_len : c->in_len;
 	uint64_t off = 0;
 
@@ -22,7 +22,7 @@ static void xform_chain(struct vq *q, const struct vq_chain *c)
 
 		n = vq_iov_read(c->iov, c->nout, (size_t)off, buf, n);
 		for (size_t i = 0; i < n; i++)
-			buf[i] = tdev_xform(buf[i]);
+			buf[i] = testdev_xform(buf[i]);
 		vq_iov_write(c->iov + c->nout, c->nin, (size_t)off, buf, n);
 		if (n == 0)
 			break;
@@ -32,7 +32,7 @@ static void xform_chain(struct vq *q, const struct vq_chain *c)
 }
 
 /* Pop everything available, then re-arm kicks and look again. Lock held. */
-static void process(struct tdev *d, struct vq *q)
+static void process(struct testdev *d, struct vq *q)
 {
 	unsigned int qi = q->index;
 	struct vq_chain c;
@@ -42,9 +42,9 @@ static void process(struct tdev *d, struct vq *q)
 
 		while ((r = vq_pop(q, &c)) == 1) {
 			d->st.chains[qi]++;
-			if (qi == TDEV_Q_XFORM) {
+			if (qi == TESTDEV_Q_XFORM) {
 				xform_chain(q, &c);
-			} else if (d->st.held < TDEV_MAX_HELD) {
+			} else if (d->st.held < TESTDEV_MAX_HELD) {
 				d->held[d->st.held++] = c.head;
 			} else {
 				vq_push(q, c.head, 0);
@@ -60,7 +60,7 @@ static void process(struct tdev *d, struct vq *q)
 	vq_notify(q);
 }
 
-static void push_held(struct tdev *d, struct vq *q)
+static void push_held(struct testdev *d, struct vq *q)
 {
 	for (unsigned int i = 0; i < d->st.held; i++)
 		vq_push(q, d->held[i], 0);
@@ -69,7 +69,7 @@ static void push_held(struct tdev *d, struct vq *q)
 
 static int op_set_features(void *opaque, uint64_t features)
 {
-	struct tdev *d = opaque;
+	struct testdev *d = opaque;
 
 	pthread_mutex_lock(&d->lock);
 	d->st.features = features;
@@ -79,14 +79,14 @@ static int op_set_features(void *opaque, uint64_t features)
 
 static int op_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32_t size)
 {
-	struct tdev *d = opaque;
+	struct testdev *d = opaque;
 
 	memset(buf, 0, size);
 	pthread_mutex_lock(&d->lock);
 	for (uint32_t i = 0; i < size; i++) {
 		uint64_t at = (uint64_t)offset + i;
 
-		if (at < TDEV_CONFIG_SIZE)
+		if (at < TESTDEV_CONFIG_SIZE)
 			buf[i] = d->st.config[at];
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -95,9 +95,9 @@ static int op_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32_t s
 
 static int op_set_config(void *opaque, uint32_t offset, const uint8_t *buf, uint32_t size)
 {
-	struct tdev *d = opaque;
+	struct testdev *d = opaque;
 
-	if (offset > TDEV_CONFIG_SIZE || size > TDEV_CONFIG_SIZE - offset)
+	if (offset > TESTDEV_CONFIG_SIZE || size > TESTDEV_CONFIG_SIZE - offset)
 		return -EINVAL;
 	pthread_mutex_lock(&d->lock);
 	memcpy(d->st.config + offset, buf, size);
@@ -107,9 +107,9 @@ static int op_set_config(void *opaque, uint32_t offset, const uint8_t *buf, uint
 
 static void op_queue_start(void *opaque, struct vq *q)
 {
-	struct tdev *d = opaque;
+	struct testdev *d = opaque;
 
-	if (q->index >= TDEV_NUM_QUEUES)
+	if (q->index >= TESTDEV_NUM_QUEUES)
 		return;
 	pthread_mutex_lock(&d->lock);
 	d->q[q->index] = q;
@@ -124,12 +124,12 @@ static void op_queue_start(void *opaque, struct vq *q)
 
 static void op_queue_stop(void *opaque, struct vq *q)
 {
-	struct tdev *d = opaque;
+	struct testdev *d = opaque;
 
-	if (q->index >= TDEV_NUM_QUEUES)
+	if (q->index >= TESTDEV_NUM_QUEUES)
 		return;
 	pthread_mutex_lock(&d->lock);
-	if (q->index == TDEV_Q_HOLD)
+	if (q->index == TESTDEV_Q_HOLD)
 		push_held(d, q);
 	vq_notify(q);
 	d->q[q->index] = NULL;
@@ -140,9 +140,9 @@ static void op_queue_stop(void *opaque, struct vq *q)
 
 static void op_queue_kick(void *opaque, struct vq *q)
 {
-	struct tdev *d = opaque;
+	struct testdev *d = opaque;
 
-	if (q->index >= TDEV_NUM_QUEUES)
+	if (q->index >= TESTDEV_NUM_QUEUES)
 		return;
 	pthread_mutex_lock(&d->lock);
 	d->st.kicks[q->index]++;
@@ -152,7 +152,7 @@ static void op_queue_kick(void *opaque, struct vq *q)
 
 static void op_reset(void *opaque)
 {
-	struct tdev *d = opaque;
+	struct testdev *d = opaque;
 
 	pthread_mutex_lock(&d->lock);
 	d->st.resets++;
@@ -160,7 +160,7 @@ static void op_reset(void *opaque)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static const struct vu_device_ops tdev_ops = {
+static const struct vu_device_ops testdev_ops = {
     .set_features = op_set_features,
     .get_config = op_get_config,
     .set_config = op_set_config,
@@ -170,51 +170,51 @@ static const struct vu_device_ops tdev_ops = {
     .reset = op_reset,
 };
 
-void tdev_init(struct tdev *d)
+void testdev_init(struct testdev *d)
 {
 	memset(d, 0, sizeof(*d));
 	pthread_mutex_init(&d->lock, NULL);
-	for (unsigned int i = 0; i < TDEV_CONFIG_SIZE; i++)
+	for (unsigned int i = 0; i < TESTDEV_CONFIG_SIZE; i++)
 		d->st.config[i] = (uint8_t)(0x10 + i);
 	d->dev = (struct vu_device){
-	    .name = "tdev",
+	    .name = "testdev",
 	    .features = 0,
-	    .num_queues = TDEV_NUM_QUEUES,
+	    .num_queues = TESTDEV_NUM_QUEUES,
 	    .max_queue_size = 1024,
-	    .config_size = TDEV_CONFIG_SIZE,
-	    .ops = &tdev_ops,
+	    .config_size = TESTDEV_CONFIG_SIZE,
+	    .ops = &testdev_ops,
 	    .opaque = d,
 	};
 }
 
-void tdev_fini(struct tdev *d)
+void testdev_fini(struct testdev *d)
 {
 	pthread_mutex_destroy(&d->lock);
 }
 
-void tdev_snapshot(struct tdev *d, struct tdev_stats *out)
+void testdev_snapshot(struct testdev *d, struct testdev_stats *out)
 {
 	pthread_mutex_lock(&d->lock);
 	*out = d->st;
 	pthread_mutex_unlock(&d->lock);
 }
 
-void tdev_release(struct vu_backend *b, void *arg)
+void testdev_release(struct vu_backend *b, void *arg)
 {
-	struct tdev *d = arg;
+	struct testdev *d = arg;
 
 	(void)b;
 	pthread_mutex_lock(&d->lock);
-	if (d->q[TDEV_Q_HOLD]) {
-		push_held(d, d->q[TDEV_Q_HOLD]);
-		vq_notify(d->q[TDEV_Q_HOLD]);
+	if (d->q[TESTDEV_Q_HOLD]) {
+		push_held(d, d->q[TESTDEV_Q_HOLD]);
+		vq_notify(d->q[TESTDEV_Q_HOLD]);
 	}
 	pthread_mutex_unlock(&d->lock);
 }
 
-void tdev_config_bump(struct vu_backend *b, void *arg)
+void testdev_config_bump(struct vu_backend *b, void *arg)
 {
-	struct tdev *d = arg;
+	struct testdev *d = arg;
 	int ret;
 
 	pthread_mutex_lock(&d->lock);
@@ -245,14 +245,14 @@ static int xf_check(struct xf_slot *s, uint32_t len)
 	uint32_t want = s->out_len < s->in_len ? s->out_len : s->in_len;
 
 	if (len != want) {
-		vlog_err("tdev", "used len %u, want %u", len, want);
+		vlog_err("testdev", "used len %u, want %u", len, want);
 		return -EBADMSG;
 	}
 	for (uint32_t i = 0; i < XF_BUF; i++) {
-		uint8_t exp = i < len ? tdev_xform(s->out[i]) : XF_FILL;
+		uint8_t exp = i < len ? testdev_xform(s->out[i]) : XF_FILL;
 
 		if (s->in[i] != exp) {
-			vlog_err("tdev", "byte %u of %u: 0x%02x, want 0x%02x", i, len, s->in[i],
+			vlog_err("testdev", "byte %u of %u: 0x%02x, want 0x%02x", i, len, s->in[i],
 				 exp);
 			return -EBADMSG;
 		}
@@ -260,7 +260,7 @@ static int xf_check(struct xf_slot *s, uint32_t len)
 	return 0;
 }
 
-int tdev_fe_xform(struct fe *f, unsigned int n, const struct fe_add_opts *add, unsigned int batch,
+int testdev_fe_xform(struct fe *f, unsigned int n, const struct fe_add_opts *add, unsigned int batch,
 		  int timeout_ms)
 {
 	struct xf_slot *slots;
@@ -300,7 +300,7 @@ int tdev_fe_xform(struct fe *f, unsigned int n, const struct fe_add_opts *add, u
 			memset(s->in, XF_FILL, XF_BUF);
 			o = (struct fe_sg){s->out_gpa, s->out_len};
 			i = (struct fe_sg){s->in_gpa, s->in_len};
-			r = fe_ring_add(f, TDEV_Q_XFORM, &o, 1, &i, 1, add, &s->head);
+			r = fe_ring_add(f, TESTDEV_Q_XFORM, &o, 1, &i, 1, add, &s->head);
 			if (r == -ENOSPC && busy > 0)
 				break;
 			if (r < 0) {
@@ -312,18 +312,18 @@ int tdev_fe_xform(struct fe *f, unsigned int n, const struct fe_add_opts *add, u
 			added++;
 			seq++;
 		}
-		ret = fe_ring_kick(f, TDEV_Q_XFORM, false);
+		ret = fe_ring_kick(f, TESTDEV_Q_XFORM, false);
 		if (ret < 0)
 			goto out;
 
 		/* Take back at least one, and whatever else is there. */
-		ret = fe_ring_wait_used(f, TDEV_Q_XFORM, timeout_ms, &id, &len);
+		ret = fe_ring_wait_used(f, TESTDEV_Q_XFORM, timeout_ms, &id, &len);
 		while (ret == 1) {
 			for (k = 0; k < batch; k++)
 				if (slots[k].busy && slots[k].head == id)
 					break;
 			if (k == batch) {
-				vlog_err("tdev", "used id %u is none of ours", id);
+				vlog_err("testdev", "used id %u is none of ours", id);
 				ret = -EBADMSG;
 				goto out;
 			}
@@ -333,7 +333,7 @@ int tdev_fe_xform(struct fe *f, unsigned int n, const struct fe_add_opts *add, u
 			slots[k].busy = false;
 			busy--;
 			done++;
-			ret = fe_ring_get_used(f, TDEV_Q_XFORM, &id, &len);
+			ret = fe_ring_get_used(f, TESTDEV_Q_XFORM, &id, &len);
 		}
 		if (ret < 0)
 			goto out;

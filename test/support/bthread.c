@@ -13,11 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bkt.h"
+#include "bthread.h"
 
-enum { BKT_EV_WAKE = 1, BKT_EV_BACKEND = 2 };
+enum { BTHREAD_EV_WAKE = 1, BTHREAD_EV_BACKEND = 2 };
 
-struct bkt {
+struct bthread {
 	struct vu_backend *b;
 	pthread_t thread;
 	bool thread_running;
@@ -36,12 +36,12 @@ struct bkt {
 	void *req_arg;
 	bool req_busy; /* a request is posted or running */
 	bool req_done;
-	/* Dispatches so far: what bkt_wait waits on. */
+	/* Dispatches so far: what bthread_wait waits on. */
 	unsigned long gen;
 };
 
 /* Run the posted request, if any, in the loop thread. */
-static void run_request(struct bkt *t)
+static void run_request(struct bthread *t)
 {
 	void (*fn)(struct vu_backend * b, void *arg);
 	void *arg;
@@ -61,7 +61,7 @@ static void run_request(struct bkt *t)
 
 static void *loop(void *opaque)
 {
-	struct bkt *t = opaque;
+	struct bthread *t = opaque;
 
 	for (;;) {
 		struct epoll_event ev[4];
@@ -78,7 +78,7 @@ static void *loop(void *opaque)
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			if (ev[i].data.u32 == BKT_EV_WAKE) {
+			if (ev[i].data.u32 == BTHREAD_EV_WAKE) {
 				eventfd_t v;
 
 				eventfd_read(t->wake_fd, &v);
@@ -112,7 +112,7 @@ static void *loop(void *opaque)
 	return NULL;
 }
 
-static void bkt_free(struct bkt *t)
+static void bthread_free(struct bthread *t)
 {
 	if (t->b)
 		vu_backend_free(t->b);
@@ -127,12 +127,12 @@ static void bkt_free(struct bkt *t)
 	free(t);
 }
 
-int bkt_start(struct bkt **out, const struct vu_device *dev)
+int bthread_start(struct bthread **out, const struct vu_device *dev)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 	pthread_condattr_t ca;
 	const char *tmp = getenv("TMPDIR");
-	struct bkt *t;
+	struct bthread *t;
 	int ret;
 
 	t = calloc(1, sizeof(*t));
@@ -171,12 +171,12 @@ int bkt_start(struct bkt **out, const struct vu_device *dev)
 		ret = -errno;
 		goto err;
 	}
-	ev.data.u32 = BKT_EV_WAKE;
+	ev.data.u32 = BTHREAD_EV_WAKE;
 	if (epoll_ctl(t->ep, EPOLL_CTL_ADD, t->wake_fd, &ev) < 0) {
 		ret = -errno;
 		goto err;
 	}
-	ev.data.u32 = BKT_EV_BACKEND;
+	ev.data.u32 = BTHREAD_EV_BACKEND;
 	if (epoll_ctl(t->ep, EPOLL_CTL_ADD, vu_backend_fd(t->b), &ev) < 0) {
 		ret = -errno;
 		goto err;
@@ -189,11 +189,11 @@ int bkt_start(struct bkt **out, const struct vu_device *dev)
 	return 0;
 
 err:
-	bkt_free(t);
+	bthread_free(t);
 	return ret;
 }
 
-void bkt_stop(struct bkt *t)
+void bthread_stop(struct bthread *t)
 {
 	if (!t)
 		return;
@@ -204,10 +204,10 @@ void bkt_stop(struct bkt *t)
 		eventfd_write(t->wake_fd, 1);
 		pthread_join(t->thread, NULL);
 	}
-	bkt_free(t);
+	bthread_free(t);
 }
 
-const char *bkt_path(const struct bkt *t)
+const char *bthread_path(const struct bthread *t)
 {
 	return t->path;
 }
@@ -226,7 +226,7 @@ static struct timespec deadline_in(int timeout_ms)
 	return ts;
 }
 
-int bkt_exec(struct bkt *t, void (*fn)(struct vu_backend *b, void *arg), void *arg)
+int bthread_exec(struct bthread *t, void (*fn)(struct vu_backend *b, void *arg), void *arg)
 {
 	int ret = 0;
 
@@ -259,7 +259,7 @@ int bkt_exec(struct bkt *t, void (*fn)(struct vu_backend *b, void *arg), void *a
 struct pred_call {
 	bool (*pred)(struct vu_backend *b, void *arg);
 	void *arg;
-	struct bkt *t;
+	struct bthread *t;
 	bool result;
 	unsigned long gen;
 };
@@ -275,14 +275,14 @@ static void eval_pred(struct vu_backend *b, void *opaque)
 	pthread_mutex_unlock(&pc->t->lock);
 }
 
-int bkt_wait(struct bkt *t, bool (*pred)(struct vu_backend *b, void *arg), void *arg,
+int bthread_wait(struct bthread *t, bool (*pred)(struct vu_backend *b, void *arg), void *arg,
 	     int timeout_ms)
 {
 	struct timespec dl = deadline_in(timeout_ms);
 	struct pred_call pc = {.pred = pred, .arg = arg, .t = t};
 
 	for (;;) {
-		int ret = bkt_exec(t, eval_pred, &pc);
+		int ret = bthread_exec(t, eval_pred, &pc);
 
 		if (ret < 0)
 			return ret;
@@ -304,11 +304,11 @@ static void get_sessions(struct vu_backend *b, void *arg)
 	*(unsigned int *)arg = vu_backend_sessions(b);
 }
 
-unsigned int bkt_sessions(struct bkt *t)
+unsigned int bthread_sessions(struct bthread *t)
 {
 	unsigned int n = 0;
 
-	bkt_exec(t, get_sessions, &n);
+	bthread_exec(t, get_sessions, &n);
 	return n;
 }
 
@@ -317,11 +317,11 @@ static void get_connected(struct vu_backend *b, void *arg)
 	*(bool *)arg = vu_backend_connected(b);
 }
 
-bool bkt_connected(struct bkt *t)
+bool bthread_connected(struct bthread *t)
 {
 	bool c = false;
 
-	bkt_exec(t, get_connected, &c);
+	bthread_exec(t, get_connected, &c);
 	return c;
 }
 
@@ -330,12 +330,12 @@ static bool idle_after(struct vu_backend *b, void *arg)
 	return vu_backend_sessions(b) >= *(unsigned int *)arg && !vu_backend_connected(b);
 }
 
-int bkt_wait_idle(struct bkt *t, unsigned int sessions, int timeout_ms)
+int bthread_wait_idle(struct bthread *t, unsigned int sessions, int timeout_ms)
 {
-	return bkt_wait(t, idle_after, &sessions, timeout_ms);
+	return bthread_wait(t, idle_after, &sessions, timeout_ms);
 }
 
-int bkt_error(struct bkt *t)
+int bthread_error(struct bthread *t)
 {
 	int e;
 
@@ -345,7 +345,7 @@ int bkt_error(struct bkt *t)
 	return e;
 }
 
-int bkt_count_fds(void)
+int bthread_count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
@@ -360,7 +360,7 @@ int bkt_count_fds(void)
 	return n - 1; /* the directory's own fd */
 }
 
-int bkt_next_fd(void)
+int bthread_next_fd(void)
 {
 	int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
 
@@ -370,7 +370,7 @@ int bkt_next_fd(void)
 	return fd;
 }
 
-rlim_t bkt_cap_fds(rlim_t limit)
+rlim_t bthread_cap_fds(rlim_t limit)
 {
 	struct rlimit rl;
 	rlim_t old;
@@ -384,7 +384,7 @@ rlim_t bkt_cap_fds(rlim_t limit)
 	return old;
 }
 
-bool bkt_fd_open(int fd)
+bool bthread_fd_open(int fd)
 {
 	return fcntl(fd, F_GETFD) >= 0;
 }

@@ -4,14 +4,14 @@
  * bus-off. Kept apart so that programs driving the device without a
  * backend (unit tests) do not link the backend.
  */
-#include "vcd.h"
+#include "device.h"
 
-static int vcd_backend_notify(void *opaque)
+static int device_backend_notify(void *opaque)
 {
 	return vu_backend_config_changed(opaque);
 }
 
-void vcd_set_backend(struct vcd *d, struct vu_backend *b)
+void device_set_backend(struct device *d, struct vu_backend *b)
 {
-	vcd_set_config_notify(d, b ? vcd_backend_notify : NULL, b);
+	device_set_config_notify(d, b ? device_backend_notify : NULL, b);
 }

@@ -2,11 +2,11 @@
 /*
  * The virtio-can device: Txq, Rxq and Controlq, frame checks and
  * conversion, controller state, bus-off and config space. It reaches CAN
- * through struct vcd_port_ops (the real port, or a fake in unit tests) and
+ * through struct device_port_ops (the real port, or a fake in unit tests) and
  * knows nothing of sockets.
  */
-#ifndef VCD_H
-#define VCD_H
+#ifndef DEVICE_H
+#define DEVICE_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,9 +15,9 @@
 #include "cframe.h"
 #include "vhost-user/vu_backend.h"
 
-struct vcd;
+struct device;
 
-struct vcd_port_ops {
+struct device_port_ops {
 	/* Send n frames; res[i] = 0 (handed to the bus) or -errno. 0 or -errno. */
 	int (*send)(void *port, const struct cframe *f, unsigned int n, int *res);
 	/* Controller START / STOP on the port side (link up/down); 0 or -errno. */
@@ -37,13 +37,13 @@ struct vcd_port_ops {
  * wake-up latency of an emulated VM's timers; frames leave in bursts of
  * up to that much bus time.
  */
-#define VCD_PACE_AHEAD_NS 8000000u
+#define DEVICE_PACE_AHEAD_NS 8000000u
 
 /*
  * Largest queue the device accepts (SET_VRING_NUM), the README quotes it:
  * QEMU's largest virtqueue, and 4x what the Linux driver asks for.
  */
-#define VCD_MAX_QUEUE_SIZE 1024
+#define DEVICE_MAX_QUEUE_SIZE 1024
 
 /*
  * Most buffer descriptors one request may have. The Linux driver uses 2
@@ -52,7 +52,7 @@ struct vcd_port_ops {
  * buffer at a page boundary, needs a few more. A longer chain breaks its
  * queue: it is no request this device knows, and reading it costs the loop.
  */
-#define VCD_MAX_CHAIN 16
+#define DEVICE_MAX_CHAIN 16
 
 /*
  * Work one queue does per wakeup, in descriptors read (every chain, its
@@ -63,17 +63,17 @@ struct vcd_port_ops {
  * theirs. TX: 256 requests of the Linux driver through indirect tables (3
  * reads each) fit, as the 256-entry ring it fills; RX: 256 buffers of one
  * descriptor and then some; control requests may each change the link, so
- * there are also at most VCD_CTRL_REQS of them.
+ * there are also at most DEVICE_CTRL_REQS of them.
  */
-#define VCD_TX_BUDGET 1024
-#define VCD_RX_BUDGET 512
-#define VCD_CTRL_BUDGET 64
-#define VCD_CTRL_REQS 16
+#define DEVICE_TX_BUDGET 1024
+#define DEVICE_RX_BUDGET 512
+#define DEVICE_CTRL_BUDGET 64
+#define DEVICE_CTRL_REQS 16
 
-#define VCD_DEFAULT_RX_BACKLOG 1024
-#define VCD_DEFAULT_TX_ACK_TIMEOUT_MS 1000
+#define DEVICE_DEFAULT_RX_BACKLOG 1024
+#define DEVICE_DEFAULT_TX_ACK_TIMEOUT_MS 1000
 
-struct vcd_config {
+struct device_config {
 	const char *name;		/* for logs */
 	bool fd;			/* offer VIRTIO_CAN_F_CAN_FD */
 	unsigned int rx_backlog;	/* frames kept while the guest has no RX buffer */
@@ -82,7 +82,7 @@ struct vcd_config {
 	uint32_t bitrate, dbitrate;	/* pace TX as a bus of this speed; 0: no pacing */
 };
 
-struct vcd_stats {
+struct device_stats {
 	uint64_t tx_ok;
 	uint64_t tx_rejected; /* failed the spec's checks; never sent */
 	uint64_t tx_failed;   /* the port refused it (ENOBUFS, link down) */
@@ -99,74 +99,74 @@ struct vcd_stats {
 	uint64_t walk_max[3];
 };
 
-int vcd_new(struct vcd **out, const struct vcd_config *cfg, const struct vcd_port_ops *ops,
+int device_new(struct device **out, const struct device_config *cfg, const struct device_port_ops *ops,
 	    void *port);
-void vcd_free(struct vcd *d);
+void device_free(struct device *d);
 
 /* The description to give vu_backend_new(). */
-const struct vu_device *vcd_vu_device(struct vcd *d);
+const struct vu_device *device_vu_device(struct device *d);
 
 /* The backend, for CONFIG_CHANGE_MSG on bus-off. */
-void vcd_set_backend(struct vcd *d, struct vu_backend *b);
+void device_set_backend(struct device *d, struct vu_backend *b);
 
 /*
  * Who tells the driver that config space changed (bus-off): 0 or -errno.
- * vcd_set_backend() installs vu_backend_config_changed(); tests may install
+ * device_set_backend() installs vu_backend_config_changed(); tests may install
  * their own to observe it. NULL: nobody is told.
  */
-typedef int (*vcd_config_notify_fn)(void *opaque);
-void vcd_set_config_notify(struct vcd *d, vcd_config_notify_fn fn, void *opaque);
+typedef int (*device_config_notify_fn)(void *opaque);
+void device_set_config_notify(struct device *d, device_config_notify_fn fn, void *opaque);
 
 /* Events from the bus (the caller read them from the port). */
-void vcd_rx_frames(struct vcd *d, const struct cframe *f, unsigned int n);
+void device_rx_frames(struct device *d, const struct cframe *f, unsigned int n);
 
 /*
- * Between vcd_rx_hold and vcd_rx_release, frames from the bus are given to
+ * Between device_rx_hold and device_rx_release, frames from the bus are given to
  * the guest as they come but the RX interrupt is sent once, at release:
  * one per wake-up of the port instead of one per batch read.
  */
-void vcd_rx_hold(struct vcd *d);
-void vcd_rx_release(struct vcd *d);
-void vcd_tx_confirmed(struct vcd *d, const struct cframe *f);
-void vcd_bus_off(struct vcd *d);
-void vcd_bus_restarted(struct vcd *d);
+void device_rx_hold(struct device *d);
+void device_rx_release(struct device *d);
+void device_tx_confirmed(struct device *d, const struct cframe *f);
+void device_bus_off(struct device *d);
+void device_bus_restarted(struct device *d);
 
 /* What became of a frame: for an observer (--capture). */
-enum vcd_outcome {
-	VCD_TX_SENT,	 /* on the bus (with LATE_TX_ACK: confirmed) */
-	VCD_TX_REJECTED, /* malformed request */
-	VCD_TX_DENIED,	 /* outside --tx-allow */
-	VCD_TX_FAILED,	 /* the port refused it */
-	VCD_TX_TIMEOUT,	 /* LATE_TX_ACK: no confirmation in time */
-	VCD_TX_STOPPED,	 /* pending when the controller stopped */
-	VCD_RX_DELIVERED,
-	VCD_RX_DROP_STOPPED,
-	VCD_RX_DROP_TYPE,
-	VCD_RX_DROP_FULL,
-	VCD_RX_DROP_SMALL,
+enum device_outcome {
+	DEVICE_TX_SENT,	 /* on the bus (with LATE_TX_ACK: confirmed) */
+	DEVICE_TX_REJECTED, /* malformed request */
+	DEVICE_TX_DENIED,	 /* outside --tx-allow */
+	DEVICE_TX_FAILED,	 /* the port refused it */
+	DEVICE_TX_TIMEOUT,	 /* LATE_TX_ACK: no confirmation in time */
+	DEVICE_TX_STOPPED,	 /* pending when the controller stopped */
+	DEVICE_RX_DELIVERED,
+	DEVICE_RX_DROP_STOPPED,
+	DEVICE_RX_DROP_TYPE,
+	DEVICE_RX_DROP_FULL,
+	DEVICE_RX_DROP_SMALL,
 };
 
-typedef void (*vcd_observe_fn)(void *opaque, enum vcd_outcome o, const struct cframe *f);
+typedef void (*device_observe_fn)(void *opaque, enum device_outcome o, const struct cframe *f);
 
 /* Call fn for every frame's outcome (NULL: none; the default costs nothing). */
-void vcd_set_observer(struct vcd *d, vcd_observe_fn fn, void *opaque);
+void device_set_observer(struct device *d, device_observe_fn fn, void *opaque);
 
 /* "sent", "denied", "dropped: backlog full", ... */
-const char *vcd_outcome_name(enum vcd_outcome o);
+const char *device_outcome_name(enum device_outcome o);
 
 /* A TX outcome (guest -> bus), else RX. */
-bool vcd_outcome_is_tx(enum vcd_outcome o);
+bool device_outcome_is_tx(enum device_outcome o);
 
-/* The name given in vcd_config (truncated to 31 bytes). */
-const char *vcd_name(const struct vcd *d);
+/* The name given in device_config (truncated to 31 bytes). */
+const char *device_name(const struct device *d);
 
-/* Milliseconds until vcd_tick() has work (LATE_TX_ACK timeouts), -1 when none. */
-int vcd_timeout_ms(struct vcd *d);
-void vcd_tick(struct vcd *d);
+/* Milliseconds until device_tick() has work (LATE_TX_ACK timeouts), -1 when none. */
+int device_timeout_ms(struct device *d);
+void device_tick(struct device *d);
 
 /* Controller started (START accepted and not bus-off since). */
-bool vcd_started(const struct vcd *d);
-uint16_t vcd_status(const struct vcd *d);
-void vcd_get_stats(const struct vcd *d, struct vcd_stats *s);
+bool device_started(const struct device *d);
+uint16_t device_status(const struct device *d);
+void device_get_stats(const struct device *d, struct device_stats *s);
 
 #endif

@@ -23,7 +23,10 @@ build="$root/build-fuzz"
 
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DENABLE_FUZZING=ON \
 	-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j2 --target fuzz_canfmt fuzz_msg fuzz_session fuzz_device fuzz_vq >/dev/null
+# Every test/fuzz/fuzz_*.c is a target: the list is the folder.
+targets=()
+for src in "$root"/test/fuzz/fuzz_*.c; do targets+=("$(basename "$src" .c)"); done
+cmake --build "$build" -j2 --target "${targets[@]}" >/dev/null
 
 failed=0
 summary=()

@@ -8,48 +8,59 @@
 
 #include <stdint.h>
 
-/* Frontend -> backend requests. */
+/*
+ * Frontend -> backend requests, each once: X(NAME, id), in id order.
+ * enum vhost_user_request (VHOST_USER_NAME = id) and vu_msg_name() come
+ * from this list; adding a request is one line here (and, if the backend
+ * serves it, a handler with its row in the table in proto/backend_msg.c).
+ */
+#define VHOST_USER_REQUEST_LIST(X)                                                                 \
+	X(GET_FEATURES, 1)                                                                         \
+	X(SET_FEATURES, 2)                                                                         \
+	X(SET_OWNER, 3)                                                                            \
+	X(RESET_OWNER, 4)                                                                          \
+	X(SET_MEM_TABLE, 5)                                                                        \
+	X(SET_LOG_BASE, 6)                                                                         \
+	X(SET_LOG_FD, 7)                                                                           \
+	X(SET_VRING_NUM, 8)                                                                        \
+	X(SET_VRING_ADDR, 9)                                                                       \
+	X(SET_VRING_BASE, 10)                                                                      \
+	X(GET_VRING_BASE, 11)                                                                      \
+	X(SET_VRING_KICK, 12)                                                                      \
+	X(SET_VRING_CALL, 13)                                                                      \
+	X(SET_VRING_ERR, 14)                                                                       \
+	X(GET_PROTOCOL_FEATURES, 15)                                                               \
+	X(SET_PROTOCOL_FEATURES, 16)                                                               \
+	X(GET_QUEUE_NUM, 17)                                                                       \
+	X(SET_VRING_ENABLE, 18)                                                                    \
+	X(SEND_RARP, 19)                                                                           \
+	X(NET_SET_MTU, 20)                                                                         \
+	X(SET_BACKEND_REQ_FD, 21)                                                                  \
+	X(IOTLB_MSG, 22)                                                                           \
+	X(SET_VRING_ENDIAN, 23)                                                                    \
+	X(GET_CONFIG, 24)                                                                          \
+	X(SET_CONFIG, 25)                                                                          \
+	X(CREATE_CRYPTO_SESSION, 26)                                                               \
+	X(CLOSE_CRYPTO_SESSION, 27)                                                                \
+	X(POSTCOPY_ADVISE, 28)                                                                     \
+	X(POSTCOPY_LISTEN, 29)                                                                     \
+	X(POSTCOPY_END, 30)                                                                        \
+	X(GET_INFLIGHT_FD, 31)                                                                     \
+	X(SET_INFLIGHT_FD, 32)                                                                     \
+	X(GPU_SET_SOCKET, 33)                                                                      \
+	X(RESET_DEVICE, 34)                                                                        \
+	X(VRING_KICK, 35)                                                                          \
+	X(GET_MAX_MEM_SLOTS, 36)                                                                   \
+	X(ADD_MEM_REG, 37)                                                                         \
+	X(REM_MEM_REG, 38)
+
 enum vhost_user_request {
 	VHOST_USER_NONE = 0,
-	VHOST_USER_GET_FEATURES = 1,
-	VHOST_USER_SET_FEATURES = 2,
-	VHOST_USER_SET_OWNER = 3,
-	VHOST_USER_RESET_OWNER = 4,
-	VHOST_USER_SET_MEM_TABLE = 5,
-	VHOST_USER_SET_LOG_BASE = 6,
-	VHOST_USER_SET_LOG_FD = 7,
-	VHOST_USER_SET_VRING_NUM = 8,
-	VHOST_USER_SET_VRING_ADDR = 9,
-	VHOST_USER_SET_VRING_BASE = 10,
-	VHOST_USER_GET_VRING_BASE = 11,
-	VHOST_USER_SET_VRING_KICK = 12,
-	VHOST_USER_SET_VRING_CALL = 13,
-	VHOST_USER_SET_VRING_ERR = 14,
-	VHOST_USER_GET_PROTOCOL_FEATURES = 15,
-	VHOST_USER_SET_PROTOCOL_FEATURES = 16,
-	VHOST_USER_GET_QUEUE_NUM = 17,
-	VHOST_USER_SET_VRING_ENABLE = 18,
-	VHOST_USER_SEND_RARP = 19,
-	VHOST_USER_NET_SET_MTU = 20,
-	VHOST_USER_SET_BACKEND_REQ_FD = 21,
-	VHOST_USER_IOTLB_MSG = 22,
-	VHOST_USER_SET_VRING_ENDIAN = 23,
-	VHOST_USER_GET_CONFIG = 24,
-	VHOST_USER_SET_CONFIG = 25,
-	VHOST_USER_CREATE_CRYPTO_SESSION = 26,
-	VHOST_USER_CLOSE_CRYPTO_SESSION = 27,
-	VHOST_USER_POSTCOPY_ADVISE = 28,
-	VHOST_USER_POSTCOPY_LISTEN = 29,
-	VHOST_USER_POSTCOPY_END = 30,
-	VHOST_USER_GET_INFLIGHT_FD = 31,
-	VHOST_USER_SET_INFLIGHT_FD = 32,
-	VHOST_USER_GPU_SET_SOCKET = 33,
-	VHOST_USER_RESET_DEVICE = 34,
-	VHOST_USER_VRING_KICK = 35,
-	VHOST_USER_GET_MAX_MEM_SLOTS = 36,
-	VHOST_USER_ADD_MEM_REG = 37,
-	VHOST_USER_REM_MEM_REG = 38,
-	VHOST_USER_REQUEST_MAX = 39, /* one past the last id the table knows */
+#define VHOST_USER_REQUEST_ENUM(name, id) VHOST_USER_##name = (id),
+	VHOST_USER_REQUEST_LIST(VHOST_USER_REQUEST_ENUM)
+#undef VHOST_USER_REQUEST_ENUM
+	/* One past the last id in the list (the list is in id order). */
+	VHOST_USER_REQUEST_MAX,
 };
 
 /* Backend -> frontend requests (on the backend channel). */

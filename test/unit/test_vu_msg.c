@@ -565,6 +565,33 @@ static void test_names(void **state)
 	assert_string_equal(vu_msg_name(UINT32_MAX), "UNKNOWN");
 }
 
+/*
+ * The one list of requests: ids 1..VHOST_USER_REQUEST_MAX-1, each once, in
+ * order, and each id's name is the one the list gives it (no second table
+ * of names to drift).
+ */
+static void test_request_list(void **state)
+{
+	static const struct {
+		uint32_t id;
+		const char *name;
+	} list[] = {
+#define LIST_ROW(name, id) {VHOST_USER_##name, #name},
+	    VHOST_USER_REQUEST_LIST(LIST_ROW)
+#undef LIST_ROW
+	};
+	const size_t n = sizeof(list) / sizeof(list[0]);
+
+	(void)state;
+	assert_int_equal(n, VHOST_USER_REQUEST_MAX - 1);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(list[i].id, i + 1);
+		assert_string_equal(vu_msg_name(list[i].id), list[i].name);
+		for (size_t k = 0; k < i; k++)
+			assert_string_not_equal(list[k].name, list[i].name);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -579,6 +606,7 @@ int main(void)
 	    cmocka_unit_test(test_eintr_retried),
 	    cmocka_unit_test(test_send_full_socket),
 	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_request_list),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

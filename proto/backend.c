@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * The vhost-user backend: connection lifecycle and I/O.
+ * The vhost-user backend: connection lifecycle and I/O, and the public
+ * vu_backend_* API. The top of the backend's chain: it calls backend_msg.c
+ * (backend_msg_*) and nothing else of the backend.
  *
  * I/O: the connection is non-blocking. A message is read as far as it has
  * arrived and kept until the rest comes, so a frontend that writes a message
@@ -27,6 +29,11 @@
 #include "backend_priv.h"
 #include "vhost-user/vlog.h"
 
+/* Default bound on the time from a message's first byte to its last. */
+#define MSG_TIMEOUT_MS 5000
+/* Messages handled per dispatch before kicks get a turn. */
+#define MSGS_PER_DISPATCH 32
+
 /* ---- connection lifecycle ---- */
 
 int vu_backend_new(struct vu_backend **out, const struct vu_device *dev)
@@ -48,29 +55,27 @@ int vu_backend_new(struct vu_backend **out, const struct vu_device *dev)
 	b->listen_fd = -1;
 	b->spare_fd = -1;
 	b->conn_fd = -1;
-	b->backend_fd = -1;
-	gmem_init(&b->mem);
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	b->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	b->msg_timeout_ms = VU_MSG_TIMEOUT_MS;
+	b->msg_timeout_ms = MSG_TIMEOUT_MS;
 	if (b->epfd < 0 || b->wake_fd < 0 || b->timer_fd < 0 ||
 	    epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->wake_fd, &wake) != 0 ||
 	    epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->timer_fd, &timer) != 0) {
 		int ret = -errno;
 
-		vub_close(&b->timer_fd);
-		vub_close(&b->wake_fd);
-		vub_close(&b->epfd);
+		backend_close_fd(&b->timer_fd);
+		backend_close_fd(&b->wake_fd);
+		backend_close_fd(&b->epfd);
 		free(b);
 		return ret;
 	}
-	vub_rings_init(b);
+	backend_msg_init(b);
 	*out = b;
 	return 0;
 }
 
-static void vu_watch_listen(struct vu_backend *b)
+static void watch_listen(struct vu_backend *b)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = VU_EV_LISTEN};
 
@@ -80,7 +85,7 @@ static void vu_watch_listen(struct vu_backend *b)
 }
 
 /* Arm (ms > 0) or disarm (0) the message deadline. */
-static void vu_msg_deadline(struct vu_backend *b, unsigned int ms)
+static void set_msg_deadline(struct vu_backend *b, unsigned int ms)
 {
 	struct itimerspec its = {
 	    .it_value = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L},
@@ -94,8 +99,6 @@ static void vu_msg_deadline(struct vu_backend *b, unsigned int ms)
 
 void vu_backend_disconnect(struct vu_backend *b)
 {
-	const struct vu_device_ops *ops = b->dev->ops;
-
 	if (b->conn_fd < 0)
 		return;
 	vlog_limited(&b->log_limit, VLOG_INFO, b->tag, "frontend disconnected");
@@ -104,18 +107,11 @@ void vu_backend_disconnect(struct vu_backend *b)
 		vu_msg_close_fds(&b->rx);
 	b->rx_got = 0;
 	if (b->rx_timed)
-		vu_msg_deadline(b, 0);
-	vub_rings_reset(b);
-	if (ops && ops->reset)
-		ops->reset(b->dev->opaque);
-	vub_rings_init(b);
-	gmem_clear(&b->mem);
-	vub_close(&b->backend_fd);
+		set_msg_deadline(b, 0);
+	backend_msg_end_session(b);
 	epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->conn_fd, NULL);
-	vub_close(&b->conn_fd);
-	b->features = 0;
-	b->protocol_features = 0;
-	vu_watch_listen(b);
+	backend_close_fd(&b->conn_fd);
+	watch_listen(b);
 }
 
 void vu_backend_free(struct vu_backend *b)
@@ -125,16 +121,16 @@ void vu_backend_free(struct vu_backend *b)
 	if (!b)
 		return;
 	vu_backend_disconnect(b);
-	vub_close(&b->listen_fd);
-	vub_close(&b->spare_fd);
+	backend_close_fd(&b->listen_fd);
+	backend_close_fd(&b->spare_fd);
 	/* Remove the socket file only if it is still the one we created. */
 	if (b->sock_path && lstat(b->sock_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
 	    st.st_dev == b->sock_dev && st.st_ino == b->sock_ino)
 		unlink(b->sock_path);
 	free(b->sock_path);
-	vub_close(&b->timer_fd);
-	vub_close(&b->wake_fd);
-	vub_close(&b->epfd);
+	backend_close_fd(&b->timer_fd);
+	backend_close_fd(&b->wake_fd);
+	backend_close_fd(&b->epfd);
 	free(b);
 }
 
@@ -143,7 +139,7 @@ void vu_backend_free(struct vu_backend *b)
  * -errno when it cannot be told (no fd for the probe): then nothing may be
  * removed, or another process's live socket would go.
  */
-static int vu_socket_alive(const struct sockaddr_un *sa)
+static int socket_alive(const struct sockaddr_un *sa)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	bool alive;
@@ -162,7 +158,7 @@ static int vu_socket_alive(const struct sockaddr_un *sa)
  * eventfd, not a file: a process confined after start-up (no file may be
  * opened) must be able to take it again after each use.
  */
-static int vu_spare_fd(void)
+static int new_spare_fd(void)
 {
 	return eventfd(0, EFD_CLOEXEC);
 }
@@ -186,7 +182,7 @@ int vu_backend_listen(struct vu_backend *b, const char *path)
 			vlog_err(b->tag, "%s exists and is not a socket", path);
 			return -EEXIST;
 		}
-		ret = vu_socket_alive(&sa);
+		ret = socket_alive(&sa);
 		if (ret < 0)
 			return ret;
 		if (ret > 0) {
@@ -220,9 +216,9 @@ int vu_backend_listen(struct vu_backend *b, const char *path)
 		goto fail;
 	}
 	b->listen_fd = fd;
-	b->spare_fd = vu_spare_fd();
+	b->spare_fd = new_spare_fd();
 	if (b->conn_fd < 0)
-		vu_watch_listen(b);
+		watch_listen(b);
 	vlog_info(b->tag, "listening on %s", path);
 	return 0;
 
@@ -257,9 +253,9 @@ int vu_backend_listen_fd(struct vu_backend *b, int fd)
 		goto fail;
 	}
 	b->listen_fd = fd;
-	b->spare_fd = vu_spare_fd();
+	b->spare_fd = new_spare_fd();
 	if (b->conn_fd < 0)
-		vu_watch_listen(b);
+		watch_listen(b);
 	vlog_info(b->tag, "listening on an inherited socket (fd %d)", fd);
 	return 0;
 fail:
@@ -268,7 +264,7 @@ fail:
 }
 
 /* Take conn as the frontend's connection. Closes it on failure. */
-static int vu_serve(struct vu_backend *b, int conn)
+static int serve(struct vu_backend *b, int conn)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 	int flags, ret;
@@ -304,7 +300,7 @@ int vu_backend_attach(struct vu_backend *b, int conn_fd)
 {
 	if (conn_fd < 0)
 		return -EBADF;
-	return vu_serve(b, conn_fd);
+	return serve(b, conn_fd);
 }
 
 int vu_backend_fd(const struct vu_backend *b)
@@ -312,7 +308,7 @@ int vu_backend_fd(const struct vu_backend *b)
 	return b->epfd;
 }
 
-static void vu_accept(struct vu_backend *b)
+static void accept_frontend(struct vu_backend *b)
 {
 	int fd;
 
@@ -329,11 +325,11 @@ static void vu_accept(struct vu_backend *b)
 		 */
 		vlog_limited(&b->log_limit, VLOG_ERR, b->tag, "accept: %s: refusing the frontend",
 			     strerror(errno));
-		vub_close(&b->spare_fd);
+		backend_close_fd(&b->spare_fd);
 		fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
 			close(fd);
-		b->spare_fd = vu_spare_fd();
+		b->spare_fd = new_spare_fd();
 		return;
 	}
 	if (fd < 0) {
@@ -342,24 +338,24 @@ static void vu_accept(struct vu_backend *b)
 				     strerror(errno));
 		return;
 	}
-	if (vu_serve(b, fd) != 0)
+	if (serve(b, fd) != 0)
 		vlog_limited(&b->log_limit, VLOG_ERR, b->tag, "cannot serve the new connection");
 }
 
 /*
- * Handle the messages that have arrived, at most VU_MSGS_PER_DISPATCH. A
+ * Handle the messages that have arrived, at most MSGS_PER_DISPATCH. A
  * message that is still arriving is kept, with a deadline: a frontend that
  * dribbles one byte at a time loses its connection once the deadline
  * passes, and meanwhile costs the loop nothing.
  */
-static void vu_serve_messages(struct vu_backend *b)
+static void serve_messages(struct vu_backend *b)
 {
-	for (int n = 0; n < VU_MSGS_PER_DISPATCH && b->conn_fd >= 0; n++) {
+	for (int n = 0; n < MSGS_PER_DISPATCH && b->conn_fd >= 0; n++) {
 		int ret = vu_msg_recv_some(b->conn_fd, &b->rx, &b->rx_got);
 
 		if (ret == 0) {
 			if (b->rx_got > 0 && !b->rx_timed)
-				vu_msg_deadline(b, b->msg_timeout_ms);
+				set_msg_deadline(b, b->msg_timeout_ms);
 			return;
 		}
 		if (ret < 0) {
@@ -371,8 +367,8 @@ static void vu_serve_messages(struct vu_backend *b)
 		}
 		b->rx_got = 0;
 		if (b->rx_timed)
-			vu_msg_deadline(b, 0);
-		ret = vu_backend_handle_msg(b, &b->rx);
+			set_msg_deadline(b, 0);
+		ret = backend_msg_handle(b, &b->rx);
 		if (ret) {
 			vlog_limited(&b->log_limit, VLOG_ERR, b->tag,
 				     "%s failed (%s): dropping the frontend",
@@ -383,7 +379,7 @@ static void vu_serve_messages(struct vu_backend *b)
 	}
 }
 
-static void vu_msg_timed_out(struct vu_backend *b)
+static void msg_timed_out(struct vu_backend *b)
 {
 	uint64_t v;
 
@@ -401,12 +397,12 @@ static void vu_msg_timed_out(struct vu_backend *b)
 }
 
 /* Rings that stopped on their budget at the last turn: cleared, and which. */
-static unsigned int vu_take_resumes(struct vu_backend *b)
+static unsigned int take_resumes(struct vu_backend *b)
 {
 	unsigned int want = 0;
 	uint64_t v;
 
-	for (unsigned int i = 0; i < vu_num_queues(b); i++) {
+	for (unsigned int i = 0; i < backend_num_queues(b); i++) {
 		if (!b->vqs[i].resume)
 			continue;
 		b->vqs[i].resume = false;
@@ -418,7 +414,7 @@ static unsigned int vu_take_resumes(struct vu_backend *b)
 	return want;
 }
 
-static void vu_resume(struct vu_backend *b, unsigned int i)
+static void resume_ring(struct vu_backend *b, unsigned int i)
 {
 	const struct vu_device_ops *ops = b->dev->ops;
 
@@ -426,12 +422,12 @@ static void vu_resume(struct vu_backend *b, unsigned int i)
 		ops->queue_kick(b->dev->opaque, &b->vqs[i]);
 }
 
-static void vu_handle_kick(struct vu_backend *b, unsigned int i, uint32_t events)
+static void handle_kick(struct vu_backend *b, unsigned int i, uint32_t events)
 {
 	const struct vu_device_ops *ops = b->dev->ops;
 	struct vq *q;
 
-	if (i >= vu_num_queues(b))
+	if (i >= backend_num_queues(b))
 		return;
 	q = &b->vqs[i];
 	/* The event may be stale: an earlier one in this batch stopped the ring. */
@@ -462,7 +458,7 @@ int vu_backend_dispatch(struct vu_backend *b)
 	 * this dispatch is resumed at the next one, after the caller's other
 	 * sources (CAN sockets, signals) had their turn.
 	 */
-	resumes = vu_take_resumes(b);
+	resumes = take_resumes(b);
 
 	do {
 		n = epoll_wait(b->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), 0);
@@ -478,35 +474,62 @@ int vu_backend_dispatch(struct vu_backend *b)
 
 		switch (VU_EV_KIND(d)) {
 		case VU_EV_LISTEN:
-			vu_accept(b);
+			accept_frontend(b);
 			break;
 		case VU_EV_CONN:
 			/* Stale when the connection it was for is gone. */
 			if (b->conn_fd < 0 || VU_EV_ARG(d) != b->sessions)
 				break;
 			if (evs[i].events & EPOLLIN)
-				vu_serve_messages(b);
+				serve_messages(b);
 			else if (evs[i].events & (EPOLLHUP | EPOLLERR))
 				vu_backend_disconnect(b);
 			break;
 		case VU_EV_KICK:
-			vu_handle_kick(b, VU_EV_ARG(d), evs[i].events);
+			handle_kick(b, VU_EV_ARG(d), evs[i].events);
 			if (VU_EV_ARG(d) < VU_MAX_QUEUES)
 				kicked |= 1u << VU_EV_ARG(d);
 			break;
 		case VU_EV_TIMER:
-			vu_msg_timed_out(b);
+			msg_timed_out(b);
 			break;
-		default: /* VU_EV_WAKE: read by vu_take_resumes */
+		default: /* VU_EV_WAKE: read by take_resumes */
 			break;
 		}
 	}
 	/* One budget per ring and dispatch: a kicked ring already had its turn. */
-	for (unsigned int i = 0; i < vu_num_queues(b); i++)
+	for (unsigned int i = 0; i < backend_num_queues(b); i++)
 		if ((resumes & ~kicked) & (1u << i))
-			vu_resume(b, i);
+			resume_ring(b, i);
 	vu_backend_check_memory(b);
 	return 0;
+}
+
+int vu_backend_handle_msg(struct vu_backend *b, struct vu_msg *m)
+{
+	return backend_msg_handle(b, m);
+}
+
+int vu_backend_check_memory(struct vu_backend *b)
+{
+	unsigned int faults = gmem_fault_count();
+
+	/* One atomic load a call unless a fault was caught somewhere. */
+	if (faults == b->faults_seen)
+		return 0;
+	b->faults_seen = faults;
+	if (!gmem_lost(&b->mem))
+		return 0;
+	vlog_limited(&b->log_limit, VLOG_ERR, b->tag,
+		     "guest memory vanished under a mapping (its file shrank or lost its pages): "
+		     "dropping the frontend");
+	vu_backend_disconnect(b);
+	return -EFAULT;
+}
+
+int vu_backend_add_mem_budget(struct vu_backend *b, struct gmem_budget *budget)
+{
+	return gmem_add_budget(&b->mem, budget);
 }
 
 bool vu_backend_connected(const struct vu_backend *b)
@@ -516,7 +539,7 @@ bool vu_backend_connected(const struct vu_backend *b)
 
 struct vq *vu_backend_vq(struct vu_backend *b, unsigned int idx)
 {
-	if (idx >= vu_num_queues(b))
+	if (idx >= backend_num_queues(b))
 		return NULL;
 	return &b->vqs[idx];
 }
@@ -547,7 +570,7 @@ int vu_backend_config_changed(struct vu_backend *b)
 		vlog_limited(&b->log_limit, VLOG_WARN, b->tag, "config change notification: %s",
 			     strerror(errno));
 		if (ret == -EPIPE || ret == -ECONNRESET)
-			vub_close(&b->backend_fd);
+			backend_close_fd(&b->backend_fd);
 		return ret;
 	}
 	/* A 12-byte write to a unix stream socket is not split. */
@@ -556,7 +579,7 @@ int vu_backend_config_changed(struct vu_backend *b)
 
 void vu_backend_set_msg_timeout(struct vu_backend *b, unsigned int ms)
 {
-	b->msg_timeout_ms = ms ? ms : VU_MSG_TIMEOUT_MS;
+	b->msg_timeout_ms = ms ? ms : MSG_TIMEOUT_MS;
 }
 
 unsigned int vu_backend_sessions(const struct vu_backend *b)

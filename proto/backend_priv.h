@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * What the backend's files share: the backend object, the handler table's
- * types, and the ring state functions that handlers and the connection code
- * both call. Not installed, not for users of the library.
+ * What the backend's files share. Not installed, not for users of the
+ * library. The files form a one-way chain; each calls only the ones below
+ * it, and this header declares only what a lower file offers:
  *
- *   backend.c       connection I/O and lifecycle: listen, accept, receive,
- *                   dispatch, disconnect
- *   backend_msg.c   the handler table, generic message checks, replies,
- *                   feature, owner, reset and config handlers
- *   backend_mem.c   memory table handlers
- *   backend_ring.c  ring state (start, stop, suspend around memory changes)
- *                   and the SET/GET_VRING_* handlers
+ *   backend.c       the connection and the public vu_backend_* API: listen,
+ *                   accept, receive, dispatch, disconnect
+ *   backend_msg.c   the protocol: the handler table, the generic message
+ *                   checks, every request's handler, replies, the session's
+ *                   state (features, memory, backend channel)
+ *   backend_ring.c  ring and device state: start, stop, suspend around
+ *                   memory changes, reset
  */
 #ifndef VU_BACKEND_PRIV_H
 #define VU_BACKEND_PRIV_H
@@ -18,15 +18,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "vhost-user/gmem.h"
 #include "vhost-user/vlog.h"
 #include "vhost-user/vu_backend.h"
-
-/* Default bound on the time from a message's first byte to its last. */
-#define VU_MSG_TIMEOUT_MS 5000
-/* Messages handled per dispatch before kicks get a turn. */
-#define VU_MSGS_PER_DISPATCH 32
 
 /* epoll data: kind in the high half, ring index or session in the low. */
 #define VU_EV_LISTEN (1ull << 32)
@@ -42,9 +38,6 @@
 #define VU_F_INDIRECT_DESC (1ull << 28)
 #define VU_F_NOTIFY_ON_EMPTY (1ull << 24)
 #define VU_PF(bit) (1ull << (bit))
-
-/* VHOST_VRING_F_LOG: the only flag SET_VRING_ADDR defines. */
-#define VU_VRING_F_LOG 0x1u
 
 struct vu_backend {
 	const struct vu_device *dev;
@@ -79,39 +72,17 @@ struct vu_backend {
 	bool active[VU_MAX_QUEUES]; /* between queue_start and queue_stop */
 };
 
-/* Which fds a request may carry. */
-enum vu_fd_rule {
-	VU_FDS_NONE,
-	VU_FDS_ONE,
-	VU_FDS_ONE_UNLESS_NOFD, /* u64 payload; bit 8 set means none */
-	VU_FDS_PER_REGION,	/* checked by the handler */
-	VU_FDS_ANY_ONE,		/* zero or one, never used */
-};
-
-#define VU_SIZE_VAR UINT32_MAX
-
-typedef int (*vu_handler_fn)(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-
-struct vu_handler {
-	const char *name;
-	vu_handler_fn fn;
-	uint32_t size; /* exact payload size, or VU_SIZE_VAR (handler checks) */
-	enum vu_fd_rule fds;
-	int feature; /* protocol feature bit required, -1 for none */
-	bool reply;  /* has a reply of its own */
-};
-
-static inline unsigned int vu_num_queues(const struct vu_backend *b)
+static inline unsigned int backend_num_queues(const struct vu_backend *b)
 {
 	return b->dev->num_queues < VU_MAX_QUEUES ? b->dev->num_queues : VU_MAX_QUEUES;
 }
 
-static inline uint64_t vu_offered_features(const struct vu_backend *b)
+static inline uint64_t backend_offered_features(const struct vu_backend *b)
 {
 	return b->dev->features | VU_BACKEND_TRANSPORT_FEATURES;
 }
 
-static inline uint64_t vu_offered_protocol_features(const struct vu_backend *b)
+static inline uint64_t backend_offered_protocol_features(const struct vu_backend *b)
 {
 	uint64_t f = VU_BACKEND_PROTOCOL_FEATURES;
 
@@ -120,36 +91,44 @@ static inline uint64_t vu_offered_protocol_features(const struct vu_backend *b)
 	return f;
 }
 
-/* Log a rejected message (tagged with its request name) and return err. */
-int vub_reject(struct vu_backend *b, const struct vu_msg *m, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 /* Close *fd if open and set it to -1. */
-void vub_close(int *fd);
-/* Fill reply with a u64 payload; returns 0. */
-int vub_reply_u64(struct vu_msg *reply, uint64_t v);
+static inline void backend_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
 
-/* Rings (backend_ring.c). */
-void vub_ring_sync(struct vu_backend *b, unsigned int i);
-void vub_ring_halt(struct vu_backend *b, unsigned int i);
-int vub_ring_try_start(struct vu_backend *b, unsigned int i);
-void vub_rings_suspend(struct vu_backend *b);
-void vub_rings_resume(struct vu_backend *b);
-void vub_rings_reset(struct vu_backend *b);
-void vub_rings_init(struct vu_backend *b);
+/* ---- backend_msg.c offers (to backend.c) ---- */
 
-/* Handlers for the table in backend_msg.c. */
-int vub_h_set_mem_table(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_get_max_mem_slots(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_add_mem_reg(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_rem_mem_reg(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_set_vring_num(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_set_vring_base(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_get_vring_base(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_set_vring_addr(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_set_vring_kick(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_set_vring_call(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_set_vring_err(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_get_queue_num(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
-int vub_h_set_vring_enable(struct vu_backend *b, struct vu_msg *m, struct vu_msg *reply);
+/* The session's state as before any frontend: no memory, no backend channel, rings new. */
+void backend_msg_init(struct vu_backend *b);
+
+/* Check and handle one request; see vu_backend_handle_msg. */
+int backend_msg_handle(struct vu_backend *b, struct vu_msg *m);
+
+/*
+ * The frontend is gone: its rings stopped and the device reset
+ * (backend_ring_reset), its memory unmapped, its backend channel closed, no
+ * features of either kind.
+ */
+void backend_msg_end_session(struct vu_backend *b);
+
+/* ---- backend_ring.c offers (to backend_msg.c) ---- */
+
+/* Hand ring i to the device (queue_start) or take it back (queue_stop) as its state says. */
+void backend_ring_sync(struct vu_backend *b, unsigned int i);
+/* Leave the started state (queue_stop first); keep the kick fd. */
+void backend_ring_halt(struct vu_backend *b, unsigned int i);
+/* Start ring i if everything it needs is there: 0 when started or not ready yet, or -errno. */
+int backend_ring_try_start(struct vu_backend *b, unsigned int i);
+/* Before memory changes: take every ring away from the device. */
+void backend_ring_suspend_all(struct vu_backend *b);
+/* After memory changed: translate again and restart what can run. */
+void backend_ring_resume_all(struct vu_backend *b);
+/* Every ring as new (fds -1, not closed). */
+void backend_ring_init_all(struct vu_backend *b);
+/* Rings stopped and their fds closed, the device reset, rings new, no virtio features. */
+void backend_ring_reset(struct vu_backend *b);
 
 #endif

@@ -3,6 +3,9 @@
  * Guest memory: the region table a frontend gave us, mapped into this
  * process, and bounded translation of guest physical addresses (used by
  * descriptors) and frontend user addresses (used by SET_VRING_ADDR).
+ * A struct gmem is the caller's (embedded, not allocated); it owns its
+ * mappings and unmaps them in gmem_remove and gmem_clear. Not thread-safe:
+ * one table, one thread (budgets may be shared across threads).
  */
 #ifndef GMEM_H
 #define GMEM_H
@@ -42,7 +45,7 @@ struct gmem_budget {
 /* Budgets one table may be charged to. */
 #define GMEM_MAX_BUDGETS 4
 
-/* Bytes charged to b now. */
+/* Bytes charged to b now (all the tables charged to it). */
 uint64_t gmem_budget_used(const struct gmem_budget *b);
 
 struct gmem_region {
@@ -69,7 +72,7 @@ struct gmem {
 	uint64_t over_asked;
 };
 
-/* An empty table charged to no budget. */
+/* An empty table charged to no budget (nothing to free: no error). */
 void gmem_init(struct gmem *m);
 
 /*
@@ -92,13 +95,16 @@ void gmem_budget_reclaim(struct gmem *m);
 
 /*
  * Validate and map one region from fd (MAP_SHARED, from its offset rounded
- * down to the page or huge page). The fd is not taken: the caller closes it.
- * Errors: -EINVAL for a zero size, overflow of gpa+size, uaddr+size or
- * offset+size, a range overlapping an existing region, an fd that is not a
- * regular file or a character device, or a file smaller than offset+size;
- * -ENOSPC when all slots are used; -EDQUOT when the mapping would take one
- * of m's budgets past its limit (m->over and m->over_asked say which and how
- * much); -errno from fstat or mmap. gmem_why() then says which in words.
+ * down to the page or huge page). The fd is not taken: the caller closes it
+ * (the mapping stays). On an error nothing is mapped or charged and m's
+ * regions are as before. Errors: -EINVAL for a zero size, overflow of gpa+size, uaddr+size
+ * or offset+size, a range overlapping an existing region, an fd that is not
+ * a regular file or a character device, or a file smaller than offset+size;
+ * -EBADF when fd < 0; -ENOSPC when all GMEM_MAX_REGIONS slots are used, or
+ * the process-wide table of guarded mappings is full; -EDQUOT when the
+ * mapping would take one of m's budgets past its limit (m->over and
+ * m->over_asked say which and how much); -errno from fstat or mmap.
+ * gmem_why() then says which in words.
  *
  * The first mapping installs a process-wide SIGBUS handler (see gmem.c): a
  * mapping whose memory vanishes later reads as zeros and is marked lost.
@@ -107,17 +113,20 @@ int gmem_add(struct gmem *m, const struct vhost_user_mem_region *r, int fd);
 
 /*
  * Add a region backed by memory the caller owns (unit tests and fuzzing):
- * same validation as gmem_add, nothing is mapped or unmapped.
+ * host must stay valid while the region is in m. Same validation as
+ * gmem_add (-EINVAL, -ENOSPC), -EINVAL for a NULL host; nothing is mapped,
+ * unmapped or charged.
  */
 int gmem_add_host(struct gmem *m, const struct vhost_user_mem_region *r, void *host);
 
 /*
- * Remove (and unmap) the region matching r's gpa, size and uaddr, giving its
- * bytes back to the budgets; -ENOENT.
+ * Remove (and unmap) the region matching r's gpa, size and uaddr (its
+ * mmap_offset is ignored), giving its bytes back to the budgets. Pointers
+ * into it are invalid afterwards. -ENOENT when no region matches.
  */
 int gmem_remove(struct gmem *m, const struct vhost_user_mem_region *r);
 
-/* What was wrong with the region gmem_add refused last ("" if none). */
+/* What was wrong with the region gmem_add refused last ("" if none); a static string. */
 const char *gmem_why(const struct gmem *m);
 
 /*
@@ -129,13 +138,17 @@ bool gmem_lost(const struct gmem *m);
 /* Faults caught so far in the whole process: a cheap "anything new?" test. */
 unsigned int gmem_fault_count(void);
 
-/* Unmap every region (bytes back to the budgets). The table is empty afterwards. */
+/*
+ * Unmap every region (bytes back to the budgets); every pointer into them is
+ * invalid afterwards. The table is empty, its budgets stay.
+ */
 void gmem_clear(struct gmem *m);
 
 /*
  * Translate a guest physical address. Returns the host pointer and stores
  * in *len the number of bytes contiguous from there inside that region,
- * at most the *len asked for. NULL when gpa is in no region.
+ * at most the *len asked for. NULL when gpa is in no region. The pointer is
+ * valid until the region is removed or the table cleared.
  */
 void *gmem_gpa_to_host(const struct gmem *m, uint64_t gpa, uint64_t *len);
 

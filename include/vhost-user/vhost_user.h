@@ -2,6 +2,8 @@
 /*
  * vhost-user wire format: message ids, flags, feature bits and payloads, as
  * in QEMU's docs/interop/vhost-user.rst. Host byte order on the wire.
+ * Declarations only: no functions, nothing to own or free. Every field here
+ * comes from the frontend and is untrusted until the backend checked it.
  */
 #ifndef VHOST_USER_H
 #define VHOST_USER_H

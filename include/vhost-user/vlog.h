@@ -3,6 +3,8 @@
  * Logging to stderr with a level and a tag (the object concerned, e.g. the
  * device name or "vq 1"). The threshold is the one piece of process-wide
  * state outside main: main sets it once before anything else runs.
+ * Lines are "NAME: LEVEL: TAG: text", one fprintf each, cut at 511 bytes of
+ * text. Nothing here fails or returns an error.
  */
 #ifndef VLOG_H
 #define VLOG_H
@@ -16,11 +18,17 @@ enum vlog_level {
 	VLOG_DEBUG = 3,
 };
 
+/* Lines above level are dropped (default VLOG_INFO). */
 void vlog_set_level(enum vlog_level level);
 enum vlog_level vlog_get_level(void);
-/* Prefix every line with this name (the daemon's device name). */
+/*
+ * Prefix every line with this name (the daemon's device name; default
+ * "vhost-device-can"). Not copied: name must stay valid while lines are
+ * written.
+ */
 void vlog_set_name(const char *name);
 
+/* One line at level, tagged with tag (NULL: no tag), to stderr. */
 void vlog(enum vlog_level level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -42,12 +50,17 @@ struct vlog_limit {
 };
 
 /*
- * Whether a line may go out at now_ms. When it may, *held gets the number of
- * lines held back since the last one that went out.
+ * Whether a line may go out at now_ms (counting it against l). When it may,
+ * *held gets the number of lines held back since the last one that went
+ * out; else *held is 0. A clock that went back starts a new window.
  */
 bool vlog_limit_ok(struct vlog_limit *l, unsigned long long now_ms, unsigned int *held);
 
-/* vlog() through the limit l, on CLOCK_MONOTONIC. */
+/*
+ * vlog() through the limit l, on CLOCK_MONOTONIC; a line above the level
+ * threshold is dropped without counting. l is the caller's, one
+ * thread's at a time.
+ */
 void vlog_limited(struct vlog_limit *l, enum vlog_level level, const char *tag, const char *fmt,
 		  ...) __attribute__((format(printf, 4, 5)));
 

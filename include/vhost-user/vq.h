@@ -4,6 +4,8 @@
  * field is read once into a local, every index and address is checked, and
  * any violation marks the queue broken (logged once), after which every
  * datapath call on it fails with -EIO until the ring is set up again.
+ * A struct vq is its owner's (the backend's): vq never opens or closes its
+ * fds. Not thread-safe: one ring, one thread.
  */
 #ifndef VQ_H
 #define VQ_H
@@ -37,7 +39,12 @@
  */
 #define VQ_MAX_IOV 1024
 
-/* One popped chain: iov[0..nout) readable, iov[nout..nout+nin) writable. */
+/*
+ * One popped chain: iov[0..nout) readable, iov[nout..nout+nin) writable.
+ * The iovecs point into guest memory: valid while the ring stays mapped
+ * (until queue_stop for a device). The struct is the caller's (it is large:
+ * keep it off small stacks).
+ */
 struct vq_chain {
 	uint16_t head; /* id to push back */
 	unsigned int nout;
@@ -110,18 +117,25 @@ struct vq {
 	const struct gmem *mem;
 };
 
-/* Reset to the state of a ring nobody set up; fds set to -1 (not closed). */
+/*
+ * Reset to the state of a ring nobody set up; fds set to -1 (not closed: the
+ * owner closes them first).
+ */
 void vq_init(struct vq *q, unsigned int index);
 
 /*
  * Translate the ring addresses through mem (user addresses), checking
  * alignment (desc 16, avail 2, used 4) and that each ring lies inside one
  * region; then take used_idx from used->idx. Clears broken on success.
- * -EINVAL when num or the addresses are not set, -EFAULT when outside memory.
+ * mem must stay as it is while q is mapped (vq_unmap before changing it).
+ * -EINVAL when num or the addresses are not set, num is not a power of two
+ * up to 32768, or an address is misaligned; -EFAULT when a ring is not
+ * inside one region of mem. On an error q is unmapped; a ring outside
+ * memory or misaligned is logged.
  */
 int vq_map(struct vq *q, const struct gmem *mem);
 
-/* Forget the translated pointers (memory is about to change). */
+/* Forget the translated pointers (memory is about to change). Never fails. */
 void vq_unmap(struct vq *q);
 
 /*
@@ -131,15 +145,20 @@ void vq_unmap(struct vq *q);
  */
 unsigned int vq_pop_cost_max(const struct vq *q);
 
-/* Mark broken and log why (once). */
+/* Mark broken and log why (once, rate-limited); a no-op when already broken. */
 void vq_set_broken(struct vq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Number of chains the guest has made available and we have not popped. */
+/*
+ * Number of chains the guest has made available and we have not popped; 0
+ * when q is not mapped; -EIO when broken (or the avail index is impossible,
+ * which breaks it).
+ */
 int vq_avail_count(struct vq *q);
 
 /*
  * Pop the next available chain into c. Returns 1 when a chain was popped,
- * 0 when the ring is empty, -EIO when the ring is (or just became) broken.
+ * 0 when the ring is empty (or q is not mapped), -EIO when the ring is (or
+ * just became) broken.
  * While the device drains, the guest need not kick: without EVENT_IDX the
  * first pop sets VRING_USED_F_NO_NOTIFY; with it avail_event is left alone.
  * A 0 turns kicks back on (clears the flag, or avail_event = last_avail)
@@ -148,30 +167,44 @@ int vq_avail_count(struct vq *q);
  */
 int vq_pop(struct vq *q, struct vq_chain *c);
 
-/* Return a popped chain: write the used element and publish used->idx. */
+/*
+ * Return a popped chain: write the used element and publish used->idx. 0, or
+ * -EIO when q is broken or not mapped, or when head is out of the ring or
+ * more chains are pushed than are in flight (both break q). Does not
+ * notify: see vq_notify.
+ */
 int vq_push(struct vq *q, uint16_t head, uint32_t len);
 
-/* Same for n chains with a single used->idx update. */
+/* Same for n chains with a single used->idx update; n 0 is a no-op. All or none are pushed. */
 int vq_push_batch(struct vq *q, const struct vq_used *elems, unsigned int n);
 
-/* Whether the guest wants an interrupt now (EVENT_IDX, NO_INTERRUPT, NOTIFY_ON_EMPTY). */
+/*
+ * Whether the guest wants an interrupt now (EVENT_IDX, NO_INTERRUPT,
+ * NOTIFY_ON_EMPTY); false when q is broken or not mapped. With EVENT_IDX it
+ * records the used index as signalled: call it only when about to signal.
+ */
 bool vq_should_notify(struct vq *q);
 
-/* Signal the call fd if vq_should_notify(); 0 or -errno from the write. */
+/*
+ * Signal the call fd if vq_should_notify(). 0 (also with no call fd, or a
+ * saturated eventfd), -EIO when q is broken, or -errno from the write.
+ */
 int vq_notify(struct vq *q);
 
-/* Signal the call fd unconditionally (after a ring (re)starts). */
+/* Signal the call fd unconditionally (after a ring (re)starts); errors as vq_notify. */
 int vq_notify_force(struct vq *q);
 
 /*
  * Ask the guest for kicks (enable=true) or not. With enable=true returns
- * true when buffers arrived meanwhile (re-check after a full barrier).
+ * true when buffers arrived meanwhile (re-check after a full barrier);
+ * false otherwise, and when q is broken or not mapped (nothing written).
  */
 bool vq_set_kick_notify(struct vq *q, bool enable);
 
 /*
- * Consume a pending kick from kick_fd, which must be non-blocking. 0, or
- * -EPIPE when the fd reached end of file (its writer hung up), or -errno.
+ * Consume a pending kick from kick_fd, which must be non-blocking. 0 (also
+ * with no kick fd, or nothing pending), -EPIPE when the fd reached end of
+ * file (its writer hung up), or -errno from read.
  */
 int vq_drain_kick(struct vq *q);
 
@@ -184,7 +217,12 @@ int vq_drain_kick(struct vq *q);
  */
 void vq_resume_later(struct vq *q);
 
-/* Copy between a chain's iovecs and a flat buffer, starting at byte off. */
+/*
+ * Copy between a chain's iovecs and a flat buffer, starting at byte off of
+ * the iovecs. Returns the bytes copied: less than len when the iovecs end
+ * first. For a chain c: the readable part is (c->iov, c->nout), the
+ * writable part (c->iov + c->nout, c->nin).
+ */
 size_t vq_iov_read_pieces(const struct iovec *iov, unsigned int n, size_t off, void *buf,
 			  size_t len);
 

@@ -38,8 +38,8 @@
 
 int vu_backend_new(struct vu_backend **out, const struct vu_device *dev)
 {
-	struct epoll_event wake = {.events = EPOLLIN, .data.u64 = VU_EV_WAKE};
-	struct epoll_event timer = {.events = EPOLLIN, .data.u64 = VU_EV_TIMER};
+	struct epoll_event wake = {.events = EPOLLIN, .data.u64 = BACKEND_EV_WAKE};
+	struct epoll_event timer = {.events = EPOLLIN, .data.u64 = BACKEND_EV_TIMER};
 	struct vu_backend *b;
 
 	*out = NULL;
@@ -77,7 +77,7 @@ int vu_backend_new(struct vu_backend **out, const struct vu_device *dev)
 
 static void watch_listen(struct vu_backend *b)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = VU_EV_LISTEN};
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = BACKEND_EV_LISTEN};
 
 	if (b->listen_fd >= 0 && epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->listen_fd, &ev) != 0)
 		vlog_limited(&b->log_limit, VLOG_ERR, b->tag,
@@ -281,7 +281,7 @@ static int serve(struct vu_backend *b, int conn)
 		return ret;
 	}
 	b->sessions++;
-	ev.data.u64 = VU_EV_CONN | b->sessions;
+	ev.data.u64 = BACKEND_EV_CONN | b->sessions;
 	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, conn, &ev) != 0) {
 		ret = -errno;
 		close(conn);
@@ -472,28 +472,28 @@ int vu_backend_dispatch(struct vu_backend *b)
 	for (int i = 0; i < n; i++) {
 		uint64_t d = evs[i].data.u64;
 
-		switch (VU_EV_KIND(d)) {
-		case VU_EV_LISTEN:
+		switch (BACKEND_EV_KIND(d)) {
+		case BACKEND_EV_LISTEN:
 			accept_frontend(b);
 			break;
-		case VU_EV_CONN:
+		case BACKEND_EV_CONN:
 			/* Stale when the connection it was for is gone. */
-			if (b->conn_fd < 0 || VU_EV_ARG(d) != b->sessions)
+			if (b->conn_fd < 0 || BACKEND_EV_ARG(d) != b->sessions)
 				break;
 			if (evs[i].events & EPOLLIN)
 				serve_messages(b);
 			else if (evs[i].events & (EPOLLHUP | EPOLLERR))
 				vu_backend_disconnect(b);
 			break;
-		case VU_EV_KICK:
-			handle_kick(b, VU_EV_ARG(d), evs[i].events);
-			if (VU_EV_ARG(d) < VU_MAX_QUEUES)
-				kicked |= 1u << VU_EV_ARG(d);
+		case BACKEND_EV_KICK:
+			handle_kick(b, BACKEND_EV_ARG(d), evs[i].events);
+			if (BACKEND_EV_ARG(d) < VU_MAX_QUEUES)
+				kicked |= 1u << BACKEND_EV_ARG(d);
 			break;
-		case VU_EV_TIMER:
+		case BACKEND_EV_TIMER:
 			msg_timed_out(b);
 			break;
-		default: /* VU_EV_WAKE: read by take_resumes */
+		default: /* BACKEND_EV_WAKE: read by take_resumes */
 			break;
 		}
 	}

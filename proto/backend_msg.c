@@ -113,9 +113,9 @@ static int handle_set_features(struct vu_backend *b, struct vu_msg *m, struct vu
 	}
 	b->features = f;
 	for (unsigned int i = 0; i < VU_MAX_QUEUES; i++) {
-		b->vqs[i].event_idx = (f & VU_F_EVENT_IDX) != 0;
-		b->vqs[i].indirect = (f & VU_F_INDIRECT_DESC) != 0;
-		b->vqs[i].notify_on_empty = (f & VU_F_NOTIFY_ON_EMPTY) != 0;
+		b->vqs[i].event_idx = (f & BACKEND_F_EVENT_IDX) != 0;
+		b->vqs[i].indirect = (f & BACKEND_F_INDIRECT_DESC) != 0;
+		b->vqs[i].notify_on_empty = (f & BACKEND_F_NOTIFY_ON_EMPTY) != 0;
 	}
 	vlog_debug(b->tag, "features 0x%llx", (unsigned long long)f);
 	return 0;
@@ -619,7 +619,8 @@ static int handle_set_vring_enable(struct vu_backend *b, struct vu_msg *m, struc
 
 /*
  * The requests this backend serves, by id (names: vu_msg_name, from the one
- * list in vhost_user.h). A request with no row here is refused.
+ * list in vhost_user.h). A request with no row here is refused. The
+ * handlers are static: one left without its row fails the build (unused).
  */
 static const struct handler handlers[VHOST_USER_REQUEST_MAX] = {
     [VHOST_USER_GET_FEATURES] = {handle_get_features, 0, FDS_NONE, -1, true},
@@ -664,7 +665,7 @@ static int check_msg(struct vu_backend *b, const struct handler *h, struct vu_ms
 	if (h->size != SIZE_VAR && m->hdr.size != h->size)
 		return reject(b, m, -EPROTO, "payload of %u bytes, expected %u", m->hdr.size,
 			      h->size);
-	if (h->feature >= 0 && !(b->protocol_features & VU_PF(h->feature)))
+	if (h->feature >= 0 && !(b->protocol_features & BACKEND_PF(h->feature)))
 		return reject(b, m, -EPROTO, "protocol feature %d not negotiated", h->feature);
 	switch (h->fds) {
 	case FDS_NONE:
@@ -727,7 +728,7 @@ int backend_msg_handle(struct vu_backend *b, struct vu_msg *m)
 	if (ret)
 		goto out;
 	ack = !h->reply && (m->hdr.flags & VHOST_USER_NEED_REPLY_MASK) &&
-	      (b->protocol_features & VU_PF(VHOST_USER_PROTOCOL_F_REPLY_ACK));
+	      (b->protocol_features & BACKEND_PF(VHOST_USER_PROTOCOL_F_REPLY_ACK));
 
 	vlog_debug(b->tag, "%s (size %u, %u fds)", vu_msg_name(m->hdr.request), m->hdr.size,
 		   m->nfds);

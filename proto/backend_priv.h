@@ -12,8 +12,8 @@
  *   backend_ring.c  ring and device state: start, stop, suspend around
  *                   memory changes, reset
  */
-#ifndef VU_BACKEND_PRIV_H
-#define VU_BACKEND_PRIV_H
+#ifndef BACKEND_PRIV_H
+#define BACKEND_PRIV_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,19 +25,19 @@
 #include "vhost-user/vu_backend.h"
 
 /* epoll data: kind in the high half, ring index or session in the low. */
-#define VU_EV_LISTEN (1ull << 32)
-#define VU_EV_CONN (2ull << 32)
-#define VU_EV_KICK (3ull << 32)
-#define VU_EV_WAKE (4ull << 32)
-#define VU_EV_TIMER (5ull << 32)
-#define VU_EV_KIND(d) ((d) & ~0xffffffffull)
-#define VU_EV_ARG(d) ((uint32_t)((d)&0xffffffffull))
+#define BACKEND_EV_LISTEN (1ull << 32)
+#define BACKEND_EV_CONN (2ull << 32)
+#define BACKEND_EV_KICK (3ull << 32)
+#define BACKEND_EV_WAKE (4ull << 32)
+#define BACKEND_EV_TIMER (5ull << 32)
+#define BACKEND_EV_KIND(d) ((d) & ~0xffffffffull)
+#define BACKEND_EV_ARG(d) ((uint32_t)((d)&0xffffffffull))
 
-#define VU_F_PROTOCOL_FEATURES (1ull << VHOST_USER_F_PROTOCOL_FEATURES)
-#define VU_F_EVENT_IDX (1ull << 29)
-#define VU_F_INDIRECT_DESC (1ull << 28)
-#define VU_F_NOTIFY_ON_EMPTY (1ull << 24)
-#define VU_PF(bit) (1ull << (bit))
+#define BACKEND_F_PROTOCOL_FEATURES (1ull << VHOST_USER_F_PROTOCOL_FEATURES)
+#define BACKEND_F_EVENT_IDX (1ull << 29)
+#define BACKEND_F_INDIRECT_DESC (1ull << 28)
+#define BACKEND_F_NOTIFY_ON_EMPTY (1ull << 24)
+#define BACKEND_PF(bit) (1ull << (bit))
 
 struct vu_backend {
 	const struct vu_device *dev;
@@ -87,7 +87,7 @@ static inline uint64_t backend_offered_protocol_features(const struct vu_backend
 	uint64_t f = VU_BACKEND_PROTOCOL_FEATURES;
 
 	if (b->dev->config_size == 0)
-		f &= ~VU_PF(VHOST_USER_PROTOCOL_F_CONFIG);
+		f &= ~BACKEND_PF(VHOST_USER_PROTOCOL_F_CONFIG);
 	return f;
 }
 

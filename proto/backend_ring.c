@@ -62,7 +62,7 @@ int backend_ring_try_start(struct vu_backend *b, unsigned int i)
 	 * hung up, a semaphore eventfd with a huge count) wakes us once, not on
 	 * every turn of the loop.
 	 */
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = VU_EV_KICK | i};
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = BACKEND_EV_KICK | i};
 	int ret;
 
 	if (q->started || q->kick_fd < 0 || !q->addr_set || q->num == 0 || b->mem.nregions == 0)
@@ -79,7 +79,7 @@ int backend_ring_try_start(struct vu_backend *b, unsigned int i)
 		return ret;
 	}
 	q->started = true;
-	if (!(b->features & VU_F_PROTOCOL_FEATURES))
+	if (!(b->features & BACKEND_F_PROTOCOL_FEATURES))
 		q->enabled = true;
 	backend_ring_sync(b, i);
 	return 0;

@@ -664,9 +664,11 @@ int vq_drain_kick(struct vq *q)
 	if (r == 0)
 		return -EPIPE;
 	if (r < 0 && errno != EAGAIN) {
+		int err = errno; /* the log call may change errno */
+
 		vlog_limited(vq_limit(q), VLOG_WARN, q->tag, "reading kick fd: %s",
-			     strerror(errno));
-		return -errno;
+			     strerror(err));
+		return -err;
 	}
 	return 0;
 }

@@ -1012,9 +1012,11 @@ static int link_events(struct can_port *p, struct can_port_event *ev, unsigned i
 				look = true;
 				continue;
 			}
+			int err = errno; /* the log call may change errno */
+
 			vlog_limited(&p->log_limit, VLOG_WARN, TAG, "%s: link events: %s",
-				     p->out_name, strerror(errno));
-			return -errno;
+				     p->out_name, strerror(err));
+			return -err;
 		}
 		/* Only the kernel speaks for the links. */
 		if (sa.nl_family != AF_NETLINK || sa.nl_pid != 0)

@@ -571,24 +571,6 @@ int can_port_set_tx_confirm(struct can_port *p, bool on)
 	return 0;
 }
 
-static bool fd_len_valid(unsigned int len)
-{
-	if (len <= 8)
-		return true;
-	switch (len) {
-	case 12:
-	case 16:
-	case 20:
-	case 24:
-	case 32:
-	case 48:
-	case 64:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* cframe -> SocketCAN; returns the bytes to write (CAN_MTU/CANFD_MTU) or -EINVAL. */
 static int to_socketcan(const struct cframe *f, bool fd_ok, struct canfd_frame *out)
 {
@@ -608,7 +590,7 @@ static int to_socketcan(const struct cframe *f, bool fd_ok, struct canfd_frame *
 	}
 
 	if (f->flags & CFRAME_FD) {
-		if (!fd_ok || (f->flags & CFRAME_RTR) || !fd_len_valid(f->len))
+		if (!fd_ok || (f->flags & CFRAME_RTR) || !cframe_fd_len_valid(f->len))
 			return -EINVAL;
 		out->len = f->len;
 		if (f->flags & CFRAME_BRS)

@@ -6,6 +6,7 @@
 #ifndef CFRAME_H
 #define CFRAME_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define CFRAME_EXT 0x01u /* 29-bit identifier */
@@ -22,5 +23,22 @@ struct cframe {
 	uint8_t len;   /* payload bytes (for RTR: the requested DLC) */
 	uint8_t data[CFRAME_MAX_DATA];
 };
+
+/* A length CAN FD can carry: 0-8, then 12, 16, 20, 24, 32, 48 or 64. */
+static inline bool cframe_fd_len_valid(unsigned int len)
+{
+	switch (len) {
+	case 12:
+	case 16:
+	case 20:
+	case 24:
+	case 32:
+	case 48:
+	case 64:
+		return true;
+	default:
+		return len <= 8;
+	}
+}
 
 #endif

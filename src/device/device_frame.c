@@ -29,18 +29,9 @@ void device_hdr_encode(const struct device_hdr *h, uint8_t raw[VIRTIO_CAN_HDR_SI
 
 bool device_fd_len_valid(unsigned int len)
 {
-	switch (len) {
-	case 12:
-	case 16:
-	case 20:
-	case 24:
-	case 32:
-	case 48:
-	case 64:
-		return true;
-	default:
-		return len <= VIRTIO_CAN_MAX_CLASSIC_LEN;
-	}
+	/* virtio-can's classic maximum is CAN's own. */
+	_Static_assert(VIRTIO_CAN_MAX_CLASSIC_LEN == 8, "classic CAN carries 8 bytes");
+	return cframe_fd_len_valid(len);
 }
 
 /* Rules shared by both directions: type negotiated, id and length in range. */

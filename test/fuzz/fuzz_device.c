@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "fuzz_util.h"
+#include "tdesc.h"
+#include "tfd.h"
 #include "vhost-user/gmem.h"
 #include "device.h"
 #include "device_frame.h"
@@ -144,15 +146,6 @@ static uint64_t gpa_of(struct rig *t, const void *p)
 	return GPA_BASE + (uint64_t)((const uint8_t *)p - t->mem);
 }
 
-static void put_desc(struct vring_desc *d, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	d->addr = htole64(addr);
-	d->len = htole32(len);
-	d->flags = htole16(flags);
-	d->next = htole16(next);
-}
-
 /* Collect used entries: each must be a chain we posted and still own. */
 static void reap(struct rig *t, unsigned int qi)
 {
@@ -227,7 +220,7 @@ static void post(struct rig *t, unsigned int qi)
 			memset(p, 0xee, len);
 			wlen += len;
 		}
-		put_desc(&segs[i], gpa_of(t, p), len, (uint16_t)(w ? VRING_DESC_F_WRITE : 0), 0);
+		tdesc_put(&segs[i], gpa_of(t, p), len, (uint16_t)(w ? VRING_DESC_F_WRITE : 0), 0);
 	}
 	if (indirect) {
 		struct vring_desc *ind = (struct vring_desc *)(void *)galloc(t, 16 * n);
@@ -238,7 +231,7 @@ static void post(struct rig *t, unsigned int qi)
 				ind[i].flags |= htole16(VRING_DESC_F_NEXT);
 			ind[i].next = htole16((uint16_t)(i + 1));
 		}
-		put_desc(&table[head], gpa_of(t, ind), 16 * n, VRING_DESC_F_INDIRECT, 0);
+		tdesc_put(&table[head], gpa_of(t, ind), 16 * n, VRING_DESC_F_INDIRECT, 0);
 	} else {
 		for (unsigned int i = 0; i < n; i++) {
 			uint16_t idx = (uint16_t)((head + i) % QNUM);
@@ -383,7 +376,7 @@ static void run_op(struct rig *t, uint8_t op)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int fds_before = fuzz_count_fds();
+	int fds_before = tfd_count();
 	struct rig *t = calloc(1, sizeof(*t));
 	struct vhost_user_mem_region reg = {
 	    .guest_phys_addr = GPA_BASE,
@@ -452,7 +445,7 @@ out:
 	gmem_clear(&t->gm);
 	free(t->mem);
 	free(t);
-	if (fuzz_count_fds() != fds_before)
+	if (tfd_count() != fds_before)
 		abort();
 	return 0;
 }

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "fuzz_util.h"
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 #include "vhost-user/vq.h"
 #include "vhost-user/vu_backend.h"
@@ -256,7 +257,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .ops = &t_ops,
 	    .opaque = &t,
 	};
-	int fds_before = fuzz_count_fds();
+	int fds_before = tfd_count();
 	struct vu_backend *b;
 	int peer;
 
@@ -301,7 +302,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	vu_backend_free(b);
 	close(peer);
-	if (fuzz_count_fds() != fds_before)
+	if (tfd_count() != fds_before)
 		abort();
 	return 0;
 }

@@ -78,6 +78,8 @@
 #include "fuzz_util.h"
 #include "device.h"
 #include "device_frame.h"
+#include "tdesc.h"
+#include "tfd.h"
 #include "virtio_can.h"
 #include "vhost-user/vq.h"
 #include "vhost-user/vlog.h"
@@ -1091,18 +1093,6 @@ static uint8_t *galloc(struct sess *s, size_t n, uint64_t *gpa)
 	return g->p + g->off + s->d->heap - n;
 }
 
-static void put_desc(uint8_t *at, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
-{
-	struct vring_desc d = {
-	    .addr = htole64(addr),
-	    .len = htole32(len),
-	    .flags = htole16(flags),
-	    .next = htole16(next),
-	};
-
-	memcpy(at, &d, sizeof(d));
-}
-
 static void kick(struct fdev *d, unsigned int q)
 {
 	uint64_t one = 1;
@@ -1217,7 +1207,7 @@ static void post_chain(struct sess *s, unsigned int q, const struct chain_spec *
 		} else if (b) {
 			memset(b, 0xee, len);
 		}
-		put_desc(segs[i], gpa, len, c->writable[i] ? VRING_DESC_F_WRITE : 0, 0);
+		tdesc_put(segs[i], gpa, len, c->writable[i] ? VRING_DESC_F_WRITE : 0, 0);
 	}
 	/* What the spec asks of a driver: readable first, indirect only when agreed. */
 	for (unsigned int i = 1; i < n; i++)
@@ -1244,7 +1234,7 @@ static void post_chain(struct sess *s, unsigned int q, const struct chain_spec *
 			e.next = htole16((uint16_t)(i + 1));
 			memcpy(t + 16 * i, &e, 16);
 		}
-		put_desc(d, tgpa, 16 * n, VRING_DESC_F_INDIRECT, 0);
+		tdesc_put(d, tgpa, 16 * n, VRING_DESC_F_INDIRECT, 0);
 		v->next_desc = (uint16_t)((head + 1) % num);
 	} else {
 		for (unsigned int i = 0; i < n; i++) {
@@ -1352,7 +1342,7 @@ static void op_desc(struct sess *s)
 	next = fuzz_u8(&s->in);
 	d = uva_ptr(s->d, v->desc + 16u * (v->num ? i % v->num : i), 16);
 	if (d)
-		put_desc(d, addr, len, flags, next);
+		tdesc_put(d, addr, len, flags, next);
 }
 
 /*
@@ -1895,7 +1885,7 @@ static void sess_close(struct sess *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int fds_before = fuzz_count_fds(), fds_after;
+	int fds_before = tfd_count(), fds_after;
 	struct sess *s = calloc(1, sizeof(*s));
 
 	if (!s)
@@ -1929,7 +1919,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	sess_close(s);
 	free(s);
-	fds_after = fuzz_count_fds();
+	fds_after = tfd_count();
 	if (fds_after != fds_before) {
 		fprintf(stderr, "fuzz_session: %d fds before the input, %d after\n", fds_before,
 			fds_after);

@@ -3,26 +3,10 @@
 #ifndef FUZZ_UTIL_H
 #define FUZZ_UTIL_H
 
-#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Open fds of this process (the directory stream's own fd included). */
-static inline int fuzz_count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!dir)
-		abort();
-	while ((e = readdir(dir)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(dir);
-	return n;
-}
 
 /* Consume input bytes front to back; reads past the end give zeros. */
 struct fuzz_in {

@@ -23,6 +23,7 @@
 #include "bthread.h"
 #include "fakeport.h"
 #include "guest_driver.h"
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 
 #define T_MS 5000
@@ -51,7 +52,7 @@ static int fx_setup(void **state)
 	struct fx *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
-	x->fds_before = bthread_count_fds();
+	x->fds_before = tfd_count();
 	assert_true(x->fds_before > 0);
 	assert_int_equal(fakeport_new(&x->p), 0);
 	*state = x;
@@ -68,7 +69,7 @@ static int fx_teardown(void **state)
 	assert_int_equal(fakeport_dmn_stop(x->d), 0);
 	fakeport_free(x->p);
 	/* Every fd of the daemon, its sessions and the port is closed again. */
-	assert_int_equal(bthread_count_fds(), x->fds_before);
+	assert_int_equal(tfd_count(), x->fds_before);
 	free(x);
 	return 0;
 }
@@ -1264,7 +1265,7 @@ static void test_vanishing_frontends(void **state)
 	int fds_running;
 
 	fx_up(x, true, 16, T_ACK_NEVER_MS);
-	fds_running = bthread_count_fds();
+	fds_running = tfd_count();
 	for (unsigned int i = 0; i < 300; i++)
 		many[i] = mkframe(i, 0, 2, (uint8_t)i);
 
@@ -1282,7 +1283,7 @@ static void test_vanishing_frontends(void **state)
 		/* Gone without STOP, without GET_VRING_BASE. */
 		gdrv_close(c);
 		wait_idle(x, round + 1);
-		assert_int_equal(bthread_count_fds(), fds_running);
+		assert_int_equal(tfd_count(), fds_running);
 	}
 
 	/* One more, gone while the bus floods it. */
@@ -1298,7 +1299,7 @@ static void test_vanishing_frontends(void **state)
 	pthread_join(th, NULL);
 	assert_int_equal(fl.ret, 0);
 	wait_idle(x, ROUNDS + 1);
-	assert_int_equal(bthread_count_fds(), fds_running);
+	assert_int_equal(tfd_count(), fds_running);
 
 	/* A new frontend works, and nothing of the old ones reaches it. */
 	c = can_open(x, FE_ORDER_QEMU, F_ALL, 0);
@@ -1324,7 +1325,7 @@ static void test_vanishing_frontends(void **state)
 	assert_int_equal(rx_accounted(&s), 300 * ROUNDS + fl.n + 1);
 	gdrv_close(c);
 	wait_idle(x, ROUNDS + 2);
-	assert_int_equal(bthread_count_fds(), fds_running);
+	assert_int_equal(tfd_count(), fds_running);
 }
 
 /* A frontend breaking the protocol loses its connection; the loop goes on. */
@@ -1336,7 +1337,7 @@ static void test_protocol_error_mid_session(void **state)
 	int fds_running, ret = 0;
 
 	fx_up(x, false, 0, 0);
-	fds_running = bthread_count_fds();
+	fds_running = tfd_count();
 	c = can_open(x, FE_ORDER_QEMU, F_ALL & ~F_LATE, 0);
 	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_inject_frames(x->p, &f, 1), 0);
@@ -1347,7 +1348,7 @@ static void test_protocol_error_mid_session(void **state)
 	gdrv_close(c);
 	wait_idle(x, 1);
 	assert_false(fakeport_dmn_exited(x->d, &ret));
-	assert_int_equal(bthread_count_fds(), fds_running);
+	assert_int_equal(tfd_count(), fds_running);
 
 	c = can_open(x, FE_ORDER_CLOUD_HV, F_ALL & ~F_LATE, 0);
 	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);

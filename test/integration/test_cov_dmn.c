@@ -26,6 +26,7 @@
 #include "bthread.h"
 
 #include "fakeport.h"
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 
 #define WAIT_MS 5000 /* a guard against hangs, not a timing assertion */
@@ -74,11 +75,11 @@ static void test_init_conn_fd_out_of_fds(void **state)
 		rlim_t old;
 
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-		before = bthread_count_fds();
-		base = bthread_next_fd();
-		old = bthread_cap_fds((rlim_t)(base + room));
+		before = tfd_count();
+		base = tfd_next();
+		old = tfd_cap((rlim_t)(base + room));
 		ret = loop_init(&m, &cov_cfg, &x->dp, NULL, sv[1]);
-		bthread_cap_fds(old);
+		tfd_cap(old);
 		if (ret == 0) {
 			assert_true(vu_backend_connected(m.backend));
 			loop_fini(&m);
@@ -86,8 +87,8 @@ static void test_init_conn_fd_out_of_fds(void **state)
 			break;
 		}
 		assert_int_equal(ret, -EMFILE);
-		assert_false(bthread_fd_open(sv[1]));
-		assert_int_equal(bthread_count_fds(), before - 1);
+		assert_false(tfd_is_open(sv[1]));
+		assert_int_equal(tfd_count(), before - 1);
 		close(sv[0]);
 		failures++;
 	}
@@ -112,18 +113,18 @@ static void test_init_bad_port_closes_conn(void **state)
 	ops.send = NULL;
 	dp.ops = &ops;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	before = bthread_count_fds();
+	before = tfd_count();
 	assert_int_equal(loop_init(&m, &cov_cfg, &dp, NULL, sv[1]), -EINVAL);
-	assert_false(bthread_fd_open(sv[1]));
-	assert_int_equal(bthread_count_fds(), before - 1);
+	assert_false(tfd_is_open(sv[1]));
+	assert_int_equal(tfd_count(), before - 1);
 	/* The frontend's end sees the hang-up. */
 	assert_int_equal(read(sv[0], &c, 1), 0);
 	close(sv[0]);
 
 	/* Neither a path nor a connection: -EBADF. */
-	before = bthread_count_fds();
+	before = tfd_count();
 	assert_int_equal(loop_init(&m, &cov_cfg, &x->dp, NULL, -1), -EBADF);
-	assert_int_equal(bthread_count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 }
 
 /*
@@ -145,9 +146,9 @@ static void test_init_unwatchable_port_fd(void **state)
 	assert_true(file >= 0);
 	assert_true(dp.nfds < 2);
 	dp.fds[dp.nfds++] = file;
-	before = bthread_count_fds();
+	before = tfd_count();
 	assert_int_equal(loop_init(&m, &cov_cfg, &dp, path, -1), -EPERM);
-	assert_int_equal(bthread_count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 	assert_int_equal(lstat(path, &st), -1);
 	assert_int_equal(errno, ENOENT);
 	close(file);
@@ -172,7 +173,7 @@ static void test_run_bad_ctl_fd(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(loop_init(&m, &cov_cfg, &x->dp, NULL, sv[1]), 0);
 	assert_int_equal(loop_run(&m, -1, never_called, NULL), -EBADF);
-	assert_int_equal(loop_run(&m, bthread_next_fd(), never_called, NULL), -EBADF);
+	assert_int_equal(loop_run(&m, tfd_next(), never_called, NULL), -EBADF);
 	loop_fini(&m);
 	close(sv[0]);
 }

@@ -26,6 +26,7 @@
 
 #include "bthread.h"
 #include "device.h"
+#include "tfd.h"
 
 #ifndef VDC_FRONTEND_PATH
 #error "VDC_FRONTEND_PATH must name the frontend tool binary"
@@ -102,7 +103,7 @@ static int setup(void **state)
 	struct rig *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
-	x->fds_before = bthread_count_fds();
+	x->fds_before = tfd_count();
 	pthread_mutex_init(&x->port.lock, NULL);
 	assert_int_equal(device_new(&x->dev, &cfg, &fp_ops, &x->port), 0);
 	assert_int_equal(bthread_start(&x->bkt, device_vu_device(x->dev)), 0);
@@ -119,7 +120,7 @@ static int teardown(void **state)
 	device_free(x->dev);
 	pthread_mutex_destroy(&x->port.lock);
 	/* Every pipe to the tool and every backend fd is closed. */
-	assert_int_equal(bthread_count_fds(), x->fds_before);
+	assert_int_equal(tfd_count(), x->fds_before);
 	free(x);
 	return 0;
 }

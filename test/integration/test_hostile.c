@@ -27,6 +27,7 @@
 #include "bthread.h"
 #include "fakeport.h"
 #include "guest_driver.h"
+#include "tfd.h"
 #include "txflood.h"
 #include "vhost-user/vlog.h"
 
@@ -47,7 +48,7 @@ static int fx_setup(void **state)
 	struct gdrv_opts o;
 
 	assert_non_null(x);
-	x->fds_before = bthread_count_fds();
+	x->fds_before = tfd_count();
 	assert_int_equal(fakeport_new(&x->p), 0);
 	assert_int_equal(fakeport_dmn_start(&x->d, &cfg, x->p), 0);
 	gdrv_opts_default(&o);
@@ -69,7 +70,7 @@ static int fx_teardown(void **state)
 	assert_false(fakeport_dmn_exited(x->d, &ret));
 	assert_int_equal(fakeport_dmn_stop(x->d), 0);
 	fakeport_free(x->p);
-	assert_int_equal(bthread_count_fds(), x->fds_before);
+	assert_int_equal(tfd_count(), x->fds_before);
 	free(x);
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include "bthread.h"
 #include "fakeport.h"
 #include "guest_driver.h"
+#include "tfd.h"
 #include "txflood.h"
 #include "device.h"
 #include "virtio_can.h"
@@ -56,7 +57,7 @@ static int fx_setup(void **state)
 	struct fx *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
-	x->fds_before = bthread_count_fds();
+	x->fds_before = tfd_count();
 	assert_int_equal(fakeport_new(&x->pa), 0);
 	assert_int_equal(fakeport_new(&x->pb), 0);
 	assert_int_equal(fakeport_dmn_start(&x->d, &cfg_a, x->pa), 0);
@@ -76,7 +77,7 @@ static int fx_teardown(void **state)
 	assert_int_equal(fakeport_dmn_stop(x->d), 0);
 	fakeport_free(x->pa);
 	fakeport_free(x->pb);
-	assert_int_equal(bthread_count_fds(), x->fds_before);
+	assert_int_equal(tfd_count(), x->fds_before);
 	free(x);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "bthread.h"
 #include "fe.h"
 #include "testdev.h"
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 
 #define T_MS 5000
@@ -46,7 +47,7 @@ static int fx_setup(void **state)
 	struct fe_start_opts o;
 
 	assert_non_null(x);
-	x->fds_before = bthread_count_fds();
+	x->fds_before = tfd_count();
 	/* Everything the backend's thread logs goes to a file we read back. */
 	fflush(stderr);
 	x->log = tmpfile();
@@ -77,7 +78,7 @@ static int fx_teardown(void **state)
 	assert_int_equal(dup2(x->saved_stderr, STDERR_FILENO), STDERR_FILENO);
 	close(x->saved_stderr);
 	fclose(x->log);
-	assert_int_equal(bthread_count_fds(), x->fds_before);
+	assert_int_equal(tfd_count(), x->fds_before);
 	free(x);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "bthread.h"
 #include "fakeport.h"
 #include "guest_driver.h"
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 
 #define T_MS 5000 /* a guard against hangs, not a timing assertion */
@@ -135,7 +136,7 @@ static int fx_setup(void **state)
 
 	assert_non_null(x);
 	x->swap_fd = -1;
-	x->fds_before = bthread_count_fds();
+	x->fds_before = tfd_count();
 	assert_int_equal(fakeport_new(&x->p), 0);
 	fakeport_dmn_port(x->p, &dp);
 	x->port_fd = dp.fds[0];
@@ -160,7 +161,7 @@ static int fx_teardown(void **state)
 	fakeport_free(x->p);
 	if (x->swap_fd >= 0)
 		close(x->swap_fd);
-	assert_int_equal(bthread_count_fds(), x->fds_before);
+	assert_int_equal(tfd_count(), x->fds_before);
 	free(x);
 	return 0;
 }

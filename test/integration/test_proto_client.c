@@ -6,9 +6,7 @@
  * protocol tests trust these parts of the client.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +28,7 @@
 #include <linux/virtio_ring.h>
 
 #include "fe.h"
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 #include "vhost-user/vu_msg.h"
 
@@ -81,27 +80,6 @@ static void peer_recv(struct pair *p, struct vu_msg *m, uint32_t request)
 {
 	assert_int_equal(vu_msg_recv(p->peer, m), 0);
 	assert_int_equal(m->hdr.request, request);
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
-
-static bool readable(int fd)
-{
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-
-	return poll(&pfd, 1, 0) == 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -158,13 +136,13 @@ static void test_reply_with_fd_is_refused(void **state)
 
 	(void)state;
 	pair_open(&p);
-	before = count_fds();
+	before = tfd_count();
 	efd = eventfd(0, EFD_CLOEXEC);
 	send_msg(p.peer, VHOST_USER_GET_FEATURES, VHOST_USER_REPLY_FLAGS, &v, 8, &efd, 1);
 	close(efd);
 	assert_int_equal(fe_get_features(p.f, NULL), -EPROTO);
 	/* The fd that came with the reply was closed. */
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 	pair_close(&p);
 }
 
@@ -403,7 +381,7 @@ static void test_backend_channel(void **state)
 	uint32_t req, size;
 
 	(void)state;
-	before = count_fds();
+	before = tfd_count();
 	pair_open(&p);
 	assert_int_equal(fe_wait_config_change(p.f, 10), -ENOTCONN);
 	assert_int_equal(fe_backend_channel_open(p.f), 0);
@@ -427,7 +405,7 @@ static void test_backend_channel(void **state)
 	/* Without need-reply: no reply. */
 	send_msg(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, VHOST_USER_VERSION, NULL, 0, NULL, 0);
 	assert_int_equal(fe_wait_config_change(p.f, T_TIMEOUT_MS), 0);
-	assert_false(readable(chan));
+	assert_false(tfd_readable(chan, 0));
 
 	/* Another message is not a config change; its fd is closed. */
 	{
@@ -446,7 +424,7 @@ static void test_backend_channel(void **state)
 	close(chan);
 	assert_int_equal(fe_wait_config_change(p.f, T_TIMEOUT_MS), -ECONNRESET);
 	pair_close(&p);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1008,7 +986,7 @@ static void test_kick_suppression(void **state)
 	v.used->flags = VRING_USED_F_NO_NOTIFY;
 	assert_int_equal(fe_ring_add(p.f, 0, &b, 1, NULL, 0, NULL, NULL), 0);
 	assert_int_equal(fe_ring_kick(p.f, 0, false), 0);
-	assert_false(readable(kfd));
+	assert_false(tfd_readable(kfd, 0));
 	assert_int_equal(fe_ring_kick(p.f, 0, true), 1);
 	assert_int_equal(eventfd_read(kfd, &cnt), 0);
 	v.used->flags = 0;
@@ -1028,7 +1006,7 @@ static void test_kick_suppression(void **state)
 	*avail_event(&v) = 3;
 	assert_int_equal(fe_ring_add(p.f, 0, &b, 1, NULL, 0, NULL, NULL), 0);
 	assert_int_equal(fe_ring_kick(p.f, 0, false), 0);
-	assert_false(readable(kfd));
+	assert_false(tfd_readable(kfd, 0));
 	/* Two more make index 3 available: kick. */
 	assert_int_equal(fe_ring_add(p.f, 0, &b, 1, NULL, 0, NULL, NULL), 0);
 	assert_int_equal(fe_ring_add(p.f, 0, &b, 1, NULL, 0, NULL, NULL), 0);
@@ -1167,13 +1145,13 @@ static void test_no_fd_leak(void **state)
 	struct fe_start_opts o;
 	struct fake k;
 	struct fe *f;
-	int before = count_fds();
+	int before = tfd_count();
 
 	(void)state;
 	fe_start_opts_default(&o);
 	fake_run(&k, &f, all_features, &o, true);
 	fe_free(f);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 }
 
 int main(void)

@@ -22,6 +22,7 @@
 #include "bthread.h"
 #include "fe.h"
 #include "testdev.h"
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 
 #define T_MS 5000
@@ -47,7 +48,7 @@ static int fx_setup(void **state)
 
 	assert_non_null(x);
 	x->c = *state; /* the case, for parameterized tests */
-	x->fds_before = bthread_count_fds();
+	x->fds_before = tfd_count();
 	testdev_init(&x->dev);
 	assert_int_equal(bthread_start(&x->t, &x->dev.dev), 0);
 	*state = x;
@@ -61,7 +62,7 @@ static int fx_teardown(void **state)
 	assert_int_equal(bthread_error(x->t), 0);
 	bthread_stop(x->t);
 	testdev_fini(&x->dev);
-	assert_int_equal(bthread_count_fds(), x->fds_before);
+	assert_int_equal(tfd_count(), x->fds_before);
 	free(x);
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include "bthread.h"
 #include "fe.h"
 #include "testdev.h"
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 #include "vhost-user/vu_msg.h"
 
@@ -37,10 +38,10 @@ static int fx_setup(void **state)
 	struct fx *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
-	x->fds_before = bthread_count_fds();
+	x->fds_before = tfd_count();
 	testdev_init(&x->dev);
 	assert_int_equal(bthread_start(&x->t, &x->dev.dev), 0);
-	x->fds_running = bthread_count_fds();
+	x->fds_running = tfd_count();
 	*state = x;
 	return 0;
 }
@@ -53,7 +54,7 @@ static int fx_teardown(void **state)
 	bthread_stop(x->t);
 	testdev_fini(&x->dev);
 	/* Everything the backend and the sessions opened is closed again. */
-	assert_int_equal(bthread_count_fds(), x->fds_before);
+	assert_int_equal(tfd_count(), x->fds_before);
 	free(x);
 	return 0;
 }
@@ -83,7 +84,7 @@ static void end_session(struct fx *x, struct fe *f, unsigned int sessions)
 	fe_free(f);
 	assert_int_equal(bthread_wait_idle(x->t, sessions, T_MS), 0);
 	assert_int_equal(bthread_sessions(x->t), sessions);
-	assert_int_equal(bthread_count_fds(), x->fds_running);
+	assert_int_equal(tfd_count(), x->fds_running);
 }
 
 /* Start, move data, stop; GET_VRING_BASE says how many chains were consumed. */
@@ -330,7 +331,7 @@ static void test_vanished_mid_handshake(void **state)
 	for (unsigned int how = 0; how < 4; how++) {
 		vanish(x, how);
 		assert_int_equal(bthread_wait_idle(x->t, how + 1, T_MS), 0);
-		assert_int_equal(bthread_count_fds(), x->fds_running);
+		assert_int_equal(tfd_count(), x->fds_running);
 	}
 	/* The next frontend gets a working backend. */
 	fe_start_opts_default(&o);

@@ -8,7 +8,6 @@
  * EACCES, and the capability sets end up empty, or CAP_NET_ADMIN alone.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +40,7 @@
 #include "sandbox.h"
 
 #define CAP_NET_ADMIN_BIT 12
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 
 /* Run fn in a child confined by the seccomp filter alone: its wait status. */
@@ -328,20 +328,6 @@ static int confined_child(bool net_admin, int ready, int go)
 	return 0;
 }
 
-static int highest_fd(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int hi = -1;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.' && atoi(e->d_name) > hi && atoi(e->d_name) != dirfd(d))
-			hi = atoi(e->d_name);
-	closedir(d);
-	return hi;
-}
-
 /* What /proc/PID/status and the limits show of the confined child. */
 struct seen {
 	unsigned long long nnp, seccomp, eff, prm, amb, bnd;
@@ -363,7 +349,7 @@ static void run_confined(bool net_admin)
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &before), 0);
 	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
-	hi = highest_fd();
+	hi = tfd_highest();
 	fflush(NULL);
 	pid = fork();
 	assert_true(pid >= 0);

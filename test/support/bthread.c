@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* A backend served by an epoll loop in its own thread (integration tests). */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -343,48 +342,4 @@ int bthread_error(struct bthread *t)
 	e = t->error;
 	pthread_mutex_unlock(&t->lock);
 	return e;
-}
-
-int bthread_count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -errno;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own fd */
-}
-
-int bthread_next_fd(void)
-{
-	int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
-
-	if (fd < 0)
-		abort(); /* no fd at all: the test cannot measure anything */
-	close(fd);
-	return fd;
-}
-
-rlim_t bthread_cap_fds(rlim_t limit)
-{
-	struct rlimit rl;
-	rlim_t old;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		abort(); /* a test harness that cannot read its own limit */
-	old = rl.rlim_cur;
-	rl.rlim_cur = limit;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		abort();
-	return old;
-}
-
-bool bthread_fd_open(int fd)
-{
-	return fcntl(fd, F_GETFD) >= 0;
 }

@@ -49,20 +49,4 @@ int bthread_wait_idle(struct bthread *t, unsigned int sessions, int timeout_ms);
 /* First error vu_backend_dispatch returned (0 when none): the loop stops on one. */
 int bthread_error(struct bthread *t);
 
-/* Open fds of this process (/proc/self/fd), or -errno. */
-int bthread_count_fds(void);
-
-/* The fd number the next open would get (aborts when none can be opened). */
-int bthread_next_fd(void);
-
-/*
- * Set the soft RLIMIT_NOFILE to limit (fds numbered limit and above cannot
- * be opened): the old soft limit. Tests use it to run out of fds. Aborts
- * when the limit cannot be read or set.
- */
-rlim_t bthread_cap_fds(rlim_t limit);
-
-/* Whether fd is open. */
-bool bthread_fd_open(int fd);
-
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* Backend: message validation, features, acks, ring parameters, config. */
 #include "test_backend.h"
+#include "tfd.h"
 
 #define TB_OFFERED (TB_DEV_FEATURES | VU_BACKEND_TRANSPORT_FEATURES)
 
@@ -554,21 +555,21 @@ static void test_vring_fds(void **state)
 
 	(void)state;
 	tb_set_u64(t, VHOST_USER_SET_PROTOCOL_FEATURES, tb_pf_all());
-	c0 = tb_count_fds();
+	c0 = tfd_count();
 
 	/* CALL: kept; replacing closes the old one; the no-fd bit means none. */
 	fd = tb_ring_fd(t, VHOST_USER_SET_VRING_CALL, 1);
 	tb_no_reply(t);
 	close(fd);
 	assert_true(q->call_fd >= 0);
-	assert_int_equal(tb_count_fds(), c0 + 1);
+	assert_int_equal(tfd_count(), c0 + 1);
 	fd = tb_ring_fd(t, VHOST_USER_SET_VRING_CALL, 1);
 	close(fd);
-	assert_int_equal(tb_count_fds(), c0 + 1);
+	assert_int_equal(tfd_count(), c0 + 1);
 	assert_int_equal(tb_ack_u64(t, VHOST_USER_SET_VRING_CALL, 1 | VHOST_USER_VRING_NOFD_MASK),
 			 0);
 	assert_int_equal(q->call_fd, -1);
-	assert_int_equal(tb_count_fds(), c0);
+	assert_int_equal(tfd_count(), c0);
 
 	/* ERR the same. */
 	fd = tb_ring_fd(t, VHOST_USER_SET_VRING_ERR, 1);
@@ -576,7 +577,7 @@ static void test_vring_fds(void **state)
 	assert_true(q->err_fd >= 0);
 	fd = tb_ring_fd(t, VHOST_USER_SET_VRING_ERR, 1);
 	close(fd);
-	assert_int_equal(tb_count_fds(), c0 + 1);
+	assert_int_equal(tfd_count(), c0 + 1);
 	assert_int_equal(tb_ack_u64(t, VHOST_USER_SET_VRING_ERR, 1 | VHOST_USER_VRING_NOFD_MASK),
 			 0);
 	assert_int_equal(q->err_fd, -1);
@@ -589,7 +590,7 @@ static void test_vring_fds(void **state)
 	assert_int_equal(tb_ack_u64(t, VHOST_USER_SET_VRING_KICK, 1 | VHOST_USER_VRING_NOFD_MASK),
 			 0);
 	assert_int_equal(q->kick_fd, -1);
-	assert_int_equal(tb_count_fds(), c0);
+	assert_int_equal(tfd_count(), c0);
 
 	/* Invalid values with an fd: failure ack and the fd closed. */
 	static const uint64_t bad[] = {TB_NUM_QUEUES, 0xff, 0x200, 1ull << 32};
@@ -600,7 +601,7 @@ static void test_vring_fds(void **state)
 			fd = eventfd(0, EFD_CLOEXEC);
 			assert_int_not_equal(tb_ack(t, reqs[r], &bad[i], 8, &fd, 1), 0);
 			close(fd);
-			assert_int_equal(tb_count_fds(), c0);
+			assert_int_equal(tfd_count(), c0);
 		}
 		/* Out of range with the no-fd bit. */
 		assert_int_not_equal(
@@ -726,7 +727,7 @@ static void test_handle_msg_direct(void **state)
 	struct tb *t = tb_new();
 	struct vu_msg m;
 	int fd = eventfd(0, EFD_CLOEXEC);
-	int c0 = tb_count_fds();
+	int c0 = tfd_count();
 
 	(void)state;
 	/* A protocol error is returned; the fds it carried are closed. */
@@ -739,7 +740,7 @@ static void test_handle_msg_direct(void **state)
 	assert_int_equal(vu_backend_handle_msg(t->b, &m), -EPROTO);
 	assert_int_equal(m.nfds, 0);
 	assert_false(tb_fd_open(fd));
-	assert_int_equal(tb_count_fds(), c0 - 1);
+	assert_int_equal(tfd_count(), c0 - 1);
 	/* A GET replies on the connection. */
 	memset(&m, 0, sizeof(m));
 	m.hdr.request = VHOST_USER_GET_FEATURES;

@@ -8,7 +8,6 @@
 #define TEST_BACKEND_H
 
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -27,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "tfd.h"
 #include "vhost-user/vhost_user.h"
 #include "vhost-user/vu_backend.h"
 #include "vhost-user/vu_msg.h"
@@ -190,27 +190,13 @@ struct tb {
 	int fds_at_start;
 };
 
-static TB_UNUSED int tb_count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
-
 static TB_UNUSED struct tb *tb_new_dev(uint32_t config_size, const struct vu_device_ops *ops)
 {
 	struct tb *t = calloc(1, sizeof(*t));
 	int sv[2];
 
 	assert_non_null(t);
-	t->fds_at_start = tb_count_fds();
+	t->fds_at_start = tfd_count();
 	t->vd.name = "testdev";
 	t->vd.features = TB_DEV_FEATURES;
 	t->vd.num_queues = TB_NUM_QUEUES;
@@ -251,7 +237,7 @@ static TB_UNUSED void tb_free(struct tb *t)
 	close(t->memfd);
 	munmap(t->mem, TB_MEM_SIZE);
 	free(t);
-	assert_int_equal(tb_count_fds(), fds);
+	assert_int_equal(tfd_count(), fds);
 }
 
 /* Send a request as the frontend. */
@@ -287,9 +273,7 @@ static TB_UNUSED void tb_req(struct tb *t, uint32_t req, uint32_t flags, const v
 
 static TB_UNUSED bool tb_fe_readable(struct tb *t)
 {
-	struct pollfd p = {.fd = t->fe, .events = POLLIN};
-
-	return poll(&p, 1, 0) > 0;
+	return tfd_readable(t->fe, 0);
 }
 
 /* The reply must already be there (the backend is synchronous). */

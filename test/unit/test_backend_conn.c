@@ -3,6 +3,7 @@
 #include "test_backend.h"
 
 #include "sandbox.h"
+#include "tfd.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -27,7 +28,7 @@ static int env_setup(void **state)
 	struct conn_env *e = calloc(1, sizeof(*e));
 
 	assert_non_null(e);
-	e->fds_at_start = tb_count_fds();
+	e->fds_at_start = tfd_count();
 	snprintf(e->dir, sizeof(e->dir), "/tmp/vdc-backend-XXXXXX");
 	assert_non_null(mkdtemp(e->dir));
 	snprintf(e->path, sizeof(e->path), "%s/sock", e->dir);
@@ -49,7 +50,7 @@ static int env_teardown(void **state)
 
 	unlink(e->path);
 	rmdir(e->dir);
-	assert_int_equal(tb_count_fds(), e->fds_at_start);
+	assert_int_equal(tfd_count(), e->fds_at_start);
 	free(e);
 	return 0;
 }
@@ -96,13 +97,6 @@ static uint64_t recv_u64(int fd, uint32_t req)
 	assert_int_equal(m.hdr.flags, VHOST_USER_REPLY_FLAGS);
 	assert_int_equal(m.hdr.size, 8);
 	return m.payload.u64;
-}
-
-static bool readable(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-
-	return poll(&p, 1, 0) > 0;
 }
 
 static void test_listen_regular_file(void **state)
@@ -227,7 +221,7 @@ static void test_accept_out_of_fds(void **state)
 	assert_int_equal(vu_backend_new(&b, &e->vd), 0);
 	assert_int_equal(vu_backend_listen(b, e->path), 0);
 	c = connect_to(e->path);
-	assert_true(readable(vu_backend_fd(b)));
+	assert_true(tfd_readable(vu_backend_fd(b), 0));
 	/* A limit at the lowest free fd: no new fd fits. */
 	lowest = dup(0);
 	assert_true(lowest >= 0);
@@ -239,7 +233,7 @@ static void test_accept_out_of_fds(void **state)
 	r1 = vu_backend_dispatch(b);
 	r2 = vu_backend_dispatch(b);
 	connected = vu_backend_connected(b);
-	still_ready = readable(vu_backend_fd(b));
+	still_ready = tfd_readable(vu_backend_fd(b), 0);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 
 	assert_int_equal(r1, 0);
@@ -349,12 +343,12 @@ static void test_one_frontend_at_a_time(void **state)
 
 	/* A second frontend waits in the backlog; the backend's fd stays quiet. */
 	c2 = connect_to(e->path);
-	assert_false(readable(vu_backend_fd(b)));
+	assert_false(tfd_readable(vu_backend_fd(b), 0));
 	assert_int_equal(vu_backend_dispatch(b), 0);
 	assert_int_equal(vu_backend_sessions(b), 1);
 	send_get_features(c2);
 	assert_int_equal(vu_backend_dispatch(b), 0);
-	assert_false(readable(c2));
+	assert_false(tfd_readable(c2, 0));
 	/* attach is refused while connected, and takes (closes) the fd. */
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -425,7 +419,7 @@ static void test_disconnect_resets_everything(void **state)
 	close(ch[0]);
 	close(kick);
 	close(call);
-	before = tb_count_fds();
+	before = tfd_count();
 
 	/* Second session: protocol features must be negotiated again. */
 	int sv[2];
@@ -437,7 +431,7 @@ static void test_disconnect_resets_everything(void **state)
 	assert_int_equal(tb_get_u64(t, VHOST_USER_GET_FEATURES), TB_OFFERED);
 	tb_req(t, VHOST_USER_GET_QUEUE_NUM, 0, NULL, 0, NULL, 0);
 	tb_dropped(t);
-	assert_int_equal(tb_count_fds(), before + 1); /* our end, not yet closed */
+	assert_int_equal(tfd_count(), before + 1); /* our end, not yet closed */
 	tb_free(t);
 }
 
@@ -503,7 +497,7 @@ static void test_backend_channel(void **state)
 	(void)state;
 	assert_int_equal(vu_backend_config_changed(t->b), -ENOTCONN);
 	tb_set_u64(t, VHOST_USER_SET_PROTOCOL_FEATURES, tb_pf_all());
-	c0 = tb_count_fds();
+	c0 = tfd_count();
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
 	assert_int_equal(tb_ack(t, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, &ch[1], 1), 0);
 	close(ch[1]);
@@ -512,7 +506,7 @@ static void test_backend_channel(void **state)
 	assert_int_equal(h.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
 	assert_int_equal(h.flags, VHOST_USER_VERSION); /* no need-reply: never waits */
 	assert_int_equal(h.size, 0);
-	assert_false(readable(ch[0]));
+	assert_false(tfd_readable(ch[0], 0));
 	/* Nothing went to the main connection. */
 	tb_no_reply(t);
 
@@ -523,7 +517,7 @@ static void test_backend_channel(void **state)
 	char c;
 	assert_int_equal(recv(ch[0], &c, 1, MSG_DONTWAIT), 0);
 	close(ch[0]);
-	assert_int_equal(tb_count_fds(), c0 + 2);
+	assert_int_equal(tfd_count(), c0 + 2);
 	assert_int_equal(vu_backend_config_changed(t->b), 0);
 	assert_int_equal(recv(ch2[0], &h, sizeof(h), MSG_DONTWAIT), (ssize_t)sizeof(h));
 	/* The frontend closed its end: an error, not a signal. */
@@ -531,7 +525,7 @@ static void test_backend_channel(void **state)
 	assert_int_equal(vu_backend_config_changed(t->b), -EPIPE);
 	assert_int_equal(vu_backend_config_changed(t->b), -ENOTCONN);
 	/* The backend closed its dead channel. */
-	assert_int_equal(tb_count_fds(), c0);
+	assert_int_equal(tfd_count(), c0);
 	tb_free(t);
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* Backend: ring lifecycle, memory tables and their effect on running rings, resets. */
 #include "test_backend.h"
+#include "tfd.h"
 
 #define TB_OFFERED (TB_DEV_FEATURES | VU_BACKEND_TRANSPORT_FEATURES)
 
@@ -23,7 +24,7 @@ static void test_ring_lifecycle_with_enable(void **state)
 	set_used_idx(t->mem, 0, 7);
 	tb_ring_setup(t, 0, 5);
 	call = tb_ring_fd(t, VHOST_USER_SET_VRING_CALL, 0);
-	c0 = tb_count_fds();
+	c0 = tfd_count();
 	kick = tb_ring_fd(t, VHOST_USER_SET_VRING_KICK, 0);
 	tb_no_reply(t);
 	/* Started, but PROTOCOL_FEATURES was negotiated: not enabled, not the device's. */
@@ -81,7 +82,7 @@ static void test_ring_lifecycle_with_enable(void **state)
 	assert_int_equal(q->kick_fd, -1);
 	assert_null(q->desc);
 	/* The backend's copy of the kick fd is gone; kicks are not watched. */
-	assert_int_equal(tb_count_fds(), c0 + 1);
+	assert_int_equal(tfd_count(), c0 + 1);
 	tb_eventfd_signal(kick);
 	tb_dispatch(t);
 	assert_int_equal(t->dev.kicks[0], 3);
@@ -159,13 +160,13 @@ static void test_kick_cannot_start_outside_memory(void **state)
 	tb_req(t, VHOST_USER_SET_VRING_ADDR, 0, &a, sizeof(a), NULL, 0);
 	tb_mem_table(t);
 	tb_no_reply(t);
-	c0 = tb_count_fds();
+	c0 = tfd_count();
 	kick = eventfd(0, EFD_CLOEXEC);
 	assert_int_not_equal(tb_ack(t, VHOST_USER_SET_VRING_KICK, &v, 8, &kick, 1), 0);
 	assert_false(q->started);
 	assert_int_equal(q->kick_fd, -1);
 	close(kick);
-	assert_int_equal(tb_count_fds(), c0);
+	assert_int_equal(tfd_count(), c0);
 	assert_int_equal(t->dev.starts[0], 0);
 	tb_free(t);
 }
@@ -242,14 +243,14 @@ static void test_mem_table_validation(void **state)
 	tb_set_u64(t, VHOST_USER_SET_PROTOCOL_FEATURES, tb_pf_all());
 	for (int i = 0; i < 3; i++)
 		fds[i] = t->memfd;
-	c0 = tb_count_fds();
+	c0 = tfd_count();
 
 	/* Two regions, one at a non-zero offset; gpa != user address. */
 	r[0] = tb_region(0x0, 0x4000, 0x500000, 0);
 	r[1] = tb_region(0x10000, 0x4000, 0x600000, 0x8000);
 	send_table_ack(t, r, 2, fds, 1);
 	/* Every region fd was closed after mapping; the test's own mapping and two more. */
-	assert_int_equal(tb_count_fds(), c0);
+	assert_int_equal(tfd_count(), c0);
 	assert_int_equal(tb_count_maps("memfd:guest"), 3);
 	/* Failures keep the old table: overlap in gpa, in uaddr, zero size, wraps. */
 	r[2] = tb_region(0x12000, 0x4000, 0x700000, 0);
@@ -265,7 +266,7 @@ static void test_mem_table_validation(void **state)
 	r[2] = tb_region(0x20000, 0x1000, 0x700000, UINT64_MAX - 0x10);
 	send_table_ack(t, r, 3, fds, 0);
 	/* Nothing of the failed tables stays mapped or open. */
-	assert_int_equal(tb_count_fds(), c0);
+	assert_int_equal(tfd_count(), c0);
 	assert_int_equal(tb_count_maps("memfd:guest"), 3);
 
 	/* The old table is intact: a ring at 0x600000 + x lives at file offset 0x8000 + x. */
@@ -425,7 +426,7 @@ static void test_add_rem_mem_reg(void **state)
 	tb_set_u64(t, VHOST_USER_SET_PROTOCOL_FEATURES, tb_pf_all());
 	tb_set_u64(t, VHOST_USER_SET_FEATURES, TB_OFFERED & ~TB_F_PROTOCOL);
 	assert_int_equal(tb_get_u64(t, VHOST_USER_GET_MAX_MEM_SLOTS), GMEM_MAX_REGIONS);
-	c0 = tb_count_fds();
+	c0 = tfd_count();
 	/* The ring is set up before any memory: ADD_MEM_REG starts it. */
 	ring_at(t, 0, TB_UVA);
 	kick = tb_ring_fd(t, VHOST_USER_SET_VRING_KICK, 0);
@@ -447,7 +448,7 @@ static void test_add_rem_mem_reg(void **state)
 	assert_int_equal(mem_reg_ack(t, VHOST_USER_ADD_MEM_REG, b, t->memfd), 0);
 	assert_int_equal(t->dev.stops[0], 0);
 	/* The region fds were closed (kick is the one fd the backend keeps). */
-	assert_int_equal(tb_count_fds(), c0 + 2);
+	assert_int_equal(tfd_count(), c0 + 2);
 
 	/* Removing: a region that is not there changes nothing. */
 	struct vhost_user_mem_region nb = b;
@@ -460,7 +461,7 @@ static void test_add_rem_mem_reg(void **state)
 	assert_int_equal(mem_reg_ack(t, VHOST_USER_REM_MEM_REG, nb, t->memfd), 0);
 	assert_int_equal(t->dev.stops[0], 1);
 	assert_int_equal(t->dev.starts[0], 2);
-	assert_int_equal(tb_count_fds(), c0 + 2);
+	assert_int_equal(tfd_count(), c0 + 2);
 	/* Removing A, without an fd: the ring has nowhere to live. */
 	assert_int_equal(mem_reg_ack(t, VHOST_USER_REM_MEM_REG, a, -1), 0);
 	assert_int_equal(t->dev.stops[0], 2);
@@ -478,7 +479,7 @@ static void test_add_rem_mem_reg(void **state)
 	assert_int_not_equal(mem_reg_ack(t, VHOST_USER_ADD_MEM_REG,
 					 tb_region(0x1000000, 0x1000, 0x20000000, 0), t->memfd),
 			     0);
-	assert_int_equal(tb_count_fds(), c0 + 2);
+	assert_int_equal(tfd_count(), c0 + 2);
 	close(kick);
 	tb_free(t);
 }
@@ -492,7 +493,7 @@ static void reset_case(uint32_t req)
 
 	tb_negotiate(t, TB_OFFERED & ~TB_F_PROTOCOL, tb_pf_all());
 	tb_mem_table(t);
-	c0 = tb_count_fds();
+	c0 = tfd_count();
 	tb_ring_setup(t, 0, 3);
 	call = tb_ring_fd(t, VHOST_USER_SET_VRING_CALL, 0);
 	kick = tb_ring_fd(t, VHOST_USER_SET_VRING_KICK, 0);
@@ -512,7 +513,7 @@ static void reset_case(uint32_t req)
 	assert_int_equal(q->last_avail, 0);
 	assert_int_equal(q->kick_fd, -1);
 	assert_int_equal(q->call_fd, -1);
-	assert_int_equal(tb_count_fds(), c0 + 2); /* the test's own two */
+	assert_int_equal(tfd_count(), c0 + 2); /* the test's own two */
 	/* The connection, the protocol features and the memory stay. */
 	assert_true(vu_backend_connected(t->b));
 	assert_int_equal(tb_get_u64(t, VHOST_USER_GET_QUEUE_NUM), TB_NUM_QUEUES);

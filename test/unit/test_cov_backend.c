@@ -27,6 +27,7 @@
 
 #include "bthread.h"
 
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 #include "vhost-user/vu_backend.h"
 
@@ -43,20 +44,20 @@ static const struct vu_device cov_dev = {
 static void test_new_out_of_fds(void **state)
 {
 	struct vu_backend *b = (struct vu_backend *)&b; /* must be reset to NULL */
-	int base = bthread_next_fd(), ret = -EMFILE;
+	int base = tfd_next(), ret = -EMFILE;
 	unsigned int failures = 0;
 	rlim_t old;
 
 	(void)state;
 	for (int room = 0; room < 16; room++) {
-		old = bthread_cap_fds((rlim_t)(base + room));
+		old = tfd_cap((rlim_t)(base + room));
 		ret = vu_backend_new(&b, &cov_dev);
-		bthread_cap_fds(old);
+		tfd_cap(old);
 		if (ret == 0)
 			break;
 		assert_int_equal(ret, -EMFILE);
 		assert_null(b);
-		assert_int_equal(bthread_next_fd(), base);
+		assert_int_equal(tfd_next(), base);
 		failures++;
 	}
 	assert_int_equal(ret, 0);
@@ -66,7 +67,7 @@ static void test_new_out_of_fds(void **state)
 	 */
 	assert_true(failures >= 3);
 	vu_backend_free(b);
-	assert_int_equal(bthread_next_fd(), base);
+	assert_int_equal(tfd_next(), base);
 }
 
 /* A stale socket file at path: bound once, its listener gone. */
@@ -105,11 +106,11 @@ static void test_listen_out_of_fds_keeps_live_socket(void **state)
 	assert_int_equal(listen(live, 4), 0);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_int_equal(vu_backend_new(&b, &cov_dev), 0);
-	base = bthread_next_fd();
+	base = tfd_next();
 
-	old = bthread_cap_fds((rlim_t)base);
+	old = tfd_cap((rlim_t)base);
 	assert_int_equal(vu_backend_listen(b, path), -EMFILE);
-	bthread_cap_fds(old);
+	tfd_cap(old);
 	assert_int_equal(lstat(path, &st2), 0);
 	assert_int_equal(st2.st_ino, st.st_ino);
 	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -133,12 +134,12 @@ static void test_listen_fd_refused(void **state)
 	(void)state;
 	assert_true(s >= 0);
 	assert_int_equal(vu_backend_new(&b, &cov_dev), 0);
-	base = bthread_next_fd();
+	base = tfd_next();
 	assert_int_equal(vu_backend_listen_fd(b, -1), -EBADF);
 	/* Not listening: refused, and the fd is taken (closed). */
 	assert_int_equal(vu_backend_listen_fd(b, s), -EINVAL);
-	assert_false(bthread_fd_open(s));
-	assert_true(bthread_next_fd() <= base);
+	assert_false(tfd_is_open(s));
+	assert_true(tfd_next() <= base);
 	vu_backend_free(b);
 }
 
@@ -159,12 +160,12 @@ static void test_listen_out_of_fds(void **state)
 	snprintf(path, sizeof(path), "%s/sock", dir);
 	make_stale_socket(path);
 	assert_int_equal(vu_backend_new(&b, &cov_dev), 0);
-	base = bthread_next_fd();
+	base = tfd_next();
 
-	old = bthread_cap_fds((rlim_t)base);
+	old = tfd_cap((rlim_t)base);
 	assert_int_equal(vu_backend_listen(b, path), -EMFILE);
-	bthread_cap_fds(old);
-	assert_int_equal(bthread_next_fd(), base);
+	tfd_cap(old);
+	assert_int_equal(tfd_next(), base);
 
 	assert_int_equal(vu_backend_listen(b, path), 0);
 	assert_int_equal(lstat(path, &st), 0);
@@ -185,7 +186,7 @@ static void test_attach_unusable_fds(void **state)
 	assert_int_equal(vu_backend_new(&b, &cov_dev), 0);
 
 	/* Not an open fd at all. */
-	unused = bthread_next_fd();
+	unused = tfd_next();
 	assert_int_equal(vu_backend_attach(b, unused), -EBADF);
 	assert_false(vu_backend_connected(b));
 
@@ -193,7 +194,7 @@ static void test_attach_unusable_fds(void **state)
 	file = memfd_create("not-a-socket", MFD_CLOEXEC);
 	assert_true(file >= 0);
 	assert_int_equal(vu_backend_attach(b, file), -EPERM);
-	assert_false(bthread_fd_open(file));
+	assert_false(tfd_is_open(file));
 	assert_false(vu_backend_connected(b));
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -213,7 +214,7 @@ static void test_conn_error_without_data(void **state)
 	int p[2], sv[2], base;
 
 	(void)state;
-	base = bthread_next_fd();
+	base = tfd_next();
 	assert_int_equal(vu_backend_new(&b, &cov_dev), 0);
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	assert_int_equal(vu_backend_attach(b, p[1]), 0);
@@ -221,7 +222,7 @@ static void test_conn_error_without_data(void **state)
 
 	/* One frontend at a time: a second one is refused (and closed) while it lasts. */
 	assert_int_equal(vu_backend_attach(b, sv[1]), -EBUSY);
-	assert_false(bthread_fd_open(sv[1]));
+	assert_false(tfd_is_open(sv[1]));
 	assert_int_equal(vu_backend_dispatch(b), 0);
 	assert_true(vu_backend_connected(b));
 
@@ -236,7 +237,7 @@ static void test_conn_error_without_data(void **state)
 	vu_backend_free(b);
 	close(sv[0]);
 	/* The pipe's write end went with the dropped connection. */
-	assert_int_equal(bthread_next_fd(), base);
+	assert_int_equal(tfd_next(), base);
 }
 
 int main(void)

@@ -20,6 +20,7 @@
 #include "bthread.h"
 
 #include "can_port.h"
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 
 /* The sentences name the cause; the sign of the code does not matter. */
@@ -45,7 +46,7 @@ static void test_open_bad_arguments(void **state)
 	char longname[IFNAMSIZ + 2];
 	struct can_port_config cfg = {.in_ifname = "vcan0", .out_ifname = "vcan0"};
 	struct can_port *p = (struct can_port *)&cfg; /* must come back NULL */
-	int before = bthread_count_fds();
+	int before = tfd_count();
 
 	(void)state;
 	assert_int_equal(can_port_open(NULL, &cfg), -EINVAL);
@@ -66,7 +67,7 @@ static void test_open_bad_arguments(void **state)
 	p = (struct can_port *)&cfg;
 	assert_int_equal(can_port_open(&p, &cfg), -ENODEV);
 	assert_null(p);
-	assert_int_equal(bthread_count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 }
 
 /*
@@ -78,14 +79,14 @@ static void test_open_missing_iface(void **state)
 {
 	struct can_port_config cfg = {.in_ifname = "vdccov0", .out_ifname = "vdccov0"};
 	struct can_port *p = NULL;
-	int before = bthread_count_fds(), r;
+	int before = tfd_count(), r;
 
 	(void)state;
 	r = can_port_open(&p, &cfg);
 	assert_true(r == -EAFNOSUPPORT || r == -ENODEV);
 	assert_null(p);
 	assert_int_equal(can_port_check("vdccov0", NULL), r);
-	assert_int_equal(bthread_count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 }
 
 /* Every call on no port fails or does nothing, and never crashes. */

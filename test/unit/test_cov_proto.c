@@ -8,6 +8,7 @@
 
 #include <sys/time.h>
 
+#include "tfd.h"
 #include "vhost-user/gmem.h"
 #include "vhost-user/vlog.h"
 #include "vhost-user/vq.h"
@@ -89,17 +90,17 @@ static void test_new_config_size_limit(void **state)
 	    .ops = &tb_ops,
 	};
 	struct vu_backend *b = (struct vu_backend *)&vd; /* must be reset to NULL */
-	int fds = tb_count_fds();
+	int fds = tfd_count();
 
 	(void)state;
 	assert_int_equal(vu_backend_new(&b, &vd), -EINVAL);
 	assert_null(b);
-	assert_int_equal(tb_count_fds(), fds);
+	assert_int_equal(tfd_count(), fds);
 	vd.config_size = VHOST_USER_MAX_CONFIG_SIZE;
 	assert_int_equal(vu_backend_new(&b, &vd), 0);
 	assert_non_null(b);
 	vu_backend_free(b);
-	assert_int_equal(tb_count_fds(), fds);
+	assert_int_equal(tfd_count(), fds);
 }
 
 /* No path: refused before anything is created. */
@@ -108,7 +109,7 @@ static void test_listen_empty_path(void **state)
 	struct vu_device vd = {.name = "nopath", .num_queues = 1, .ops = &tb_ops};
 	char dir[] = "/tmp/vdc-cov-XXXXXX", path[64];
 	struct vu_backend *b;
-	int fds = tb_count_fds();
+	int fds = tfd_count();
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -121,7 +122,7 @@ static void test_listen_empty_path(void **state)
 	vu_backend_free(b);
 	unlink(path);
 	assert_int_equal(rmdir(dir), 0);
-	assert_int_equal(tb_count_fds(), fds);
+	assert_int_equal(tfd_count(), fds);
 }
 
 /* A device that states no ring size limit gets the protocol's. */
@@ -169,7 +170,7 @@ static void test_recv_stall_in_header(void **state)
 static void test_recv_stall_in_payload(void **state)
 {
 	struct vu_msg out, in;
-	int fds = tb_count_fds();
+	int fds = tfd_count();
 	int sv[2], efd;
 
 	(void)state;
@@ -210,7 +211,7 @@ static void test_recv_stall_in_payload(void **state)
 	close(sv[0]);
 	close(sv[1]);
 	/* The received copy of the eventfd did not leak. */
-	assert_int_equal(tb_count_fds(), fds);
+	assert_int_equal(tfd_count(), fds);
 }
 
 /* A call counter at its maximum: the guest has a signal pending, not an error. */

@@ -6,7 +6,6 @@
  * vu_device_ops directly, as the backend would.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <endian.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -22,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "tdesc.h"
+#include "tfd.h"
 #include "vhost-user/gmem.h"
 #include "cbits.h"
 #include "device.h"
@@ -175,20 +176,6 @@ struct opts {
 	uint32_t bitrate, dbitrate;
 };
 
-static int count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(dir);
-	while ((e = readdir(dir)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(dir);
-	return n - 1;
-}
-
 static int note_config_change(void *opaque)
 {
 	((struct t *)opaque)->config_notifies++;
@@ -329,15 +316,6 @@ struct seg {
 	bool w;
 };
 
-static void put_desc(struct vring_desc *d, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	d->addr = htole64(addr);
-	d->len = htole32(len);
-	d->flags = htole16(flags);
-	d->next = htole16(next);
-}
-
 static void make_avail(struct t *t, unsigned int qi, uint16_t head)
 {
 	struct ring *r = &t->r[qi];
@@ -362,7 +340,7 @@ static uint16_t post(struct t *t, unsigned int qi, const struct seg *s, unsigned
 		uint16_t flags = (uint16_t)((s[i].w ? VRING_DESC_F_WRITE : 0) |
 					    (i + 1 < n ? VRING_DESC_F_NEXT : 0));
 
-		put_desc(&table[idx], gpa_of(t, s[i].p), s[i].len, flags, next);
+		tdesc_put(&table[idx], gpa_of(t, s[i].p), s[i].len, flags, next);
 	}
 	r->next_desc = (uint16_t)((head + n) % QNUM);
 	make_avail(t, qi, head);
@@ -381,9 +359,9 @@ static uint16_t post_indirect(struct t *t, unsigned int qi, const struct seg *s,
 		uint16_t flags = (uint16_t)((s[i].w ? VRING_DESC_F_WRITE : 0) |
 					    (i + 1 < n ? VRING_DESC_F_NEXT : 0));
 
-		put_desc(&ind[i], gpa_of(t, s[i].p), s[i].len, flags, (uint16_t)(i + 1));
+		tdesc_put(&ind[i], gpa_of(t, s[i].p), s[i].len, flags, (uint16_t)(i + 1));
 	}
-	put_desc(&table[head], gpa_of(t, ind), 16 * n, VRING_DESC_F_INDIRECT, 0);
+	tdesc_put(&table[head], gpa_of(t, ind), 16 * n, VRING_DESC_F_INDIRECT, 0);
 	r->next_desc = (uint16_t)((head + 1) % QNUM);
 	make_avail(t, qi, head);
 	return head;
@@ -2793,7 +2771,7 @@ static int fds_at_start;
 static int group_setup(void **state)
 {
 	(void)state;
-	fds_at_start = count_fds();
+	fds_at_start = tfd_count();
 	return 0;
 }
 
@@ -2801,7 +2779,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	/* Every eventfd the tests opened was closed. */
-	return count_fds() == fds_at_start ? 0 : -1;
+	return tfd_count() == fds_at_start ? 0 : -1;
 }
 
 #define T(f) cmocka_unit_test_teardown(f, t_teardown)

@@ -5,9 +5,7 @@
  * answers the status the device holds.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,24 +17,11 @@
 #include <cmocka.h>
 
 #include "device.h"
+#include "tfd.h"
 #include "vhost-user/vhost_user.h"
 #include "virtio_can.h"
 #include "vhost-user/vu_backend.h"
 #include "vhost-user/vu_msg.h"
-
-static int count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(dir);
-	while ((e = readdir(dir)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(dir);
-	return n - 1;
-}
 
 static int ok_send(void *port, const struct cframe *f, unsigned int n, int *res)
 {
@@ -61,7 +46,7 @@ static void rig_open(struct rig *r)
 	struct device_config cfg = {.name = "can-backend-test"};
 	int sv[2];
 
-	r->before_fds = count_fds();
+	r->before_fds = tfd_count();
 	assert_int_equal(device_new(&r->d, &cfg, &ops, NULL), 0);
 	assert_int_equal(vu_backend_new(&r->b, device_vu_device(r->d)), 0);
 	device_set_backend(r->d, r->b);
@@ -75,7 +60,7 @@ static void rig_close(struct rig *r)
 	vu_backend_free(r->b);
 	device_free(r->d);
 	close(r->front);
-	assert_int_equal(count_fds(), r->before_fds);
+	assert_int_equal(tfd_count(), r->before_fds);
 }
 
 static void msg_init(struct vu_msg *m, uint32_t request, uint32_t size)
@@ -118,13 +103,6 @@ static uint16_t read_status(struct rig *r)
 	return (uint16_t)(m.payload.config.region[0] | m.payload.config.region[1] << 8);
 }
 
-static bool readable(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
 static void test_bus_off_sends_config_change(void **state)
 {
 	struct rig r;
@@ -135,16 +113,16 @@ static void test_bus_off_sends_config_change(void **state)
 	rig_open(&r);
 	chan = open_channel(&r);
 	assert_int_equal(read_status(&r), 0);
-	assert_false(readable(chan));
+	assert_false(tfd_readable(chan, 0));
 
 	device_bus_off(r.d);
-	assert_true(readable(chan));
+	assert_true(tfd_readable(chan, 0));
 	assert_int_equal(recv(chan, &h, sizeof(h), MSG_DONTWAIT), sizeof(h));
 	assert_int_equal(h.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
 	assert_int_equal(h.flags & VHOST_USER_VERSION_MASK, VHOST_USER_VERSION);
 	assert_int_equal(h.size, 0);
 	/* Nothing more: one message per bus-off. */
-	assert_false(readable(chan));
+	assert_false(tfd_readable(chan, 0));
 	/* The driver reads the config space after the message. */
 	assert_int_equal(read_status(&r), VIRTIO_CAN_S_CTRL_BUSOFF);
 
@@ -164,7 +142,7 @@ static void test_bus_off_without_channel(void **state)
 	assert_int_equal(device_status(r.d), VIRTIO_CAN_S_CTRL_BUSOFF);
 	device_get_stats(r.d, &s);
 	assert_int_equal(s.busoff_events, 1);
-	assert_false(readable(r.front));
+	assert_false(tfd_readable(r.front, 0));
 	assert_true(vu_backend_connected(r.b));
 	rig_close(&r);
 }

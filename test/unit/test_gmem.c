@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* Guest memory: mapping from memfds, validation, translation bounds, fd hygiene. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -20,23 +19,10 @@
 
 #include <cmocka.h>
 
+#include "tfd.h"
 #include "vhost-user/gmem.h"
 
 #define PAGE 4096u
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own fd */
-}
 
 static int make_memfd(size_t size)
 {
@@ -210,7 +196,7 @@ static void test_reject_invalid(void **state)
 	    {region(0x20000, 0x1000, 0x8f001, 0), -EINVAL},
 	};
 	int fd = make_memfd(PAGE);
-	int fds = count_fds();
+	int fds = tfd_count();
 
 	(void)state;
 	gmem_init(&m);
@@ -237,7 +223,7 @@ static void test_reject_invalid(void **state)
 	close(p[1]);
 	assert_int_equal(m.nregions, 3);
 	gmem_clear(&m);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(tfd_count(), fds);
 	close(fd);
 }
 
@@ -323,14 +309,14 @@ static void test_fd_hygiene(void **state)
 	struct gmem m;
 	struct vhost_user_mem_region r = region(0, 2 * PAGE, 0x100000, 0);
 	int fd = make_memfd(2 * PAGE);
-	int before = count_fds();
+	int before = tfd_count();
 	void *base;
 	unsigned char vec[2];
 
 	(void)state;
 	gmem_init(&m);
 	assert_int_equal(gmem_add(&m, &r, fd), 0);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 	assert_true(fcntl(fd, F_GETFD) >= 0);
 	base = m.regions[0].mmap_base;
 	assert_non_null(base);
@@ -342,7 +328,7 @@ static void test_fd_hygiene(void **state)
 	*p = 1;
 	gmem_clear(&m);
 	assert_int_equal(mincore(base, 2 * PAGE, vec), -1);
-	assert_int_equal(count_fds(), before - 1);
+	assert_int_equal(tfd_count(), before - 1);
 }
 
 /* A region must lie inside its file: one page past the end would fault. */
@@ -376,7 +362,7 @@ static void test_region_fd_not_memory(void **state)
 	assert_int_equal(pipe(p), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_true(efd >= 0);
-	fds = count_fds();
+	fds = tfd_count();
 	gmem_init(&m);
 	int bad[] = {p[0], p[1], sv[0], efd};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -384,7 +370,7 @@ static void test_region_fd_not_memory(void **state)
 		assert_non_null(strstr(gmem_why(&m), "not a file"));
 	}
 	assert_int_equal(m.nregions, 0);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(tfd_count(), fds);
 	close(p[0]);
 	close(p[1]);
 	close(sv[0]);

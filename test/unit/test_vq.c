@@ -11,7 +11,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "tdesc.h"
+#include "tfd.h"
 #include "vhost-user/gmem.h"
 #include "vhost-user/vq.h"
 
@@ -89,29 +90,18 @@ static struct vring_used *used_ring(struct env *e)
 	return (struct vring_used *)(void *)(host_a(e) + USED_OFF);
 }
 
-static void put_desc(void *at, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
-{
-	struct vring_desc d = {
-	    .addr = htole64(addr),
-	    .len = htole32(len),
-	    .flags = htole16(flags),
-	    .next = htole16(next),
-	};
-	memcpy(at, &d, sizeof(d));
-}
-
 static void set_desc(struct env *e, unsigned int i, uint64_t addr, uint32_t len, uint16_t flags,
 		     uint16_t next)
 {
 	assert_true(i < NUM);
-	put_desc(&desc_table(e)[i], addr, len, flags, next);
+	tdesc_put(&desc_table(e)[i], addr, len, flags, next);
 }
 
 /* Entry i of an indirect table placed at guest address table_gpa. */
 static void set_idesc(struct env *e, uint64_t table_gpa, unsigned int i, uint64_t addr,
 		      uint32_t len, uint16_t flags, uint16_t next)
 {
-	put_desc(gpa_host(e, table_gpa + 16ull * i), addr, len, flags, next);
+	tdesc_put(gpa_host(e, table_gpa + 16ull * i), addr, len, flags, next);
 }
 
 static void set_avail_idx(struct env *e, uint16_t idx)
@@ -996,7 +986,7 @@ static void test_pop_indirect_spanning_regions(void **state)
 	e->q.indirect = true;
 	set_idesc(e, t, 0, BUF_A, 5, VRING_DESC_F_NEXT, 1);
 	/* Entry 1 by hand: 8 bytes at the end of A, 8 at the start of B. */
-	put_desc(raw, BUF_B + 0x20, 6, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	tdesc_put(raw, BUF_B + 0x20, 6, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
 	memcpy(host_a(e) + REG_SIZE - 8, raw, 8);
 	memcpy(host_b(e), raw + 8, 8);
 	set_idesc(e, t, 2, BUF_B + 0x40, 7, VRING_DESC_F_WRITE, 0);
@@ -1137,7 +1127,7 @@ static void test_indirect_size_limit(void **state)
 	assert_non_null(big);
 	assert_int_equal(gmem_add_host(&e->mem, &r, big), 0);
 	e->q.indirect = true;
-	put_desc(big, BUF_A, 4, 0, 0);
+	tdesc_put(big, BUF_A, 4, 0, 0);
 	set_desc(e, 0, gpa, 32768 * 16, VRING_DESC_F_INDIRECT, 0);
 	make_avail(e, 0);
 	assert_int_equal(vq_pop(&e->q, &c), 1);
@@ -1576,14 +1566,6 @@ static void test_kick_notify_event_idx(void **state)
 	assert_int_equal(avail_event_get(e), 0x1235);
 }
 
-static bool fd_readable(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-
-	assert_true(poll(&p, 1, 0) >= 0);
-	return p.revents & POLLIN;
-}
-
 static void test_drain_kick(void **state)
 {
 	struct env *e = *state;
@@ -1596,12 +1578,12 @@ static void test_drain_kick(void **state)
 	assert_int_equal(vq_drain_kick(&e->q), 0); /* no fd: nothing */
 	e->q.kick_fd = fd;
 	assert_int_equal(write(fd, &three, sizeof(three)), sizeof(three));
-	assert_true(fd_readable(fd));
+	assert_true(tfd_readable(fd, 0));
 	assert_int_equal(vq_drain_kick(&e->q), 0);
-	assert_false(fd_readable(fd));
+	assert_false(tfd_readable(fd, 0));
 	/* Nothing pending: must not block. */
 	assert_int_equal(vq_drain_kick(&e->q), 0);
-	assert_false(fd_readable(fd));
+	assert_false(tfd_readable(fd, 0));
 	close(fd);
 
 	/* A pipe whose writer hung up: end of file, said so. */

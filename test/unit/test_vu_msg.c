@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* vhost-user message I/O over socketpairs: framing, fds, short reads, errors. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,21 +23,8 @@
 
 #include <cmocka.h>
 
+#include "tfd.h"
 #include "vhost-user/vu_msg.h"
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
 
 static void make_pair(int sv[2])
 {
@@ -94,7 +80,7 @@ static void test_roundtrip_with_fds(void **state)
 	make_pair(sv);
 	for (int i = 0; i < 3; i++)
 		efd[i] = memfd_create("t", MFD_CLOEXEC);
-	before = count_fds();
+	before = tfd_count();
 
 	out.hdr.request = VHOST_USER_SET_MEM_TABLE;
 	out.hdr.flags = VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_MASK;
@@ -119,7 +105,7 @@ static void test_roundtrip_with_fds(void **state)
 		assert_true(same_file(in.fds[i], efd[i]));
 		assert_true(fcntl(in.fds[i], F_GETFD) & FD_CLOEXEC);
 	}
-	assert_int_equal(count_fds(), before + 3);
+	assert_int_equal(tfd_count(), before + 3);
 
 	/* take_fd hands one over and leaves -1 behind; close_fds closes the rest. */
 	int fd = vu_msg_take_fd(&in, 1);
@@ -128,7 +114,7 @@ static void test_roundtrip_with_fds(void **state)
 	assert_int_equal(vu_msg_take_fd(&in, 3), -1);
 	vu_msg_close_fds(&in);
 	assert_int_equal(in.nfds, 0);
-	assert_int_equal(count_fds(), before + 1);
+	assert_int_equal(tfd_count(), before + 1);
 	assert_true(fcntl(fd, F_GETFD) >= 0);
 	close(fd);
 
@@ -195,7 +181,7 @@ static void test_too_many_fds(void **state)
 
 	(void)state;
 	make_pair(sv);
-	before = count_fds();
+	before = tfd_count();
 	for (int i = 0; i < 12; i++)
 		fds[i] = memfd_create("t", MFD_CLOEXEC);
 	send_raw(sv[0], &h, sizeof(h), fds, 12);
@@ -203,7 +189,7 @@ static void test_too_many_fds(void **state)
 		close(fds[i]);
 	assert_int_equal(vu_msg_recv(sv[1], &in), -EPROTO);
 	assert_int_equal(in.nfds, 0);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 
 	/* Exactly VHOST_USER_MAX_FDS is fine. */
 	for (int i = 0; i < VHOST_USER_MAX_FDS; i++)
@@ -214,7 +200,7 @@ static void test_too_many_fds(void **state)
 	assert_int_equal(vu_msg_recv(sv[1], &in), 0);
 	assert_int_equal(in.nfds, VHOST_USER_MAX_FDS);
 	vu_msg_close_fds(&in);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -236,7 +222,7 @@ static void test_bad_headers(void **state)
 	    {VHOST_USER_VERSION, UINT32_MAX},
 	};
 	struct vu_msg in;
-	int before = count_fds();
+	int before = tfd_count();
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -265,7 +251,7 @@ static void test_bad_headers(void **state)
 		assert_int_equal(in.nfds, 0);
 		close(sv[0]);
 		close(sv[1]);
-		assert_int_equal(count_fds(), before);
+		assert_int_equal(tfd_count(), before);
 	}
 	/* The largest payload is accepted; every known flag bit is. */
 	{
@@ -293,7 +279,7 @@ static void test_eof(void **state)
 	struct vhost_user_hdr h = {.request = 1, .flags = VHOST_USER_VERSION, .size = 8};
 	struct vu_msg in;
 	int sv[2], fd;
-	int before = count_fds();
+	int before = tfd_count();
 
 	(void)state;
 	/* Before any byte. */
@@ -311,7 +297,7 @@ static void test_eof(void **state)
 	assert_int_equal(vu_msg_recv(sv[1], &in), -EPROTO);
 	assert_int_equal(in.nfds, 0);
 	close(sv[1]);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 
 	/* Inside the payload. */
 	make_pair(sv);
@@ -334,7 +320,7 @@ static void test_eof(void **state)
 	assert_memory_equal(in.payload.raw, "12345678", 8);
 	assert_int_equal(vu_msg_recv(sv[1], &in), -ECONNRESET);
 	close(sv[1]);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 }
 
 /* A receive timeout mid-message is reported, not waited out forever. */
@@ -429,7 +415,7 @@ static void test_short_reads(void **state)
 	make_pair(sv);
 	t.sock = sv[0];
 	t.fd = memfd_create("t", MFD_CLOEXEC);
-	before = count_fds();
+	before = tfd_count();
 	assert_int_equal(pthread_create(&th, NULL, trickle_thread, &t), 0);
 	assert_int_equal(vu_msg_recv(sv[1], &in), 0);
 	pthread_join(th, NULL);
@@ -440,7 +426,7 @@ static void test_short_reads(void **state)
 	assert_int_equal(in.nfds, 1);
 	assert_true(same_file(in.fds[0], t.fd));
 	vu_msg_close_fds(&in);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 	close(t.fd);
 	close(sv[0]);
 	close(sv[1]);

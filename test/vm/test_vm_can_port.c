@@ -20,7 +20,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include <linux/can.h>
 #include <linux/can/error.h>
@@ -29,27 +28,12 @@
 #include <cmocka.h>
 
 #include "can_port.h"
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 
 #define WAIT_MS 5000 /* a guard against hangs, not a timing assertion */
 #define MARK_ID 0x7ffu
 #define MAX_EV 256
-
-/* ---- helpers ------------------------------------------------------------ */
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own fd */
-}
 
 static int peer_open(const char *ifname, bool fd_frames)
 {
@@ -258,7 +242,7 @@ static void test_check(void **state)
 {
 	char longname[IFNAMSIZ + 4];
 	bool fd = false;
-	int before = count_fds();
+	int before = tfd_count();
 
 	(void)state;
 	assert_int_equal(can_port_check("vcan0", &fd), 0);
@@ -274,7 +258,7 @@ static void test_check(void **state)
 	memset(longname, 'v', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	assert_int_equal(can_port_check(longname, &fd), -ENODEV);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 
 	assert_string_equal(can_port_strerror(-EAFNOSUPPORT),
 			    "the kernel has no CAN support (CONFIG_CAN, can-raw)");
@@ -288,7 +272,7 @@ static void test_open_errors(void **state)
 {
 	struct can_port_config cfg = {.in_ifname = "vcan0", .out_ifname = "nosuchcan9"};
 	struct can_port *p = (struct can_port *)&cfg; /* must be reset to NULL */
-	int before = count_fds();
+	int before = tfd_count();
 
 	(void)state;
 	assert_int_equal(can_port_open(&p, &cfg), -ENODEV);
@@ -304,12 +288,12 @@ static void test_open_errors(void **state)
 	cfg = (struct can_port_config){.in_ifname = NULL, .out_ifname = "vcan0"};
 	assert_int_equal(can_port_open(&p, &cfg), -EINVAL);
 	assert_int_equal(can_port_open(&p, NULL), -EINVAL);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 }
 
 static void test_open_modes(void **state)
 {
-	int before = count_fds(), fds[2] = {-1, -1};
+	int before = tfd_count(), fds[2] = {-1, -1};
 	struct can_port *p;
 
 	(void)state;
@@ -318,7 +302,7 @@ static void test_open_modes(void **state)
 	assert_true(fds[0] >= 0);
 	assert_true(can_port_fd_capable(p));
 	/* The raw socket and the link-event (rtnetlink) socket. */
-	assert_int_equal(count_fds(), before + 2);
+	assert_int_equal(tfd_count(), before + 2);
 	assert_true(can_port_link_fd(p) >= 0 && can_port_link_fd(p) != fds[0]);
 	can_port_close(p);
 
@@ -326,7 +310,7 @@ static void test_open_modes(void **state)
 	assert_int_equal(can_port_fds(p, fds), 2);
 	assert_true(fds[0] >= 0 && fds[1] >= 0 && fds[0] != fds[1]);
 	assert_true(can_port_fd_capable(p));
-	assert_int_equal(count_fds(), before + 3);
+	assert_int_equal(tfd_count(), before + 3);
 	can_port_close(p);
 
 	/* FD only when both sides carry it. */
@@ -336,7 +320,7 @@ static void test_open_modes(void **state)
 	p = port_open("vcan0", "vcan2", false);
 	assert_false(can_port_fd_capable(p));
 	can_port_close(p);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 	can_port_close(NULL);
 }
 
@@ -832,7 +816,7 @@ static void test_link_down_up(void **state)
 	struct can_port_event ev[MAX_EV];
 	int res[3], fds[2];
 	struct can_port *p;
-	int peer, before = count_fds();
+	int peer, before = tfd_count();
 
 	(void)state;
 	p = port_open(TIF, TIF, true);
@@ -867,7 +851,7 @@ static void test_link_down_up(void **state)
 	assert_false(if_flags(TIF) & IFF_UP);
 	assert_int_equal(sh("ip link set dev " TIF " up"), 0);
 	can_port_close(p);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tfd_count(), before);
 }
 
 /*

@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "can_port.h"
+#include "tfd.h"
 #include "vhost-user/vlog.h"
 
 #define IF_OUT "vcov0"
@@ -120,27 +121,11 @@ static void bus_send(int s, uint32_t id, uint8_t byte)
 	assert_int_equal(write(s, &cf, sizeof(cf)), (ssize_t)sizeof(cf));
 }
 
-static bool readable(int fd, int timeout_ms)
-{
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-
-	return poll(&pfd, 1, timeout_ms) == 1 && (pfd.revents & POLLIN);
-}
-
 static short poll_events(int fd, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
 	return poll(&pfd, 1, timeout_ms) == 1 ? pfd.revents : 0;
-}
-
-static int next_fd(void)
-{
-	int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	close(fd);
-	return fd;
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -151,7 +136,7 @@ static void test_out_of_fds(void **state)
 	struct can_port_config cfg = {.in_ifname = IF_OUT, .out_ifname = IF_OUT};
 	struct can_port *p = NULL;
 	struct rlimit rl, old;
-	int base = next_fd();
+	int base = tfd_next();
 
 	(void)state;
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
@@ -162,7 +147,7 @@ static void test_out_of_fds(void **state)
 	assert_int_equal(can_port_open(&p, &cfg), -EMFILE);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_null(p);
-	assert_int_equal(next_fd(), base);
+	assert_int_equal(tfd_next(), base);
 	/* With fds again, the same interface checks fine. */
 	assert_int_equal(can_port_check(IF_OUT, NULL), 0);
 }
@@ -258,7 +243,7 @@ static void test_iface_gone(void **state)
 	assert_int_equal(can_port_fds(p, fds), 0);
 	assert_int_equal(can_port_recv(p, fds[0], ev, 4), -EBADF);
 	/* The link events of the deletion say nothing new. */
-	while (readable(lfd, 200))
+	while (tfd_readable(lfd, 200))
 		assert_int_equal(can_port_recv(p, lfd, ev, 4), 0);
 
 	memset(&f, 0, sizeof(f));
@@ -271,7 +256,7 @@ static void test_iface_gone(void **state)
 
 	/* Plugged back, down: the port binds and brings it up. */
 	assert_int_equal(run("ip link add dev " IF_OUT " mtu 72 type vcan"), 0);
-	while (n == 0 && readable(lfd, WAIT_MS))
+	while (n == 0 && tfd_readable(lfd, WAIT_MS))
 		n = can_port_recv(p, lfd, ev, 4);
 	assert_int_equal(n, 1);
 	assert_int_equal(ev[0].type, CAN_PORT_EV_BACK);
@@ -280,7 +265,7 @@ static void test_iface_gone(void **state)
 	peer = bus_peer(IF_OUT);
 	assert_int_equal(can_port_send(p, &f, 1, res), 0);
 	assert_int_equal(res[0], 0);
-	assert_true(readable(peer, WAIT_MS));
+	assert_true(tfd_readable(peer, WAIT_MS));
 	assert_int_equal(read(peer, &cf, sizeof(cf)), (ssize_t)sizeof(cf));
 	assert_int_equal(cf.can_id, 0x321);
 	close(peer);
@@ -297,7 +282,7 @@ static unsigned long drain_frames(struct can_port *p, int fd, int ms)
 	unsigned long got = 0;
 	int n;
 
-	while (readable(fd, ms)) {
+	while (tfd_readable(fd, ms)) {
 		while ((n = can_port_recv(p, fd, ev, 64)) > 0) {
 			for (int i = 0; i < n; i++)
 				assert_int_equal(ev[i].type, CAN_PORT_EV_FRAME);
@@ -334,7 +319,7 @@ static void test_split_rx_kernel_drops(void **state)
 	assert_true(can_port_kernel_drops(p) > 0);
 	assert_int_equal(got + can_port_kernel_drops(p), FLOOD + 1);
 	/* The tx socket took no bus frames. */
-	assert_false(readable(fds[1], 0));
+	assert_false(tfd_readable(fds[1], 0));
 	close(peer);
 	can_port_close(p);
 }
@@ -359,10 +344,10 @@ static void test_split_tx_confirm_ignores_bus(void **state)
 	peer = bus_peer(IF_OUT);
 
 	bus_send(peer, 0x155, 0x55);
-	assert_true(readable(fds[1], WAIT_MS));
+	assert_true(tfd_readable(fds[1], WAIT_MS));
 	assert_int_equal(can_port_recv(p, fds[1], ev, 4), 0);
-	assert_false(readable(fds[1], 0));
-	assert_false(readable(fds[0], 0));
+	assert_false(tfd_readable(fds[1], 0));
+	assert_false(tfd_readable(fds[0], 0));
 
 	memset(&f, 0, sizeof(f));
 	f.id = 0x156;
@@ -371,7 +356,7 @@ static void test_split_tx_confirm_ignores_bus(void **state)
 	f.data[1] = 0xcd;
 	assert_int_equal(can_port_send(p, &f, 1, res), 0);
 	assert_int_equal(res[0], 0);
-	assert_true(readable(fds[1], WAIT_MS));
+	assert_true(tfd_readable(fds[1], WAIT_MS));
 	assert_int_equal(can_port_recv(p, fds[1], ev, 4), 1);
 	assert_int_equal(ev[0].type, CAN_PORT_EV_TX_DONE);
 	assert_int_equal(ev[0].frame.id, 0x156);

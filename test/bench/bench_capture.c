@@ -9,6 +9,32 @@
  * Usage: bench_capture [SECONDS per run, default 3]
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
 #include "bench.h"
 
 static double tx_rate(bool cap, double secs)
@@ -23,7 +49,7 @@ static double tx_rate(bool cap, double secs)
 	snprintf(path, sizeof(path), "%s/c.pcapng", d.dir);
 	snprintf(arg, sizeof(arg), "--capture=%s", path);
 	vd_start(&d, "vcan0", "vcan0", cap ? arg : "-v", NULL);
-	c = guest_open(&d, NO_LATE_ACK & ~(1ull << VIRTIO_CAN_F_CAN_FD));
+	c = vd_guest_open(&d, VD_NO_LATE_ACK & ~(1ull << VIRTIO_CAN_F_CAN_FD));
 	assert_int_equal(bench_guest_txflood(c, false, NULL, secs, &fl), 0);
 	all = fl.done + fl.drained;
 	gdrv_close(c);
@@ -57,11 +83,11 @@ static double rx_rate(bool cap, double secs)
 	snprintf(path, sizeof(path), "%s/c.pcapng", d.dir);
 	snprintf(arg, sizeof(arg), "--capture=%s", path);
 	vd_start(&d, "vcan0", "vcan0", cap ? arg : "-v", NULL);
-	c = guest_open(&d, NO_LATE_ACK);
+	c = vd_guest_open(&d, VD_NO_LATE_ACK);
 	bench_flood_start(&w, "vcan0", false, secs, 0);
 	for (;;) {
-		guest_rx(c, &f);
-		if (cf_is_marker(&f))
+		vd_guest_rx(c, &f);
+		if (vd_is_marker(&f))
 			break;
 		n++;
 	}

@@ -10,6 +10,32 @@
  * Usage: bench_idle [IDLE SECONDS, default 10]
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
 #include "bench.h"
 
 #define FLOOD_FRAMES 100000ull
@@ -23,8 +49,8 @@ static unsigned long long flood(struct gdrv *c)
 
 	bench_flood_start(&w, "vcan0", false, 600, FLOOD_FRAMES);
 	for (;;) {
-		guest_rx(c, &f);
-		if (cf_is_marker(&f))
+		vd_guest_rx(c, &f);
+		if (vd_is_marker(&f))
 			break;
 		n++;
 	}
@@ -46,12 +72,12 @@ static void run(void **state)
 
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", NULL);
-	c = guest_open(&d, NO_LATE_ACK);
-	sleep_ms(500); /* let the connection's work settle */
+	c = vd_guest_open(&d, VD_NO_LATE_ACK);
+	vd_sleep_ms(500); /* let the connection's work settle */
 	rss_start = bench_rss_private_kb(&d);
 
 	t0 = vd_cpu_ticks(&d);
-	sleep_ms((unsigned int)(idle * 1000));
+	vd_sleep_ms((unsigned int)(idle * 1000));
 	t1 = vd_cpu_ticks(&d);
 	printf("idle: %llu clock ticks (of %ld per second) in %.0f s\n", t1 - t0,
 	       sysconf(_SC_CLK_TCK), idle);

@@ -16,6 +16,32 @@
 #define _GNU_SOURCE
 #include <sys/eventfd.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
 #include "bench.h"
 
 #define PING_ID 0x200u
@@ -91,7 +117,7 @@ static struct canfd_frame ping_frame(uint64_t seq)
 
 static struct pcts raw_ping_pong(double secs, double *v)
 {
-	int s = peer_open("vcan0");
+	int s = vd_peer_open("vcan0");
 	struct canfd_frame cf;
 	size_t n = 0;
 	double t0 = bench_now_s();
@@ -102,7 +128,7 @@ static struct pcts raw_ping_pong(double secs, double *v)
 		cf = ping_frame(n);
 		assert_int_equal(write(s, &cf, CAN_MTU), CAN_MTU);
 		/* Our own frame does not come back to us: the next one is the echo. */
-		assert_true(peer_recv(s, &cf, WAIT_MS) > 0);
+		assert_true(vd_peer_recv(s, &cf, VD_WAIT_MS) > 0);
 		assert_int_equal(cf.can_id, PONG_ID);
 		v[n++] = bench_now_s() - a;
 	} while (n < MAX_SAMPLES && bench_now_s() - t0 < secs);
@@ -131,7 +157,7 @@ static void *relay_main(void *arg)
 			continue;
 		cf = ping_frame(r->seq);
 		if (write(r->sock, &cf, CAN_MTU) != CAN_MTU ||
-		    peer_recv(r->sock, &cf, WAIT_MS) == 0)
+		    vd_peer_recv(r->sock, &cf, VD_WAIT_MS) == 0)
 			break; /* the caller times out and fails */
 		eventfd_write(r->call, 1);
 	}
@@ -140,7 +166,7 @@ static void *relay_main(void *arg)
 
 static struct pcts relay_ping_pong(double secs, double *v)
 {
-	struct relay r = {.sock = peer_open("vcan0")};
+	struct relay r = {.sock = vd_peer_open("vcan0")};
 	struct pollfd pfd;
 	size_t n = 0;
 	double t0;
@@ -157,7 +183,7 @@ static struct pcts relay_ping_pong(double secs, double *v)
 
 		r.seq = n;
 		assert_int_equal(eventfd_write(r.kick, 1), 0);
-		assert_int_equal(poll(&pfd, 1, WAIT_MS), 1);
+		assert_int_equal(poll(&pfd, 1, VD_WAIT_MS), 1);
 		assert_int_equal(eventfd_read(r.call, &x), 0);
 		v[n++] = bench_now_s() - a;
 	} while (n < MAX_SAMPLES && bench_now_s() - t0 < secs);
@@ -178,7 +204,7 @@ static struct pcts guest_ping_pong(double secs, double *v)
 
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", NULL);
-	c = guest_open(&d, NO_LATE_ACK);
+	c = vd_guest_open(&d, VD_NO_LATE_ACK);
 	t0 = bench_now_s();
 	do {
 		struct cframe f = cf_make(PING_ID, 0, 8, (uint8_t)n), got;
@@ -187,11 +213,11 @@ static struct pcts guest_ping_pong(double secs, double *v)
 		int tok;
 
 		assert_true(gdrv_tx(c, &f) >= 0);
-		guest_rx(c, &got);
+		vd_guest_rx(c, &got);
 		v[n++] = bench_now_s() - a;
 		assert_int_equal(got.id, PONG_ID);
 		assert_memory_equal(got.data, f.data, 8);
-		assert_int_equal(gdrv_tx_wait(c, WAIT_MS, &tok, &res), 1);
+		assert_int_equal(gdrv_tx_wait(c, VD_WAIT_MS, &tok, &res), 1);
 		assert_int_equal(res, VIRTIO_CAN_RESULT_OK);
 	} while (n < MAX_SAMPLES && bench_now_s() - t0 < secs);
 	gdrv_close(c);
@@ -212,7 +238,7 @@ static void run(void **state)
 	struct echo e = {0};
 
 	assert_non_null(v);
-	e.sock = peer_open("vcan0");
+	e.sock = vd_peer_open("vcan0");
 	assert_int_equal(pthread_create(&e.thread, NULL, echo_main, &e), 0);
 	/* Raw, relay and guest runs alternate; each ratio is taken within one round. */
 	for (int r = 0; r < reps; r++) {

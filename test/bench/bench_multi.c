@@ -10,6 +10,32 @@
  * Usage: bench_multi [SECONDS per run, default 3]
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
 #include "bench.h"
 
 #define MAX_DEV 4
@@ -46,13 +72,13 @@ static void *rx_main(void *arg)
 	struct cframe f;
 
 	for (;;) {
-		int r = gdrv_rx(g->c, &f, WAIT_MS);
+		int r = gdrv_rx(g->c, &f, VD_WAIT_MS);
 
 		if (r != 1) {
 			g->err = r < 0 ? -r : ETIMEDOUT;
 			break;
 		}
-		if (cf_is_marker(&f))
+		if (vd_is_marker(&f))
 			break;
 		g->done++;
 	}
@@ -82,21 +108,21 @@ static void start(struct vd *d, unsigned int n, struct gdrv **c)
 	for (unsigned int k = 0; k < n; k++) {
 		struct gdrv_opts o;
 		struct stat st;
-		uint64_t end = now_ms() + WAIT_MS;
+		uint64_t end = vd_now_ms() + VD_WAIT_MS;
 
 		while (stat(sock[k], &st) != 0) {
-			if (!vd_running(d) || now_ms() > end) {
+			if (!vd_running(d) || vd_now_ms() > end) {
 				vd_print_log(d);
 				fail_msg("device %u never listened", k);
 			}
-			sleep_ms(5);
+			vd_sleep_ms(5);
 		}
 		gdrv_opts_default(&o);
-		o.can_features = NO_LATE_ACK & ~(1ull << VIRTIO_CAN_F_CAN_FD);
+		o.can_features = VD_NO_LATE_ACK & ~(1ull << VIRTIO_CAN_F_CAN_FD);
 		o.start.queue_size = 256;
 		c[k] = NULL;
-		assert_int_equal(gdrv_open(&c[k], sock[k], &o, WAIT_MS), 0);
-		assert_int_equal(gdrv_start(c[k], WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_open(&c[k], sock[k], &o, VD_WAIT_MS), 0);
+		assert_int_equal(gdrv_start(c[k], VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	}
 }
 
@@ -105,7 +131,7 @@ static void stop(struct vd *d, unsigned int n, struct gdrv **c)
 	for (unsigned int k = 0; k < n; k++)
 		gdrv_close(c[k]);
 	assert_int_equal(kill(d->pid, SIGTERM), 0);
-	assert_true(vd_wait_exit(d, WAIT_MS));
+	assert_true(vd_wait_exit(d, VD_WAIT_MS));
 	assert_int_equal(d->status, 0);
 	vd_cleanup(d);
 }
@@ -158,7 +184,7 @@ static void run(void **state)
 	double secs = bench_secs(bench_argc, bench_argv, 3.0);
 
 	(void)state;
-	if (sh("ip link show vcan3 >/dev/null 2>&1 || "
+	if (vd_sh("ip link show vcan3 >/dev/null 2>&1 || "
 	       "{ ip link add dev vcan3 type vcan && ip link set up vcan3; }") != 0)
 		fail_msg("cannot create vcan3");
 	for (int rx = 0; rx <= 1; rx++) {

@@ -10,6 +10,32 @@
  * Usage: bench_pace [SECONDS per rate, default 3]
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
 #include "bench.h"
 
 #include "cbits.h"
@@ -56,7 +82,7 @@ static unsigned int recv_all(int s, uint64_t *ts, unsigned int cap)
 		got = recvmmsg(s, mm, B, MSG_DONTWAIT, NULL);
 		if (got <= 0) {
 			assert_true(got == 0 || errno == EAGAIN);
-			sleep_ms(2);
+			vd_sleep_ms(2);
 			idle_ms += 2;
 			continue;
 		}
@@ -119,9 +145,9 @@ static void pace_run(uint32_t rate, double secs)
 	vd_start(&d, "vcan0", "vcan0", rate ? arg : "-v", NULL);
 	if (rate && !vd_log_has(&d, "paced by the daemon"))
 		fail_msg("the daemon did not say that it paces on vcan");
-	s = peer_open("vcan0");
+	s = vd_peer_open("vcan0");
 	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)), 0);
-	p.c = guest_open(&d, NO_LATE_ACK);
+	p.c = vd_guest_open(&d, VD_NO_LATE_ACK);
 	assert_int_equal(pthread_create(&p.thread, NULL, guest_main, &p), 0);
 	n = recv_all(s, ts, sizeof(ts) / sizeof(ts[0]));
 	assert_int_equal(pthread_join(p.thread, NULL), 0);

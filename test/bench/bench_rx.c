@@ -15,6 +15,32 @@
  * Usage: bench_rx [SECONDS per run, default 3]
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
 #include "bench.h"
 
 /* Frames per second a plain raw socket reads, one read() each. */
@@ -23,7 +49,7 @@ static double raw_read_rate(bool fd, double secs, double *cpu_us)
 	struct bench_flood w;
 	struct canfd_frame cf;
 	unsigned long long n = 0;
-	int s = peer_open("vcan0");
+	int s = vd_peer_open("vcan0");
 	double t, c0 = bench_thread_cpu_s();
 
 	bench_flood_start(&w, "vcan0", fd, secs, 0);
@@ -31,7 +57,7 @@ static double raw_read_rate(bool fd, double secs, double *cpu_us)
 		ssize_t r = read(s, &cf, sizeof(cf));
 
 		assert_true(r > 0);
-		if ((cf.can_id & CAN_SFF_MASK) == MARK_ID && cf.len == 4 &&
+		if ((cf.can_id & CAN_SFF_MASK) == VD_MARK_ID && cf.len == 4 &&
 		    memcmp(cf.data, "MARK", 4) == 0)
 			break;
 		n++;
@@ -49,7 +75,7 @@ static double raw_read_rate(bool fd, double secs, double *cpu_us)
 static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const char *key,
 			    double *dropped_pct, double *cpu_us)
 {
-	uint64_t features = NO_LATE_ACK & (fd_guest ? ~0ull : ~(1ull << VIRTIO_CAN_F_CAN_FD));
+	uint64_t features = VD_NO_LATE_ACK & (fd_guest ? ~0ull : ~(1ull << VIRTIO_CAN_F_CAN_FD));
 	struct vd_stats st0, st1;
 	struct bench_flood w;
 	struct gdrv *c;
@@ -60,17 +86,17 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", NULL);
-	c = guest_open(&d, features);
+	c = vd_guest_open(&d, features);
 	assert_int_equal(gdrv_has(c, VIRTIO_CAN_F_CAN_FD), fd_guest);
 	vd_stats(&d, &st0);
 	assert_true(st0.rx_kernel != ~0ull); /* the daemon reports kernel drops */
-	sn0 = softnet_drops();
+	sn0 = vd_softnet_drops();
 	c0 = bench_daemon_cpu_s(&d);
 
 	bench_flood_start(&w, "vcan0", fd_frames, secs, 0);
 	for (;;) {
-		guest_rx(c, &f);
-		if (cf_is_marker(&f))
+		vd_guest_rx(c, &f);
+		if (vd_is_marker(&f))
 			break;
 		n++;
 	}
@@ -81,7 +107,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 	while (gdrv_rx(c, &f, 300) == 1)
 		extra++;
 	vd_stats(&d, &st1);
-	sn1 = softnet_drops();
+	sn1 = vd_softnet_drops();
 
 	delivered = st1.rx_delivered - st0.rx_delivered;
 	dropped = vd_rx_drops(&st1) - vd_rx_drops(&st0) + (sn1 - sn0);

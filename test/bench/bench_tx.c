@@ -13,12 +13,38 @@
 #define _GNU_SOURCE
 #include <sys/epoll.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
 #include "bench.h"
 
 /* Frames per second written by one raw socket, one write() each. */
 static double raw_write_rate(bool fd, double secs, double *cpu_us)
 {
-	int s = peer_open("vcan0");
+	int s = vd_peer_open("vcan0");
 	struct canfd_frame cf;
 	size_t size = fd ? CANFD_MTU : CAN_MTU;
 	unsigned long long n = 0, nobufs = 0;
@@ -58,7 +84,7 @@ static double raw_write_rate(bool fd, double secs, double *cpu_us)
 static double raw_sendmmsg_rate(bool fd, bool listening, double secs, double *cpu_us)
 {
 	enum { B = 32 };
-	int s = peer_open("vcan0"), ep = -1;
+	int s = vd_peer_open("vcan0"), ep = -1;
 	struct canfd_frame cf[B];
 	struct iovec iov[B];
 	struct mmsghdr mm[B];
@@ -121,14 +147,14 @@ static double guest_tx_rate(bool fd, bool evidx_indirect, double secs, const cha
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", NULL);
 	gdrv_opts_default(&o);
-	o.can_features = NO_LATE_ACK;
+	o.can_features = VD_NO_LATE_ACK;
 	o.start.queue_size = 256;
 	if (!evidx_indirect)
 		o.start.features &= ~(FE_F_EVENT_IDX | FE_F_INDIRECT_DESC);
-	assert_int_equal(gdrv_open(&c, d.sock, &o, WAIT_MS), 0);
+	assert_int_equal(gdrv_open(&c, d.sock, &o, VD_WAIT_MS), 0);
 	assert_int_equal(!!(gdrv_features(c) & FE_F_EVENT_IDX), evidx_indirect);
 	assert_int_equal(!!(gdrv_features(c) & FE_F_INDIRECT_DESC), evidx_indirect);
-	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 
 	c0 = bench_daemon_cpu_s(&d);
 	assert_int_equal(bench_guest_txflood(c, fd, NULL, secs, &fl), 0);

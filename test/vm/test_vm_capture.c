@@ -15,11 +15,37 @@
  * file, however spelled, are refused.
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 static void skip_without(const char *tool)
 {
-	if (sh("command -v %s >/dev/null 2>&1", tool) != 0) {
+	if (vd_sh("command -v %s >/dev/null 2>&1", tool) != 0) {
 		printf("SKIPPED: %s not installed\n", tool);
 		skip();
 	}
@@ -31,23 +57,23 @@ static unsigned int traffic(struct vd *d, int peer, struct cframe *bus)
 	struct cframe tx1 = cf_make(0x123, 0, 3, 1), denied = cf_make(0x300, 0, 2, 2);
 	struct cframe rx1 = cf_make(0x124, 0, 4, 3), tx2 = cf_make(0x18daf1aa, CFRAME_EXT, 8, 4);
 	struct cframe rx2 = cf_make(0x125, CFRAME_FD | CFRAME_BRS, 12, 5), got;
-	struct gdrv *c = guest_open(d, NO_LATE_ACK);
+	struct gdrv *c = vd_guest_open(d, VD_NO_LATE_ACK);
 	unsigned int n = 0;
 
-	assert_int_equal(gdrv_tx_sync(c, &tx1, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(peer, &tx1);
+	assert_int_equal(gdrv_tx_sync(c, &tx1, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(peer, &tx1);
 	bus[n++] = tx1;
-	assert_int_equal(gdrv_tx_sync(c, &denied, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	peer_send(peer, &rx1);
-	guest_rx(c, &got);
-	assert_guest_frame(&got, &rx1);
+	assert_int_equal(gdrv_tx_sync(c, &denied, VD_WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	vd_peer_send(peer, &rx1);
+	vd_guest_rx(c, &got);
+	vd_assert_guest_frame(&got, &rx1);
 	bus[n++] = rx1;
-	assert_int_equal(gdrv_tx_sync(c, &tx2, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(peer, &tx2);
+	assert_int_equal(gdrv_tx_sync(c, &tx2, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(peer, &tx2);
 	bus[n++] = tx2;
-	peer_send(peer, &rx2);
-	guest_rx(c, &got);
-	assert_guest_frame(&got, &rx2);
+	vd_peer_send(peer, &rx2);
+	vd_guest_rx(c, &got);
+	vd_assert_guest_frame(&got, &rx2);
 	bus[n++] = rx2;
 	gdrv_close(c);
 	return n;
@@ -68,13 +94,13 @@ static void test_capture_pcapng_tshark(void **state)
 	int peer;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	skip_without("tshark");
 	vd_init(&d);
 	snprintf(cap, sizeof(cap), "%s/can.pcapng", d.dir);
 	snprintf(arg, sizeof(arg), "--capture=%s", cap);
 	vd_start(&d, "vcan0", "vcan0", arg, "--tx-allow=100:700,18DAF1AA:1FFFFFFF", NULL);
-	peer = peer_open("vcan0");
+	peer = vd_peer_open("vcan0");
 	assert_int_equal(traffic(&d, peer, bus), 4);
 	vd_stop(&d);
 	assert_true(vd_log_has(&d, "capture: 5 records written, 0 lost"));
@@ -83,11 +109,11 @@ static void test_capture_pcapng_tshark(void **state)
 		 "tshark -r %s -T fields -e can.id -e can.flags.xtd -e data.data "
 		 "-e frame.packet_flags_direction -e frame.comment >%s 2>/dev/null",
 		 cap, out);
-	assert_int_equal(sh("%s", cmd), 0);
-	read_file(out, got, sizeof(got));
+	assert_int_equal(vd_sh("%s", cmd), 0);
+	vd_read_file(out, got, sizeof(got));
 	if (strcmp(got, want) != 0)
 		fail_msg("tshark read:\n%s\nwant:\n%s", got, want);
-	peer_close(&peer);
+	vd_peer_close(&peer);
 	unlink(out);
 	unlink(cap);
 	vd_cleanup(&d);
@@ -102,21 +128,21 @@ static void test_capture_log_canplayer(void **state)
 	int peer;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	skip_without("canplayer");
 	vd_init(&d);
 	snprintf(cap, sizeof(cap), "%s/can.log", d.dir);
 	snprintf(arg, sizeof(arg), "--capture=%s", cap);
 	vd_start(&d, "vcan0", "vcan0", arg, "--tx-allow=100:700,18DAF1AA:1FFFFFFF", NULL);
-	peer = peer_open("vcan0");
+	peer = vd_peer_open("vcan0");
 	n = traffic(&d, peer, bus);
 	vd_stop(&d);
 	/* Replayed onto vcan0 (no daemon now): exactly the frames that were on the bus. */
-	assert_int_equal(sh("canplayer -t -I %s", cap), 0);
+	assert_int_equal(vd_sh("canplayer -t -I %s", cap), 0);
 	for (unsigned int i = 0; i < n; i++)
-		assert_bus_frame(peer, &bus[i]);
-	assert_bus_quiet(peer);
-	peer_close(&peer);
+		vd_assert_bus_frame(peer, &bus[i]);
+	vd_assert_bus_quiet(peer);
+	vd_peer_close(&peer);
 	unlink(cap);
 	vd_cleanup(&d);
 }
@@ -124,15 +150,15 @@ static void test_capture_log_canplayer(void **state)
 /* Wait until path is a socket (the device listens); fails if the daemon exits. */
 static void wait_listening(struct vd *d, const char *path)
 {
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = vd_now_ms() + VD_WAIT_MS;
 	struct stat st;
 
 	while (stat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-		if (!vd_running(d) || now_ms() > end) {
+		if (!vd_running(d) || vd_now_ms() > end) {
 			vd_print_log(d);
 			fail_msg("no socket at %s", path);
 		}
-		sleep_ms(5);
+		vd_sleep_ms(5);
 	}
 }
 
@@ -144,13 +170,13 @@ static struct gdrv *guest_at(const struct vd *d, const char *path)
 	int r;
 
 	gdrv_opts_default(&o);
-	o.can_features = NO_LATE_ACK;
-	r = gdrv_open(&c, path, &o, WAIT_MS);
+	o.can_features = VD_NO_LATE_ACK;
+	r = gdrv_open(&c, path, &o, VD_WAIT_MS);
 	if (r < 0) {
 		vd_print_log(d);
 		fail_msg("no answer from the device at %s: %s", path, strerror(-r));
 	}
-	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	return c;
 }
 
@@ -163,7 +189,7 @@ static int exits_soon(struct vd *d, int timeout_ms)
 	if (!vd_wait_exit(d, 2000)) {
 		vd_print_log(d);
 		kill(d->pid, SIGKILL);
-		(void)vd_wait_exit(d, WAIT_MS);
+		(void)vd_wait_exit(d, VD_WAIT_MS);
 		fail_msg("still running %d ms after start, and 2 s after SIGTERM", timeout_ms);
 	}
 	vd_print_log(d);
@@ -185,16 +211,16 @@ static void test_capture_fifo_without_reader(void **state)
 	struct stat st;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	args[1] = d.sock;
 	snprintf(fifo, sizeof(fifo), "%s/cap.fifo", d.dir);
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	snprintf(arg, sizeof(arg), "--capture=%s", fifo);
-	t0 = now_ms();
+	t0 = vd_now_ms();
 	vd_spawn(&d, args);
 	assert_int_not_equal(exits_soon(&d, 5000), 0);
-	printf("refused in %llu ms\n", (unsigned long long)(now_ms() - t0));
+	printf("refused in %llu ms\n", (unsigned long long)(vd_now_ms() - t0));
 	assert_true(vd_log_has(&d, fifo));
 	assert_true(vd_log_has(&d, "a FIFO with no reader"));
 	assert_int_equal(lstat(d.sock, &st), -1);
@@ -216,41 +242,41 @@ static void test_capture_reopen_fifo(void **state)
 	int peer, rfd;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	snprintf(cap, sizeof(cap), "%s/can.log", d.dir);
 	snprintf(arg, sizeof(arg), "--capture=%s", cap);
 	vd_start(&d, "vcan0", "vcan0", arg, NULL);
-	peer = peer_open("vcan0");
+	peer = vd_peer_open("vcan0");
 	assert_int_equal(unlink(cap), 0);
 	assert_int_equal(mkfifo(cap, 0600), 0);
 	assert_int_equal(kill(d.pid, SIGHUP), 0);
-	c = guest_open(&d, NO_LATE_ACK);
-	assert_int_equal(gdrv_tx_sync(c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(peer, &f);
+	c = vd_guest_open(&d, VD_NO_LATE_ACK);
+	assert_int_equal(gdrv_tx_sync(c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(peer, &f);
 	assert_true(vd_log_has(&d, "a FIFO with no reader"));
 
 	rfd = open(cap, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	assert_true(rfd >= 0);
 	assert_int_equal(kill(d.pid, SIGHUP), 0);
-	for (uint64_t end = now_ms() + WAIT_MS; !vd_log_has(&d, "reopened");) {
-		if (now_ms() > end)
+	for (uint64_t end = vd_now_ms() + VD_WAIT_MS; !vd_log_has(&d, "reopened");) {
+		if (vd_now_ms() > end)
 			fail_msg("no second reopen");
-		sleep_ms(10);
+		vd_sleep_ms(10);
 	}
-	assert_int_equal(gdrv_tx_sync(c, &g, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(peer, &g);
+	assert_int_equal(gdrv_tx_sync(c, &g, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(peer, &g);
 	{
 		struct pollfd pfd = {.fd = rfd, .events = POLLIN};
 
-		assert_int_equal(poll(&pfd, 1, WAIT_MS), 1);
+		assert_int_equal(poll(&pfd, 1, VD_WAIT_MS), 1);
 	}
 	assert_true(read(rfd, buf, sizeof(buf) - 1) > 0);
 	assert_non_null(strstr(buf, " vcan0 124#"));
 	gdrv_close(c);
 	vd_stop(&d);
 	close(rfd);
-	peer_close(&peer);
+	vd_peer_close(&peer);
 	unlink(cap);
 	vd_cleanup(&d);
 }
@@ -274,7 +300,7 @@ static void test_capture_same_file_refused(void **state)
 	struct vd d;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	snprintf(script, sizeof(script), "cd '%s' && exec \"$@\"", d.dir);
 	snprintf(abs, sizeof(abs), "%s/x.pcapng", d.dir);
@@ -305,7 +331,7 @@ static void test_capture_same_file_refused(void **state)
 		}
 		assert_int_equal(lstat(sock[0], &st), -1);
 		assert_int_equal(lstat(sock[1], &st), -1);
-		read_file(abs, buf, sizeof(buf));
+		vd_read_file(abs, buf, sizeof(buf));
 		assert_string_equal(buf, "an earlier capture\n");
 	}
 	unlink(abs);
@@ -341,9 +367,9 @@ static void capture_counts(const struct vd *d, const char *name, unsigned long l
 	char key[64];
 	const char *p;
 
-	read_file(d->log, buf, sizeof(buf));
+	vd_read_file(d->log, buf, sizeof(buf));
 	snprintf(key, sizeof(key), "%s: capture: ", name);
-	p = last_str(buf, key);
+	p = vd_last_str(buf, key);
 	assert_non_null(p);
 	assert_int_equal(sscanf(p + strlen(key), "%llu records written, %llu lost (%llu dropped",
 				written, lost, dropped),
@@ -359,9 +385,9 @@ static unsigned long long frames_seen(const struct vd *d, const char *name)
 	char key[64];
 	const char *p;
 
-	read_file(d->log, buf, sizeof(buf));
+	vd_read_file(d->log, buf, sizeof(buf));
 	snprintf(key, sizeof(key), "%s: tx: ok ", name);
-	p = last_str(buf, key);
+	p = vd_last_str(buf, key);
 	assert_non_null(p);
 	assert_int_equal(sscanf(p + strlen(key),
 				"%llu, rejected %llu, failed %llu, ack timeout %llu, stopped %llu, "
@@ -369,7 +395,7 @@ static unsigned long long frames_seen(const struct vd *d, const char *name)
 				&v[0], &v[1], &v[2], &v[3], &v[4], &v[5]),
 			 6);
 	snprintf(key, sizeof(key), "%s: rx: delivered ", name);
-	p = last_str(buf, key);
+	p = vd_last_str(buf, key);
 	assert_non_null(p);
 	assert_int_equal(sscanf(p + strlen(key),
 				"%llu, dropped: stopped %llu, type %llu, backlog full %llu, buffer "
@@ -388,18 +414,18 @@ static void usr1_wait(struct vd *d, const char *name)
 	char key[64];
 	unsigned int before;
 	const char *p;
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = vd_now_ms() + VD_WAIT_MS;
 
 	snprintf(key, sizeof(key), "%s: capture: ", name);
-	read_file(d->log, buf, sizeof(buf));
-	before = count_str(buf, key);
+	vd_read_file(d->log, buf, sizeof(buf));
+	before = vd_count_str(buf, key);
 	assert_int_equal(kill(d->pid, SIGUSR1), 0);
 	for (;;) {
-		sleep_ms(10);
-		read_file(d->log, buf, sizeof(buf));
-		if (count_str(buf, key) > before && (p = last_str(buf, key)) && strchr(p, '\n'))
+		vd_sleep_ms(10);
+		vd_read_file(d->log, buf, sizeof(buf));
+		if (vd_count_str(buf, key) > before && (p = vd_last_str(buf, key)) && strchr(p, '\n'))
 			return;
-		if (now_ms() > end) {
+		if (vd_now_ms() > end) {
 			vd_print_log(d);
 			fail_msg("no counters after SIGUSR1");
 		}
@@ -433,7 +459,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	struct vd d;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	snprintf(fifo, sizeof(fifo), "%s/dev0.fifo", d.dir);
 	assert_int_equal(mkfifo(fifo, 0600), 0);
@@ -449,44 +475,44 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	vd_spawn(&d, args);
 	wait_listening(&d, sock[0]);
 	wait_listening(&d, sock[1]);
-	peer0 = peer_open("vcan0");
-	peer1 = peer_open("vcan1");
+	peer0 = vd_peer_open("vcan0");
+	peer1 = vd_peer_open("vcan1");
 	/* For comparison: dev1's frontend start-up with nothing stuck. */
-	t0 = now_ms();
+	t0 = vd_now_ms();
 	c1 = guest_at(&d, sock[1]);
-	t_idle = now_ms() - t0;
+	t_idle = vd_now_ms() - t0;
 	gdrv_close(c1);
 
 	/* dev0 has no frontend: each frame is a record "dropped: controller stopped". */
 	for (unsigned int i = 0; i < FLOOD_FRAMES; i++) {
 		struct cframe x = cf_make(0x100 + (i % 0x100), 0, 8, (uint8_t)i);
 
-		peer_send(peer0, &x);
+		vd_peer_send(peer0, &x);
 		if (i % FLOOD_BATCH == FLOOD_BATCH - 1)
-			sleep_ms(1);
+			vd_sleep_ms(1);
 	}
 
 	/* dev1 answers a new frontend, sends and receives, while dev0's FIFO is stuck. */
-	t0 = now_ms();
+	t0 = vd_now_ms();
 	c1 = guest_at(&d, sock[1]);
-	t_open = now_ms() - t0;
-	t0 = now_ms();
-	assert_int_equal(gdrv_tx_sync(c1, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(peer1, &f);
-	t_tx = now_ms() - t0;
-	t0 = now_ms();
-	peer_send(peer1, &b);
-	guest_rx(c1, &r);
-	assert_guest_frame(&r, &b);
-	t_rx = now_ms() - t0;
+	t_open = vd_now_ms() - t0;
+	t0 = vd_now_ms();
+	assert_int_equal(gdrv_tx_sync(c1, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(peer1, &f);
+	t_tx = vd_now_ms() - t0;
+	t0 = vd_now_ms();
+	vd_peer_send(peer1, &b);
+	vd_guest_rx(c1, &r);
+	vd_assert_guest_frame(&r, &b);
+	t_rx = vd_now_ms() - t0;
 	printf("dev1 while dev0's capture is stuck: frontend started in %llu ms (%llu ms before), "
 	       "TX %llu ms, RX %llu ms\n",
 	       (unsigned long long)t_open, (unsigned long long)t_idle, (unsigned long long)t_tx,
 	       (unsigned long long)t_rx);
 	/* So does dev0 itself. */
 	c0 = guest_at(&d, sock[0]);
-	assert_int_equal(gdrv_tx_sync(c0, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(peer0, &f);
+	assert_int_equal(gdrv_tx_sync(c0, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(peer0, &f);
 
 	/* The drops are counted and reported, and the log says so. */
 	usr1_wait(&d, "dev0");
@@ -496,7 +522,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	assert_true(vd_log_has(&d, "the target does not keep up"));
 	/* Waiting on the target costs no CPU: the loop sleeps until it has room. */
 	ticks = vd_cpu_ticks(&d);
-	sleep_ms(1000);
+	vd_sleep_ms(1000);
 	ticks = vd_cpu_ticks(&d) - ticks;
 	printf("stuck and idle: %llu CPU ticks in 1 s\n", ticks);
 	assert_true(ticks <= 5);
@@ -505,7 +531,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	 * The reader reads again: everything kept arrives with no more traffic
 	 * (the loop was waiting for room, not for the next frame).
 	 */
-	for (uint64_t quiet = now_ms() + 1000; now_ms() < quiet;) {
+	for (uint64_t quiet = vd_now_ms() + 1000; vd_now_ms() < quiet;) {
 		struct pollfd pfd = {.fd = rfd, .events = POLLIN};
 		ssize_t n;
 
@@ -514,7 +540,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 		n = read(rfd, got + len, sizeof(got) - len);
 		if (n > 0) {
 			len += (size_t)n;
-			quiet = now_ms() + 1000;
+			quiet = vd_now_ms() + 1000;
 		}
 		assert_true(len < sizeof(got));
 	}
@@ -529,14 +555,14 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	assert_int_equal(written + lost, seen);
 	/* Caught up, the fd has room but nothing waits for it: not watched, no spinning. */
 	ticks = vd_cpu_ticks(&d);
-	sleep_ms(1000);
+	vd_sleep_ms(1000);
 	ticks = vd_cpu_ticks(&d) - ticks;
 	printf("caught up and idle: %llu CPU ticks in 1 s\n", ticks);
 	assert_true(ticks <= 5);
 	gdrv_close(c0);
 	gdrv_close(c1);
 	assert_int_equal(kill(d.pid, SIGTERM), 0);
-	assert_true(vd_wait_exit(&d, WAIT_MS));
+	assert_true(vd_wait_exit(&d, VD_WAIT_MS));
 	assert_int_equal(d.status, 0);
 	for (ssize_t n; (n = read(rfd, got + len, sizeof(got) - len)) > 0;)
 		len += (size_t)n;
@@ -550,8 +576,8 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	assert_int_equal(epb, written);
 	assert_int_equal(written + lost, seen);
 	close(rfd);
-	peer_close(&peer0);
-	peer_close(&peer1);
+	vd_peer_close(&peer0);
+	vd_peer_close(&peer1);
 	unlink(fifo);
 	unlink(sock[0]);
 	unlink(sock[1]);

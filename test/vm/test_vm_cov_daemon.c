@@ -7,7 +7,33 @@
  * Exits 77 without CAN (run in scripts/vm-test.sh).
  */
 #define _GNU_SOURCE /* close_range, in the shared helpers */
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #include "vhost-user/vlog.h"
 
@@ -28,8 +54,8 @@ static int setup(void **state)
 	x->peer = -1;
 	vd_init(&x->d[0]);
 	vd_init(&x->d[1]);
-	(void)sh("ip link del dev " TIF " 2>/dev/null");
-	if (sh("ip link add dev " TIF " type vcan && ip link set dev " TIF " mtu 72") != 0)
+	(void)vd_sh("ip link del dev " TIF " 2>/dev/null");
+	if (vd_sh("ip link add dev " TIF " type vcan && ip link set dev " TIF " mtu 72") != 0)
 		return -1;
 	*state = x;
 	return 0;
@@ -41,10 +67,10 @@ static int teardown(void **state)
 
 	if (x->c)
 		gdrv_close(x->c);
-	peer_close(&x->peer);
+	vd_peer_close(&x->peer);
 	vd_cleanup(&x->d[0]);
 	vd_cleanup(&x->d[1]);
-	(void)sh("ip link del dev " TIF " 2>/dev/null");
+	(void)vd_sh("ip link del dev " TIF " 2>/dev/null");
 	free(x);
 	return 0;
 }
@@ -54,7 +80,7 @@ static bool is_up(const char *ifname)
 	char path[96], buf[32];
 
 	snprintf(path, sizeof(path), "/sys/class/net/%s/flags", ifname);
-	assert_true(read_file(path, buf, sizeof(buf)) > 0);
+	assert_true(vd_read_file(path, buf, sizeof(buf)) > 0);
 	return strtoul(buf, NULL, 16) & IFF_UP;
 }
 
@@ -69,16 +95,16 @@ static void test_link_up_follows_start_stop(void **state)
 
 	assert_false(is_up(TIF));
 	vd_start(&x->d[0], TIF, TIF, "--link-up", NULL);
-	x->peer = peer_open(TIF);
-	x->c = guest_open_only(&x->d[0], ALL_CAN);
+	x->peer = vd_peer_open(TIF);
+	x->c = vd_guest_open_only(&x->d[0], VD_ALL_CAN);
 	assert_false(is_up(TIF));
 
-	assert_int_equal(gdrv_start(x->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(x->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_true(is_up(TIF));
-	assert_int_equal(gdrv_tx_sync(x->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(x->peer, &f);
+	assert_int_equal(gdrv_tx_sync(x->c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(x->peer, &f);
 
-	assert_int_equal(gdrv_stop(x->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_stop(x->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_false(is_up(TIF));
 	gdrv_close(x->c);
 	x->c = NULL;
@@ -96,23 +122,23 @@ static void test_quiet(void **state)
 			      "--can-out",     TIF,	     "-q",	 "--tx-ack-timeout",
 			      "2000",	       NULL};
 
-	link_set(TIF, true);
+	vd_link_set(TIF, true);
 	vd_start(&x->d[0], TIF, TIF, NULL);
 	vd_stop(&x->d[0]);
 	assert_true(vd_log_has(&x->d[0], "ready:"));
 	assert_true(vd_log_has(&x->d[0], "listening on"));
 
 	vd_spawn(&x->d[1], args);
-	for (uint64_t end = now_ms() + WAIT_MS; access(x->d[1].sock, F_OK) != 0;) {
-		if (!vd_running(&x->d[1]) || now_ms() >= end) {
+	for (uint64_t end = vd_now_ms() + VD_WAIT_MS; access(x->d[1].sock, F_OK) != 0;) {
+		if (!vd_running(&x->d[1]) || vd_now_ms() >= end) {
 			vd_print_log(&x->d[1]);
 			fail_msg("the quiet daemon did not come up");
 		}
-		sleep_ms(5);
+		vd_sleep_ms(5);
 	}
-	x->peer = peer_open(TIF);
-	x->c = guest_open(&x->d[1], ALL_CAN);
-	guest_marker_through(x->c, x->peer);
+	x->peer = vd_peer_open(TIF);
+	x->c = vd_guest_open(&x->d[1], VD_ALL_CAN);
+	vd_guest_marker_through(x->c, x->peer);
 	gdrv_close(x->c);
 	x->c = NULL;
 	vd_stop(&x->d[1]);
@@ -131,16 +157,16 @@ static void test_socket_in_use(void **state)
 	const char *args[] = {"--socket-path", x->d[0].sock, "--can-in", TIF,
 			      "--can-out",     TIF,	     NULL};
 
-	link_set(TIF, true);
+	vd_link_set(TIF, true);
 	vd_start(&x->d[0], TIF, TIF, NULL);
 	assert_int_equal(vd_run_to_exit(&x->d[1], args), 1);
 	if (!vd_log_has(&x->d[1], "another process is listening on it")) {
 		vd_print_log(&x->d[1]);
 		fail_msg("the second daemon did not say why it stopped");
 	}
-	x->peer = peer_open(TIF);
-	x->c = guest_open(&x->d[0], ALL_CAN);
-	guest_marker_through(x->c, x->peer);
+	x->peer = vd_peer_open(TIF);
+	x->c = vd_guest_open(&x->d[0], VD_ALL_CAN);
+	vd_guest_marker_through(x->c, x->peer);
 	gdrv_close(x->c);
 	x->c = NULL;
 	vd_stop(&x->d[0]);
@@ -154,7 +180,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_socket_in_use, setup, teardown),
 	};
 
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vlog_set_level(VLOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,33 @@
  * sent after the frames under test, and it must be the next one seen.
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #include <endian.h>
 
@@ -41,9 +67,9 @@ static int teardown(void **state)
 	for (unsigned int i = 0; i < 3; i++) {
 		char name[8];
 
-		peer_close(&t->peer[i]);
+		vd_peer_close(&t->peer[i]);
 		snprintf(name, sizeof(name), "vcan%u", i);
-		if (t->down[i] && sh("ip link set dev %s up", name) != 0)
+		if (t->down[i] && vd_sh("ip link set dev %s up", name) != 0)
 			printf("could not bring %s back up\n", name);
 	}
 	if (!t->passed || getenv("VDC_E2E_LOG"))
@@ -68,7 +94,7 @@ static uint8_t tx_raw_result(struct gdrv *c, uint16_t msg_type, uint32_t flags, 
 	h.can_id = htole32(id);
 	token = gdrv_tx_raw(c, &h, data, len > sizeof(data) ? sizeof(data) : len);
 	assert_true(token >= 0);
-	assert_int_equal(gdrv_tx_wait(c, WAIT_MS, &done, &result), 1);
+	assert_int_equal(gdrv_tx_wait(c, VD_WAIT_MS, &done, &result), 1);
 	assert_int_equal(done, token);
 	return result;
 }
@@ -78,28 +104,28 @@ static uint8_t tx_raw_result(struct gdrv *c, uint16_t msg_type, uint32_t flags, 
 static void test_guest_to_bus(void **state)
 {
 	struct t *t = *state;
-	struct cframe set[N_SET];
+	struct cframe set[VD_N_SET];
 	struct vd_stats s;
 
 	vd_start(&t->d, "vcan0", "vcan0", NULL);
-	t->peer[0] = peer_open("vcan0");
-	t->c = guest_open(&t->d, NO_LATE_ACK);
+	t->peer[0] = vd_peer_open("vcan0");
+	t->c = vd_guest_open(&t->d, VD_NO_LATE_ACK);
 	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_CLASSIC));
 	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
 	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_RTR_FRAMES));
 	assert_false(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
 
-	cf_set(set);
-	for (unsigned int i = 0; i < N_SET; i++)
-		assert_int_equal(gdrv_tx_sync(t->c, &set[i], WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_frame_set(set);
+	for (unsigned int i = 0; i < VD_N_SET; i++)
+		assert_int_equal(gdrv_tx_sync(t->c, &set[i], VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	/* Each exactly once, in order, then the marker and nothing else. */
-	for (unsigned int i = 0; i < N_SET; i++)
-		assert_bus_frame(t->peer[0], &set[i]);
-	guest_marker_through(t->c, t->peer[0]);
-	assert_bus_quiet(t->peer[0]);
+	for (unsigned int i = 0; i < VD_N_SET; i++)
+		vd_assert_bus_frame(t->peer[0], &set[i]);
+	vd_guest_marker_through(t->c, t->peer[0]);
+	vd_assert_bus_quiet(t->peer[0]);
 
 	vd_stats(&t->d, &s);
-	assert_int_equal(s.tx_ok, N_SET + 1);
+	assert_int_equal(s.tx_ok, VD_N_SET + 1);
 	assert_int_equal(s.tx_rejected + s.tx_failed + s.tx_timeout + s.tx_stopped, 0);
 	vd_stop(&t->d);
 	t->passed = true;
@@ -127,46 +153,46 @@ static void cansend_arg(const struct cframe *f, char *buf, size_t cap)
 static void test_bus_to_guest(void **state)
 {
 	struct t *t = *state;
-	struct cframe set[N_SET], got;
+	struct cframe set[VD_N_SET], got;
 	struct virtio_can_hdr h;
 	uint32_t used = 0;
 	struct vd_stats s;
-	unsigned int expect = N_SET + 1;
+	unsigned int expect = VD_N_SET + 1;
 	char arg[200];
 
 	vd_start(&t->d, "vcan0", "vcan0", NULL);
-	t->peer[0] = peer_open("vcan0");
-	t->c = guest_open(&t->d, NO_LATE_ACK);
-	cf_set(set);
+	t->peer[0] = vd_peer_open("vcan0");
+	t->c = vd_guest_open(&t->d, VD_NO_LATE_ACK);
+	vd_frame_set(set);
 	set[4].flags |= CFRAME_BRS; /* one FD frame with BRS, one without */
 
 	/* Through a raw socket. */
-	for (unsigned int i = 0; i < N_SET; i++)
-		peer_send(t->peer[0], &set[i]);
-	for (unsigned int i = 0; i < N_SET; i++) {
-		guest_rx(t->c, &got);
-		assert_guest_frame(&got, &set[i]);
+	for (unsigned int i = 0; i < VD_N_SET; i++)
+		vd_peer_send(t->peer[0], &set[i]);
+	for (unsigned int i = 0; i < VD_N_SET; i++) {
+		vd_guest_rx(t->c, &got);
+		vd_assert_guest_frame(&got, &set[i]);
 		gdrv_rx_last(t->c, &h, &used);
 		/* RTR too: the Linux driver drops used < 16 + length. */
 		assert_int_equal(used, VIRTIO_CAN_HDR_SIZE + set[i].len);
 		assert_int_equal(le16toh(h.msg_type), VIRTIO_CAN_RX);
 	}
-	bus_marker_through(t->c, t->peer[0]);
+	vd_bus_marker_through(t->c, t->peer[0]);
 
 	/* Through can-utils' cansend, an independent sender. */
-	if (sh("command -v cansend >/dev/null") != 0) {
+	if (vd_sh("command -v cansend >/dev/null") != 0) {
 		printf("cansend (can-utils) is not installed: that half is not run\n");
 	} else {
-		for (unsigned int i = 0; i < N_SET; i++) {
+		for (unsigned int i = 0; i < VD_N_SET; i++) {
 			cansend_arg(&set[i], arg, sizeof(arg));
-			assert_int_equal(sh("cansend vcan0 %s", arg), 0);
+			assert_int_equal(vd_sh("cansend vcan0 %s", arg), 0);
 		}
-		for (unsigned int i = 0; i < N_SET; i++) {
-			guest_rx(t->c, &got);
-			assert_guest_frame(&got, &set[i]);
+		for (unsigned int i = 0; i < VD_N_SET; i++) {
+			vd_guest_rx(t->c, &got);
+			vd_assert_guest_frame(&got, &set[i]);
 		}
-		bus_marker_through(t->c, t->peer[0]);
-		expect += N_SET + 1;
+		vd_bus_marker_through(t->c, t->peer[0]);
+		expect += VD_N_SET + 1;
 	}
 
 	vd_stats(&t->d, &s);
@@ -180,24 +206,24 @@ static void test_bus_to_guest(void **state)
 static void test_bus_fd_to_classic_guest(void **state)
 {
 	struct t *t = *state;
-	struct cframe set[N_SET], got;
+	struct cframe set[VD_N_SET], got;
 	struct vd_stats s;
 
 	vd_start(&t->d, "vcan0", "vcan0", NULL);
-	t->peer[0] = peer_open("vcan0");
-	t->c = guest_open(&t->d, NO_LATE_ACK & ~(1ull << VIRTIO_CAN_F_CAN_FD));
+	t->peer[0] = vd_peer_open("vcan0");
+	t->c = vd_guest_open(&t->d, VD_NO_LATE_ACK & ~(1ull << VIRTIO_CAN_F_CAN_FD));
 	assert_false(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
 
-	cf_set(set);
-	for (unsigned int i = 0; i < N_SET; i++)
-		peer_send(t->peer[0], &set[i]);
-	for (unsigned int i = 0; i < N_SET; i++) {
+	vd_frame_set(set);
+	for (unsigned int i = 0; i < VD_N_SET; i++)
+		vd_peer_send(t->peer[0], &set[i]);
+	for (unsigned int i = 0; i < VD_N_SET; i++) {
 		if (set[i].flags & CFRAME_FD)
 			continue;
-		guest_rx(t->c, &got);
-		assert_guest_frame(&got, &set[i]);
+		vd_guest_rx(t->c, &got);
+		vd_assert_guest_frame(&got, &set[i]);
 	}
-	bus_marker_through(t->c, t->peer[0]);
+	vd_bus_marker_through(t->c, t->peer[0]);
 
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.rx_type, 2);
@@ -211,39 +237,39 @@ static void test_bus_fd_to_classic_guest(void **state)
 static void test_split_ifaces(void **state)
 {
 	struct t *t = *state;
-	struct cframe set[N_SET], got, other = cf_make(0x55, 0, 2, 0x99);
+	struct cframe set[VD_N_SET], got, other = cf_make(0x55, 0, 2, 0x99);
 	struct vd_stats s;
 
 	vd_start(&t->d, "vcan0", "vcan1", NULL);
-	t->peer[0] = peer_open("vcan0");
-	t->peer[1] = peer_open("vcan1");
-	t->c = guest_open(&t->d, NO_LATE_ACK);
+	t->peer[0] = vd_peer_open("vcan0");
+	t->peer[1] = vd_peer_open("vcan1");
+	t->c = vd_guest_open(&t->d, VD_NO_LATE_ACK);
 	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
-	cf_set(set);
+	vd_frame_set(set);
 
 	/* Guest frames go out on vcan1 only. */
-	for (unsigned int i = 0; i < N_SET; i++)
-		assert_int_equal(gdrv_tx_sync(t->c, &set[i], WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	for (unsigned int i = 0; i < N_SET; i++)
-		assert_bus_frame(t->peer[1], &set[i]);
-	guest_marker_through(t->c, t->peer[1]);
-	assert_bus_quiet(t->peer[0]);
+	for (unsigned int i = 0; i < VD_N_SET; i++)
+		assert_int_equal(gdrv_tx_sync(t->c, &set[i], VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	for (unsigned int i = 0; i < VD_N_SET; i++)
+		vd_assert_bus_frame(t->peer[1], &set[i]);
+	vd_guest_marker_through(t->c, t->peer[1]);
+	vd_assert_bus_quiet(t->peer[0]);
 
 	/* vcan0's frames come in; vcan1's traffic does not. */
-	peer_send(t->peer[1], &other);
-	for (unsigned int i = 0; i < N_SET; i++)
-		peer_send(t->peer[0], &set[i]);
-	for (unsigned int i = 0; i < N_SET; i++) {
-		guest_rx(t->c, &got);
-		assert_guest_frame(&got, &set[i]);
+	vd_peer_send(t->peer[1], &other);
+	for (unsigned int i = 0; i < VD_N_SET; i++)
+		vd_peer_send(t->peer[0], &set[i]);
+	for (unsigned int i = 0; i < VD_N_SET; i++) {
+		vd_guest_rx(t->c, &got);
+		vd_assert_guest_frame(&got, &set[i]);
 	}
 	/* A second round: a vcan1 frame wrongly read would be counted by now. */
-	bus_marker_through(t->c, t->peer[0]);
-	bus_marker_through(t->c, t->peer[0]);
+	vd_bus_marker_through(t->c, t->peer[0]);
+	vd_bus_marker_through(t->c, t->peer[0]);
 
 	vd_stats(&t->d, &s);
-	assert_int_equal(s.rx_delivered, N_SET + 2);
-	assert_int_equal(s.tx_ok, N_SET + 1);
+	assert_int_equal(s.rx_delivered, VD_N_SET + 2);
+	assert_int_equal(s.tx_ok, VD_N_SET + 1);
 	vd_stop(&t->d);
 	t->passed = true;
 }
@@ -252,29 +278,29 @@ static void test_split_ifaces(void **state)
 static void test_same_iface_no_own_frames(void **state)
 {
 	struct t *t = *state;
-	const uint64_t variants[2] = {NO_LATE_ACK, ALL_CAN};
-	struct cframe set[N_SET];
+	const uint64_t variants[2] = {VD_NO_LATE_ACK, VD_ALL_CAN};
+	struct cframe set[VD_N_SET];
 	struct vd_stats s;
 
 	vd_start(&t->d, "vcan0", "vcan0", NULL);
-	t->peer[0] = peer_open("vcan0");
-	cf_set(set);
+	t->peer[0] = vd_peer_open("vcan0");
+	vd_frame_set(set);
 	/* Without and with LATE_TX_ACK (the port then reads its own echoes). */
 	for (unsigned int v = 0; v < 2; v++) {
-		t->c = guest_open(&t->d, variants[v]);
+		t->c = vd_guest_open(&t->d, variants[v]);
 		assert_int_equal(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK), v == 1);
-		for (unsigned int i = 0; i < N_SET; i++)
-			assert_int_equal(gdrv_tx_sync(t->c, &set[i], WAIT_MS),
+		for (unsigned int i = 0; i < VD_N_SET; i++)
+			assert_int_equal(gdrv_tx_sync(t->c, &set[i], VD_WAIT_MS),
 					 VIRTIO_CAN_RESULT_OK);
-		for (unsigned int i = 0; i < N_SET; i++)
-			assert_bus_frame(t->peer[0], &set[i]);
-		bus_marker_through(t->c, t->peer[0]);
+		for (unsigned int i = 0; i < VD_N_SET; i++)
+			vd_assert_bus_frame(t->peer[0], &set[i]);
+		vd_bus_marker_through(t->c, t->peer[0]);
 		gdrv_close(t->c);
 		t->c = NULL;
 	}
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.rx_delivered, 2);
-	assert_int_equal(s.tx_ok, 2 * N_SET);
+	assert_int_equal(s.tx_ok, 2 * VD_N_SET);
 	vd_stop(&t->d);
 	t->passed = true;
 }
@@ -288,8 +314,8 @@ static void test_rejected_frames(void **state)
 	struct vd_stats s;
 
 	vd_start(&t->d, "vcan0", "vcan0", NULL);
-	t->peer[0] = peer_open("vcan0");
-	t->c = guest_open(&t->d, NO_LATE_ACK);
+	t->peer[0] = vd_peer_open("vcan0");
+	t->c = vd_guest_open(&t->d, VD_NO_LATE_ACK);
 
 	/* Standard id above 11 bits, extended id above 29 bits. */
 	assert_int_equal(tx_raw_result(t->c, VIRTIO_CAN_TX, 0, 0x800, 1), VIRTIO_CAN_RESULT_NOT_OK);
@@ -309,8 +335,8 @@ static void test_rejected_frames(void **state)
 	assert_int_equal(tx_raw_result(t->c, VIRTIO_CAN_RX, 0, 0x100, 1), VIRTIO_CAN_RESULT_NOT_OK);
 
 	/* None of them reached the bus: the marker is the first frame there. */
-	guest_marker_through(t->c, t->peer[0]);
-	assert_bus_quiet(t->peer[0]);
+	vd_guest_marker_through(t->c, t->peer[0]);
+	vd_assert_bus_quiet(t->peer[0]);
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.tx_rejected, 8);
 	assert_int_equal(s.tx_ok, 1);
@@ -339,13 +365,13 @@ static void test_fd_not_offered(void **state)
 			gdrv_close(t->c);
 			t->c = NULL;
 			for (unsigned int i = 0; i < 3; i++)
-				peer_close(&t->peer[i]);
+				vd_peer_close(&t->peer[i]);
 		}
 		vd_start(&t->d, cfg[k][0], cfg[k][1], cfg[k][2], NULL);
-		out_peer = peer_open(cfg[k][1]);
+		out_peer = vd_peer_open(cfg[k][1]);
 		t->peer[1] = out_peer;
-		t->peer[0] = peer_open(cfg[k][0]);
-		t->c = guest_open(&t->d, ALL_CAN);
+		t->peer[0] = vd_peer_open(cfg[k][0]);
+		t->c = vd_guest_open(&t->d, VD_ALL_CAN);
 
 		assert_false(fe_offered_features(gdrv_fe(t->c)) & (1ull << VIRTIO_CAN_F_CAN_FD));
 		assert_false(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
@@ -353,15 +379,15 @@ static void test_fd_not_offered(void **state)
 		/* A guest that sends FD anyway is refused. */
 		assert_int_equal(tx_raw_result(t->c, VIRTIO_CAN_TX, VIRTIO_CAN_FLAGS_FD, 0x100, 12),
 				 VIRTIO_CAN_RESULT_NOT_OK);
-		assert_int_equal(gdrv_tx_sync(t->c, &classic, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-		assert_bus_frame(out_peer, &classic);
-		guest_marker_through(t->c, out_peer);
-		assert_bus_quiet(out_peer);
+		assert_int_equal(gdrv_tx_sync(t->c, &classic, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		vd_assert_bus_frame(out_peer, &classic);
+		vd_guest_marker_through(t->c, out_peer);
+		vd_assert_bus_quiet(out_peer);
 
-		peer_send(t->peer[0], &classic);
-		guest_rx(t->c, &got);
-		assert_guest_frame(&got, &classic);
-		bus_marker_through(t->c, t->peer[0]);
+		vd_peer_send(t->peer[0], &classic);
+		vd_guest_rx(t->c, &got);
+		vd_assert_guest_frame(&got, &classic);
+		vd_bus_marker_through(t->c, t->peer[0]);
 		assert_true(vd_log_has(&t->d, "CAN FD not offered"));
 	}
 	vd_stop(&t->d);
@@ -380,10 +406,10 @@ static void test_late_tx_ack(void **state)
 {
 	struct t *t = *state;
 	const char *out_if[2] = {"vcan0", "vcan1"};
-	struct cframe set[N_SET], other = cf_make(0x66, 0, 1, 0x5);
+	struct cframe set[VD_N_SET], other = cf_make(0x66, 0, 1, 0x5);
 	enum { BURST = 200 };
 
-	cf_set(set);
+	vd_frame_set(set);
 	for (unsigned int k = 0; k < 2; k++) {
 		struct vd_stats s;
 		unsigned int sent = 0, done = 0;
@@ -395,19 +421,19 @@ static void test_late_tx_ack(void **state)
 			gdrv_close(t->c);
 			t->c = NULL;
 			for (unsigned int i = 0; i < 3; i++)
-				peer_close(&t->peer[i]);
+				vd_peer_close(&t->peer[i]);
 		}
 		vd_start(&t->d, "vcan0", out_if[k], NULL);
-		t->peer[0] = peer_open("vcan0");
-		t->peer[1] = peer_open(out_if[k]);
-		t->c = guest_open(&t->d, ALL_CAN);
+		t->peer[0] = vd_peer_open("vcan0");
+		t->peer[1] = vd_peer_open(out_if[k]);
+		t->c = vd_guest_open(&t->d, VD_ALL_CAN);
 		assert_true(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
 
-		for (unsigned int i = 0; i < N_SET; i++)
-			assert_int_equal(gdrv_tx_sync(t->c, &set[i], WAIT_MS),
+		for (unsigned int i = 0; i < VD_N_SET; i++)
+			assert_int_equal(gdrv_tx_sync(t->c, &set[i], VD_WAIT_MS),
 					 VIRTIO_CAN_RESULT_OK);
-		for (unsigned int i = 0; i < N_SET; i++)
-			assert_bus_frame(t->peer[1], &set[i]);
+		for (unsigned int i = 0; i < VD_N_SET; i++)
+			vd_assert_bus_frame(t->peer[1], &set[i]);
 
 		/* A burst larger than the Txq holds: many requests in flight at once. */
 		while (done < BURST) {
@@ -425,25 +451,25 @@ static void test_late_tx_ack(void **state)
 				}
 				assert_int_equal(r, -ENOSPC);
 			}
-			assert_int_equal(gdrv_tx_wait(t->c, WAIT_MS, &token, &result), 1);
+			assert_int_equal(gdrv_tx_wait(t->c, VD_WAIT_MS, &token, &result), 1);
 			assert_int_equal(result, VIRTIO_CAN_RESULT_OK);
 			done++;
 		}
 		for (unsigned int i = 0; i < BURST; i++) {
 			struct cframe f = cf_make(0x200 + (i % 0x100), 0, 8, (uint8_t)i);
 
-			assert_bus_frame(t->peer[1], &f);
+			vd_assert_bus_frame(t->peer[1], &f);
 		}
-		guest_marker_through(t->c, t->peer[1]);
+		vd_guest_marker_through(t->c, t->peer[1]);
 
 		/* Split: the port now reads every frame on out; still none for the guest. */
 		if (k == 1)
-			peer_send(t->peer[1], &other);
-		bus_marker_through(t->c, t->peer[0]);
-		bus_marker_through(t->c, t->peer[0]);
+			vd_peer_send(t->peer[1], &other);
+		vd_bus_marker_through(t->c, t->peer[0]);
+		vd_bus_marker_through(t->c, t->peer[0]);
 
 		vd_stats(&t->d, &s);
-		assert_int_equal(s.tx_ok, N_SET + BURST + 1);
+		assert_int_equal(s.tx_ok, VD_N_SET + BURST + 1);
 		assert_int_equal(s.tx_timeout + s.tx_failed + s.tx_stopped + s.tx_rejected, 0);
 		assert_int_equal(s.rx_delivered, 2);
 	}
@@ -463,9 +489,9 @@ static void drain_until_marker(struct gdrv *c, int peer)
 	for (unsigned int tries = 0; tries < 100; tries++) {
 		struct cframe got;
 
-		peer_send_marker(peer);
+		vd_peer_send_marker(peer);
 		while (gdrv_rx(c, &got, 300) == 1)
-			if (cf_is_marker(&got))
+			if (vd_is_marker(&got))
 				return;
 	}
 	fail_msg("the marker never reached the guest");
@@ -493,18 +519,18 @@ static void test_bus_off(void **state)
 	int err_peer;
 
 	vd_start(&t->d, "vcan0", "vcan0", "--tx-ack-timeout=600000", NULL);
-	t->peer[0] = peer_open("vcan0");
-	err_peer = t->peer[1] = peer_open("vcan0"); /* never read: it sends */
-	t->c = guest_open(&t->d, ALL_CAN);
+	t->peer[0] = vd_peer_open("vcan0");
+	err_peer = t->peer[1] = vd_peer_open("vcan0"); /* never read: it sends */
+	t->c = vd_guest_open(&t->d, VD_ALL_CAN);
 	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
 	assert_int_equal(gdrv_status(t->c), 0);
-	assert_int_equal(gdrv_tx_sync(t->c, &before, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(t->peer[0], &before);
+	assert_int_equal(gdrv_tx_sync(t->c, &before, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(t->peer[0], &before);
 	vd_stats(&t->d, &s0);
 
 	assert_int_equal(kill(t->d.pid, SIGSTOP), 0);
 	for (unsigned int i = 0; i < FLOOD; i++)
-		peer_send(t->peer[0], &flood);
+		vd_peer_send(t->peer[0], &flood);
 	for (unsigned int i = 0; i < K; i++) {
 		struct cframe f = cf_make(0x100 + i, 0, 2, (uint8_t)i);
 
@@ -517,12 +543,12 @@ static void test_bus_off(void **state)
 	assert_int_equal(s.busoff, 0);
 	assert_true(s.tx_ok - s0.tx_ok < K);
 
-	peer_send_error(err_peer, CAN_ERR_BUSOFF);
+	vd_peer_send_error(err_peer, CAN_ERR_BUSOFF);
 	for (unsigned int i = 0; i < K; i++) {
 		uint8_t result = 0xee;
 		int token;
 
-		assert_int_equal(gdrv_tx_wait(t->c, WAIT_MS, &token, &result), 1);
+		assert_int_equal(gdrv_tx_wait(t->c, VD_WAIT_MS, &token, &result), 1);
 		if (result == VIRTIO_CAN_RESULT_OK)
 			ok++;
 		else if (result == VIRTIO_CAN_RESULT_NOT_OK)
@@ -530,7 +556,7 @@ static void test_bus_off(void **state)
 		else
 			fail_msg("result byte %#x", result);
 	}
-	assert_int_equal(gdrv_wait_config_change(t->c, WAIT_MS), 0);
+	assert_int_equal(gdrv_wait_config_change(t->c, VD_WAIT_MS), 0);
 	assert_int_equal(gdrv_status(t->c), VIRTIO_CAN_S_CTRL_BUSOFF);
 	vd_stats(&t->d, &s);
 	printf("%u requests confirmed before bus-off, %u failed at bus-off\n", ok, not_ok);
@@ -541,18 +567,18 @@ static void test_bus_off(void **state)
 	assert_int_equal(s.tx_timeout, 0);
 
 	/* Bus-off: TX refused and not sent, bus traffic not delivered. */
-	assert_int_equal(gdrv_tx_sync(t->c, &during, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	peer_send(err_peer, &bus);
+	assert_int_equal(gdrv_tx_sync(t->c, &during, VD_WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	vd_peer_send(err_peer, &bus);
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.tx_rejected - s0.tx_rejected, 1);
 
 	/* START recovers: status 0, TX and RX again. */
-	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(gdrv_status(t->c), 0);
-	assert_int_equal(gdrv_tx_sync(t->c, &after, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &after, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	/* On the bus: the K frames (all were sent), the other peer's, never "during". */
 	for (unsigned int seen = 0;; seen++) {
-		size_t n = peer_recv(t->peer[0], &cf, WAIT_MS);
+		size_t n = vd_peer_recv(t->peer[0], &cf, VD_WAIT_MS);
 
 		assert_true(n > 0);
 		assert_true(seen <= K + 1);
@@ -562,10 +588,10 @@ static void test_bus_off(void **state)
 		assert_true(cf.can_id == bus.id || (cf.can_id >= 0x100 && cf.can_id < 0x100 + K));
 	}
 	/* Frames of the bus-off time were dropped, not kept for later. */
-	bus_marker_through(t->c, t->peer[0]);
-	peer_send(err_peer, &bus);
-	guest_rx(t->c, &got);
-	assert_guest_frame(&got, &bus);
+	vd_bus_marker_through(t->c, t->peer[0]);
+	vd_peer_send(err_peer, &bus);
+	vd_guest_rx(t->c, &got);
+	vd_assert_guest_frame(&got, &bus);
 	vd_stop(&t->d);
 	t->passed = true;
 }
@@ -580,44 +606,44 @@ static void test_link_down(void **state)
 	struct vd_stats s;
 
 	vd_start(&t->d, "vcan0", "vcan0", NULL);
-	t->peer[0] = peer_open("vcan0");
-	t->c = guest_open(&t->d, NO_LATE_ACK);
-	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(t->peer[0], &f);
+	t->peer[0] = vd_peer_open("vcan0");
+	t->c = vd_guest_open(&t->d, VD_NO_LATE_ACK);
+	assert_int_equal(gdrv_tx_sync(t->c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(t->peer[0], &f);
 
 	t->down[0] = true;
-	link_set("vcan0", false);
+	vd_link_set("vcan0", false);
 	for (unsigned int i = 0; i < 3; i++)
-		assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+		assert_int_equal(gdrv_tx_sync(t->c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	/* The daemon lives on, its connection too, and it does not spin on the error. */
 	ticks = vd_cpu_ticks(&t->d);
-	sleep_ms(1000);
+	vd_sleep_ms(1000);
 	assert_true(vd_running(&t->d));
 	assert_int_equal(gdrv_status(t->c), 0);
 	assert_true(vd_cpu_ticks(&t->d) - ticks <= 10);
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.tx_failed, 3);
 
-	link_set("vcan0", true);
+	vd_link_set("vcan0", true);
 	t->down[0] = false;
-	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(t->peer[0], &f);
-	guest_marker_through(t->c, t->peer[0]);
-	peer_send(t->peer[0], &f);
-	guest_rx(t->c, &got);
-	assert_guest_frame(&got, &f);
-	bus_marker_through(t->c, t->peer[0]);
+	assert_int_equal(gdrv_tx_sync(t->c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(t->peer[0], &f);
+	vd_guest_marker_through(t->c, t->peer[0]);
+	vd_peer_send(t->peer[0], &f);
+	vd_guest_rx(t->c, &got);
+	vd_assert_guest_frame(&got, &f);
+	vd_bus_marker_through(t->c, t->peer[0]);
 
 	/* The same with LATE_TX_ACK: a frame that cannot be sent fails at once. */
 	gdrv_close(t->c);
-	t->c = guest_open(&t->d, ALL_CAN);
+	t->c = vd_guest_open(&t->d, VD_ALL_CAN);
 	t->down[0] = true;
-	link_set("vcan0", false);
-	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	link_set("vcan0", true);
+	vd_link_set("vcan0", false);
+	assert_int_equal(gdrv_tx_sync(t->c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	vd_link_set("vcan0", true);
 	t->down[0] = false;
-	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(t->peer[0], &f);
+	assert_int_equal(gdrv_tx_sync(t->c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(t->peer[0], &f);
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.tx_timeout, 0);
 	vd_stop(&t->d);
@@ -639,6 +665,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_link_down, setup, teardown),
 	};
 
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

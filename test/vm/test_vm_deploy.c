@@ -7,7 +7,32 @@
  * frontend killed mid-traffic.
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #include <sys/un.h>
 
@@ -28,15 +53,15 @@ static int notify_socket(const char *path)
 static void frames_cross(struct gdrv *c, const char *ifname, uint32_t id)
 {
 	struct cframe f = cf_make(id, 0, 8, (uint8_t)id), got;
-	int peer = peer_open(ifname);
+	int peer = vd_peer_open(ifname);
 
-	assert_int_equal(gdrv_tx_sync(c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(peer, &f);
+	assert_int_equal(gdrv_tx_sync(c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(peer, &f);
 	f.id = id + 1;
-	peer_send(peer, &f);
-	guest_rx(c, &got);
-	assert_guest_frame(&got, &f);
-	peer_close(&peer);
+	vd_peer_send(peer, &f);
+	vd_guest_rx(c, &got);
+	vd_assert_guest_frame(&got, &f);
+	vd_peer_close(&peer);
 }
 
 static struct gdrv *guest_on(const char *path)
@@ -45,9 +70,9 @@ static struct gdrv *guest_on(const char *path)
 	struct gdrv *c = NULL;
 
 	gdrv_opts_default(&o);
-	o.can_features = NO_LATE_ACK;
-	assert_int_equal(gdrv_open(&c, path, &o, WAIT_MS), 0);
-	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	o.can_features = VD_NO_LATE_ACK;
+	assert_int_equal(gdrv_open(&c, path, &o, VD_WAIT_MS), 0);
+	assert_int_equal(gdrv_start(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	return c;
 }
 
@@ -68,7 +93,7 @@ static void test_fd_listening_ready(void **state)
 	int ls, ns;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	snprintf(notify, sizeof(notify), "%s/notify", d.dir);
 	ns = notify_socket(notify);
@@ -76,9 +101,9 @@ static void test_fd_listening_ready(void **state)
 	vd_spawn_with(&d, NULL, ls, notify, args);
 	close(ls);
 	pfd = (struct pollfd){.fd = ns, .events = POLLIN};
-	if (poll(&pfd, 1, WAIT_MS) != 1) {
+	if (poll(&pfd, 1, VD_WAIT_MS) != 1) {
 		vd_print_log(&d);
-		fail_msg("no READY=1 within %d ms", WAIT_MS);
+		fail_msg("no READY=1 within %d ms", VD_WAIT_MS);
 	}
 	n = recv(ns, msg, sizeof(msg) - 1, 0);
 	assert_true(n > 0);
@@ -92,7 +117,7 @@ static void test_fd_listening_ready(void **state)
 	frames_cross(c, "vcan0", 0x320);
 	gdrv_close(c);
 	assert_int_equal(kill(d.pid, SIGTERM), 0);
-	assert_true(vd_wait_exit(&d, WAIT_MS));
+	assert_true(vd_wait_exit(&d, VD_WAIT_MS));
 	assert_int_equal(d.status, 0);
 	assert_int_equal(stat(d.sock, &st), 0);
 	close(ns);
@@ -110,19 +135,19 @@ static void test_fd_connected_exits_with_it(void **state)
 	int sv[2];
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	vd_spawn_with(&d, NULL, sv[1], NULL, args);
 	close(sv[1]);
 	gdrv_opts_default(&o);
-	o.can_features = NO_LATE_ACK;
-	assert_int_equal(gdrv_open_fd(&c, sv[0], &o, WAIT_MS), 0);
-	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	o.can_features = VD_NO_LATE_ACK;
+	assert_int_equal(gdrv_open_fd(&c, sv[0], &o, VD_WAIT_MS), 0);
+	assert_int_equal(gdrv_start(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	frames_cross(c, "vcan0", 0x330);
 	assert_true(vd_running(&d));
 	gdrv_close(c);
-	if (!vd_wait_exit(&d, WAIT_MS)) {
+	if (!vd_wait_exit(&d, VD_WAIT_MS)) {
 		vd_print_log(&d);
 		fail_msg("the daemon did not exit when its connection closed");
 	}
@@ -139,7 +164,7 @@ static void test_systemd_socket_activate(void **state)
 	struct vd d;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	if (access(wrapper[0], X_OK) != 0) {
 		printf("SKIPPED: %s not installed (Debian package systemd)\n", wrapper[0]);
 		skip();
@@ -159,7 +184,7 @@ static void test_systemd_socket_activate(void **state)
 		fail_msg("the daemon did not take the socket systemd passed");
 	}
 	assert_int_equal(kill(d.pid, SIGTERM), 0);
-	assert_true(vd_wait_exit(&d, WAIT_MS));
+	assert_true(vd_wait_exit(&d, VD_WAIT_MS));
 	assert_int_equal(d.status, 0);
 	vd_cleanup(&d);
 }
@@ -182,10 +207,10 @@ static void dev_stats(struct vd *d, unsigned int k, struct vd_stats *s)
 	const char *p;
 
 	vd_stats(d, s); /* waits for a fresh block; its values are device 3's */
-	read_file(d->log, buf, sizeof(buf));
+	vd_read_file(d->log, buf, sizeof(buf));
 	snprintf(tx, sizeof(tx), "dev%u: tx: ok ", k);
 	snprintf(rx, sizeof(rx), "dev%u: rx: delivered ", k);
-	p = last_str(buf, tx);
+	p = vd_last_str(buf, tx);
 	assert_non_null(p);
 	assert_int_equal(sscanf(p + strlen(tx) - strlen("tx: ok "),
 				"tx: ok %llu, rejected %llu, failed %llu, ack timeout %llu, "
@@ -193,7 +218,7 @@ static void dev_stats(struct vd *d, unsigned int k, struct vd_stats *s)
 				&s->tx_ok, &s->tx_rejected, &s->tx_failed, &s->tx_timeout,
 				&s->tx_stopped),
 			 5);
-	p = last_str(buf, rx);
+	p = vd_last_str(buf, rx);
 	assert_non_null(p);
 	assert_int_equal(sscanf(p + strlen(rx) - strlen("rx: delivered "),
 				"rx: delivered %llu, dropped: stopped %llu, type %llu, backlog "
@@ -226,8 +251,8 @@ static void test_four_devices_one_killed(void **state)
 	unsigned int na = 0;
 
 	(void)state;
-	skip_without_vcan();
-	if (sh("ip link show vcan3 >/dev/null 2>&1 || "
+	vd_skip_without_vcan();
+	if (vd_sh("ip link show vcan3 >/dev/null 2>&1 || "
 	       "{ ip link add dev vcan3 type vcan && ip link set up vcan3; }") != 0)
 		fail_msg("cannot create vcan3");
 	vd_init(&d);
@@ -243,16 +268,16 @@ static void test_four_devices_one_killed(void **state)
 	vd_spawn(&d, args);
 	for (unsigned int k = 0; k < NDEV; k++) {
 		struct stat st;
-		uint64_t end = now_ms() + WAIT_MS;
+		uint64_t end = vd_now_ms() + VD_WAIT_MS;
 
 		while (stat(sock[k], &st) != 0) {
-			if (!vd_running(&d) || now_ms() > end) {
+			if (!vd_running(&d) || vd_now_ms() > end) {
 				vd_print_log(&d);
 				fail_msg("device %u never listened", k);
 			}
-			sleep_ms(5);
+			vd_sleep_ms(5);
 		}
-		peer[k] = peer_open(ifs[k]);
+		peer[k] = vd_peer_open(ifs[k]);
 		c[k] = guest_on(sock[k]);
 	}
 
@@ -267,7 +292,7 @@ static void test_four_devices_one_killed(void **state)
 
 				assert_true(gdrv_tx(c[k], &f) >= 0);
 				f.id = frame_id(k, r * BATCH + i, true);
-				peer_send(peer[k], &f);
+				vd_peer_send(peer[k], &f);
 			}
 		}
 		if (r == KILL_ROUND) {
@@ -286,12 +311,12 @@ static void test_four_devices_one_killed(void **state)
 				uint8_t result = 0xee;
 				int token;
 
-				assert_bus_frame(peer[k], &want);
-				assert_int_equal(gdrv_tx_wait(c[k], WAIT_MS, &token, &result), 1);
+				vd_assert_bus_frame(peer[k], &want);
+				assert_int_equal(gdrv_tx_wait(c[k], VD_WAIT_MS, &token, &result), 1);
 				assert_int_equal(result, VIRTIO_CAN_RESULT_OK);
 				want.id = frame_id(k, r * BATCH + i, true);
-				guest_rx(c[k], &got);
-				assert_guest_frame(&got, &want);
+				vd_guest_rx(c[k], &got);
+				vd_assert_guest_frame(&got, &want);
 			}
 		}
 	}
@@ -306,17 +331,17 @@ static void test_four_devices_one_killed(void **state)
 		assert_int_equal(s.tx_rejected + s.tx_failed + s.tx_timeout + s.tx_stopped, 0);
 		assert_int_equal(s.rx_delivered, ROUNDS * BATCH);
 		assert_int_equal(s.rx_stopped + s.rx_type + s.rx_full + s.rx_small, 0);
-		assert_bus_quiet(peer[k]);
+		vd_assert_bus_quiet(peer[k]);
 	}
 	/* The killed device serves its next frontend. */
 	c[KILL_DEV] = guest_on(sock[KILL_DEV]);
 	frames_cross(c[KILL_DEV], ifs[KILL_DEV], 0x360);
 	for (unsigned int k = 0; k < NDEV; k++) {
 		gdrv_close(c[k]);
-		peer_close(&peer[k]);
+		vd_peer_close(&peer[k]);
 	}
 	assert_int_equal(kill(d.pid, SIGTERM), 0);
-	assert_true(vd_wait_exit(&d, WAIT_MS));
+	assert_true(vd_wait_exit(&d, VD_WAIT_MS));
 	assert_int_equal(d.status, 0);
 	for (unsigned int k = 0; k < NDEV; k++)
 		unlink(sock[k]);

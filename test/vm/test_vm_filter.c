@@ -7,35 +7,33 @@
  * handled as without a filter.
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
-struct t {
-	struct vd d;
-	struct gdrv *c;
-	int peer;
-};
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
 
-static int setup(void **state)
-{
-	struct t *t = calloc(1, sizeof(*t));
+#include <cmocka.h>
 
-	assert_non_null(t);
-	vd_init(&t->d);
-	t->peer = -1;
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct t *t = *state;
-
-	gdrv_close(t->c);
-	peer_close(&t->peer);
-	vd_cleanup(&t->d);
-	free(t);
-	return 0;
-}
+#include "vd.h"
 
 /* The "denied N" of the last counters block. */
 static unsigned long long denied(struct vd *d)
@@ -44,8 +42,8 @@ static unsigned long long denied(struct vd *d)
 	unsigned long long n = ~0ull;
 	const char *p;
 
-	read_file(d->log, buf, sizeof(buf));
-	p = last_str(buf, ", denied ");
+	vd_read_file(d->log, buf, sizeof(buf));
+	p = vd_last_str(buf, ", denied ");
 	assert_non_null(p);
 	assert_int_equal(sscanf(p, ", denied %llu", &n), 1);
 	return n;
@@ -53,35 +51,36 @@ static unsigned long long denied(struct vd *d)
 
 static void test_tx_allow(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	struct cframe ok1 = cf_make(0x123, 0, 2, 1), no1 = cf_make(0x223, 0, 2, 2);
 	struct cframe ok2 = cf_make(0x18daf1aa, CFRAME_EXT, 8, 3);
 	struct cframe no2 = cf_make(0x18daf2aa, CFRAME_EXT, 8, 4);
 	struct vd_stats s;
 
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_start(&t->d, "vcan0", "vcan0", "--tx-allow=100:700,18DAF100:9FFFFF00,7ff:7ff", NULL);
-	t->peer = peer_open("vcan0");
-	t->c = guest_open(&t->d, NO_LATE_ACK);
-	assert_int_equal(gdrv_tx_sync(t->c, &ok1, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(gdrv_tx_sync(t->c, &no1, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_int_equal(gdrv_tx_sync(t->c, &ok2, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(gdrv_tx_sync(t->c, &no2, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	t->peer = vd_peer_open("vcan0");
+	t->c = vd_guest_open(&t->d, VD_NO_LATE_ACK);
+	assert_int_equal(gdrv_tx_sync(t->c, &ok1, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &no1, VD_WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &ok2, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(t->c, &no2, VD_WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	/* Exactly the allowed ones, in order, then the marker. */
-	assert_bus_frame(t->peer, &ok1);
-	assert_bus_frame(t->peer, &ok2);
-	guest_marker_through(t->c, t->peer);
-	assert_bus_quiet(t->peer);
+	vd_assert_bus_frame(t->peer, &ok1);
+	vd_assert_bus_frame(t->peer, &ok2);
+	vd_guest_marker_through(t->c, t->peer);
+	vd_assert_bus_quiet(t->peer);
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.tx_ok, 3);
 	assert_int_equal(s.tx_rejected, 0);
 	assert_int_equal(denied(&t->d), 2);
 	assert_true(vd_log_has(&t->d, "denied (not in --tx-allow)"));
 	vd_stop(&t->d);
+	t->passed = true;
 }
 
 /* Frames outside the rx filter never reach the guest; the kernel drops them. */
-static void rx_filtered(struct t *t, bool late_ack)
+static void rx_filtered(struct vd_fixture *t, bool late_ack)
 {
 	struct cframe in1 = cf_make(0x123, 0, 2, 1), out1 = cf_make(0x124, 0, 2, 2);
 	struct cframe in2 = cf_make(0x7e8, 0, 8, 3), out2 = cf_make(0x7f0, 0, 8, 4);
@@ -89,35 +88,35 @@ static void rx_filtered(struct t *t, bool late_ack)
 	struct vd_stats s;
 
 	vd_start(&t->d, "vcan0", "vcan0", "--rx-filter=123:7ff,7e8:7f8,7ff:7ff", NULL);
-	t->peer = peer_open("vcan0");
-	t->c = guest_open(&t->d, late_ack ? ALL_CAN : NO_LATE_ACK);
+	t->peer = vd_peer_open("vcan0");
+	t->c = vd_guest_open(&t->d, late_ack ? VD_ALL_CAN : VD_NO_LATE_ACK);
 	assert_int_equal(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK), late_ack);
 	/* The guest's own frame is outside the filter: with LATE_TX_ACK its echo must pass. */
-	assert_int_equal(gdrv_tx_sync(t->c, &mine, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(t->peer, &mine);
-	peer_send(t->peer, &out1);
-	peer_send(t->peer, &in1);
-	peer_send(t->peer, &out2);
-	peer_send(t->peer, &in2);
-	guest_rx(t->c, &got);
-	assert_guest_frame(&got, &in1);
-	guest_rx(t->c, &got);
-	assert_guest_frame(&got, &in2);
-	bus_marker_through(t->c, t->peer);
+	assert_int_equal(gdrv_tx_sync(t->c, &mine, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(t->peer, &mine);
+	vd_peer_send(t->peer, &out1);
+	vd_peer_send(t->peer, &in1);
+	vd_peer_send(t->peer, &out2);
+	vd_peer_send(t->peer, &in2);
+	vd_guest_rx(t->c, &got);
+	vd_assert_guest_frame(&got, &in1);
+	vd_guest_rx(t->c, &got);
+	vd_assert_guest_frame(&got, &in2);
+	vd_bus_marker_through(t->c, t->peer);
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.rx_delivered, 3);
 	assert_int_equal(vd_rx_drops(&s), 0); /* filtered is not dropped */
 	assert_int_equal(s.tx_ok, 1);
 	assert_int_equal(s.tx_timeout, 0);
 	/* Error frames are handled as without a filter. */
-	peer_send_error(t->peer, CAN_ERR_BUSOFF);
+	vd_peer_send_error(t->peer, CAN_ERR_BUSOFF);
 	{
-		uint64_t end = now_ms() + WAIT_MS;
+		uint64_t end = vd_now_ms() + VD_WAIT_MS;
 
 		while (!(gdrv_status(t->c) & VIRTIO_CAN_S_CTRL_BUSOFF)) {
-			if (now_ms() > end)
+			if (vd_now_ms() > end)
 				fail_msg("bus-off not seen through the rx filter");
-			sleep_ms(10);
+			vd_sleep_ms(10);
 		}
 	}
 	vd_stop(&t->d);
@@ -125,31 +124,38 @@ static void rx_filtered(struct t *t, bool late_ack)
 
 static void test_rx_filter(void **state)
 {
-	skip_without_vcan();
-	rx_filtered(*state, false);
+	struct vd_fixture *t = *state;
+
+	vd_skip_without_vcan();
+	rx_filtered(t, false);
+	t->passed = true;
 }
 
 static void test_rx_filter_late_ack(void **state)
 {
-	skip_without_vcan();
-	rx_filtered(*state, true);
+	struct vd_fixture *t = *state;
+
+	vd_skip_without_vcan();
+	rx_filtered(t, true);
+	t->passed = true;
 }
 
 /* A bad list exits 2 naming the bad part, before anything listens. */
 static void test_bad_filter(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	const char *args[] = {
 	    "-s", t->d.sock, "-i", "vcan0", "-o", "vcan0", "--rx-filter=123:7ff,12g:1", NULL};
 	struct stat st;
 
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	assert_int_equal(vd_run_to_exit(&t->d, args), 2);
 	assert_true(vd_log_has(&t->d, "--rx-filter: '12g:1'"));
 	assert_int_equal(stat(t->d.sock, &st), -1);
+	t->passed = true;
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, vd_fixture_setup, vd_fixture_teardown)
 
 int main(void)
 {

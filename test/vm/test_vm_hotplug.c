@@ -12,7 +12,33 @@
  * remove their own (vcanhp*).
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #include <pthread.h>
 
@@ -29,55 +55,55 @@
 static const char *const all_ifs[] = {IF_A, IF_B, IF_C,	 IF_C_AWAY, IF_C_OTHER,
 				      IF_D, IF_E, IF_IN, IF_OUT};
 
-struct t {
-	struct vd d;
-	struct gdrv *c;
-	int peer;
-	bool passed;
-};
-
 static void if_del_quiet(const char *name)
 {
-	(void)sh("ip link del dev %s 2>/dev/null", name);
+	(void)vd_sh("ip link del dev %s 2>/dev/null", name);
 }
 
 /* A vcan of that MTU from its first moment, up: an adapter plugged in. */
 static void if_add(const char *name, unsigned int mtu)
 {
 	assert_int_equal(
-	    sh("ip link add dev %s mtu %u type vcan && ip link set dev %s up", name, mtu, name), 0);
+	    vd_sh("ip link add dev %s mtu %u type vcan && ip link set dev %s up", name, mtu, name), 0);
 }
 
 static void if_del(const char *name)
 {
-	assert_int_equal(sh("ip link del dev %s", name), 0);
+	assert_int_equal(vd_sh("ip link del dev %s", name), 0);
+}
+
+/*
+ * A fresh adapter ifname of that MTU, the daemon on it, a peer on it and a
+ * started guest with can_features; fd, if set, then passes guest -> bus.
+ */
+static void plug_and_serve(struct vd_fixture *t, const char *ifname, unsigned int mtu,
+			   uint64_t can_features, const struct cframe *fd)
+{
+	if_add(ifname, mtu);
+	vd_fixture_serve(t, ifname, ifname, can_features);
+	if (fd) {
+		assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
+		assert_int_equal(gdrv_tx_sync(t->c, fd, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		vd_assert_bus_frame(t->peer, fd);
+	}
+}
+
+static void ifs_del_quiet(void)
+{
+	for (unsigned int i = 0; i < sizeof(all_ifs) / sizeof(all_ifs[0]); i++)
+		if_del_quiet(all_ifs[i]);
 }
 
 static int setup(void **state)
 {
-	struct t *t = calloc(1, sizeof(*t));
-
-	assert_non_null(t);
-	for (unsigned int i = 0; i < sizeof(all_ifs) / sizeof(all_ifs[0]); i++)
-		if_del_quiet(all_ifs[i]);
-	vd_init(&t->d);
-	t->peer = -1;
-	*state = t;
-	return 0;
+	ifs_del_quiet();
+	return vd_fixture_setup(state);
 }
 
 static int teardown(void **state)
 {
-	struct t *t = *state;
-
-	gdrv_close(t->c);
-	peer_close(&t->peer);
-	if (!t->passed || getenv("VDC_E2E_LOG"))
-		vd_print_log(&t->d);
-	vd_cleanup(&t->d);
-	for (unsigned int i = 0; i < sizeof(all_ifs) / sizeof(all_ifs[0]); i++)
-		if_del_quiet(all_ifs[i]);
-	free(t);
+	vd_fixture_teardown(state);
+	ifs_del_quiet();
 	return 0;
 }
 
@@ -87,21 +113,21 @@ static char logbuf[1 << 20];
 
 static unsigned int log_count(const struct vd *d, const char *what)
 {
-	read_file(d->log, logbuf, sizeof(logbuf));
-	return count_str(logbuf, what);
+	vd_read_file(d->log, logbuf, sizeof(logbuf));
+	return vd_count_str(logbuf, what);
 }
 
 /* Wait until the log holds what at least n times. */
 static void wait_log(const struct vd *d, const char *what, unsigned int n)
 {
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = vd_now_ms() + VD_WAIT_MS;
 
 	while (log_count(d, what) < n) {
-		if (now_ms() >= end) {
+		if (vd_now_ms() >= end) {
 			vd_print_log(d);
-			fail_msg("'%s' not %u times in the log after %d ms", what, n, WAIT_MS);
+			fail_msg("'%s' not %u times in the log after %d ms", what, n, VD_WAIT_MS);
 		}
-		sleep_ms(10);
+		vd_sleep_ms(10);
 	}
 }
 
@@ -111,13 +137,13 @@ struct link_stats {
 };
 
 /* SIGUSR1: the device's counters and the port's link line. */
-static void link_stats(struct t *t, struct link_stats *ls)
+static void link_stats(struct vd_fixture *t, struct link_stats *ls)
 {
 	const char *l;
 
 	vd_stats(&t->d, &ls->vd);
-	read_file(t->d.log, logbuf, sizeof(logbuf));
-	l = last_str(logbuf, "link: lost ");
+	vd_read_file(t->d.log, logbuf, sizeof(logbuf));
+	l = vd_last_str(logbuf, "link: lost ");
 	if (!l) {
 		vd_print_log(&t->d);
 		fail_msg("no 'link:' line in the counters");
@@ -141,11 +167,11 @@ static void guest_drain(struct gdrv *c)
 }
 
 /* Frames pass both ways: guest -> bus and bus -> guest, in order. */
-static void both_ways(struct t *t)
+static void both_ways(struct vd_fixture *t)
 {
 	guest_drain(t->c);
-	guest_marker_through(t->c, t->peer);
-	bus_marker_through(t->c, t->peer);
+	vd_guest_marker_through(t->c, t->peer);
+	vd_bus_marker_through(t->c, t->peer);
 }
 
 /* A peer on the bus writing frames until its interface goes away. */
@@ -171,7 +197,7 @@ static void *writer_main(void *arg)
 		if (n > 0)
 			w->sent++;
 		memcpy(cf.data, &w->sent, sizeof(w->sent));
-		sleep_ms(1);
+		vd_sleep_ms(1);
 	}
 	return NULL;
 }
@@ -188,8 +214,8 @@ static void *deleter_main(void *arg)
 {
 	struct deleter *d = arg;
 
-	sleep_ms(50);
-	d->rc = sh("ip link del dev %s", d->ifname);
+	vd_sleep_ms(50);
+	d->rc = vd_sh("ip link del dev %s", d->ifname);
 	__atomic_store_n(&d->done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -200,12 +226,12 @@ static void *deleter_main(void *arg)
  * another thread deletes the interface. Every TX request completes (OK
  * before, NOT_OK after), none hangs, and both ways carried frames.
  */
-static void delete_under_traffic(struct t *t, const char *ifname)
+static void delete_under_traffic(struct vd_fixture *t, const char *ifname)
 {
-	struct writer w = {.s = peer_open(ifname)};
+	struct writer w = {.s = vd_peer_open(ifname)};
 	struct deleter del = {.ifname = ifname};
 	unsigned int ok = 0, not_ok = 0, rx = 0, seq = 0;
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = vd_now_ms() + VD_WAIT_MS;
 	struct cframe got;
 
 	assert_int_equal(pthread_create(&w.th, NULL, writer_main, &w), 0);
@@ -214,9 +240,9 @@ static void delete_under_traffic(struct t *t, const char *ifname)
 		struct cframe f[8];
 		int queued;
 
-		if (now_ms() >= end) {
+		if (vd_now_ms() >= end) {
 			vd_print_log(&t->d);
-			fail_msg("no NOT_OK within %d ms of the unplug (%u OK)", WAIT_MS, ok);
+			fail_msg("no NOT_OK within %d ms of the unplug (%u OK)", VD_WAIT_MS, ok);
 		}
 		for (unsigned int i = 0; i < 8; i++, seq++)
 			f[i] = cf_make(0x100 + (seq & 0xff), 0, 8, (uint8_t)seq);
@@ -226,7 +252,7 @@ static void delete_under_traffic(struct t *t, const char *ifname)
 			uint8_t result = 0xee;
 			int token;
 
-			if (gdrv_tx_wait(t->c, WAIT_MS, &token, &result) != 1) {
+			if (gdrv_tx_wait(t->c, VD_WAIT_MS, &token, &result) != 1) {
 				vd_print_log(&t->d);
 				fail_msg("a TX request never completed around the unplug");
 			}
@@ -252,19 +278,19 @@ static void delete_under_traffic(struct t *t, const char *ifname)
 }
 
 /* While the interface is gone: the guest's frame completes NOT_OK, at once. */
-static void tx_fails_while_gone(struct t *t)
+static void tx_fails_while_gone(struct vd_fixture *t)
 {
 	struct cframe f = cf_make(0x321, 0, 2, 9);
-	uint64_t t0 = now_ms();
+	uint64_t t0 = vd_now_ms();
 
-	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	printf("TX while unplugged: NOT_OK after %llu ms\n", (unsigned long long)(now_ms() - t0));
+	assert_int_equal(gdrv_tx_sync(t->c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	printf("TX while unplugged: NOT_OK after %llu ms\n", (unsigned long long)(vd_now_ms() - t0));
 }
 
 /* The connected guest was told: config change, bus-off in the status. */
-static void guest_sees_bus_off(struct t *t)
+static void guest_sees_bus_off(struct vd_fixture *t)
 {
-	assert_int_equal(gdrv_wait_config_change(t->c, WAIT_MS), 0);
+	assert_int_equal(gdrv_wait_config_change(t->c, VD_WAIT_MS), 0);
 	assert_int_equal(gdrv_status(t->c), VIRTIO_CAN_S_CTRL_BUSOFF);
 }
 
@@ -277,20 +303,17 @@ static void guest_sees_bus_off(struct t *t)
  */
 static void test_delete_recreate_same_mtu(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	struct cframe fd = cf_make(0x1abc, CFRAME_EXT | CFRAME_FD, 64, 3);
 	struct link_stats ls;
 
-	skip_without_vcan();
-	if_add(IF_A, 72);
-	vd_start(&t->d, IF_A, IF_A, NULL);
-	t->peer = peer_open(IF_A);
-	t->c = guest_open(&t->d, ALL_CAN);
+	vd_skip_without_vcan();
+	plug_and_serve(t, IF_A, 72, VD_ALL_CAN, NULL);
 	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
 	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
 	both_ways(t);
 
-	peer_close(&t->peer);
+	vd_peer_close(&t->peer);
 	delete_under_traffic(t, IF_A);
 	guest_sees_bus_off(t);
 	wait_log(&t->d, IF_A ": gone", 1);
@@ -300,12 +323,12 @@ static void test_delete_recreate_same_mtu(void **state)
 	wait_log(&t->d, IF_A ": back", 1);
 	/* Bus-off stays until the guest restarts its controller. */
 	assert_int_equal(gdrv_status(t->c), VIRTIO_CAN_S_CTRL_BUSOFF);
-	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(gdrv_status(t->c), 0);
-	t->peer = peer_open(IF_A);
+	t->peer = vd_peer_open(IF_A);
 	both_ways(t);
-	assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(t->peer, &fd);
+	assert_int_equal(gdrv_tx_sync(t->c, &fd, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(t->peer, &fd);
 
 	link_stats(t, &ls);
 	assert_int_equal(ls.lost, 1);
@@ -325,35 +348,29 @@ static void test_delete_recreate_same_mtu(void **state)
  */
 static void test_recreate_smaller_mtu(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	struct cframe fd = cf_make(0x77, CFRAME_FD, 16, 5);
 	struct link_stats ls;
 
-	skip_without_vcan();
-	if_add(IF_B, 72);
-	vd_start(&t->d, IF_B, IF_B, NULL);
-	t->peer = peer_open(IF_B);
-	t->c = guest_open(&t->d, ALL_CAN);
-	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
-	assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(t->peer, &fd);
+	vd_skip_without_vcan();
+	plug_and_serve(t, IF_B, 72, VD_ALL_CAN, &fd);
 
-	peer_close(&t->peer);
+	vd_peer_close(&t->peer);
 	delete_under_traffic(t, IF_B);
 	guest_sees_bus_off(t);
 	wait_log(&t->d, IF_B ": gone", 1);
-	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	tx_fails_while_gone(t);
 
 	if_add(IF_B, 16);
 	wait_log(&t->d, IF_B ": back", 1);
 	wait_log(&t->d, IF_B ": back with MTU 16 (classic CAN only)", 1);
-	t->peer = peer_open(IF_B);
+	t->peer = vd_peer_open(IF_B);
 	/* Started while gone: no second START needed. */
 	both_ways(t);
-	assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	assert_bus_quiet(t->peer);
-	guest_marker_through(t->c, t->peer);
+	assert_int_equal(gdrv_tx_sync(t->c, &fd, VD_WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	vd_assert_bus_quiet(t->peer);
+	vd_guest_marker_through(t->c, t->peer);
 
 	link_stats(t, &ls);
 	assert_int_equal(ls.lost, 1);
@@ -370,20 +387,17 @@ static void test_recreate_smaller_mtu(void **state)
  */
 static void test_rename_away_and_back(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	struct link_stats ls;
 	struct cframe stray = cf_make(0x3aa, 0, 1, 1), got;
 	int away;
 
-	skip_without_vcan();
-	if_add(IF_C, 16);
-	vd_start(&t->d, IF_C, IF_C, NULL);
-	t->peer = peer_open(IF_C);
-	t->c = guest_open(&t->d, NO_LATE_ACK);
+	vd_skip_without_vcan();
+	plug_and_serve(t, IF_C, 16, VD_NO_LATE_ACK, NULL);
 	both_ways(t);
 
 	/* A link is renamed only while down. */
-	assert_int_equal(sh("ip link set dev %s down && ip link set dev %s name %s && "
+	assert_int_equal(vd_sh("ip link set dev %s down && ip link set dev %s name %s && "
 			    "ip link set dev %s up",
 			    IF_C, IF_C, IF_C_AWAY, IF_C_AWAY),
 			 0);
@@ -391,37 +405,37 @@ static void test_rename_away_and_back(void **state)
 	wait_log(&t->d, IF_C ": gone", 1);
 	tx_fails_while_gone(t);
 
-	assert_int_equal(sh("ip link set dev %s down && ip link set dev %s name %s && "
+	assert_int_equal(vd_sh("ip link set dev %s down && ip link set dev %s name %s && "
 			    "ip link set dev %s up",
 			    IF_C_AWAY, IF_C_AWAY, IF_C, IF_C),
 			 0);
 	wait_log(&t->d, IF_C ": back", 1);
-	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	peer_close(&t->peer);
-	t->peer = peer_open(IF_C);
+	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_peer_close(&t->peer);
+	t->peer = vd_peer_open(IF_C);
 	both_ways(t);
 
 	/* Away again; another adapter takes the name. */
-	assert_int_equal(sh("ip link set dev %s down && ip link set dev %s name %s && "
+	assert_int_equal(vd_sh("ip link set dev %s down && ip link set dev %s name %s && "
 			    "ip link set dev %s up",
 			    IF_C, IF_C, IF_C_AWAY, IF_C_AWAY),
 			 0);
 	guest_sees_bus_off(t);
 	wait_log(&t->d, IF_C ": gone", 2);
-	assert_int_equal(sh("ip link add dev %s type vcan && ip link set dev %s mtu 16 && "
+	assert_int_equal(vd_sh("ip link add dev %s type vcan && ip link set dev %s mtu 16 && "
 			    "ip link set dev %s name %s && ip link set dev %s up",
 			    IF_C_OTHER, IF_C_OTHER, IF_C_OTHER, IF_C, IF_C),
 			 0);
 	wait_log(&t->d, IF_C ": back", 2);
-	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	peer_close(&t->peer);
-	t->peer = peer_open(IF_C);
+	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_peer_close(&t->peer);
+	t->peer = vd_peer_open(IF_C);
 	both_ways(t);
 	/* The old adapter, now under another name, is not this device's bus. */
-	away = peer_open(IF_C_AWAY);
-	peer_send(away, &stray);
+	away = vd_peer_open(IF_C_AWAY);
+	vd_peer_send(away, &stray);
 	close(away);
-	bus_marker_through(t->c, t->peer);
+	vd_bus_marker_through(t->c, t->peer);
 	assert_int_equal(gdrv_rx(t->c, &got, 100), -ETIMEDOUT);
 
 	link_stats(t, &ls);
@@ -439,38 +453,35 @@ static void test_rename_away_and_back(void **state)
  */
 static void test_between_frontends(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	struct link_stats ls;
 
-	skip_without_vcan();
-	if_add(IF_D, 72);
-	vd_start(&t->d, IF_D, IF_D, NULL);
-	t->peer = peer_open(IF_D);
-	t->c = guest_open(&t->d, ALL_CAN);
+	vd_skip_without_vcan();
+	plug_and_serve(t, IF_D, 72, VD_ALL_CAN, NULL);
 	both_ways(t);
 	gdrv_close(t->c);
 	t->c = NULL;
-	peer_close(&t->peer);
+	vd_peer_close(&t->peer);
 
 	if_del(IF_D);
 	wait_log(&t->d, IF_D ": gone", 1);
-	t->c = guest_open(&t->d, ALL_CAN); /* START accepted without a bus */
+	t->c = vd_guest_open(&t->d, VD_ALL_CAN); /* START accepted without a bus */
 	assert_int_equal(gdrv_status(t->c), 0);
 	tx_fails_while_gone(t);
 	if_add(IF_D, 72);
 	wait_log(&t->d, IF_D ": back", 1);
-	t->peer = peer_open(IF_D);
+	t->peer = vd_peer_open(IF_D);
 	both_ways(t);
 	gdrv_close(t->c);
 	t->c = NULL;
-	peer_close(&t->peer);
+	vd_peer_close(&t->peer);
 
 	if_del(IF_D);
 	wait_log(&t->d, IF_D ": gone", 2);
 	if_add(IF_D, 72);
 	wait_log(&t->d, IF_D ": back", 2);
-	t->c = guest_open(&t->d, ALL_CAN);
-	t->peer = peer_open(IF_D);
+	t->c = vd_guest_open(&t->d, VD_ALL_CAN);
+	t->peer = vd_peer_open(IF_D);
 	both_ways(t);
 
 	link_stats(t, &ls);
@@ -488,42 +499,36 @@ static void test_between_frontends(void **state)
  */
 static void test_mtu_shrink_logged(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	struct cframe fd = cf_make(0x55, CFRAME_FD, 32, 1);
 	struct link_stats ls;
 
-	skip_without_vcan();
-	if_add(IF_E, 72);
-	vd_start(&t->d, IF_E, IF_E, NULL);
-	t->peer = peer_open(IF_E);
-	t->c = guest_open(&t->d, ALL_CAN);
-	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_CAN_FD));
-	assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(t->peer, &fd);
+	vd_skip_without_vcan();
+	plug_and_serve(t, IF_E, 72, VD_ALL_CAN, &fd);
 
 	/* vcan changes its MTU only while down. */
-	assert_int_equal(sh("ip link set dev %s down && ip link set dev %s mtu 16 && "
+	assert_int_equal(vd_sh("ip link set dev %s down && ip link set dev %s mtu 16 && "
 			    "ip link set dev %s up",
 			    IF_E, IF_E, IF_E),
 			 0);
 	wait_log(&t->d, IF_E ": MTU is now 16", 1);
 	for (unsigned int i = 0; i < 3; i++)
-		assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	guest_marker_through(t->c, t->peer);
-	bus_marker_through(t->c, t->peer);
+		assert_int_equal(gdrv_tx_sync(t->c, &fd, VD_WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
+	vd_guest_marker_through(t->c, t->peer);
+	vd_bus_marker_through(t->c, t->peer);
 	assert_int_equal(log_count(&t->d, IF_E ": MTU is now 16"), 1);
 	link_stats(t, &ls);
 	assert_int_equal(ls.fd_refused, 3);
 	assert_int_equal(ls.lost, 0);
 	assert_int_equal(ls.vd.busoff, 0);
 
-	assert_int_equal(sh("ip link set dev %s down && ip link set dev %s mtu 72 && "
+	assert_int_equal(vd_sh("ip link set dev %s down && ip link set dev %s mtu 72 && "
 			    "ip link set dev %s up",
 			    IF_E, IF_E, IF_E),
 			 0);
 	wait_log(&t->d, IF_E ": MTU is now 72", 1);
-	assert_int_equal(gdrv_tx_sync(t->c, &fd, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(t->peer, &fd);
+	assert_int_equal(gdrv_tx_sync(t->c, &fd, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(t->peer, &fd);
 	assert_int_equal(log_count(&t->d, IF_E ": MTU is now 16"), 1);
 	vd_stop(&t->d);
 	t->passed = true;
@@ -537,35 +542,35 @@ static void test_mtu_shrink_logged(void **state)
  */
 static void test_split_in_unplugged(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	const struct cframe filtered = cf_make(0x124, 0, 1, 1);
 	struct link_stats ls;
 	int out_peer;
 
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	if_add(IF_IN, 72);
 	if_add(IF_OUT, 72);
 	vd_start(&t->d, IF_IN, IF_OUT, "--rx-filter=123:7ff,7ff:7ff", NULL);
-	t->peer = peer_open(IF_IN);
-	out_peer = peer_open(IF_OUT);
-	t->c = guest_open(&t->d, ALL_CAN);
+	t->peer = vd_peer_open(IF_IN);
+	out_peer = vd_peer_open(IF_OUT);
+	t->c = vd_guest_open(&t->d, VD_ALL_CAN);
 	assert_true(gdrv_has(t->c, VIRTIO_CAN_F_LATE_TX_ACK));
-	guest_marker_through(t->c, out_peer);
-	bus_marker_through(t->c, t->peer);
+	vd_guest_marker_through(t->c, out_peer);
+	vd_bus_marker_through(t->c, t->peer);
 
-	peer_close(&t->peer);
+	vd_peer_close(&t->peer);
 	if_del(IF_IN);
 	guest_sees_bus_off(t);
 	wait_log(&t->d, IF_IN ": gone", 1);
 	tx_fails_while_gone(t);
 	if_add(IF_IN, 72);
 	wait_log(&t->d, "in " IF_IN ", out " IF_OUT ": back", 1);
-	assert_int_equal(gdrv_start(t->c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	t->peer = peer_open(IF_IN);
+	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	t->peer = vd_peer_open(IF_IN);
 	/* The filter holds on the new socket; LATE_TX_ACK gets its echoes. */
-	peer_send(t->peer, &filtered);
-	bus_marker_through(t->c, t->peer);
-	guest_marker_through(t->c, out_peer);
+	vd_peer_send(t->peer, &filtered);
+	vd_bus_marker_through(t->c, t->peer);
+	vd_guest_marker_through(t->c, out_peer);
 	close(out_peer);
 
 	link_stats(t, &ls);

@@ -11,7 +11,33 @@
 #define _GNU_SOURCE
 #include <sys/mman.h>
 
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #define MiB (1ull << 20)
 #define TiB (1ull << 40)
@@ -44,15 +70,15 @@ static void start_devices(struct vd *d, char sock[][128], unsigned int n, const 
 	args[na] = NULL;
 	vd_spawn(d, args);
 	for (unsigned int k = 0; k < n; k++) {
-		uint64_t end = now_ms() + WAIT_MS;
+		uint64_t end = vd_now_ms() + VD_WAIT_MS;
 		struct stat st;
 
 		while (stat(sock[k], &st) != 0) {
-			if (!vd_running(d) || now_ms() > end) {
+			if (!vd_running(d) || vd_now_ms() > end) {
 				vd_print_log(d);
 				fail_msg("device %u never listened", k);
 			}
-			sleep_ms(5);
+			vd_sleep_ms(5);
 		}
 	}
 }
@@ -62,21 +88,21 @@ static unsigned int log_count(const struct vd *d, const char *what)
 {
 	static char buf[1 << 17];
 
-	read_file(d->log, buf, sizeof(buf));
-	return count_str(buf, what);
+	vd_read_file(d->log, buf, sizeof(buf));
+	return vd_count_str(buf, what);
 }
 
 /* Wait until the log holds what at least n times. */
 static void wait_log(const struct vd *d, const char *what, unsigned int n)
 {
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = vd_now_ms() + VD_WAIT_MS;
 
 	while (log_count(d, what) < n) {
-		if (now_ms() > end) {
+		if (vd_now_ms() > end) {
 			vd_print_log(d);
 			fail_msg("the log never had '%s' %u times", what, n);
 		}
-		sleep_ms(10);
+		vd_sleep_ms(10);
 	}
 }
 
@@ -93,8 +119,8 @@ static struct fe *fe_on(const char *path, const struct fe_mem_spec *spec)
 	uint64_t v;
 
 	assert_int_equal(fe_new(&f, spec), 0);
-	fe_set_timeout(f, WAIT_MS);
-	assert_int_equal(fe_connect(f, path, WAIT_MS), 0);
+	fe_set_timeout(f, VD_WAIT_MS);
+	assert_int_equal(fe_connect(f, path, VD_WAIT_MS), 0);
 	assert_int_equal(fe_get_features(f, &v), 0);
 	assert_int_equal(fe_get_protocol_features(f, &v), 0);
 	assert_int_equal(v & want, want);
@@ -138,11 +164,11 @@ static void frames_pass(struct gdrv *c, int peer, uint32_t id)
 {
 	struct cframe out = cf_make(id, 0, 8, 0x11), in = cf_make(id + 1, 0, 5, 0x22), got;
 
-	assert_int_equal(gdrv_tx_sync(c, &out, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(peer, &out);
-	peer_send(peer, &in);
-	guest_rx(c, &got);
-	assert_guest_frame(&got, &in);
+	assert_int_equal(gdrv_tx_sync(c, &out, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(peer, &out);
+	vd_peer_send(peer, &in);
+	vd_guest_rx(c, &got);
+	vd_assert_guest_frame(&got, &in);
 }
 
 static struct gdrv *guest_at(const struct vd *d, const char *path)
@@ -152,13 +178,13 @@ static struct gdrv *guest_at(const struct vd *d, const char *path)
 	int r;
 
 	gdrv_opts_default(&o);
-	o.can_features = NO_LATE_ACK;
-	r = gdrv_open(&c, path, &o, WAIT_MS);
+	o.can_features = VD_NO_LATE_ACK;
+	r = gdrv_open(&c, path, &o, VD_WAIT_MS);
 	if (r < 0) {
 		vd_print_log(d);
 		fail_msg("the guest could not open its device: %s", strerror(-r));
 	}
-	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	return c;
 }
 
@@ -234,10 +260,10 @@ static void test_huge_sparse_table_refused(void **state)
 	struct vd d;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	start_devices(&d, sock, 2, specs, NULL);
-	peer_a = peer_open("vcan0");
-	peer_b = peer_open("vcan1");
+	peer_a = vd_peer_open("vcan0");
+	peer_b = vd_peer_open("vcan1");
 
 	f = fe_on(sock[0], NULL);
 	memset(&t, 0, sizeof(t));
@@ -287,8 +313,8 @@ static void test_huge_sparse_table_refused(void **state)
 
 	gdrv_close(a);
 	gdrv_close(b);
-	peer_close(&peer_a);
-	peer_close(&peer_b);
+	vd_peer_close(&peer_a);
+	vd_peer_close(&peer_b);
 	vd_stop(&d);
 	vd_cleanup(&d);
 }
@@ -315,7 +341,7 @@ static void test_limits_hold_and_bytes_return(void **state)
 	struct vd d;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	start_devices(&d, sock, 3, specs, extra);
 
 	/* The per-device limit given in C's --device: 8 MiB > 4 MiB. */
@@ -371,12 +397,12 @@ static void test_limits_hold_and_bytes_return(void **state)
 	/* B leaves too: A's new guest (8 MiB; 4 + 8 <= 24) maps and passes frames. */
 	fe_free(b);
 	wait_log(&d, "devB: frontend disconnected", 1);
-	peer = peer_open("vcan0");
+	peer = vd_peer_open("vcan0");
 	g = guest_at(&d, sock[0]);
 	frames_pass(g, peer, 0x220);
 	gdrv_close(g);
 	fe_free(c);
-	peer_close(&peer);
+	vd_peer_close(&peer);
 	vd_stop(&d);
 	vd_cleanup(&d);
 }

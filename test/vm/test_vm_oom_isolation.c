@@ -11,7 +11,33 @@
  * unix sockets, real vcan, real cgroup v2 memory limits (VM rig).
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #include <endian.h>
 #include <sys/mount.h>
@@ -40,10 +66,10 @@ static bool cgroup_memory_ready(void)
 	if ((unsigned long)sf.f_type != CGROUP2_SUPER_MAGIC &&
 	    mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL) != 0)
 		return false;
-	read_file(CG_ROOT "/cgroup.controllers", buf, sizeof(buf));
+	vd_read_file(CG_ROOT "/cgroup.controllers", buf, sizeof(buf));
 	if (!strstr(buf, "memory"))
 		return false;
-	return sh("echo +memory > %s/cgroup.subtree_control", CG_ROOT) == 0;
+	return vd_sh("echo +memory > %s/cgroup.subtree_control", CG_ROOT) == 0;
 }
 
 static void cg_make(const char *name)
@@ -53,8 +79,8 @@ static void cg_make(const char *name)
 	snprintf(path, sizeof(path), CG_ROOT "/%s", name);
 	if (mkdir(path, 0755) != 0)
 		assert_int_equal(errno, EEXIST);
-	assert_int_equal(sh("echo %s > %s/memory.max", CG_LIMIT, path), 0);
-	assert_int_equal(sh("echo 0 > %s/memory.swap.max 2>/dev/null || true", path), 0);
+	assert_int_equal(vd_sh("echo %s > %s/memory.max", CG_LIMIT, path), 0);
+	assert_int_equal(vd_sh("echo 0 > %s/memory.swap.max 2>/dev/null || true", path), 0);
 }
 
 /* A counter of CG_ROOT/name/memory.events ("oom_kill", ...). */
@@ -64,7 +90,7 @@ static unsigned long long cg_event(const char *name, const char *key)
 	const char *p;
 
 	snprintf(path, sizeof(path), CG_ROOT "/%s/memory.events", name);
-	read_file(path, buf, sizeof(buf));
+	vd_read_file(path, buf, sizeof(buf));
 	p = strstr(buf, key);
 	assert_non_null(p);
 	return strtoull(p + strlen(key), NULL, 10);
@@ -84,7 +110,7 @@ static void vd_start_in(struct vd *d, const char *cg, const char *ifname)
 	char script[160];
 	const char *wrap[] = {"/bin/sh", "-c", script, NULL};
 	const char *args[] = {"--socket-path", d->sock, "-i", ifname, "-o", ifname, "-v", NULL};
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = vd_now_ms() + VD_WAIT_MS;
 	struct stat st;
 
 	snprintf(script, sizeof(script), "echo $$ > " CG_ROOT "/%s/cgroup.procs && exec \"$0\" \"$@\"",
@@ -95,8 +121,8 @@ static void vd_start_in(struct vd *d, const char *cg, const char *ifname)
 			vd_print_log(d);
 			fail_msg("daemon in %s exited (%d) before listening", cg, d->status);
 		}
-		assert_true(now_ms() < end);
-		sleep_ms(5);
+		assert_true(vd_now_ms() < end);
+		vd_sleep_ms(5);
 	}
 }
 
@@ -124,7 +150,7 @@ static unsigned long hostile_guest(const char *sock)
 	*h = (struct virtio_can_hdr){.msg_type = htole16(VIRTIO_CAN_TX), .can_id = htole32(0x123)};
 	fe_start_opts_default(&o);
 	o.features |= 1ull << VIRTIO_CAN_F_CAN_CLASSIC;
-	assert_int_equal(fe_connect(f, sock, WAIT_MS), 0);
+	assert_int_equal(fe_connect(f, sock, VD_WAIT_MS), 0);
 	assert_int_equal(fe_start(f, &o), 0);
 	/* No START: a stopped controller still writes NOT_OK into each result. */
 	while (next + PAGE <= GIB + HOSTILE_RAM) {
@@ -160,7 +186,7 @@ static void test_one_guest_cannot_oom_another_vms_backend(void **state)
 	int peer;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	if (!cgroup_memory_ready()) {
 		printf("SKIPPED: no cgroup v2 memory controller at %s\n", CG_ROOT);
 		exit(77);
@@ -173,16 +199,16 @@ static void test_one_guest_cannot_oom_another_vms_backend(void **state)
 	vd_start_in(&b, "vdc-vm-b", "vcan0");
 
 	/* VM B's guest works before ... */
-	gb = guest_open(&b, NO_LATE_ACK);
-	peer = peer_open("vcan0");
-	guest_marker_through(gb, peer);
-	bus_marker_through(gb, peer);
+	gb = vd_guest_open(&b, VD_NO_LATE_ACK);
+	peer = vd_peer_open("vcan0");
+	vd_guest_marker_through(gb, peer);
+	vd_bus_marker_through(gb, peer);
 
 	/* ... VM A's guest makes its own backend write 448 MiB of fresh pages ... */
 	done = hostile_guest(a.sock);
 	printf("hostile guest: %lu requests completed before its backend went\n", done);
 	/* The attack was real: A's cgroup hit its limit and its daemon died of it. */
-	assert_true(vd_wait_exit(&a, WAIT_MS));
+	assert_true(vd_wait_exit(&a, VD_WAIT_MS));
 	assert_true(cg_event("vdc-vm-a", "oom_kill ") >= 1);
 	assert_int_equal(a.status, 128 + SIGKILL);
 	assert_true(done > 0);
@@ -190,11 +216,11 @@ static void test_one_guest_cannot_oom_another_vms_backend(void **state)
 	/* ... and VM B's backend neither died nor stopped serving. */
 	assert_true(vd_running(&b));
 	assert_int_equal(cg_event("vdc-vm-b", "oom_kill "), 0);
-	guest_marker_through(gb, peer);
-	bus_marker_through(gb, peer);
+	vd_guest_marker_through(gb, peer);
+	vd_bus_marker_through(gb, peer);
 
 	gdrv_close(gb);
-	peer_close(&peer);
+	vd_peer_close(&peer);
 	vd_stop(&b);
 	vd_cleanup(&a);
 	vd_cleanup(&b);

@@ -7,7 +7,33 @@
  * across STOP/START and the echo deadline of paced frames.
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #include "can_port.h"
 #include "cbits.h"
@@ -24,30 +50,30 @@ static void test_paced_no_faster_than_the_bus(void **state)
 	int peer;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", "--bitrate=125k", NULL);
 	assert_true(vd_log_has(&d, "paced by the daemon"));
-	peer = peer_open("vcan0");
-	c = guest_open(&d, NO_LATE_ACK);
-	t0 = now_ms();
+	peer = vd_peer_open("vcan0");
+	c = vd_guest_open(&d, VD_NO_LATE_ACK);
+	t0 = vd_now_ms();
 	for (unsigned int i = 0; i < N; i++) {
 		while (gdrv_tx(c, &f) < 0) {
 			uint8_t res;
 			int tok;
 
-			assert_int_equal(gdrv_tx_wait(c, WAIT_MS, &tok, &res), 1);
+			assert_int_equal(gdrv_tx_wait(c, VD_WAIT_MS, &tok, &res), 1);
 		}
 	}
 	for (unsigned int i = 0; i < N; i++)
-		assert_bus_frame(peer, &f);
-	t1 = now_ms();
+		vd_assert_bus_frame(peer, &f);
+	t1 = vd_now_ms();
 	/* N frames of about 0.93 ms each: at least (N - 1) * 0.93 ms less the window. */
 	if ((t1 - t0) * 1000000u + DEVICE_PACE_AHEAD_NS < bus_ns)
 		fail_msg("%u frames on the bus in %llu ms; a 125 kbit/s bus needs %llu ms", N,
 			 (unsigned long long)(t1 - t0), (unsigned long long)(bus_ns / 1000000u));
 	gdrv_close(c);
-	peer_close(&peer);
+	vd_peer_close(&peer);
 	vd_stop(&d);
 	vd_cleanup(&d);
 }
@@ -74,18 +100,18 @@ static void paced_stop_start(uint64_t features)
 
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", "--bitrate=10k", NULL);
-	peer = peer_open("vcan0");
-	c = guest_open(&d, features);
+	peer = vd_peer_open("vcan0");
+	c = vd_guest_open(&d, features);
 	assert_true(fe_ring_event_idx(gdrv_fe(c), VIRTIO_CAN_QUEUE_TX));
 	for (unsigned int i = 0; i < N; i++)
 		f[i] = cf_make(0x100 + i, 0, 8, (uint8_t)(0x10 * i));
 	assert_int_equal(gdrv_tx_many(c, f, N), N);
-	assert_int_equal(gdrv_stop(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_stop(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	for (unsigned int i = 0; i < N; i++) {
 		uint8_t res;
 		int tok;
 
-		if (gdrv_tx_wait(c, WAIT_MS, &tok, &res) != 1) {
+		if (gdrv_tx_wait(c, VD_WAIT_MS, &tok, &res) != 1) {
 			vd_print_log(&d);
 			fail_msg("%u of %u TX requests never completed after STOP", N - i, N);
 		}
@@ -102,7 +128,7 @@ static void paced_stop_start(uint64_t features)
 	if (nok == N)
 		fail_msg("all %u frames were on the bus before STOP: nothing waited", N);
 	/* What reached the bus before START: frames of the burst, in order. */
-	while (peer_recv(peer, &cf, 300) > 0) {
+	while (vd_peer_recv(peer, &cf, 300) > 0) {
 		while (seen < N && cf.can_id != f[seen].id)
 			seen++;
 		if (seen == N)
@@ -110,18 +136,18 @@ static void paced_stop_start(uint64_t features)
 		seen++;
 	}
 
-	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	if (gdrv_tx_sync(c, &n, WAIT_MS) != VIRTIO_CAN_RESULT_OK) {
+	assert_int_equal(gdrv_start(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	if (gdrv_tx_sync(c, &n, VD_WAIT_MS) != VIRTIO_CAN_RESULT_OK) {
 		vd_print_log(&d);
 		fail_msg("the first frame after START did not complete OK");
 	}
-	assert_bus_frame(peer, &n);
-	sleep_ms(200);
-	assert_bus_quiet(peer);
+	vd_assert_bus_frame(peer, &n);
+	vd_sleep_ms(200);
+	vd_assert_bus_quiet(peer);
 	vd_stats(&d, &s);
 	assert_int_equal(s.tx_ok, nok + 1);
 	gdrv_close(c);
-	peer_close(&peer);
+	vd_peer_close(&peer);
 	vd_stop(&d);
 	vd_cleanup(&d);
 }
@@ -129,15 +155,15 @@ static void paced_stop_start(uint64_t features)
 static void test_paced_stop_start(void **state)
 {
 	(void)state;
-	skip_without_vcan();
-	paced_stop_start(NO_LATE_ACK);
+	vd_skip_without_vcan();
+	paced_stop_start(VD_NO_LATE_ACK);
 }
 
 static void test_paced_stop_start_late_ack(void **state)
 {
 	(void)state;
-	skip_without_vcan();
-	paced_stop_start(ALL_CAN);
+	vd_skip_without_vcan();
+	paced_stop_start(VD_ALL_CAN);
 }
 
 /*
@@ -156,11 +182,11 @@ static void test_paced_ack_deadline(void **state)
 	int peer;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	vd_start(&d, "vcan0", "vcan0", "--bitrate=20k", "--tx-ack-timeout=10", NULL);
-	peer = peer_open("vcan0");
-	c = guest_open(&d, ALL_CAN);
+	peer = vd_peer_open("vcan0");
+	c = vd_guest_open(&d, VD_ALL_CAN);
 	assert_true(gdrv_has(c, VIRTIO_CAN_F_LATE_TX_ACK));
 	for (unsigned int i = 0; i < N; i++)
 		f[i] = cf_make(0x100 + i, 0, 8, (uint8_t)i);
@@ -169,20 +195,20 @@ static void test_paced_ack_deadline(void **state)
 		uint8_t res;
 		int tok;
 
-		assert_int_equal(gdrv_tx_wait(c, WAIT_MS, &tok, &res), 1);
+		assert_int_equal(gdrv_tx_wait(c, VD_WAIT_MS, &tok, &res), 1);
 		if (res != VIRTIO_CAN_RESULT_OK) {
 			vd_print_log(&d);
 			fail_msg("frame %#x completed NOT_OK", f[tok].id);
 		}
 	}
 	for (unsigned int i = 0; i < N; i++)
-		assert_bus_frame(peer, &f[i]);
+		vd_assert_bus_frame(peer, &f[i]);
 	vd_stats(&d, &s);
 	print_message("burst: ok %llu, ack timeout %llu\n", s.tx_ok, s.tx_timeout);
 	assert_int_equal(s.tx_ok, N);
 	assert_int_equal(s.tx_timeout, 0);
 	gdrv_close(c);
-	peer_close(&peer);
+	vd_peer_close(&peer);
 	vd_stop(&d);
 	vd_cleanup(&d);
 }
@@ -196,7 +222,7 @@ static void test_data_bitrate_netlink(void **state)
 	int ret;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	ret = can_port_set_data_bitrate("vcan0", 2000000);
 	if (ret != -EOPNOTSUPP && ret != -EINVAL)
 		fail_msg("vcan0: %d (%s), want the kernel's refusal", ret, strerror(-ret));
@@ -211,7 +237,7 @@ static void test_bad_bitrate(void **state)
 	struct vd d;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	assert_int_equal(vd_run_to_exit(&d, args), 2);
 	assert_true(vd_log_has(&d, "--bitrate: '2M' is not a bit rate"));

@@ -16,7 +16,34 @@
  * - SIGTERM during traffic: prompt exit 0, socket removed, counters printed.
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #include <endian.h>
 #include <pthread.h>
@@ -33,42 +60,6 @@
 #define NEW_TX_ID 0x500u   /* guest -> bus, the next frontend */
 #define NEW_RX_ID 0x600u   /* bus -> guest, the next frontend */
 #define TERM_BOUND_MS 2000 /* "prompt" exit after SIGTERM, TCG included */
-
-struct t {
-	struct vd d;
-	struct gdrv *c;
-	int peer;
-	pid_t child;
-	bool passed;
-};
-
-static int setup(void **state)
-{
-	struct t *t = calloc(1, sizeof(*t));
-
-	assert_non_null(t);
-	vd_init(&t->d);
-	t->peer = -1;
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct t *t = *state;
-
-	if (t->child > 0) {
-		kill(t->child, SIGKILL);
-		waitpid(t->child, NULL, 0);
-	}
-	gdrv_close(t->c);
-	peer_close(&t->peer);
-	if (!t->passed || getenv("VDC_E2E_LOG"))
-		vd_print_log(&t->d);
-	vd_cleanup(&t->d);
-	free(t);
-	return 0;
-}
 
 /* ---- frames with a sequence number --------------------------------------- */
 
@@ -145,7 +136,7 @@ struct flood {
 static void *flood_main(void *arg)
 {
 	struct flood *w = arg;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = vd_now_ms();
 
 	while ((!w->count || w->written < w->count) &&
 	       !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
@@ -157,7 +148,7 @@ static void *flood_main(void *arg)
 		}
 		w->written++;
 	}
-	w->ms = now_ms() - t0;
+	w->ms = vd_now_ms() - t0;
 	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -225,14 +216,14 @@ static void sync_guest(struct gdrv *c, int s, struct rx_tally *r, unsigned long 
 	uint32_t want = r->last_sync;
 
 	for (unsigned int tries = 0; tries < 50; tries++) {
-		uint64_t end = now_ms() + 500;
+		uint64_t end = vd_now_ms() + 500;
 		struct cframe f;
 
 		want++;
 		assert_int_equal(raw_write(s, SYNC_ID, want, &nobufs), 0);
 		(*sent)++;
-		while (now_ms() < end) {
-			int ret = gdrv_rx(c, &f, (int)(end - now_ms()));
+		while (vd_now_ms() < end) {
+			int ret = gdrv_rx(c, &f, (int)(end - vd_now_ms()));
 
 			if (ret == -ETIMEDOUT)
 				break;
@@ -252,7 +243,7 @@ static void sync_guest(struct gdrv *c, int s, struct rx_tally *r, unsigned long 
  * the daemon reports backlog-full drops: that path is counted too, and the
  * backlog ring is filled to the brim.
  */
-static void flood_run(struct t *t, unsigned int n, unsigned long long stall_at, struct rx_tally *r,
+static void flood_run(struct vd_fixture *t, unsigned int n, unsigned long long stall_at, struct rx_tally *r,
 		      unsigned long long *sent, struct flood *w)
 {
 	bool stalled = false;
@@ -264,13 +255,13 @@ static void flood_run(struct t *t, unsigned int n, unsigned long long stall_at, 
 
 		if (!stalled && r->flood >= stall_at) {
 			struct vd_stats s0, s;
-			uint64_t end = now_ms() + WAIT_MS;
+			uint64_t end = vd_now_ms() + VD_WAIT_MS;
 
 			vd_stats(&t->d, &s0);
 			do {
-				if (now_ms() >= end || flood_done(w))
+				if (vd_now_ms() >= end || flood_done(w))
 					fail_msg("no backlog-full drop while the guest stalled");
-				sleep_ms(50);
+				vd_sleep_ms(50);
 				vd_stats(&t->d, &s);
 			} while (s.rx_full == s0.rx_full);
 			stalled = true;
@@ -288,7 +279,7 @@ static void flood_run(struct t *t, unsigned int n, unsigned long long stall_at, 
 
 static void test_flood_accounted(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	struct rx_tally r = {.last_seq = -1};
 	unsigned long long sent = 0, sn0, sn1, delivered, dropped, stack, guest;
 	struct vd_stats s0, s1;
@@ -296,9 +287,7 @@ static void test_flood_accounted(void **state)
 	long rss0, rss1, anon0, anon1;
 	uint64_t t0;
 
-	vd_start(&t->d, "vcan0", "vcan0", NULL);
-	t->peer = peer_open("vcan0");
-	t->c = guest_open(&t->d, NO_LATE_ACK);
+	vd_fixture_serve(t, "vcan0", "vcan0", VD_NO_LATE_ACK);
 
 	/*
 	 * A first burst touches everything the datapath uses (backlog ring,
@@ -309,15 +298,15 @@ static void test_flood_accounted(void **state)
 	assert_true(s0.rx_kernel != ~0ull); /* the daemon reports kernel drops */
 	rss0 = vd_status_kb(&t->d, "VmRSS");
 	anon0 = vd_status_kb(&t->d, "RssAnon");
-	sn0 = softnet_drops();
+	sn0 = vd_softnet_drops();
 
 	memset(&r, 0, sizeof(r));
 	r.last_seq = -1;
 	sent = 0;
-	t0 = now_ms();
+	t0 = vd_now_ms();
 	flood_run(t, FLOOD_N, FLOOD_N / 5, &r, &sent, &w);
 	vd_stats(&t->d, &s1);
-	sn1 = softnet_drops();
+	sn1 = vd_softnet_drops();
 	rss1 = vd_status_kb(&t->d, "VmRSS");
 	anon1 = vd_status_kb(&t->d, "RssAnon");
 
@@ -333,7 +322,7 @@ static void test_flood_accounted(void **state)
 	       w.written, (unsigned long long)w.ms, w.nobufs, sent - w.written, delivered, r.flood,
 	       r.sync, dropped, s1.rx_full - s0.rx_full, s1.rx_kernel - s0.rx_kernel,
 	       s1.rx_stopped - s0.rx_stopped, s1.rx_type - s0.rx_type, s1.rx_small - s0.rx_small,
-	       stack, (unsigned long long)(now_ms() - t0));
+	       stack, (unsigned long long)(vd_now_ms() - t0));
 	printf("flood: VmRSS %ld -> %ld kB, RssAnon %ld -> %ld kB\n", rss0, rss1, anon0, anon1);
 
 	/* The guest got exactly what the daemon says it delivered. */
@@ -352,8 +341,8 @@ static void test_flood_accounted(void **state)
 		fail_msg("VmRSS grew by %ld kB during the flood", rss1 - rss0);
 
 	/* And the daemon still works both ways. */
-	guest_marker_through(t->c, t->peer);
-	bus_marker_through(t->c, t->peer);
+	vd_guest_marker_through(t->c, t->peer);
+	vd_bus_marker_through(t->c, t->peer);
 	vd_stop(&t->d);
 	t->passed = true;
 }
@@ -387,10 +376,10 @@ static void __attribute__((noreturn)) child_guest(const char *sock, struct child
 	uint32_t seq = 0;
 
 	gdrv_opts_default(&o);
-	o.can_features = NO_LATE_ACK;
-	if (gdrv_open(&c, sock, &o, WAIT_MS) < 0)
+	o.can_features = VD_NO_LATE_ACK;
+	if (gdrv_open(&c, sock, &o, VD_WAIT_MS) < 0)
 		_exit(10);
-	if (gdrv_start(c, WAIT_MS) != VIRTIO_CAN_RESULT_OK)
+	if (gdrv_start(c, VD_WAIT_MS) != VIRTIO_CAN_RESULT_OK)
 		_exit(11);
 	__atomic_store_n(&ctr->ready, 1, __ATOMIC_RELEASE);
 	for (;;) {
@@ -435,7 +424,7 @@ struct bus_tally {
  */
 static int tap_open(const char *ifname)
 {
-	int s = peer_open(ifname), one = 1, size = 8 << 20;
+	int s = vd_peer_open(ifname), one = 1, size = 8 << 20;
 
 	if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
 		assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
@@ -497,8 +486,8 @@ static int count_guest_maps(const struct vd *d)
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)d->pid);
-	assert_true(read_file(path, buf, sizeof(buf)) > 0);
-	return (int)count_str(buf, "memfd:fe-guest");
+	assert_true(vd_read_file(path, buf, sizeof(buf)) > 0);
+	return (int)vd_count_str(buf, "memfd:fe-guest");
 }
 
 /* The daemon's fd table, for a failure message. */
@@ -529,8 +518,8 @@ static unsigned int log_count(const struct vd *d, const char *what)
 {
 	static char buf[1 << 20];
 
-	read_file(d->log, buf, sizeof(buf));
-	return count_str(buf, what);
+	vd_read_file(d->log, buf, sizeof(buf));
+	return vd_count_str(buf, what);
 }
 
 /* What one round leaves for the next checks. */
@@ -540,7 +529,7 @@ struct kill_ctx {
 	struct bus_tally b;
 };
 
-static void write_old_rx(struct t *t, struct kill_ctx *k)
+static void write_old_rx(struct vd_fixture *t, struct kill_ctx *k)
 {
 	assert_int_equal(raw_write(t->peer, OLD_RX_ID, (uint32_t)k->bus_sent, &k->nobufs), 0);
 	k->bus_sent++;
@@ -552,7 +541,7 @@ static void write_old_rx(struct t *t, struct kill_ctx *k)
  * and the child goes on queueing requests and the bus on sending frames,
  * so kicks, TX chains and bus frames are surely pending when it dies.
  */
-static void kill_round(struct t *t, struct kill_ctx *k, bool frozen)
+static void kill_round(struct vd_fixture *t, struct kill_ctx *k, bool frozen)
 {
 	struct child_ctr *ctr;
 	unsigned long long at_kill_tx, at_kill_rx, pending;
@@ -573,11 +562,11 @@ static void kill_round(struct t *t, struct kill_ctx *k, bool frozen)
 		child_guest(t->d.sock, ctr);
 	}
 
-	end = now_ms() + WAIT_MS;
+	end = vd_now_ms() + VD_WAIT_MS;
 	while (!__atomic_load_n(&ctr->ready, __ATOMIC_ACQUIRE)) {
-		if (now_ms() >= end || waitpid(t->child, &st, WNOHANG) != 0)
+		if (vd_now_ms() >= end || waitpid(t->child, &st, WNOHANG) != 0)
 			fail_msg("the guest in the child did not start");
-		sleep_ms(5);
+		vd_sleep_ms(5);
 	}
 	fds = vd_count_fds(&t->d);
 	if (k->fds_session)
@@ -585,7 +574,7 @@ static void kill_round(struct t *t, struct kill_ctx *k, bool frozen)
 	k->fds_session = fds;
 	assert_true(count_guest_maps(&t->d) > 0);
 	while (ctr_get(&ctr->tx_ok) < 300 || ctr_get(&ctr->rx) < 100 || k->b.seen < 100) {
-		if (now_ms() >= end || waitpid(t->child, &st, WNOHANG) != 0)
+		if (vd_now_ms() >= end || waitpid(t->child, &st, WNOHANG) != 0)
 			fail_msg("traffic did not flow: tx %llu, rx %llu, bus %llu",
 				 ctr_get(&ctr->tx_ok), ctr_get(&ctr->rx), k->b.seen);
 		write_old_rx(t, k);
@@ -598,12 +587,12 @@ static void kill_round(struct t *t, struct kill_ctx *k, bool frozen)
 		 * Requests the frozen daemon has not taken, kicks it has not read:
 		 * first let the child take what was completed before the stop.
 		 */
-		sleep_ms(100);
-		end = now_ms() + WAIT_MS;
+		vd_sleep_ms(100);
+		end = vd_now_ms() + VD_WAIT_MS;
 		while (ctr_get(&ctr->submitted) - ctr_get(&ctr->tx_ok) < 32) {
-			if (now_ms() >= end)
+			if (vd_now_ms() >= end)
 				fail_msg("the child queued nothing while the daemon was stopped");
-			sleep_ms(5);
+			vd_sleep_ms(5);
 		}
 		for (unsigned int i = 0; i < 100; i++)
 			write_old_rx(t, k);
@@ -626,19 +615,19 @@ static void kill_round(struct t *t, struct kill_ctx *k, bool frozen)
 	munmap(ctr, sizeof(*ctr));
 
 	/* The daemon lives on and lets go of it: no fd, no guest memory left. */
-	end = now_ms() + WAIT_MS;
+	end = vd_now_ms() + VD_WAIT_MS;
 	while (vd_count_fds(&t->d) != k->fds_idle || count_guest_maps(&t->d) != 0) {
 		if (!vd_running(&t->d)) {
 			vd_print_log(&t->d);
 			fail_msg("the daemon died with its frontend (status %d)", t->d.status);
 		}
-		if (now_ms() >= end) {
+		if (vd_now_ms() >= end) {
 			print_fds(&t->d);
 			fail_msg("the daemon still holds %d fds (%d idle), %d guest mappings",
 				 vd_count_fds(&t->d), k->fds_idle, count_guest_maps(&t->d));
 		}
 		take_old_frames(t->peer, &k->b, 0);
-		sleep_ms(10);
+		vd_sleep_ms(10);
 	}
 
 	/*
@@ -647,15 +636,15 @@ static void kill_round(struct t *t, struct kill_ctx *k, bool frozen)
 	 * the kill too); every bus frame was delivered or dropped.
 	 */
 	take_old_frames(t->peer, &k->b, 0);
-	end = now_ms() + WAIT_MS;
+	end = vd_now_ms() + VD_WAIT_MS;
 	for (;;) {
 		vd_stats(&t->d, &s);
-		if (s.rx_delivered + vd_rx_drops(&s) + (softnet_drops() - k->stack0) == k->bus_sent)
+		if (s.rx_delivered + vd_rx_drops(&s) + (vd_softnet_drops() - k->stack0) == k->bus_sent)
 			break;
-		if (now_ms() >= end)
+		if (vd_now_ms() >= end)
 			fail_msg("bus frames: %llu sent, %llu delivered + %llu dropped",
 				 k->bus_sent, s.rx_delivered, vd_rx_drops(&s));
-		sleep_ms(50);
+		vd_sleep_ms(50);
 	}
 	printf("%s kill: child had %llu TX OK (%llu pending), %llu RX; on the bus %llu of its "
 	       "frames (daemon tx ok %llu in all); bus frames %llu: delivered %llu, dropped "
@@ -670,7 +659,7 @@ static void kill_round(struct t *t, struct kill_ctx *k, bool frozen)
 
 static void test_frontend_killed(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	struct kill_ctx k = {0};
 	struct vd_stats s0, s1;
 	struct cframe f, got;
@@ -687,7 +676,7 @@ static void test_frontend_killed(void **state)
 	k.fds_idle = vd_count_fds(&t->d);
 	if (getenv("VDC_E2E_LOG"))
 		print_fds(&t->d);
-	k.stack0 = softnet_drops();
+	k.stack0 = vd_softnet_drops();
 
 	kill_round(t, &k, false);
 	kill_round(t, &k, true);
@@ -696,28 +685,28 @@ static void test_frontend_killed(void **state)
 
 	/* The next frontend: START, then both ways, nothing of the old sessions. */
 	vd_stats(&t->d, &s0);
-	t->c = guest_open(&t->d, NO_LATE_ACK);
+	t->c = vd_guest_open(&t->d, VD_NO_LATE_ACK);
 	assert_int_equal(vd_count_fds(&t->d), k.fds_session);
 	for (uint32_t i = 0; i < 20; i++) {
 		f = seq_frame(NEW_TX_ID, i);
-		assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_tx_sync(t->c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	}
 	for (uint32_t i = 0; i < 20; i++) {
 		f = seq_frame(NEW_TX_ID, i);
-		assert_bus_frame(t->peer, &f);
+		vd_assert_bus_frame(t->peer, &f);
 	}
-	guest_marker_through(t->c, t->peer);
-	assert_bus_quiet(t->peer);
+	vd_guest_marker_through(t->c, t->peer);
+	vd_assert_bus_quiet(t->peer);
 	for (uint32_t i = 0; i < 20; i++) {
 		f = seq_frame(NEW_RX_ID, i);
-		peer_send(t->peer, &f);
+		vd_peer_send(t->peer, &f);
 	}
 	for (uint32_t i = 0; i < 20; i++) {
 		f = seq_frame(NEW_RX_ID, i);
-		guest_rx(t->c, &got);
-		assert_guest_frame(&got, &f);
+		vd_guest_rx(t->c, &got);
+		vd_assert_guest_frame(&got, &f);
 	}
-	bus_marker_through(t->c, t->peer);
+	vd_bus_marker_through(t->c, t->peer);
 	vd_stats(&t->d, &s1);
 	assert_int_equal(s1.tx_ok - s0.tx_ok, 21);
 	assert_int_equal(s1.rx_delivered - s0.rx_delivered, 21);
@@ -731,7 +720,7 @@ static void test_frontend_killed(void **state)
 
 static void test_sigterm_live_session(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	static char log[1 << 20];
 	struct vd_stats s0, s1;
 	struct flood w;
@@ -742,17 +731,15 @@ static void test_sigterm_live_session(void **state)
 	struct stat st;
 	pid_t pid;
 
-	vd_start(&t->d, "vcan0", "vcan0", NULL);
-	t->peer = peer_open("vcan0");
-	t->c = guest_open(&t->d, NO_LATE_ACK);
+	vd_fixture_serve(t, "vcan0", "vcan0", VD_NO_LATE_ACK);
 	for (uint32_t i = 0; i < 10; i++) {
 		f = seq_frame(NEW_TX_ID, i);
-		assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-		assert_bus_frame(t->peer, &f);
+		assert_int_equal(gdrv_tx_sync(t->c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		vd_assert_bus_frame(t->peer, &f);
 		f = seq_frame(NEW_RX_ID, i);
-		peer_send(t->peer, &f);
-		guest_rx(t->c, &got);
-		assert_guest_frame(&got, &f);
+		vd_peer_send(t->peer, &f);
+		vd_guest_rx(t->c, &got);
+		vd_assert_guest_frame(&got, &f);
 	}
 	vd_stats(&t->d, &s0);
 	assert_int_equal(s0.tx_ok, 10);
@@ -767,14 +754,14 @@ static void test_sigterm_live_session(void **state)
 		queued++;
 	}
 	while (w.written < 2000 && !flood_done(&w))
-		sleep_ms(5);
+		vd_sleep_ms(5);
 
 	pid = t->d.pid;
-	t0 = now_ms();
+	t0 = vd_now_ms();
 	assert_int_equal(kill(pid, SIGTERM), 0);
-	if (!vd_wait_exit(&t->d, WAIT_MS))
-		fail_msg("the daemon did not exit within %d ms of SIGTERM", WAIT_MS);
-	ms = now_ms() - t0;
+	if (!vd_wait_exit(&t->d, VD_WAIT_MS))
+		fail_msg("the daemon did not exit within %d ms of SIGTERM", VD_WAIT_MS);
+	ms = vd_now_ms() - t0;
 	flood_join(&w);
 	printf("exit %d %llu ms after SIGTERM (%u TX queued, %llu frames flooded)\n", t->d.status,
 	       (unsigned long long)ms, queued, w.written);
@@ -788,9 +775,9 @@ static void test_sigterm_live_session(void **state)
 	assert_int_equal(errno, ESRCH);
 
 	/* The counters come at exit, after the stop, and make sense. */
-	read_file(t->d.log, log, sizeof(log));
+	vd_read_file(t->d.log, log, sizeof(log));
 	stop_line = strstr(log, "received, stopping");
-	counters = last_str(log, "tx: ok ");
+	counters = vd_last_str(log, "tx: ok ");
 	assert_non_null(stop_line);
 	assert_non_null(counters);
 	if (counters < stop_line)
@@ -810,11 +797,11 @@ static void test_sigterm_live_session(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_flood_accounted, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_frontend_killed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sigterm_live_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flood_accounted, vd_fixture_setup, vd_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_frontend_killed, vd_fixture_setup, vd_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_sigterm_live_session, vd_fixture_setup, vd_fixture_teardown),
 	};
 
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

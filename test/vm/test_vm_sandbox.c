@@ -7,7 +7,33 @@
  * capabilities at all, and --sandbox=none.
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #define CAP_NET_ADMIN_MASK (1ull << 12)
 #define NOBODY 65534
@@ -19,7 +45,7 @@ static unsigned long long pid_status(pid_t pid, const char *key, int base)
 	const char *p;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	read_file(path, buf, sizeof(buf));
+	vd_read_file(path, buf, sizeof(buf));
 	p = buf;
 	while ((p = strstr(p, key)) != NULL) {
 		if ((p == buf || p[-1] == '\n') && p[strlen(key)] == ':')
@@ -33,13 +59,13 @@ static unsigned long long pid_status(pid_t pid, const char *key, int base)
 /* The daemon is past start-up once a frontend is served: it has confined itself. */
 static void serve_one_frame(struct vd *d, const char *ifname)
 {
-	struct gdrv *c = guest_open(d, NO_LATE_ACK);
-	int peer = peer_open(ifname);
+	struct gdrv *c = vd_guest_open(d, VD_NO_LATE_ACK);
+	int peer = vd_peer_open(ifname);
 
-	guest_marker_through(c, peer);
-	bus_marker_through(c, peer);
+	vd_guest_marker_through(c, peer);
+	vd_bus_marker_through(c, peer);
 	gdrv_close(c);
-	peer_close(&peer);
+	vd_peer_close(&peer);
 }
 
 static void test_confined_by_default(void **state)
@@ -47,7 +73,7 @@ static void test_confined_by_default(void **state)
 	struct vd d;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	vd_start(&d, "vcan1", "vcan1", NULL);
 	serve_one_frame(&d, "vcan1");
@@ -70,25 +96,25 @@ static void test_link_up_keeps_net_admin_only(void **state)
 	int peer;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	vd_start(&d, "vcan1", "vcan1", "--link-up", NULL);
-	c = guest_open(&d, NO_LATE_ACK);
+	c = vd_guest_open(&d, VD_NO_LATE_ACK);
 	assert_int_equal(pid_status(d.pid, "CapEff", 16), CAP_NET_ADMIN_MASK);
 	assert_int_equal(pid_status(d.pid, "CapPrm", 16), CAP_NET_ADMIN_MASK);
 	assert_int_equal(pid_status(d.pid, "CapBnd", 16), 0);
 	assert_int_equal(pid_status(d.pid, "Seccomp", 10), 2);
 	/* STOP takes the link down and START brings it up, inside the sandbox. */
-	assert_int_equal(gdrv_stop(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	peer = peer_open("vcan1");
-	guest_marker_through(c, peer);
-	peer_close(&peer);
+	assert_int_equal(gdrv_stop(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	peer = vd_peer_open("vcan1");
+	vd_guest_marker_through(c, peer);
+	vd_peer_close(&peer);
 	gdrv_close(c);
 	assert_true(vd_running(&d));
 	vd_stop(&d);
 	vd_cleanup(&d);
-	link_set("vcan1", true);
+	vd_link_set("vcan1", true);
 }
 
 /* Log rotation: the capture file moved away, SIGHUP, a new file is made and written. */
@@ -98,7 +124,7 @@ static void test_capture_rotates_in_sandbox(void **state)
 	struct vd d;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	snprintf(cap, sizeof(cap), "%s/can.log", d.dir);
 	snprintf(moved, sizeof(moved), "%s.1", cap);
@@ -110,9 +136,9 @@ static void test_capture_rotates_in_sandbox(void **state)
 	serve_one_frame(&d, "vcan1");
 	vd_stop(&d);
 	/* Both files hold markers: the new one was created by the confined daemon. */
-	read_file(moved, buf, sizeof(buf));
+	vd_read_file(moved, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "7FF#4D41524B"));
-	read_file(cap, buf, sizeof(buf));
+	vd_read_file(cap, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "7FF#4D41524B"));
 	unlink(cap);
 	unlink(moved);
@@ -129,7 +155,7 @@ static void test_unprivileged_start(void **state)
 	struct stat st;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	assert_int_equal(chown(d.dir, NOBODY, NOBODY), 0);
 	{
@@ -139,14 +165,14 @@ static void test_unprivileged_start(void **state)
 		/* The log file is opened by the test (root) before the switch. */
 		vd_spawn_with(&d, wrap, -1, NULL, args);
 	}
-	end = now_ms() + WAIT_MS;
+	end = vd_now_ms() + VD_WAIT_MS;
 	while (stat(d.sock, &st) != 0) {
 		if (vd_wait_exit(&d, 0)) {
 			vd_print_log(&d);
 			fail_msg("the unprivileged daemon exited (%d)", d.status);
 		}
-		assert_true(now_ms() < end);
-		sleep_ms(5);
+		assert_true(vd_now_ms() < end);
+		vd_sleep_ms(5);
 	}
 	serve_one_frame(&d, "vcan1");
 	assert_int_equal(pid_status(d.pid, "Uid", 10), NOBODY);
@@ -162,7 +188,7 @@ static void test_sandbox_none(void **state)
 	struct vd d;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	vd_init(&d);
 	vd_start(&d, "vcan1", "vcan1", "--sandbox=none", NULL);
 	serve_one_frame(&d, "vcan1");

@@ -12,57 +12,52 @@
  *   after a fault was caught. The daemon used to swallow the first one.
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #include "fe.h"
 
 #define DIE_BOUND_MS 2000 /* "promptly", TCG included */
 
-struct t {
-	struct vd d;
-	struct gdrv *c;
-	int peer;
-	bool passed;
-};
-
-static int setup(void **state)
-{
-	struct t *t = calloc(1, sizeof(*t));
-
-	assert_non_null(t);
-	vd_init(&t->d);
-	t->peer = -1;
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct t *t = *state;
-
-	gdrv_close(t->c);
-	peer_close(&t->peer);
-	if (!t->passed || getenv("VDC_E2E_LOG"))
-		vd_print_log(&t->d);
-	vd_cleanup(&t->d);
-	free(t);
-	return 0;
-}
-
 /* A guest, started, whose frames reach the bus: guest memory is mapped. */
-static void guest_serving(struct t *t, uint32_t id)
+static void guest_serving(struct vd_fixture *t, uint32_t id)
 {
 	struct cframe f = cf_make(id, 0, 2, 0x11);
 
-	t->c = guest_open(&t->d, NO_LATE_ACK);
-	assert_int_equal(gdrv_tx_sync(t->c, &f, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(t->peer, &f);
+	t->c = vd_guest_open(&t->d, VD_NO_LATE_ACK);
+	assert_int_equal(gdrv_tx_sync(t->c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(t->peer, &f);
 }
 
 /* SIGBUS sent with kill or sigqueue: the daemon must die of it within the bound. */
-static void assert_sent_sigbus_kills(struct t *t, bool queued)
+static void assert_sent_sigbus_kills(struct vd_fixture *t, bool queued)
 {
-	uint64_t t0 = now_ms(), ms;
+	uint64_t t0 = vd_now_ms(), ms;
 
 	if (queued)
 		assert_int_equal(sigqueue(t->d.pid, SIGBUS, (union sigval){.sival_int = 7}), 0);
@@ -73,7 +68,7 @@ static void assert_sent_sigbus_kills(struct t *t, bool queued)
 		fail_msg("the daemon still runs %d ms after a SIGBUS sent with %s", DIE_BOUND_MS,
 			 queued ? "sigqueue" : "kill");
 	}
-	ms = now_ms() - t0;
+	ms = vd_now_ms() - t0;
 	printf("%s SIGBUS: daemon ended after %llu ms, status %d\n", queued ? "sigqueue" : "kill",
 	       (unsigned long long)ms, t->d.status);
 	/* Killed by the signal (128 + SIGBUS), not an exit of its own. */
@@ -83,10 +78,10 @@ static void assert_sent_sigbus_kills(struct t *t, bool queued)
 /* kill -BUS with a guest mapped: the daemon ends, it does not serve on. */
 static void test_kill_bus_ends_daemon(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 
 	vd_start(&t->d, "vcan0", "vcan0", NULL);
-	t->peer = peer_open("vcan0");
+	t->peer = vd_peer_open("vcan0");
 	guest_serving(t, 0x101);
 	assert_sent_sigbus_kills(t, false);
 	t->passed = true;
@@ -98,7 +93,7 @@ static void test_kill_bus_ends_daemon(void **state)
  */
 static void test_guest_fault_caught_sent_one_not(void **state)
 {
-	struct t *t = *state;
+	struct vd_fixture *t = *state;
 	struct cframe in = cf_make(0x202, 0, 1, 0x22), got;
 	struct fe *f;
 	uint64_t one = 1;
@@ -106,7 +101,7 @@ static void test_guest_fault_caught_sent_one_not(void **state)
 
 	vd_start(&t->d, "vcan0", "vcan0", NULL);
 	pid = t->d.pid;
-	t->peer = peer_open("vcan0");
+	t->peer = vd_peer_open("vcan0");
 	guest_serving(t, 0x201);
 
 	/* Only the socket and the kick fd are touched after this: our mapping is gone too. */
@@ -115,7 +110,7 @@ static void test_guest_fault_caught_sent_one_not(void **state)
 		assert_int_equal(ftruncate(fe_region_fd(f, i), 0), 0);
 	assert_int_equal(write(fe_ring_kick_fd(f, VIRTIO_CAN_QUEUE_TX), &one, sizeof(one)),
 			 (ssize_t)sizeof(one));
-	assert_int_equal(fe_wait_closed(f, WAIT_MS), 0);
+	assert_int_equal(fe_wait_closed(f, VD_WAIT_MS), 0);
 	gdrv_close(t->c);
 	t->c = NULL;
 	assert_true(vd_running(&t->d));
@@ -124,9 +119,9 @@ static void test_guest_fault_caught_sent_one_not(void **state)
 
 	/* The next frontend, both ways. */
 	guest_serving(t, 0x203);
-	peer_send(t->peer, &in);
-	guest_rx(t->c, &got);
-	assert_guest_frame(&got, &in);
+	vd_peer_send(t->peer, &in);
+	vd_guest_rx(t->c, &got);
+	vd_assert_guest_frame(&got, &in);
 
 	assert_sent_sigbus_kills(t, true);
 	t->passed = true;
@@ -135,10 +130,10 @@ static void test_guest_fault_caught_sent_one_not(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_kill_bus_ends_daemon, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_guest_fault_caught_sent_one_not, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill_bus_ends_daemon, vd_fixture_setup, vd_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_guest_fault_caught_sent_one_not, vd_fixture_setup, vd_fixture_teardown),
 	};
 
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,33 @@
  * and STOP closes the controller ("C").
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #include <pthread.h>
 #include <sys/ioctl.h>
@@ -66,7 +92,7 @@ static void *adapter_main(void *arg)
  */
 static bool adapter_saw_after(struct adapter *a, const char *after, const char *s, int wait_ms)
 {
-	uint64_t end = now_ms() + (uint64_t)wait_ms;
+	uint64_t end = vd_now_ms() + (uint64_t)wait_ms;
 
 	for (;;) {
 		const char *from;
@@ -78,15 +104,15 @@ static bool adapter_saw_after(struct adapter *a, const char *after, const char *
 		pthread_mutex_unlock(&a->lock);
 		if (found)
 			return true;
-		if (now_ms() >= end)
+		if (vd_now_ms() >= end)
 			return false;
-		sleep_ms(5);
+		vd_sleep_ms(5);
 	}
 }
 
 static bool adapter_saw(struct adapter *a, const char *s)
 {
-	return adapter_saw_after(a, NULL, s, WAIT_MS);
+	return adapter_saw_after(a, NULL, s, VD_WAIT_MS);
 }
 
 /* An slcan interface on a new pty; skips when the rig's kernel has no slcan. */
@@ -135,7 +161,7 @@ static void test_slcan_bitrate_link_and_frames(void **state)
 	struct vd d;
 
 	(void)state;
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	adapter_open(&a);
 	vd_init(&d);
 	vd_start(&d, a.ifname, a.ifname, "--link-up", "--bitrate=500k", NULL);
@@ -144,19 +170,19 @@ static void test_slcan_bitrate_link_and_frames(void **state)
 	/* Nothing is set before the guest's START. */
 	assert_false(adapter_saw_after(&a, NULL, "S6\r", 0));
 
-	c = guest_open(&d, NO_LATE_ACK);
+	c = vd_guest_open(&d, VD_NO_LATE_ACK);
 	/* The bit rate as libsocketcan set it, then the controller opened. */
 	if (!adapter_saw(&a, "S6\rO\r")) {
 		vd_print_log(&d);
 		fail_msg("the adapter saw \"%s\", want S6 then O", a.seen);
 	}
-	assert_int_equal(sh("ip -details link show %s | grep -q 'bitrate 500000'", a.ifname), 0);
-	assert_int_equal(sh("ip link show %s | grep -q ',UP'", a.ifname), 0);
+	assert_int_equal(vd_sh("ip -details link show %s | grep -q 'bitrate 500000'", a.ifname), 0);
+	assert_int_equal(vd_sh("ip link show %s | grep -q ',UP'", a.ifname), 0);
 
 	/* Guest -> adapter: the frame in the serial-line protocol. */
 	out.data[0] = 0xab;
 	out.data[1] = 0xcd;
-	assert_int_equal(gdrv_tx_sync(c, &out, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_tx_sync(c, &out, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	snprintf(out_text, sizeof(out_text), "t%03X%u%02X%02X\r", out.id, out.len, out.data[0],
 		 out.data[1]);
 	if (!adapter_saw(&a, out_text))
@@ -166,14 +192,14 @@ static void test_slcan_bitrate_link_and_frames(void **state)
 	want.data[0] = 0x5a;
 	want.data[1] = 0xa5;
 	assert_int_equal(write(a.master, "t32125AA5\r", 10), 10);
-	guest_rx(c, &got);
-	assert_guest_frame(&got, &want);
+	vd_guest_rx(c, &got);
+	vd_assert_guest_frame(&got, &want);
 
 	/* STOP closes the controller and takes the link down. */
-	assert_int_equal(gdrv_stop(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	if (!adapter_saw_after(&a, out_text, "C\r", WAIT_MS))
+	assert_int_equal(gdrv_stop(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	if (!adapter_saw_after(&a, out_text, "C\r", VD_WAIT_MS))
 		fail_msg("the adapter saw \"%s\", want a C after the frame", a.seen);
-	assert_int_not_equal(sh("ip link show %s | grep -q ',UP'", a.ifname), 0);
+	assert_int_not_equal(vd_sh("ip link show %s | grep -q ',UP'", a.ifname), 0);
 
 	gdrv_close(c);
 	vd_stop(&d);

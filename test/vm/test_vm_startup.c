@@ -11,16 +11,41 @@
  *   first one's socket for another process's.
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #include <sys/un.h>
 
 /* The daemon must exit by itself (a start-up error): its status; the log on failure. */
 static int vd_exit_status(struct vd *d)
 {
-	if (!vd_wait_exit(d, WAIT_MS)) {
+	if (!vd_wait_exit(d, VD_WAIT_MS)) {
 		kill(d->pid, SIGKILL);
-		vd_wait_exit(d, WAIT_MS);
+		vd_wait_exit(d, VD_WAIT_MS);
 		vd_print_log(d);
 		fail_msg("the daemon did not exit: it started serving");
 	}
@@ -92,6 +117,6 @@ int main(void)
 	    cmocka_unit_test(test_path_two_spellings),
 	};
 
-	skip_without_vcan();
+	vd_skip_without_vcan();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

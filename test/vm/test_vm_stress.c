@@ -12,7 +12,33 @@
  * hostile device's queues read in one wake-up, from its counters.
  */
 #define _GNU_SOURCE
-#include "test_vm_daemon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+
+#include <cmocka.h>
+
+#include "vd.h"
 
 #include <endian.h>
 #include <pthread.h>
@@ -73,28 +99,28 @@ static bool good_round(struct good *g)
 	uint32_t id = 0x100u + g->idx * 0x100u + (uint32_t)(g->rounds & 0xff);
 	struct cframe f = cf_make(id, 0, 8, (uint8_t)g->rounds), got;
 	struct canfd_frame cf;
-	uint64_t t0 = now_ms(), t1, t2;
+	uint64_t t0 = vd_now_ms(), t1, t2;
 	unsigned int atk = atomic_load(&cur_attack);
 	size_t n;
 	int r;
 
 	memcpy(f.data, &g->rounds, sizeof(g->rounds) < 8 ? sizeof(g->rounds) : 8);
-	r = gdrv_tx_sync(g->c, &f, WAIT_MS);
+	r = gdrv_tx_sync(g->c, &f, VD_WAIT_MS);
 	if (r != VIRTIO_CAN_RESULT_OK)
 		return good_fail(g, "TX completion", r);
-	n = peer_recv(g->peer, &cf, WAIT_MS);
+	n = vd_peer_recv(g->peer, &cf, VD_WAIT_MS);
 	if (n != CAN_MTU || cf.can_id != id || memcmp(cf.data, f.data, 8) != 0)
 		return good_fail(g, "TX frame not on the bus", (long)n);
-	t1 = now_ms();
+	t1 = vd_now_ms();
 	cf.can_id = id + 0x80u;
 	if (write(g->peer, &cf, CAN_MTU) != (ssize_t)CAN_MTU)
 		return good_fail(g, "peer write", errno);
-	r = gdrv_rx(g->c, &got, WAIT_MS);
+	r = gdrv_rx(g->c, &got, VD_WAIT_MS);
 	if (r != 1)
 		return good_fail(g, "RX", r);
 	if (got.id != id + 0x80u || memcmp(got.data, f.data, 8) != 0)
 		return good_fail(g, "RX frame is not the one sent", (long)got.id);
-	t2 = now_ms();
+	t2 = vd_now_ms();
 	if (t1 - t0 > g->worst_ms)
 		g->worst_ms = t1 - t0;
 	if (t2 - t1 > g->worst_ms)
@@ -131,10 +157,10 @@ static struct gdrv *hostile_open(const char *sock, uint16_t queue_size)
 	struct gdrv *c = NULL;
 
 	gdrv_opts_default(&o);
-	o.can_features = NO_LATE_ACK;
+	o.can_features = VD_NO_LATE_ACK;
 	if (queue_size)
 		o.start.queue_size = queue_size;
-	if (gdrv_open(&c, sock, &o, WAIT_MS) < 0)
+	if (gdrv_open(&c, sock, &o, VD_WAIT_MS) < 0)
 		return NULL;
 	return c;
 }
@@ -144,14 +170,14 @@ static void atk_tx_flood(const char *sock, int ms, bool stop_start)
 {
 	struct gdrv *c = hostile_open(sock, 0);
 	struct cframe fr[64];
-	uint64_t end = now_ms() + (uint64_t)ms;
+	uint64_t end = vd_now_ms() + (uint64_t)ms;
 
 	if (!c)
 		return;
-	(void)gdrv_start(c, WAIT_MS);
+	(void)gdrv_start(c, VD_WAIT_MS);
 	for (unsigned int i = 0; i < 64; i++)
 		fr[i] = cf_make(0x200 + i, 0, 8, (uint8_t)i);
-	while (now_ms() < end) {
+	while (vd_now_ms() < end) {
 		int tok;
 		uint8_t res;
 
@@ -170,19 +196,19 @@ static void atk_tx_flood(const char *sock, int ms, bool stop_start)
 static void atk_bus_flood(const char *sock)
 {
 	struct gdrv *c = hostile_open(sock, 0);
-	int peer = peer_open(HOSTILE_IF);
+	int peer = vd_peer_open(HOSTILE_IF);
 	struct cframe f = cf_make(0x300, 0, 8, 3);
 
 	if (c)
-		(void)gdrv_start(c, WAIT_MS);
+		(void)gdrv_start(c, VD_WAIT_MS);
 	for (unsigned int i = 0; i < 4000; i++) {
 		struct canfd_frame cf = {.can_id = f.id, .len = 8};
 
 		if (write(peer, &cf, CAN_MTU) < 0 && errno != ENOBUFS)
 			break;
 	}
-	sleep_ms(200);
-	peer_close(&peer);
+	vd_sleep_ms(200);
+	vd_peer_close(&peer);
 	gdrv_close(c);
 }
 
@@ -198,7 +224,7 @@ static void atk_bad_descriptor(const char *sock)
 	f = gdrv_fe(c);
 	if (fe_ring_add(f, VIRTIO_CAN_QUEUE_TX, &out, 1, NULL, 0, NULL, NULL) == 0)
 		(void)fe_ring_kick(f, VIRTIO_CAN_QUEUE_TX, true);
-	sleep_ms(50);
+	vd_sleep_ms(50);
 	gdrv_close(c);
 }
 
@@ -225,13 +251,13 @@ static void atk_garbage_messages(const char *sock)
 static void atk_kick_storm(const char *sock)
 {
 	struct gdrv *c = hostile_open(sock, 0);
-	uint64_t end = now_ms() + 500;
+	uint64_t end = vd_now_ms() + 500;
 	int kfd;
 
 	if (!c)
 		return;
 	kfd = fe_ring_kick_fd(gdrv_fe(c), VIRTIO_CAN_QUEUE_TX);
-	while (now_ms() < end)
+	while (vd_now_ms() < end)
 		for (unsigned int i = 0; i < 256; i++)
 			(void)eventfd_write(kfd, 1);
 	gdrv_close(c);
@@ -245,7 +271,7 @@ static void atk_memory_vanishes(const char *sock)
 
 	if (!c)
 		return;
-	(void)gdrv_start(c, WAIT_MS);
+	(void)gdrv_start(c, VD_WAIT_MS);
 	fe = gdrv_fe(c);
 	for (unsigned int i = 0; i < fe_nregions(fe); i++)
 		(void)ftruncate(fe_region_fd(fe, i), 0);
@@ -300,7 +326,7 @@ static void atk_long_chains(const char *sock)
 		__atomic_store_n(&avail->idx, htole16((uint16_t)(idx + (num < 2048 ? num : 2048))),
 				 __ATOMIC_RELEASE);
 		(void)eventfd_write(fe_ring_kick_fd(f, VIRTIO_CAN_QUEUE_TX), 1);
-		sleep_ms(100);
+		vd_sleep_ms(100);
 	}
 out:
 	free(out);
@@ -325,7 +351,7 @@ static void atk_huge_memory(const char *sock)
 		return;
 	}
 	fe_start_opts_default(&o);
-	r = fe_connect(f, sock, WAIT_MS);
+	r = fe_connect(f, sock, VD_WAIT_MS);
 	if (r == 0)
 		r = fe_start(f, &o);
 	printf("  (the daemon %s 32 TiB: %s)\n", r == 0 ? "took" : "refused",
@@ -341,7 +367,7 @@ static void atk_vanishing_frontend(const char *sock)
 
 	if (!c)
 		return;
-	(void)gdrv_start(c, WAIT_MS);
+	(void)gdrv_start(c, VD_WAIT_MS);
 	for (unsigned int i = 0; i < 32; i++)
 		fr[i] = cf_make(0x320 + i, 0, 8, (uint8_t)i);
 	(void)gdrv_tx_many(c, fr, 32);
@@ -355,16 +381,16 @@ static void atk_unplug(const char *sock)
 	struct cframe fr[32];
 
 	if (c) {
-		(void)gdrv_start(c, WAIT_MS);
+		(void)gdrv_start(c, VD_WAIT_MS);
 		for (unsigned int i = 0; i < 32; i++)
 			fr[i] = cf_make(0x330 + i, 0, 8, (uint8_t)i);
 		(void)gdrv_tx_many(c, fr, 32);
 	}
-	(void)sh("ip link del dev %s", HOSTILE_IF);
-	sleep_ms(50);
-	(void)sh("ip link add dev %s type vcan && ip link set dev %s mtu 72 up", HOSTILE_IF,
+	(void)vd_sh("ip link del dev %s", HOSTILE_IF);
+	vd_sleep_ms(50);
+	(void)vd_sh("ip link add dev %s type vcan && ip link set dev %s mtu 72 up", HOSTILE_IF,
 		 HOSTILE_IF);
-	sleep_ms(100);
+	vd_sleep_ms(100);
 	gdrv_close(c);
 }
 
@@ -374,17 +400,17 @@ static void atk_mtu_shrink(const char *sock)
 	struct gdrv *c = hostile_open(sock, 0);
 	struct cframe fr[16];
 
-	(void)sh("ip link set dev %s down && ip link set dev %s mtu 16 up", HOSTILE_IF,
+	(void)vd_sh("ip link set dev %s down && ip link set dev %s mtu 16 up", HOSTILE_IF,
 		 HOSTILE_IF);
 	if (c) {
-		(void)gdrv_start(c, WAIT_MS);
+		(void)gdrv_start(c, VD_WAIT_MS);
 		for (unsigned int i = 0; i < 16; i++)
 			fr[i] = cf_make(0x340 + i, CFRAME_FD, 64, (uint8_t)i);
 		(void)gdrv_tx_many(c, fr, 16);
-		sleep_ms(100);
+		vd_sleep_ms(100);
 		gdrv_close(c);
 	}
-	(void)sh("ip link set dev %s down && ip link set dev %s mtu 72 up", HOSTILE_IF,
+	(void)vd_sh("ip link set dev %s down && ip link set dev %s mtu 72 up", HOSTILE_IF,
 		 HOSTILE_IF);
 }
 
@@ -428,16 +454,16 @@ static void assert_hostile_work_bounded(struct vd *d)
 	static char buf[16 << 20];
 	const char *key = "hostile: work: most descriptors read in one wake-up: ";
 	unsigned long long tx, rx, ctrl;
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = vd_now_ms() + VD_WAIT_MS;
 	const char *p = NULL;
 
 	assert_int_equal(kill(d->pid, SIGUSR1), 0);
 	while (!p) {
-		read_file(d->log, buf, sizeof(buf));
-		p = last_str(buf, key);
+		vd_read_file(d->log, buf, sizeof(buf));
+		p = vd_last_str(buf, key);
 		if (!p) {
-			assert_true(now_ms() < end);
-			sleep_ms(10);
+			assert_true(vd_now_ms() < end);
+			vd_sleep_ms(10);
 		}
 	}
 	assert_int_equal(sscanf(p + strlen(key), "tx %llu, rx %llu, control %llu", &tx, &rx, &ctrl),
@@ -470,9 +496,9 @@ static void test_hostile_device_leaves_others_whole(void **state)
 	int peer;
 
 	(void)state;
-	skip_without_vcan();
-	(void)sh("ip link del dev %s 2>/dev/null", HOSTILE_IF);
-	assert_int_equal(sh("ip link add dev %s type vcan && ip link set dev %s mtu 72 up",
+	vd_skip_without_vcan();
+	(void)vd_sh("ip link del dev %s 2>/dev/null", HOSTILE_IF);
+	assert_int_equal(vd_sh("ip link add dev %s type vcan && ip link set dev %s mtu 72 up",
 			    HOSTILE_IF, HOSTILE_IF),
 			 0);
 	vd_init(&d);
@@ -505,25 +531,25 @@ static void test_hostile_device_leaves_others_whole(void **state)
 		memset(&g[i], 0, sizeof(g[i]));
 		g[i].idx = i;
 		g[i].stop = &stop;
-		g[i].peer = peer_open(good_if[i]);
+		g[i].peer = vd_peer_open(good_if[i]);
 		gdrv_opts_default(&o);
-		o.can_features = NO_LATE_ACK;
-		if (gdrv_open(&g[i].c, gsock[i], &o, WAIT_MS) < 0) {
+		o.can_features = VD_NO_LATE_ACK;
+		if (gdrv_open(&g[i].c, gsock[i], &o, VD_WAIT_MS) < 0) {
 			vd_print_log(&d);
 			fail_msg("good device %u does not serve", i);
 		}
-		assert_int_equal(gdrv_start(g[i].c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+		assert_int_equal(gdrv_start(g[i].c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 		assert_int_equal(pthread_create(&g[i].thread, NULL, good_main, &g[i]), 0);
 	}
 
 	for (unsigned int r = 0; r < ROUNDS; r++)
 		for (unsigned int a = 0; a < NATTACKS; a++) {
-			uint64_t t0 = now_ms();
+			uint64_t t0 = vd_now_ms();
 
 			atomic_store(&cur_attack, a);
 			attacks[a].run(hsock);
 			printf("round %u: %-40s %5llu ms\n", r, attacks[a].name,
-			       (unsigned long long)(now_ms() - t0));
+			       (unsigned long long)(vd_now_ms() - t0));
 			fflush(stdout);
 			if (!vd_running(&d)) {
 				vd_print_log(&d);
@@ -564,20 +590,20 @@ static void test_hostile_device_leaves_others_whole(void **state)
 	assert_hostile_work_bounded(&d);
 
 	/* The hostile device itself serves a well-behaved guest afterwards. */
-	peer = peer_open(HOSTILE_IF);
+	peer = vd_peer_open(HOSTILE_IF);
 	h = hostile_open(hsock, 0);
 	assert_non_null(h);
-	assert_int_equal(gdrv_start(h, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	guest_marker_through(h, peer);
-	bus_marker_through(h, peer);
+	assert_int_equal(gdrv_start(h, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_guest_marker_through(h, peer);
+	vd_bus_marker_through(h, peer);
 	gdrv_close(h);
-	peer_close(&peer);
+	vd_peer_close(&peer);
 	for (unsigned int i = 0; i < NGOOD; i++) {
 		gdrv_close(g[i].c);
-		peer_close(&g[i].peer);
+		vd_peer_close(&g[i].peer);
 	}
 	assert_int_equal(kill(d.pid, SIGTERM), 0);
-	assert_true(vd_wait_exit(&d, WAIT_MS));
+	assert_true(vd_wait_exit(&d, VD_WAIT_MS));
 	assert_int_equal(d.status, 0);
 	unlink(hsock);
 	close(stalled_reader);
@@ -585,7 +611,7 @@ static void test_hostile_device_leaves_others_whole(void **state)
 	for (unsigned int i = 0; i < NGOOD; i++)
 		unlink(gsock[i]);
 	vd_cleanup(&d);
-	(void)sh("ip link del dev %s", HOSTILE_IF);
+	(void)vd_sh("ip link del dev %s", HOSTILE_IF);
 }
 
 int main(void)

@@ -1,17 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/*
- * Helpers shared by the real-CAN end-to-end tests (test_vm_daemon*.c): the
- * real daemon binary run with fork/exec (stderr to a log file), a guest
- * driver over a real unix socket and memfd memory (gdrv), and raw AF_CAN
- * sockets as independent peers on the bus. Meant for the VM rig (vcan0 and
- * vcan1 MTU 72, vcan2 MTU 16); the programs exit 77 without CAN.
- *
- * Every wait is bounded: the timeouts only guard against hangs.
- */
-#ifndef TEST_VM_DAEMON_H
-#define TEST_VM_DAEMON_H
-
-#include <dirent.h>
+/* The real daemon under test, a guest driver on it, raw peers on the bus. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -19,9 +8,6 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,28 +18,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/can.h>
 #include <linux/can/error.h>
 #include <linux/can/raw.h>
 
 #include <cmocka.h>
 
-#include "cframe.h"
-#include "guest_driver.h"
-#include "virtio_can.h"
+#include "tfd.h"
+#include "vd.h"
 
 #ifndef VDC_DAEMON_PATH
 #error "VDC_DAEMON_PATH must name the daemon binary"
 #endif
 
-#define WAIT_MS 10000  /* guard against hangs, never a timing assertion */
-#define MARK_ID 0x7ffu /* the marker frame: "everything before it has passed" */
-#define ALL_CAN ~0ull  /* gdrv_opts.can_features: everything offered */
-#define NO_LATE_ACK (~0ull & ~(1ull << VIRTIO_CAN_F_LATE_TX_ACK))
-
-/* ---- small things ------------------------------------------------------- */
-
-static inline uint64_t now_ms(void)
+uint64_t vd_now_ms(void)
 {
 	struct timespec ts;
 
@@ -61,7 +38,7 @@ static inline uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static inline void sleep_ms(unsigned int ms)
+void vd_sleep_ms(unsigned int ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
 
@@ -69,8 +46,7 @@ static inline void sleep_ms(unsigned int ms)
 		;
 }
 
-static inline int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static inline int sh(const char *fmt, ...)
+int vd_sh(const char *fmt, ...)
 {
 	char cmd[512];
 	va_list ap;
@@ -83,8 +59,7 @@ static inline int sh(const char *fmt, ...)
 	return (st != -1 && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
 }
 
-/* Skip (exit 77) where the kernel has no CAN or the rig's interfaces are missing. */
-static inline void skip_without_vcan(void)
+void vd_skip_without_vcan(void)
 {
 	const char *ifs[] = {"vcan0", "vcan1", "vcan2"};
 	int s = socket(AF_CAN, SOCK_RAW | SOCK_CLOEXEC, CAN_RAW);
@@ -103,8 +78,7 @@ static inline void skip_without_vcan(void)
 	}
 }
 
-/* Read a whole (small) file into buf, NUL-terminated; bytes read. */
-static inline size_t read_file(const char *path, char *buf, size_t cap)
+size_t vd_read_file(const char *path, char *buf, size_t cap)
 {
 	size_t len = 0;
 	ssize_t n;
@@ -120,31 +94,7 @@ static inline size_t read_file(const char *path, char *buf, size_t cap)
 	return len;
 }
 
-static inline int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* ---- the daemon under test ---------------------------------------------- */
-
-struct vd {
-	pid_t pid;  /* 0 when not running */
-	int status; /* exit code, or 128 + signal, once reaped */
-	char dir[64];
-	char sock[96];
-	char log[96];
-};
-
-static inline void vd_init(struct vd *d)
+void vd_init(struct vd *d)
 {
 	memset(d, 0, sizeof(*d));
 	snprintf(d->dir, sizeof(d->dir), "/tmp/vdc-e2e.XXXXXX");
@@ -153,19 +103,18 @@ static inline void vd_init(struct vd *d)
 	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
 }
 
-static inline void vd_print_log(const struct vd *d)
+void vd_print_log(const struct vd *d)
 {
 	static char buf[1 << 16];
 
 	if (!d->dir[0])
 		return;
-	read_file(d->log, buf, sizeof(buf));
+	vd_read_file(d->log, buf, sizeof(buf));
 	printf("---- daemon log (%s) ----\n%s---- end of daemon log ----\n", d->log, buf);
 	fflush(stdout);
 }
 
-/* A unix stream socket listening at path, as a service manager makes one. */
-static inline int vd_listen_at(const char *path)
+int vd_listen_at(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -178,15 +127,7 @@ static inline int vd_listen_at(const char *path)
 	return s;
 }
 
-#define VD_FD 3 /* where vd_spawn_with puts an inherited socket in the daemon */
-
-/*
- * Run the daemon (or, with wrapper, wrapper then the daemon) with args
- * (NULL-terminated, without argv[0]); no waiting. pass_fd (if >= 0) becomes
- * fd VD_FD in it, notify (if set) its NOTIFY_SOCKET; nothing else of the
- * test (a frontend's memfds, peers) leaks into it.
- */
-static inline void vd_spawn_with(struct vd *d, const char *const *wrapper, int pass_fd,
+void vd_spawn_with(struct vd *d, const char *const *wrapper, int pass_fd,
 				 const char *notify, const char *const *args)
 {
 	const char *argv[40];
@@ -223,16 +164,14 @@ static inline void vd_spawn_with(struct vd *d, const char *const *wrapper, int p
 	d->status = -1;
 }
 
-/* Run the daemon with argv (NULL-terminated, without argv[0]); no waiting. */
-static inline void vd_spawn(struct vd *d, const char *const *args)
+void vd_spawn(struct vd *d, const char *const *args)
 {
 	vd_spawn_with(d, NULL, -1, NULL, args);
 }
 
-/* Reap the daemon if it exited within timeout_ms: true with d->status set. */
-static inline bool vd_wait_exit(struct vd *d, int timeout_ms)
+bool vd_wait_exit(struct vd *d, int timeout_ms)
 {
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	uint64_t end = vd_now_ms() + (uint64_t)timeout_ms;
 	int st;
 
 	if (!d->pid)
@@ -246,26 +185,22 @@ static inline bool vd_wait_exit(struct vd *d, int timeout_ms)
 			return true;
 		}
 		assert_int_equal(r, 0);
-		if (now_ms() >= end)
+		if (vd_now_ms() >= end)
 			return false;
-		sleep_ms(5);
+		vd_sleep_ms(5);
 	}
 }
 
-static inline bool vd_running(struct vd *d)
+bool vd_running(struct vd *d)
 {
 	return d->pid && !vd_wait_exit(d, 0);
 }
 
-/*
- * Start the daemon on in/out with extra options (NULL-terminated) and wait
- * until its socket exists. Fails the test (log printed) if it exits first.
- */
-static inline void vd_start(struct vd *d, const char *in, const char *out, ...)
+void vd_start(struct vd *d, const char *in, const char *out, ...)
 {
 	const char *args[20] = {"--socket-path", d->sock, "--can-in", in, "--can-out", out, "-v"};
 	unsigned int n = 7;
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = vd_now_ms() + VD_WAIT_MS;
 	struct stat st;
 	va_list ap;
 
@@ -280,37 +215,35 @@ static inline void vd_start(struct vd *d, const char *in, const char *out, ...)
 			vd_print_log(d);
 			fail_msg("the daemon exited (%d) before listening", d->status);
 		}
-		if (now_ms() >= end) {
+		if (vd_now_ms() >= end) {
 			vd_print_log(d);
-			fail_msg("no socket at %s after %d ms", d->sock, WAIT_MS);
+			fail_msg("no socket at %s after %d ms", d->sock, VD_WAIT_MS);
 		}
-		sleep_ms(5);
+		vd_sleep_ms(5);
 	}
 }
 
-/* Run the daemon with args to completion (it must exit by itself): its status. */
-static inline int vd_run_to_exit(struct vd *d, const char *const *args)
+int vd_run_to_exit(struct vd *d, const char *const *args)
 {
 	vd_spawn(d, args);
-	if (!vd_wait_exit(d, WAIT_MS)) {
+	if (!vd_wait_exit(d, VD_WAIT_MS)) {
 		kill(d->pid, SIGKILL);
-		vd_wait_exit(d, WAIT_MS);
+		vd_wait_exit(d, VD_WAIT_MS);
 		vd_print_log(d);
 		fail_msg("the daemon did not exit by itself");
 	}
 	return d->status;
 }
 
-/* SIGTERM; the daemon must exit with 0 and remove its socket. */
-static inline void vd_stop(struct vd *d)
+void vd_stop(struct vd *d)
 {
 	struct stat st;
 
 	assert_true(d->pid > 0);
 	assert_int_equal(kill(d->pid, SIGTERM), 0);
-	if (!vd_wait_exit(d, WAIT_MS)) {
+	if (!vd_wait_exit(d, VD_WAIT_MS)) {
 		vd_print_log(d);
-		fail_msg("the daemon did not exit within %d ms of SIGTERM", WAIT_MS);
+		fail_msg("the daemon did not exit within %d ms of SIGTERM", VD_WAIT_MS);
 	}
 	if (d->status != 0) {
 		vd_print_log(d);
@@ -320,12 +253,11 @@ static inline void vd_stop(struct vd *d)
 	assert_int_equal(errno, ENOENT);
 }
 
-/* Teardown: kill what still runs, remove the files. */
-static inline void vd_cleanup(struct vd *d)
+void vd_cleanup(struct vd *d)
 {
 	if (d->pid) {
 		kill(d->pid, SIGKILL);
-		(void)vd_wait_exit(d, WAIT_MS);
+		(void)vd_wait_exit(d, VD_WAIT_MS);
 	}
 	if (d->dir[0]) {
 		unlink(d->sock);
@@ -335,15 +267,7 @@ static inline void vd_cleanup(struct vd *d)
 	}
 }
 
-/* The counters SIGUSR1 prints. */
-struct vd_stats {
-	unsigned long long tx_ok, tx_rejected, tx_failed, tx_timeout, tx_stopped;
-	unsigned long long rx_delivered, rx_stopped, rx_type, rx_full, rx_small;
-	unsigned long long busoff;
-	unsigned long long rx_kernel; /* ~0 when the daemon does not print it */
-};
-
-static inline unsigned int count_str(const char *s, const char *what)
+unsigned int vd_count_str(const char *s, const char *what)
 {
 	unsigned int n = 0;
 
@@ -354,7 +278,7 @@ static inline unsigned int count_str(const char *s, const char *what)
 	return n;
 }
 
-static inline const char *last_str(const char *s, const char *what)
+const char *vd_last_str(const char *s, const char *what)
 {
 	const char *last = NULL;
 
@@ -365,14 +289,13 @@ static inline const char *last_str(const char *s, const char *what)
 	return last;
 }
 
-/* Parse the last block of counters in buf (a daemon log) into s. */
-static inline void vd_parse_stats(const char *buf, struct vd_stats *s)
+void vd_parse_stats(const char *buf, struct vd_stats *s)
 {
 	const char *tx, *rx, *bo, *kd;
 
-	tx = last_str(buf, "tx: ok ");
-	rx = last_str(buf, "rx: delivered ");
-	bo = last_str(buf, "bus-off events:");
+	tx = vd_last_str(buf, "tx: ok ");
+	rx = vd_last_str(buf, "rx: delivered ");
+	bo = vd_last_str(buf, "bus-off events:");
 	assert_non_null(tx);
 	assert_non_null(rx);
 	assert_non_null(bo);
@@ -390,7 +313,7 @@ static inline void vd_parse_stats(const char *buf, struct vd_stats *s)
 				&s->rx_small),
 			 5);
 	assert_int_equal(sscanf(bo, "bus-off events: %llu", &s->busoff), 1);
-	kd = last_str(buf, "rx: dropped by the kernel (socket buffer full) ");
+	kd = vd_last_str(buf, "rx: dropped by the kernel (socket buffer full) ");
 	s->rx_kernel = ~0ull;
 	if (kd)
 		assert_int_equal(sscanf(kd, "rx: dropped by the kernel (socket buffer full) %llu",
@@ -398,27 +321,26 @@ static inline void vd_parse_stats(const char *buf, struct vd_stats *s)
 				 1);
 }
 
-/* SIGUSR1, wait for the new block of counters in the log, parse it. */
-static inline void vd_stats(struct vd *d, struct vd_stats *s)
+void vd_stats(struct vd *d, struct vd_stats *s)
 {
 	static char buf[1 << 20];
 	const char *bo, *kd;
 	unsigned int before;
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = vd_now_ms() + VD_WAIT_MS;
 
-	read_file(d->log, buf, sizeof(buf));
-	before = count_str(buf, "bus-off events:");
+	vd_read_file(d->log, buf, sizeof(buf));
+	before = vd_count_str(buf, "bus-off events:");
 	assert_int_equal(kill(d->pid, SIGUSR1), 0);
 	for (;;) {
-		sleep_ms(10);
-		read_file(d->log, buf, sizeof(buf));
+		vd_sleep_ms(10);
+		vd_read_file(d->log, buf, sizeof(buf));
 		/* The kernel line comes last; wait for the whole block. */
-		if (count_str(buf, "bus-off events:") > before &&
-		    (bo = last_str(buf, "bus-off events:")) && strchr(bo, '\n') &&
+		if (vd_count_str(buf, "bus-off events:") > before &&
+		    (bo = vd_last_str(buf, "bus-off events:")) && strchr(bo, '\n') &&
 		    (!strstr(buf, "rx: dropped by the kernel") ||
-		     ((kd = last_str(buf, "rx: dropped by the kernel")) > bo && strchr(kd, '\n'))))
+		     ((kd = vd_last_str(buf, "rx: dropped by the kernel")) > bo && strchr(kd, '\n'))))
 			break;
-		if (now_ms() >= end || !vd_running(d)) {
+		if (vd_now_ms() >= end || !vd_running(d)) {
 			vd_print_log(d);
 			fail_msg("no counters in the log after SIGUSR1");
 		}
@@ -426,27 +348,25 @@ static inline void vd_stats(struct vd *d, struct vd_stats *s)
 	vd_parse_stats(buf, s);
 }
 
-static inline bool vd_log_has(const struct vd *d, const char *what)
+bool vd_log_has(const struct vd *d, const char *what)
 {
 	static char buf[1 << 16];
 
-	read_file(d->log, buf, sizeof(buf));
+	vd_read_file(d->log, buf, sizeof(buf));
 	return strstr(buf, what) != NULL;
 }
 
-/* Every frame from the bus the daemon counted as dropped, for whatever reason. */
-static inline unsigned long long vd_rx_drops(const struct vd_stats *s)
+unsigned long long vd_rx_drops(const struct vd_stats *s)
 {
 	return s->rx_stopped + s->rx_type + s->rx_full + s->rx_small + s->rx_kernel;
 }
 
-/* Frames the network stack dropped before any socket (softnet backlog full). */
-static inline unsigned long long softnet_drops(void)
+unsigned long long vd_softnet_drops(void)
 {
 	char buf[8192], *line, *save = NULL;
 	unsigned long long sum = 0;
 
-	if (read_file("/proc/net/softnet_stat", buf, sizeof(buf)) == 0)
+	if (vd_read_file("/proc/net/softnet_stat", buf, sizeof(buf)) == 0)
 		return 0;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		unsigned int processed, dropped;
@@ -457,30 +377,28 @@ static inline unsigned long long softnet_drops(void)
 	return sum;
 }
 
-/* Field of /proc/PID/status in kB (VmRSS ...). */
-static inline long vd_status_kb(const struct vd *d, const char *field)
+long vd_status_kb(const struct vd *d, const char *field)
 {
 	char path[64], buf[4096];
 	const char *p;
 	long v = -1;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)d->pid);
-	assert_true(read_file(path, buf, sizeof(buf)) > 0);
+	assert_true(vd_read_file(path, buf, sizeof(buf)) > 0);
 	p = strstr(buf, field);
 	assert_non_null(p);
 	assert_int_equal(sscanf(p + strlen(field), ": %ld kB", &v), 1);
 	return v;
 }
 
-/* utime + stime of the daemon in clock ticks. */
-static inline unsigned long long vd_cpu_ticks(const struct vd *d)
+unsigned long long vd_cpu_ticks(const struct vd *d)
 {
 	char path[64], buf[1024];
 	unsigned long long ut = 0, st = 0;
 	const char *p;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)d->pid);
-	assert_true(read_file(path, buf, sizeof(buf)) > 0);
+	assert_true(vd_read_file(path, buf, sizeof(buf)) > 0);
 	/* After "(comm)": state is field 3, utime 14, stime 15. */
 	p = strrchr(buf, ')');
 	assert_non_null(p);
@@ -489,18 +407,12 @@ static inline unsigned long long vd_cpu_ticks(const struct vd *d)
 	return ut + st;
 }
 
-static inline int vd_count_fds(const struct vd *d)
+int vd_count_fds(const struct vd *d)
 {
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)d->pid);
-	return count_dir(path);
+	return tfd_count_pid(d->pid);
 }
 
-/* ---- the guest ---------------------------------------------------------- */
-
-/* Open a guest driver on the daemon with can_features, not started. */
-static inline struct gdrv *guest_open_only(const struct vd *d, uint64_t can_features)
+struct gdrv *vd_guest_open_only(const struct vd *d, uint64_t can_features)
 {
 	struct gdrv_opts o;
 	struct gdrv *c = NULL;
@@ -508,7 +420,7 @@ static inline struct gdrv *guest_open_only(const struct vd *d, uint64_t can_feat
 
 	gdrv_opts_default(&o);
 	o.can_features = can_features;
-	r = gdrv_open(&c, d->sock, &o, WAIT_MS);
+	r = gdrv_open(&c, d->sock, &o, VD_WAIT_MS);
 	if (r < 0)
 		vd_print_log(d);
 	assert_int_equal(r, 0);
@@ -516,34 +428,29 @@ static inline struct gdrv *guest_open_only(const struct vd *d, uint64_t can_feat
 	return c;
 }
 
-/* The same, then START. */
-static inline struct gdrv *guest_open(const struct vd *d, uint64_t can_features)
+struct gdrv *vd_guest_open(const struct vd *d, uint64_t can_features)
 {
-	struct gdrv *c = guest_open_only(d, can_features);
+	struct gdrv *c = vd_guest_open_only(d, can_features);
 
-	assert_int_equal(gdrv_start(c, WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(gdrv_start(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	return c;
 }
 
-/* ---- frames ------------------------------------------------------------- */
-
-static inline struct cframe cf_marker(void)
+struct cframe vd_marker(void)
 {
-	struct cframe f = cf_make(MARK_ID, 0, 4, 0);
+	struct cframe f = cf_make(VD_MARK_ID, 0, 4, 0);
 
 	memcpy(f.data, "MARK", 4);
 	return f;
 }
 
-static inline bool cf_is_marker(const struct cframe *f)
+bool vd_is_marker(const struct cframe *f)
 {
-	return f->id == MARK_ID && !(f->flags & (CFRAME_EXT | CFRAME_FD | CFRAME_RTR)) &&
+	return f->id == VD_MARK_ID && !(f->flags & (CFRAME_EXT | CFRAME_FD | CFRAME_RTR)) &&
 	       f->len == 4 && memcmp(f->data, "MARK", 4) == 0;
 }
 
-/* The set of the issue: classic standard and extended, RTR, FD 12 and 64. */
-#define N_SET 5
-static inline void cf_set(struct cframe set[N_SET])
+void vd_frame_set(struct cframe set[VD_N_SET])
 {
 	set[0] = cf_make(0x123, 0, 3, 0x10);
 	set[1] = cf_make(0x1abcdef, CFRAME_EXT, 8, 0x20);
@@ -552,8 +459,7 @@ static inline void cf_set(struct cframe set[N_SET])
 	set[4] = cf_make(0x1fffffff, CFRAME_EXT | CFRAME_FD, 64, 0x40);
 }
 
-/* What the guest received against what was sent (virtio has no BRS/ESI). */
-static inline void assert_guest_frame(const struct cframe *got, const struct cframe *want)
+void vd_assert_guest_frame(const struct cframe *got, const struct cframe *want)
 {
 	const uint8_t kind = CFRAME_EXT | CFRAME_FD | CFRAME_RTR;
 
@@ -564,18 +470,15 @@ static inline void assert_guest_frame(const struct cframe *got, const struct cfr
 		assert_memory_equal(got->data, want->data, want->len);
 }
 
-/* One frame into the guest (the test fails if none comes). */
-static inline void guest_rx(struct gdrv *c, struct cframe *f)
+void vd_guest_rx(struct gdrv *c, struct cframe *f)
 {
-	int r = gdrv_rx(c, f, WAIT_MS);
+	int r = gdrv_rx(c, f, VD_WAIT_MS);
 
 	if (r != 1)
 		fail_msg("guest RX: %d (%s)", r, r < 0 ? strerror(-r) : "?");
 }
 
-/* ---- peers on the bus (raw sockets) ------------------------------------- */
-
-static inline int peer_open(const char *ifname)
+int vd_peer_open(const char *ifname)
 {
 	struct sockaddr_can addr = {.can_family = AF_CAN};
 	int s = socket(AF_CAN, SOCK_RAW | SOCK_CLOEXEC, CAN_RAW);
@@ -592,15 +495,14 @@ static inline int peer_open(const char *ifname)
 	return s;
 }
 
-static inline void peer_close(int *s)
+void vd_peer_close(int *s)
 {
 	if (*s >= 0)
 		close(*s);
 	*s = -1;
 }
 
-/* Write f on the bus as a raw frame (FD with BRS when asked). */
-static inline void peer_send(int s, const struct cframe *f)
+void vd_peer_send(int s, const struct cframe *f)
 {
 	struct canfd_frame cf;
 	size_t size = (f->flags & CFRAME_FD) ? CANFD_MTU : CAN_MTU;
@@ -616,15 +518,14 @@ static inline void peer_send(int s, const struct cframe *f)
 	assert_int_equal(write(s, &cf, size), (ssize_t)size);
 }
 
-static inline void peer_send_marker(int s)
+void vd_peer_send_marker(int s)
 {
-	struct cframe m = cf_marker();
+	struct cframe m = vd_marker();
 
-	peer_send(s, &m);
+	vd_peer_send(s, &m);
 }
 
-/* An error frame as a controller would report it (vcan passes it on). */
-static inline void peer_send_error(int s, uint32_t err_class)
+void vd_peer_send_error(int s, uint32_t err_class)
 {
 	struct can_frame cf;
 
@@ -634,8 +535,7 @@ static inline void peer_send_error(int s, uint32_t err_class)
 	assert_int_equal(write(s, &cf, sizeof(cf)), (ssize_t)sizeof(cf));
 }
 
-/* One frame from a peer socket: its size, or 0 when none came in time. */
-static inline size_t peer_recv(int s, struct canfd_frame *cf, int timeout_ms)
+size_t vd_peer_recv(int s, struct canfd_frame *cf, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = s, .events = POLLIN};
 
@@ -654,14 +554,10 @@ static inline size_t peer_recv(int s, struct canfd_frame *cf, int timeout_ms)
 	return 0;
 }
 
-/*
- * The next frame on the bus is f, as the guest sent it: FD frames carry BRS
- * (the daemon's documented policy) and never ESI.
- */
-static inline void assert_bus_frame(int s, const struct cframe *f)
+void vd_assert_bus_frame(int s, const struct cframe *f)
 {
 	struct canfd_frame cf;
-	size_t n = peer_recv(s, &cf, WAIT_MS);
+	size_t n = vd_peer_recv(s, &cf, VD_WAIT_MS);
 	uint32_t want_id = f->id | ((f->flags & CFRAME_EXT) ? CAN_EFF_FLAG : 0) |
 			   ((f->flags & CFRAME_RTR) ? CAN_RTR_FLAG : 0);
 
@@ -676,8 +572,7 @@ static inline void assert_bus_frame(int s, const struct cframe *f)
 		assert_memory_equal(cf.data, f->data, f->len);
 }
 
-/* Nothing (more) on a peer socket right now. */
-static inline void assert_bus_quiet(int s)
+void vd_assert_bus_quiet(int s)
 {
 	struct canfd_frame cf;
 	ssize_t n = recv(s, &cf, sizeof(cf), MSG_DONTWAIT);
@@ -688,31 +583,62 @@ static inline void assert_bus_quiet(int s)
 	assert_true(errno == EAGAIN || errno == ENETDOWN);
 }
 
-/* The guest sends the marker (OK); the peer sees it next. Everything sent
- * before it has then passed the daemon. */
-static inline void guest_marker_through(struct gdrv *c, int peer)
+void vd_guest_marker_through(struct gdrv *c, int peer)
 {
-	struct cframe m = cf_marker();
+	struct cframe m = vd_marker();
 
-	assert_int_equal(gdrv_tx_sync(c, &m, WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	assert_bus_frame(peer, &m);
+	assert_int_equal(gdrv_tx_sync(c, &m, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	vd_assert_bus_frame(peer, &m);
 }
 
-/* A peer sends the marker; the guest's next frame is that marker. */
-static inline void bus_marker_through(struct gdrv *c, int peer)
+void vd_bus_marker_through(struct gdrv *c, int peer)
 {
 	struct cframe got;
 
-	peer_send_marker(peer);
-	guest_rx(c, &got);
-	if (!cf_is_marker(&got))
+	vd_peer_send_marker(peer);
+	vd_guest_rx(c, &got);
+	if (!vd_is_marker(&got))
 		fail_msg("guest got frame %#x (flags %#x, len %u) before the marker", got.id,
 			 got.flags, got.len);
 }
 
-static inline void link_set(const char *ifname, bool up)
+void vd_link_set(const char *ifname, bool up)
 {
-	assert_int_equal(sh("ip link set dev %s %s", ifname, up ? "up" : "down"), 0);
+	assert_int_equal(vd_sh("ip link set dev %s %s", ifname, up ? "up" : "down"), 0);
 }
 
-#endif
+int vd_fixture_setup(void **state)
+{
+	struct vd_fixture *t = calloc(1, sizeof(*t));
+
+	assert_non_null(t);
+	vd_init(&t->d);
+	t->peer = -1;
+	*state = t;
+	return 0;
+}
+
+int vd_fixture_teardown(void **state)
+{
+	struct vd_fixture *t = *state;
+
+	if (t->child > 0) {
+		kill(t->child, SIGKILL);
+		waitpid(t->child, NULL, 0);
+	}
+	gdrv_close(t->c);
+	vd_peer_close(&t->peer);
+	if (!t->passed || getenv("VDC_E2E_LOG"))
+		vd_print_log(&t->d);
+	vd_cleanup(&t->d);
+	free(t);
+	return 0;
+}
+
+void vd_fixture_serve(struct vd_fixture *t, const char *in, const char *out,
+		      uint64_t can_features)
+{
+	vd_start(&t->d, in, out, NULL);
+	t->peer = vd_peer_open(in);
+	t->c = vd_guest_open(&t->d, can_features);
+}

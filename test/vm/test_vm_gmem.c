@@ -3,9 +3,8 @@
  * Guest memory backed by huge pages (QEMU's -mem-path on hugetlbfs, or a
  * hugetlb memfd): hugetlbfs maps whole huge pages only, so a region smaller
  * than one must still map, with its length rounded up. Needs root to
- * reserve huge pages, so it runs in the VM rig (found with
- * scripts/coverage.sh: no host test has huge pages). Exits 77 where no
- * huge page can be had.
+ * reserve huge pages, so it runs in the VM rig (the host tests of guest
+ * memory are test/unit/test_gmem.c). Exits 77 where no huge page can be had.
  */
 #define _GNU_SOURCE
 #include <errno.h>

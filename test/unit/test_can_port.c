@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * The CAN port's contract where no CAN is needed (found with
- * scripts/coverage.sh): the error sentences, every entry point given no
- * port or no frames, and opening on a host that may have no CAN at all.
+ * The CAN port's contract where no CAN is needed: the error sentences,
+ * every entry point given no port or no frames, and opening on a host that
+ * may have no CAN at all.
  * The port against real vcan is test/vm/test_vm_can_port.c.
  */
 #define _GNU_SOURCE

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * The daemon's loop where the other tests do not take it (found with
- * scripts/coverage.sh): loop_init() serving an already connected fd, failing
+ * The daemon's loop: loop_init() serving an already connected fd, failing
  * at each of its steps without leaving anything open, loop_run() with a bad
- * control fd, and the turn statistics the benchmarks switch on.
+ * control fd, and the turn statistics the benchmarks switch on. (The port
+ * fds out of the epoll set during a flooded turn: test_loop_unwatch.c.)
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -750,6 +750,96 @@ static void test_handle_msg_direct(void **state)
 	tb_free(t);
 }
 
+static int fail_get_config(void *opaque, uint32_t off, uint8_t *buf, uint32_t size)
+{
+	struct tb_dev *d = opaque;
+
+	(void)off;
+	(void)size;
+	/* Scribble, so that a backend that used the bytes anyway would show it. */
+	memset(buf, 0xee, size);
+	d->config_oob++; /* here: counts the calls */
+	return -EIO;
+}
+
+static int fail_set_config(void *opaque, uint32_t off, const uint8_t *buf, uint32_t size)
+{
+	struct tb_dev *d = opaque;
+
+	(void)off;
+	(void)buf;
+	(void)size;
+	d->set_config_calls++;
+	return -EINVAL;
+}
+
+static const struct vu_device_ops failing_config_ops = {
+    .set_features = tb_set_features,
+    .get_config = fail_get_config,
+    .set_config = fail_set_config,
+    .queue_start = tb_queue_start,
+    .queue_stop = tb_queue_stop,
+    .queue_kick = tb_queue_kick,
+    .reset = tb_reset,
+};
+
+/* The spec's way to fail GET_CONFIG is an empty reply; the session goes on. */
+static void test_get_config_device_error(void **state)
+{
+	struct tb *t = tb_new_dev(TB_CONFIG_SIZE, &failing_config_ops);
+	struct vhost_user_config c = {.offset = 0, .size = 4};
+	struct vu_msg r;
+
+	(void)state;
+	tb_set_u64(t, VHOST_USER_SET_PROTOCOL_FEATURES, tb_pf_all());
+	tb_req(t, VHOST_USER_GET_CONFIG, 0, &c, VHOST_USER_CONFIG_HDR_SIZE + 4, NULL, 0);
+	tb_reply(t, VHOST_USER_GET_CONFIG, &r);
+	assert_int_equal(r.hdr.size, 0);
+	assert_int_equal(t->dev.config_oob, 1);
+	tb_no_reply(t);
+	/* Still served. */
+	assert_int_equal(tb_get_u64(t, VHOST_USER_GET_QUEUE_NUM), TB_NUM_QUEUES);
+	tb_free(t);
+}
+
+/* A device refusing a write: a failure ack, the connection kept. */
+static void test_set_config_device_refuses(void **state)
+{
+	struct tb *t = tb_new_dev(TB_CONFIG_SIZE, &failing_config_ops);
+	struct vhost_user_config c = {.offset = 0, .size = 2, .region = {1, 2}};
+
+	(void)state;
+	tb_set_u64(t, VHOST_USER_SET_PROTOCOL_FEATURES, tb_pf_all());
+	assert_int_not_equal(
+	    tb_ack(t, VHOST_USER_SET_CONFIG, &c, VHOST_USER_CONFIG_HDR_SIZE + 2, NULL, 0), 0);
+	assert_int_equal(t->dev.set_config_calls, 1);
+	assert_true(vu_backend_connected(t->b));
+	tb_free(t);
+}
+
+static void test_new_config_size_limit(void **state)
+{
+	struct vu_device vd = {
+	    .name = "limit",
+	    .num_queues = 1,
+	    .max_queue_size = 256,
+	    .config_size = VHOST_USER_MAX_CONFIG_SIZE + 1,
+	    .ops = &tb_ops,
+	};
+	struct vu_backend *b = (struct vu_backend *)&vd; /* must be reset to NULL */
+	int fds = tfd_count();
+
+	(void)state;
+	assert_int_equal(vu_backend_new(&b, &vd), -EINVAL);
+	assert_null(b);
+	assert_int_equal(tfd_count(), fds);
+	vd.config_size = VHOST_USER_MAX_CONFIG_SIZE;
+	assert_int_equal(vu_backend_new(&b, &vd), 0);
+	assert_non_null(b);
+	vu_backend_free(b);
+	assert_int_equal(tfd_count(), fds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -772,6 +862,9 @@ int main(void)
 	    cmocka_unit_test(test_get_config),
 	    cmocka_unit_test(test_set_config),
 	    cmocka_unit_test(test_handle_msg_direct),
+	    cmocka_unit_test(test_get_config_device_error),
+	    cmocka_unit_test(test_set_config_device_refuses),
+	    cmocka_unit_test(test_new_config_size_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

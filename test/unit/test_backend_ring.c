@@ -570,6 +570,23 @@ static void test_kicks_routed(void **state)
 	tb_free(t);
 }
 
+/* A device that states no ring size limit gets the protocol's. */
+static void test_vring_num_default_limit(void **state)
+{
+	struct tb *t = tb_new();
+
+	(void)state;
+	t->vd.max_queue_size = 0;
+	tb_set_u64(t, VHOST_USER_SET_PROTOCOL_FEATURES, tb_pf_all());
+	assert_int_equal(tb_ack_state(t, VHOST_USER_SET_VRING_NUM, 0, VHOST_USER_MAX_QUEUE_SIZE),
+			 0);
+	assert_int_equal(vu_backend_vq(t->b, 0)->num, VHOST_USER_MAX_QUEUE_SIZE);
+	assert_int_not_equal(
+	    tb_ack_state(t, VHOST_USER_SET_VRING_NUM, 0, 2 * VHOST_USER_MAX_QUEUE_SIZE), 0);
+	assert_int_equal(vu_backend_vq(t->b, 0)->num, VHOST_USER_MAX_QUEUE_SIZE);
+	tb_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -585,6 +602,7 @@ int main(void)
 	    cmocka_unit_test(test_reset_owner),
 	    cmocka_unit_test(test_reset_device),
 	    cmocka_unit_test(test_kicks_routed),
+	    cmocka_unit_test(test_vring_num_default_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -817,6 +817,25 @@ static void test_budget_huge_and_failed_map(void **state)
 	close(fd);
 }
 
+static void test_gmem_add_host_null(void **state)
+{
+	struct vhost_user_mem_region r = region(0x1000, 0x1000, 0x7f0000001000ull, 0);
+	static uint8_t backing[0x1000];
+	struct gmem m;
+	uint64_t len = 1;
+
+	(void)state;
+	gmem_init(&m);
+	assert_int_equal(gmem_add_host(&m, &r, NULL), -EINVAL);
+	assert_int_equal(m.nregions, 0);
+	assert_null(gmem_gpa_to_host(&m, 0x1000, &len));
+	/* The same region with memory behind it is accepted. */
+	assert_int_equal(gmem_add_host(&m, &r, backing), 0);
+	len = 1;
+	assert_ptr_equal(gmem_gpa_to_host(&m, 0x1000, &len), backing);
+	gmem_clear(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -839,6 +858,7 @@ int main(void)
 	    cmocka_unit_test(test_budget_shared_total),
 	    cmocka_unit_test(test_budget_replace),
 	    cmocka_unit_test(test_budget_huge_and_failed_map),
+	    cmocka_unit_test(test_gmem_add_host_null),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

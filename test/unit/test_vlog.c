@@ -172,12 +172,26 @@ static void test_limited_lines(void **state)
 	free(out);
 }
 
+static void test_vlog_level_round_trip(void **state)
+{
+	enum vlog_level saved = vlog_get_level();
+
+	(void)state;
+	vlog_set_level(VLOG_DEBUG);
+	assert_int_equal(vlog_get_level(), VLOG_DEBUG);
+	vlog_set_level(VLOG_ERR);
+	assert_int_equal(vlog_get_level(), VLOG_ERR);
+	vlog_set_level(saved);
+	assert_int_equal(vlog_get_level(), saved);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_line_format),	  cmocka_unit_test(test_threshold),
 	    cmocka_unit_test(test_long_line),	  cmocka_unit_test(test_limit_window),
 	    cmocka_unit_test(test_limited_lines),
+	    cmocka_unit_test(test_vlog_level_round_trip),
 	};
 
 	/* cmocka prints to stdout; stderr is ours to capture. */

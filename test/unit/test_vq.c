@@ -1672,6 +1672,45 @@ static void test_iov_through_chain(void **state)
 	assert_memory_equal(back, msg, sizeof(msg));
 }
 
+/* A call counter at its maximum: the guest has a signal pending, not an error. */
+static void test_notify_saturated_call_fd(void **state)
+{
+	const uint64_t full = UINT64_MAX - 1; /* largest value an eventfd holds */
+	struct vq q;
+	uint64_t v = 0;
+	int fd;
+
+	(void)state;
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(fd >= 0);
+	vq_init(&q, 0);
+	q.call_fd = fd;
+	assert_int_equal(vq_notify_force(&q), 0);
+	assert_int_equal(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	assert_int_equal(v, 1);
+	assert_int_equal(write(fd, &full, sizeof(full)), (ssize_t)sizeof(full));
+	assert_int_equal(vq_notify_force(&q), 0);
+	assert_false(q.broken);
+	assert_int_equal(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	assert_int_equal(v, full);
+	close(fd);
+}
+
+/* A call fd that cannot be written: the error is returned, not swallowed. */
+static void test_notify_unwritable_call_fd(void **state)
+{
+	struct vq q;
+	int fd;
+
+	(void)state;
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	vq_init(&q, 0);
+	q.call_fd = fd;
+	assert_int_equal(vq_notify_force(&q), -EBADF);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1747,6 +1786,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_map_alignment_both_spaces, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_indirect_size_limit, setup_mapped, teardown),
 	    cmocka_unit_test_setup_teardown(test_iov_through_chain, setup_mapped, teardown),
+	    cmocka_unit_test(test_notify_saturated_call_fd),
+	    cmocka_unit_test(test_notify_unwritable_call_fd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

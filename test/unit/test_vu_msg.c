@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <linux/sockios.h>
 #include <time.h>
 #include <unistd.h>
@@ -578,6 +580,78 @@ static void test_request_list(void **state)
 	}
 }
 
+static void set_rcvtimeo_ms(int fd, long ms)
+{
+	struct timeval tv = {.tv_sec = 0, .tv_usec = ms * 1000};
+
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+}
+
+/* A peer that stops mid-header: -ETIMEDOUT once the receive timeout expires. */
+static void test_recv_stall_in_header(void **state)
+{
+	struct vhost_user_hdr h = {.request = VHOST_USER_GET_FEATURES, .flags = VHOST_USER_VERSION};
+	struct vu_msg m;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	set_rcvtimeo_ms(sv[1], 50);
+	assert_int_equal(send(sv[0], &h, 5, 0), 5);
+	assert_int_equal(vu_msg_recv(sv[1], &m), -ETIMEDOUT);
+	assert_int_equal(m.nfds, 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* Stalled mid-payload with an fd attached: -ETIMEDOUT and the fd is closed. */
+static void test_recv_stall_in_payload(void **state)
+{
+	struct vu_msg out, in;
+	int fds = tfd_count();
+	int sv[2], efd;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	set_rcvtimeo_ms(sv[1], 50);
+	efd = eventfd(0, EFD_CLOEXEC);
+	assert_true(efd >= 0);
+	memset(&out, 0, sizeof(out));
+	out.hdr.request = VHOST_USER_SET_VRING_KICK;
+	out.hdr.flags = VHOST_USER_VERSION;
+	out.hdr.size = 8;
+	out.fds[0] = efd;
+	out.nfds = 1;
+	/* Send the header with the fd and 3 of the 8 payload bytes, by hand. */
+	{
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = {.iov_base = &out, .iov_len = VHOST_USER_HDR_SIZE + 3};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl.buf,
+				    .msg_controllen = sizeof(ctl.buf)};
+		struct cmsghdr *c;
+
+		memset(&ctl, 0, sizeof(ctl));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &efd, sizeof(int));
+		assert_int_equal(sendmsg(sv[0], &mh, 0), (ssize_t)(VHOST_USER_HDR_SIZE + 3));
+	}
+	close(efd);
+	assert_int_equal(vu_msg_recv(sv[1], &in), -ETIMEDOUT);
+	assert_int_equal(in.nfds, 0);
+	close(sv[0]);
+	close(sv[1]);
+	/* The received copy of the eventfd did not leak. */
+	assert_int_equal(tfd_count(), fds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +667,8 @@ int main(void)
 	    cmocka_unit_test(test_send_full_socket),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_request_list),
+	    cmocka_unit_test(test_recv_stall_in_header),
+	    cmocka_unit_test(test_recv_stall_in_payload),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

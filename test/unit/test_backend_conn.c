@@ -628,7 +628,7 @@ static void test_new_out_of_fds(void **state)
  */
 static void test_listen_out_of_fds_keeps_live_socket(void **state)
 {
-	char dir[] = "/tmp/vdc-cov.XXXXXX", path[64];
+	char dir[] = "/tmp/vdc-conn.XXXXXX", path[64];
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct vu_backend *b = NULL;
 	struct stat st, st2;
@@ -688,7 +688,7 @@ static void test_listen_fd_refused(void **state)
  */
 static void test_listen_out_of_fds(void **state)
 {
-	char dir[] = "/tmp/vdc-cov.XXXXXX", path[64];
+	char dir[] = "/tmp/vdc-conn.XXXXXX", path[64];
 	struct vu_backend *b = NULL;
 	struct stat st;
 	int base;

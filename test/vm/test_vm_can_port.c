@@ -2,11 +2,13 @@
 /*
  * The CAN port against real vcan interfaces (run in the VM rig, where
  * vcan0 has MTU 72, vcan1 the default, vcan2 MTU 16). Independent peers:
- * plain raw sockets opened here, and can-utils cansend.
+ * plain raw sockets opened here, and can-utils cansend. Runs as root (the
+ * VM rig): some tests make and remove interfaces of their own.
  * Exits 77 (skipped) where the kernel has no CAN or the interfaces are missing.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -16,12 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <linux/can.h>
+#include <linux/capability.h>
 #include <linux/can/error.h>
 #include <linux/can/raw.h>
 
@@ -29,6 +34,7 @@
 
 #include "can_port.h"
 #include "tfd.h"
+#include "vd.h"
 #include "vhost-user/vlog.h"
 
 #define WAIT_MS 5000 /* a guard against hangs, not a timing assertion */
@@ -75,25 +81,6 @@ static void peer_send_fd(int s, uint32_t can_id, uint8_t len, uint8_t flags, con
 	cf.flags = flags;
 	memcpy(cf.data, data, len);
 	assert_int_equal(write(s, &cf, sizeof(cf)), (ssize_t)sizeof(cf));
-}
-
-/* One frame from a peer socket: its size, or 0 when none came in time. */
-static size_t peer_recv(int s, struct canfd_frame *cf, int timeout_ms)
-{
-	struct pollfd pfd = {.fd = s, .events = POLLIN};
-	ssize_t n;
-
-	/* A link that went down leaves ENETDOWN to read once: skip it. */
-	for (int tries = 0; tries < 3; tries++) {
-		if (poll(&pfd, 1, timeout_ms) <= 0)
-			return 0;
-		n = recv(s, cf, sizeof(*cf), MSG_DONTWAIT);
-		if (n > 0)
-			return (size_t)n;
-		if (n < 0 && errno != ENETDOWN)
-			return 0;
-	}
-	return 0;
 }
 
 /* Nothing (more) queued on a peer socket. */
@@ -169,20 +156,6 @@ static struct can_port *port_open(const char *in, const char *out, bool link_ctl
 	return p;
 }
 
-static struct cframe cf_make(uint32_t id, uint8_t flags, uint8_t len, uint8_t seed)
-{
-	struct cframe f;
-
-	memset(&f, 0, sizeof(f));
-	f.id = id;
-	f.flags = flags;
-	f.len = len;
-	if (!(flags & CFRAME_RTR))
-		for (unsigned int i = 0; i < len && i < CFRAME_MAX_DATA; i++)
-			f.data[i] = (uint8_t)(seed + i * 7);
-	return f;
-}
-
 static bool cframe_equal(const struct cframe *a, const struct cframe *b)
 {
 	return a->id == b->id && a->flags == b->flags && a->len == b->len &&
@@ -192,7 +165,7 @@ static bool cframe_equal(const struct cframe *a, const struct cframe *b)
 static void assert_peer_got(int s, const struct cframe *f)
 {
 	struct canfd_frame cf;
-	size_t n = peer_recv(s, &cf, WAIT_MS);
+	size_t n = vd_peer_recv(s, &cf, WAIT_MS);
 	uint32_t want_id = f->id | ((f->flags & CFRAME_EXT) ? CAN_EFF_FLAG : 0) |
 			   ((f->flags & CFRAME_RTR) ? CAN_RTR_FLAG : 0);
 
@@ -206,20 +179,6 @@ static void assert_peer_got(int s, const struct cframe *f)
 	}
 	if (!(f->flags & CFRAME_RTR))
 		assert_memory_equal(cf.data, f->data, f->len);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return (st != -1 && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
 }
 
 static unsigned int if_flags(const char *ifname)
@@ -506,16 +465,16 @@ static void test_recv_cansend(void **state)
 	unsigned int n;
 
 	(void)state;
-	if (sh("command -v cansend >/dev/null") != 0) {
+	if (vd_sh("command -v cansend >/dev/null") != 0) {
 		printf("SKIPPED: cansend (can-utils) is not installed\n");
 		skip();
 	}
 	p = port_open("vcan0", "vcan0", false);
-	assert_int_equal(sh("cansend vcan0 5A1#11.2233"), 0);
-	assert_int_equal(sh("cansend vcan0 1F334455#1122334455667788"), 0);
-	assert_int_equal(sh("cansend vcan0 123#R7"), 0);
-	assert_int_equal(sh("cansend vcan0 213##3112233445566778899AABBCC"), 0);
-	assert_int_equal(sh("cansend vcan0 7FF#4D41524B"), 0); /* the marker */
+	assert_int_equal(vd_sh("cansend vcan0 5A1#11.2233"), 0);
+	assert_int_equal(vd_sh("cansend vcan0 1F334455#1122334455667788"), 0);
+	assert_int_equal(vd_sh("cansend vcan0 123#R7"), 0);
+	assert_int_equal(vd_sh("cansend vcan0 213##3112233445566778899AABBCC"), 0);
+	assert_int_equal(vd_sh("cansend vcan0 7FF#4D41524B"), 0); /* the marker */
 	n = collect(p, ev, MAX_EV);
 	assert_int_equal(n, 5);
 	for (unsigned int i = 0; i < n; i++)
@@ -793,8 +752,8 @@ static void test_bus_off_unknown_on_vcan(void **state)
 static int tif_setup(void **state)
 {
 	(void)state;
-	(void)sh("ip link del dev " TIF " 2>/dev/null");
-	if (sh("ip link add dev " TIF " type vcan && ip link set dev " TIF " mtu 72 up") != 0)
+	(void)vd_sh("ip link del dev " TIF " 2>/dev/null");
+	if (vd_sh("ip link add dev " TIF " type vcan && ip link set dev " TIF " mtu 72 up") != 0)
 		return -1;
 	return 0;
 }
@@ -802,7 +761,7 @@ static int tif_setup(void **state)
 static int tif_teardown(void **state)
 {
 	(void)state;
-	return sh("ip link del dev " TIF) == 0 ? 0 : -1;
+	return vd_sh("ip link del dev " TIF) == 0 ? 0 : -1;
 }
 
 /* Link down: every frame fails with an errno; after link up they go out. */
@@ -846,10 +805,10 @@ static void test_link_down_up(void **state)
 	p = port_open(TIF, TIF, false);
 	assert_int_equal(can_port_stop(p), 0);
 	assert_true(if_flags(TIF) & IFF_UP);
-	assert_int_equal(sh("ip link set dev " TIF " down"), 0);
+	assert_int_equal(vd_sh("ip link set dev " TIF " down"), 0);
 	assert_int_equal(can_port_start(p), 0);
 	assert_false(if_flags(TIF) & IFF_UP);
-	assert_int_equal(sh("ip link set dev " TIF " up"), 0);
+	assert_int_equal(vd_sh("ip link set dev " TIF " up"), 0);
 	can_port_close(p);
 	assert_int_equal(tfd_count(), before);
 }
@@ -872,7 +831,7 @@ static void test_partial_batch(void **state)
 	(void)state;
 	p = port_open(TIF, TIF, false);
 	assert_true(can_port_fd_capable(p));
-	assert_int_equal(sh("ip link set dev " TIF " down && ip link set dev " TIF
+	assert_int_equal(vd_sh("ip link set dev " TIF " down && ip link set dev " TIF
 			    " mtu 16 && ip link set dev " TIF " up"),
 			 0);
 	peer = peer_open(TIF, false);
@@ -923,6 +882,290 @@ static void test_kernel_drops(void **state)
 	can_port_close(p);
 }
 
+/*
+ * The port's own interfaces COV_OUT and COV_IN, made and removed around each
+ * test: no fd left for a socket, link control without CAP_NET_ADMIN and on
+ * an interface that went away, the kernel's drop count on a separate rx
+ * socket, bus traffic reaching the tx socket while transmit confirmation
+ * is on.
+ */
+#define COV_OUT "vcpt1"
+#define COV_IN "vcpt2"
+
+static int ifs_setup(void **state)
+{
+	(void)state;
+	(void)vd_sh("ip link del dev " COV_OUT " 2>/dev/null; ip link del dev " COV_IN " 2>/dev/null");
+	return vd_sh("ip link add dev " COV_OUT " type vcan && ip link set dev " COV_OUT
+		   " mtu 72 up && "
+		   "ip link add dev " COV_IN " type vcan && ip link set dev " COV_IN
+		   " mtu 72 up") == 0
+		   ? 0
+		   : -1;
+}
+
+/* A test may have removed an interface itself. */
+static int ifs_teardown(void **state)
+{
+	(void)state;
+	(void)vd_sh("ip link del dev " COV_OUT " 2>/dev/null; ip link del dev " COV_IN " 2>/dev/null");
+	return 0;
+}
+
+static void bus_send(int s, uint32_t id, uint8_t byte)
+{
+	struct can_frame cf;
+
+	memset(&cf, 0, sizeof(cf));
+	cf.can_id = id;
+	cf.len = 1;
+	cf.data[0] = byte;
+	assert_int_equal(write(s, &cf, sizeof(cf)), (ssize_t)sizeof(cf));
+}
+
+static short poll_events(int fd, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	return poll(&pfd, 1, timeout_ms) == 1 ? pfd.revents : 0;
+}
+
+/* No fd left for a socket: the check and the open say so (-EMFILE), not "no CAN". */
+static void test_out_of_fds(void **state)
+{
+	struct can_port_config cfg = {.in_ifname = COV_OUT, .out_ifname = COV_OUT};
+	struct can_port *p = NULL;
+	struct rlimit rl, old;
+	int base = tfd_next();
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl = old;
+	rl.rlim_cur = (rlim_t)base;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_int_equal(can_port_check(COV_OUT, NULL), -EMFILE);
+	assert_int_equal(can_port_open(&p, &cfg), -EMFILE);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_null(p);
+	assert_int_equal(tfd_next(), base);
+	/* With fds again, the same interface checks fine. */
+	assert_int_equal(can_port_check(COV_OUT, NULL), 0);
+}
+
+/* Drop CAP_NET_ADMIN from this process (it stays root otherwise). 0 or -1. */
+static int drop_net_admin(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	const uint32_t bit = 1u << (CAP_NET_ADMIN % 32);
+	const unsigned int word = CAP_NET_ADMIN / 32;
+
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		return -1;
+	data[word].effective &= ~bit;
+	data[word].permitted &= ~bit;
+	data[word].inheritable &= ~bit;
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+/*
+ * Link control without CAP_NET_ADMIN (the port opened with it, then the
+ * process lost it): both ways fail with -EPERM, through libsocketcan and
+ * then the plain ioctl, and the link stays as it was.
+ */
+static void test_link_ctl_not_permitted(void **state)
+{
+	int res[2] = {1, 1}, pfd[2], st;
+	struct can_port *p;
+	pid_t pid;
+
+	(void)state;
+	p = port_open(COV_OUT, COV_OUT, true);
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/*
+		 * No cmocka here: the results go to the parent through the
+		 * pipe. Still root, and exit() rather than _exit(), so that a
+		 * coverage build writes this process's counters too.
+		 */
+		if (drop_net_admin() != 0)
+			exit(2);
+		res[0] = can_port_stop(p);
+		res[1] = can_port_start(p);
+		exit(write(pfd[1], res, sizeof(res)) == (ssize_t)sizeof(res) ? 0 : 3);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], res, sizeof(res)), (ssize_t)sizeof(res));
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(res[0], -EPERM);
+	assert_int_equal(res[1], -EPERM);
+	assert_true((if_flags(COV_OUT) & IFF_UP));
+	/* As root the same port does control the link. */
+	assert_int_equal(can_port_stop(p), 0);
+	assert_false((if_flags(COV_OUT) & IFF_UP));
+	assert_int_equal(can_port_start(p), 0);
+	assert_true((if_flags(COV_OUT) & IFF_UP));
+	can_port_close(p);
+}
+
+/*
+ * The interface is deleted under an open port: the socket's ENODEV makes
+ * the port let go (GONE; no raw fds; sends fail per frame with -ENODEV;
+ * STOP and START are accepted and remembered). Created again, the link fd
+ * reports it: the port binds again (BACK), brings the link up for the
+ * started controller, and frames pass.
+ */
+static void test_iface_gone(void **state)
+{
+	struct can_port_event ev[4];
+	struct can_port_stats st;
+	struct cframe f;
+	struct can_frame cf;
+	struct can_port *p;
+	int fds[2], res[1] = {0}, lfd, n = 0, peer;
+
+	(void)state;
+	p = port_open(COV_OUT, COV_OUT, true);
+	assert_int_equal(can_port_fds(p, fds), 1);
+	lfd = can_port_link_fd(p);
+	assert_true(lfd >= 0);
+	assert_int_equal(vd_sh("ip link del dev " COV_OUT), 0);
+
+	/* An error, not data: what epoll reports to the daemon's loop. */
+	assert_true(poll_events(fds[0], WAIT_MS) & POLLERR);
+	assert_int_equal(can_port_recv(p, fds[0], ev, 4), 1);
+	assert_int_equal(ev[0].type, CAN_PORT_EV_GONE);
+	assert_int_equal(can_port_fds(p, fds), 0);
+	assert_int_equal(can_port_recv(p, fds[0], ev, 4), -EBADF);
+	/* The link events of the deletion say nothing new. */
+	while (tfd_readable(lfd, 200))
+		assert_int_equal(can_port_recv(p, lfd, ev, 4), 0);
+
+	memset(&f, 0, sizeof(f));
+	f.id = 0x321;
+	f.len = 1;
+	assert_int_equal(can_port_send(p, &f, 1, res), 0);
+	assert_int_equal(res[0], -ENODEV);
+	assert_int_equal(can_port_stop(p), 0);
+	assert_int_equal(can_port_start(p), 0);
+
+	/* Plugged back, down: the port binds and brings it up. */
+	assert_int_equal(vd_sh("ip link add dev " COV_OUT " mtu 72 type vcan"), 0);
+	while (n == 0 && tfd_readable(lfd, WAIT_MS))
+		n = can_port_recv(p, lfd, ev, 4);
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].type, CAN_PORT_EV_BACK);
+	assert_int_equal(can_port_fds(p, fds), 1);
+	assert_true((if_flags(COV_OUT) & IFF_UP));
+	peer = peer_open(COV_OUT, false);
+	assert_int_equal(can_port_send(p, &f, 1, res), 0);
+	assert_int_equal(res[0], 0);
+	assert_true(tfd_readable(peer, WAIT_MS));
+	assert_int_equal(read(peer, &cf, sizeof(cf)), (ssize_t)sizeof(cf));
+	assert_int_equal(cf.can_id, 0x321);
+	close(peer);
+	can_port_get_stats(p, &st);
+	assert_int_equal(st.lost, 1);
+	assert_int_equal(st.rebound, 1);
+	can_port_close(p);
+}
+
+/* Read fd until it has nothing more for ms: how many frames came. */
+static unsigned long drain_frames(struct can_port *p, int fd, int ms)
+{
+	struct can_port_event ev[64];
+	unsigned long got = 0;
+	int n;
+
+	while (tfd_readable(fd, ms)) {
+		while ((n = can_port_recv(p, fd, ev, 64)) > 0) {
+			for (int i = 0; i < n; i++)
+				assert_int_equal(ev[i].type, CAN_PORT_EV_FRAME);
+			got += (unsigned long)n;
+		}
+		assert_int_equal(n, 0);
+	}
+	return got;
+}
+
+/*
+ * in != out: a flood on in overflows the rx socket; what the kernel dropped
+ * is counted on that socket, and received + dropped adds up to what was sent.
+ */
+static void test_split_rx_kernel_drops(void **state)
+{
+	enum { FLOOD = 20000 };
+	struct can_port *p;
+	unsigned long got;
+	int peer, fds[2];
+
+	(void)state;
+	p = port_open(COV_IN, COV_OUT, false);
+	assert_int_equal(can_port_fds(p, fds), 2);
+	peer = peer_open(COV_IN, false);
+	for (unsigned int i = 0; i < FLOOD; i++)
+		bus_send(peer, 0x200 + (i & 0xff), (uint8_t)i);
+	got = drain_frames(p, fds[0], 0);
+	/* The drop count arrives with the next frame queued after the drops. */
+	bus_send(peer, 0x7ff, 0);
+	got += drain_frames(p, fds[0], WAIT_MS / 10);
+	printf("split flood: %lu received, %lu dropped by the kernel\n", got,
+	       can_port_kernel_drops(p));
+	assert_true(can_port_kernel_drops(p) > 0);
+	assert_int_equal(got + can_port_kernel_drops(p), FLOOD + 1);
+	/* The tx socket took no bus frames. */
+	assert_false(tfd_readable(fds[1], 0));
+	close(peer);
+	can_port_close(p);
+}
+
+/*
+ * in != out with transmit confirmation: the tx socket then accepts every
+ * frame on out, but another node's frame there is neither an echo nor for
+ * the guest: it is consumed and dropped. Our own frame still comes back as
+ * TX_DONE.
+ */
+static void test_split_tx_confirm_ignores_bus(void **state)
+{
+	struct can_port_event ev[4];
+	struct cframe f;
+	struct can_port *p;
+	int peer, fds[2], res[1] = {1};
+
+	(void)state;
+	p = port_open(COV_IN, COV_OUT, false);
+	assert_int_equal(can_port_fds(p, fds), 2);
+	assert_int_equal(can_port_set_tx_confirm(p, true), 0);
+	peer = peer_open(COV_OUT, false);
+
+	bus_send(peer, 0x155, 0x55);
+	assert_true(tfd_readable(fds[1], WAIT_MS));
+	assert_int_equal(can_port_recv(p, fds[1], ev, 4), 0);
+	assert_false(tfd_readable(fds[1], 0));
+	assert_false(tfd_readable(fds[0], 0));
+
+	memset(&f, 0, sizeof(f));
+	f.id = 0x156;
+	f.len = 2;
+	f.data[0] = 0xab;
+	f.data[1] = 0xcd;
+	assert_int_equal(can_port_send(p, &f, 1, res), 0);
+	assert_int_equal(res[0], 0);
+	assert_true(tfd_readable(fds[1], WAIT_MS));
+	assert_int_equal(can_port_recv(p, fds[1], ev, 4), 1);
+	assert_int_equal(ev[0].type, CAN_PORT_EV_TX_DONE);
+	assert_int_equal(ev[0].frame.id, 0x156);
+	assert_int_equal(ev[0].frame.len, 2);
+	assert_memory_equal(ev[0].frame.data, f.data, 2);
+	close(peer);
+	can_port_close(p);
+}
+
 static bool rig_ready(void)
 {
 	bool fd0 = false, fd2 = true;
@@ -962,6 +1205,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_link_down_up, tif_setup, tif_teardown),
 	    cmocka_unit_test_setup_teardown(test_partial_batch, tif_setup, tif_teardown),
 	    cmocka_unit_test_setup_teardown(test_kernel_drops, tif_setup, tif_teardown),
+	    cmocka_unit_test_setup_teardown(test_out_of_fds, ifs_setup, ifs_teardown),
+	    cmocka_unit_test_setup_teardown(test_link_ctl_not_permitted, ifs_setup, ifs_teardown),
+	    cmocka_unit_test_setup_teardown(test_iface_gone, ifs_setup, ifs_teardown),
+	    cmocka_unit_test_setup_teardown(test_split_rx_kernel_drops, ifs_setup, ifs_teardown),
+	    cmocka_unit_test_setup_teardown(test_split_tx_confirm_ignores_bus, ifs_setup,
+					    ifs_teardown),
 	};
 
 	if (!rig_ready())

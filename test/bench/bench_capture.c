@@ -74,7 +74,6 @@ static double rx_rate(bool cap, double secs)
 	char path[160], arg[200];
 	struct bench_flood w;
 	struct gdrv *c;
-	struct cframe f;
 	unsigned long long n = 0;
 	struct vd d;
 	double t;
@@ -85,12 +84,7 @@ static double rx_rate(bool cap, double secs)
 	vd_start(&d, "vcan0", "vcan0", cap ? arg : "-v", NULL);
 	c = vd_guest_open(&d, VD_NO_LATE_ACK);
 	bench_flood_start(&w, "vcan0", false, secs, 0);
-	for (;;) {
-		vd_guest_rx(c, &f);
-		if (vd_is_marker(&f))
-			break;
-		n++;
-	}
+	n = bench_rx_until_marker(c);
 	t = bench_now_s() - w.t_start;
 	bench_flood_join(&w);
 	gdrv_close(c);

@@ -48,12 +48,7 @@ static unsigned long long flood(struct gdrv *c)
 	unsigned long long n = 0;
 
 	bench_flood_start(&w, "vcan0", false, 600, FLOOD_FRAMES);
-	for (;;) {
-		vd_guest_rx(c, &f);
-		if (vd_is_marker(&f))
-			break;
-		n++;
-	}
+	n = bench_rx_until_marker(c);
 	bench_flood_join(&w);
 	while (gdrv_rx(c, &f, 300) == 1)
 		;

@@ -94,12 +94,7 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 	c0 = bench_daemon_cpu_s(&d);
 
 	bench_flood_start(&w, "vcan0", fd_frames, secs, 0);
-	for (;;) {
-		vd_guest_rx(c, &f);
-		if (vd_is_marker(&f))
-			break;
-		n++;
-	}
+	n = bench_rx_until_marker(c);
 	t = bench_now_s() - w.t_start;
 	*cpu_us = (bench_daemon_cpu_s(&d) - c0) * 1e6 / (double)n;
 	bench_flood_join(&w);

@@ -214,3 +214,16 @@ long bench_rss_private_kb(const struct vd *d)
 {
 	return vd_status_kb(d, "RssAnon") + vd_status_kb(d, "RssFile");
 }
+
+unsigned long long bench_rx_until_marker(struct gdrv *c)
+{
+	unsigned long long n = 0;
+	struct cframe f;
+
+	for (;;) {
+		vd_guest_rx(c, &f);
+		if (vd_is_marker(&f))
+			return n;
+		n++;
+	}
+}

@@ -92,6 +92,9 @@ void bench_flood_start(struct bench_flood *w, const char *ifname, bool fd, doubl
 
 void bench_flood_join(struct bench_flood *w);
 
+/* Frames the guest receives before the marker (which it then has taken too). */
+unsigned long long bench_rx_until_marker(struct gdrv *c);
+
 /*
  * A guest flooding its Txq for secs: fill the ring, take back every
  * completion there is, again; then wait for the rest. Frames are `fixed`,

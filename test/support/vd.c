@@ -436,6 +436,23 @@ struct gdrv *vd_guest_open(const struct vd *d, uint64_t can_features)
 	return c;
 }
 
+struct gdrv *vd_guest_at(const struct vd *d, const char *path)
+{
+	struct gdrv_opts o;
+	struct gdrv *c = NULL;
+	int r;
+
+	gdrv_opts_default(&o);
+	o.can_features = VD_NO_LATE_ACK;
+	r = gdrv_open(&c, path, &o, VD_WAIT_MS);
+	if (r < 0) {
+		vd_print_log(d);
+		fail_msg("no answer from the device at %s: %s", path, strerror(-r));
+	}
+	assert_int_equal(gdrv_start(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
+	return c;
+}
+
 struct cframe vd_marker(void)
 {
 	struct cframe f = cf_make(VD_MARK_ID, 0, 4, 0);

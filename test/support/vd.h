@@ -145,6 +145,9 @@ struct gdrv *vd_guest_open_only(const struct vd *d, uint64_t can_features);
 /* The same, then START. */
 struct gdrv *vd_guest_open(const struct vd *d, uint64_t can_features);
 
+/* A started guest (LATE_TX_ACK not offered) on the device at path of daemon d. */
+struct gdrv *vd_guest_at(const struct vd *d, const char *path);
+
 /* ---- frames ------------------------------------------------------------- */
 
 /* The marker frame (VD_MARK_ID, "MARK"): everything sent before it has passed. */

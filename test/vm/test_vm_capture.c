@@ -162,24 +162,6 @@ static void wait_listening(struct vd *d, const char *path)
 	}
 }
 
-/* A guest on the device at path, started; fails the test if it gets no answer. */
-static struct gdrv *guest_at(const struct vd *d, const char *path)
-{
-	struct gdrv_opts o;
-	struct gdrv *c = NULL;
-	int r;
-
-	gdrv_opts_default(&o);
-	o.can_features = VD_NO_LATE_ACK;
-	r = gdrv_open(&c, path, &o, VD_WAIT_MS);
-	if (r < 0) {
-		vd_print_log(d);
-		fail_msg("no answer from the device at %s: %s", path, strerror(-r));
-	}
-	assert_int_equal(gdrv_start(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	return c;
-}
-
 /* The daemon must end by itself soon, or at the latest on SIGTERM: its status. */
 static int exits_soon(struct vd *d, int timeout_ms)
 {
@@ -479,7 +461,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	peer1 = vd_peer_open("vcan1");
 	/* For comparison: dev1's frontend start-up with nothing stuck. */
 	t0 = vd_now_ms();
-	c1 = guest_at(&d, sock[1]);
+	c1 = vd_guest_at(&d, sock[1]);
 	t_idle = vd_now_ms() - t0;
 	gdrv_close(c1);
 
@@ -494,7 +476,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 
 	/* dev1 answers a new frontend, sends and receives, while dev0's FIFO is stuck. */
 	t0 = vd_now_ms();
-	c1 = guest_at(&d, sock[1]);
+	c1 = vd_guest_at(&d, sock[1]);
 	t_open = vd_now_ms() - t0;
 	t0 = vd_now_ms();
 	assert_int_equal(gdrv_tx_sync(c1, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
@@ -510,7 +492,7 @@ static void test_capture_stalled_fifo_isolated(void **state)
 	       (unsigned long long)t_open, (unsigned long long)t_idle, (unsigned long long)t_tx,
 	       (unsigned long long)t_rx);
 	/* So does dev0 itself. */
-	c0 = guest_at(&d, sock[0]);
+	c0 = vd_guest_at(&d, sock[0]);
 	assert_int_equal(gdrv_tx_sync(c0, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	vd_assert_bus_frame(peer0, &f);
 

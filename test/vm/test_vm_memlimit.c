@@ -171,23 +171,6 @@ static void frames_pass(struct gdrv *c, int peer, uint32_t id)
 	vd_assert_guest_frame(&got, &in);
 }
 
-static struct gdrv *guest_at(const struct vd *d, const char *path)
-{
-	struct gdrv_opts o;
-	struct gdrv *c = NULL;
-	int r;
-
-	gdrv_opts_default(&o);
-	o.can_features = VD_NO_LATE_ACK;
-	r = gdrv_open(&c, path, &o, VD_WAIT_MS);
-	if (r < 0) {
-		vd_print_log(d);
-		fail_msg("the guest could not open its device: %s", strerror(-r));
-	}
-	assert_int_equal(gdrv_start(c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
-	return c;
-}
-
 /* ADD_MEM_REG (or, without fd, REM_MEM_REG) of size bytes of fd at slot's addresses. */
 static int mem_reg(struct fe *f, uint32_t request, unsigned int slot, uint64_t size, int fd)
 {
@@ -302,11 +285,11 @@ static void test_huge_sparse_table_refused(void **state)
 		 1);
 
 	/* While A holds its share, the other device's ordinary table (8 MiB) maps. */
-	b = guest_at(&d, sock[1]);
+	b = vd_guest_at(&d, sock[1]);
 	frames_pass(b, peer_b, 0x120);
 	/* A's frontend leaves; its device serves the next one. */
 	fe_free(f);
-	a = guest_at(&d, sock[0]);
+	a = vd_guest_at(&d, sock[0]);
 	frames_pass(a, peer_a, 0x130);
 	frames_pass(b, peer_b, 0x140);
 	assert_true(vd_running(&d));
@@ -398,7 +381,7 @@ static void test_limits_hold_and_bytes_return(void **state)
 	fe_free(b);
 	wait_log(&d, "devB: frontend disconnected", 1);
 	peer = vd_peer_open("vcan0");
-	g = guest_at(&d, sock[0]);
+	g = vd_guest_at(&d, sock[0]);
 	frames_pass(g, peer, 0x220);
 	gdrv_close(g);
 	fe_free(c);

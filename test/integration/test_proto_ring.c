@@ -67,15 +67,6 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-static bool all_running(struct vu_backend *b, void *arg)
-{
-	struct testdev_stats st;
-
-	(void)b;
-	testdev_snapshot(arg, &st);
-	return st.running == TESTDEV_NUM_QUEUES;
-}
-
 struct held_want {
 	struct testdev *d;
 	unsigned int n;
@@ -114,7 +105,7 @@ static struct fe *open_session(struct fx *x, bool event_idx, uint64_t extra_feat
 	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	assert_int_equal(fe_start(f, &o), 0);
 	assert_int_equal(fe_ring_event_idx(f, 0), event_idx);
-	assert_int_equal(bthread_wait(x->t, all_running, &x->dev, T_MS), 0);
+	assert_int_equal(bthread_wait(x->t, testdev_all_running, &x->dev, T_MS), 0);
 	return f;
 }
 
@@ -379,7 +370,7 @@ static void test_start_signals(void **state)
 	o.features &= ~FE_F_EVENT_IDX;
 	assert_int_equal(fe_connect(f, bthread_path(x->t), T_MS), 0);
 	assert_int_equal(fe_start(f, &o), 0);
-	assert_int_equal(bthread_wait(x->t, all_running, &x->dev, T_MS), 0);
+	assert_int_equal(bthread_wait(x->t, testdev_all_running, &x->dev, T_MS), 0);
 	for (unsigned int q = 0; q < TESTDEV_NUM_QUEUES; q++)
 		assert_true(fe_ring_wait_call(f, q, 0) >= 1);
 	close_session(x, f, 1);

@@ -59,15 +59,6 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-static bool all_running(struct vu_backend *b, void *arg)
-{
-	struct testdev_stats st;
-
-	(void)b;
-	testdev_snapshot(arg, &st);
-	return st.running == TESTDEV_NUM_QUEUES;
-}
-
 static struct fe *open_session(struct fx *x, const struct fe_start_opts *o)
 {
 	struct fe *f;
@@ -95,7 +86,7 @@ static void full_session(struct fx *x, const struct fe_start_opts *o)
 	uint16_t base;
 
 	assert_int_equal(fe_num_rings(f), TESTDEV_NUM_QUEUES);
-	assert_int_equal(bthread_wait(x->t, all_running, &x->dev, T_MS), 0);
+	assert_int_equal(bthread_wait(x->t, testdev_all_running, &x->dev, T_MS), 0);
 	assert_int_equal(testdev_fe_xform(f, 40, NULL, 16, T_MS), 0);
 	assert_int_equal(fe_stop(f), 0);
 	assert_int_equal(fe_ring_get_base(f, TESTDEV_Q_XFORM, &base), 0);
@@ -188,7 +179,7 @@ static void test_reconnect_again_and_again(void **state)
 		fe_start_opts_default(&o);
 		o.order = i % 2 ? FE_ORDER_QEMU : FE_ORDER_CLOUD_HV;
 		f = open_session(x, &o);
-		assert_int_equal(bthread_wait(x->t, all_running, &x->dev, T_MS), 0);
+		assert_int_equal(bthread_wait(x->t, testdev_all_running, &x->dev, T_MS), 0);
 		assert_int_equal(testdev_fe_xform(f, 5, NULL, 5, T_MS), 0);
 		/* Half of them leave without stopping their rings. */
 		if (i % 2 == 0)

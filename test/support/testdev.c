@@ -343,3 +343,12 @@ out:
 	free(slots);
 	return ret;
 }
+
+bool testdev_all_running(struct vu_backend *b, void *arg)
+{
+	struct testdev_stats st;
+
+	(void)b;
+	testdev_snapshot(arg, &st);
+	return st.running == TESTDEV_NUM_QUEUES;
+}

@@ -64,6 +64,9 @@ void testdev_snapshot(struct testdev *d, struct testdev_stats *out);
 void testdev_release(struct vu_backend *b, void *arg);
 void testdev_config_bump(struct vu_backend *b, void *arg);
 
+/* A bthread_wait predicate (arg: the struct testdev): every queue runs. */
+bool testdev_all_running(struct vu_backend *b, void *arg);
+
 /*
  * Frontend side: move n chains through queue TESTDEV_Q_XFORM of a started
  * session, at most batch (0: 64) in flight, one readable and one writable

@@ -12,20 +12,11 @@
 #include <net/if.h>
 #include <poll.h>
 #include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <linux/can.h>
 #include <linux/capability.h>
 #include <linux/can/error.h>
 #include <linux/can/raw.h>

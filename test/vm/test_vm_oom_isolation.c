@@ -11,39 +11,21 @@
  * unix sockets, real vcan, real cgroup v2 memory limits (VM rig).
  */
 #define _GNU_SOURCE
+#include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <net/if.h>
-#include <poll.h>
 #include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/un.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <linux/can.h>
-#include <linux/can/error.h>
-#include <linux/can/raw.h>
+#include <linux/magic.h>
 
 #include <cmocka.h>
 
 #include "vd.h"
-
-#include <endian.h>
-#include <sys/mount.h>
-#include <sys/vfs.h>
-
-#include <linux/magic.h>
 
 #define CG_ROOT "/sys/fs/cgroup"
 #define CG_LIMIT "64M"

@@ -17,38 +17,22 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <linux/can.h>
-#include <linux/can/error.h>
-#include <linux/can/raw.h>
 
 #include <cmocka.h>
 
 #include "vd.h"
-
-#include <endian.h>
-#include <pthread.h>
-#include <sched.h>
-#include <sys/mman.h>
 
 #define FLOOD_N 100000u
 #define WARMUP_N 5000u

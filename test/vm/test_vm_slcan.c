@@ -15,35 +15,19 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
-#include <linux/can.h>
-#include <linux/can/error.h>
-#include <linux/can/raw.h>
+#include <linux/sockios.h>
 
 #include <cmocka.h>
 
 #include "vd.h"
-
-#include <pthread.h>
-#include <sys/ioctl.h>
-#include <termios.h>
-
-#include <linux/sockios.h>
 
 #ifndef N_SLCAN
 #define N_SLCAN 17 /* the line discipline's number (linux/tty.h) */

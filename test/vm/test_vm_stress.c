@@ -12,41 +12,23 @@
  * hostile device's queues read in one wake-up, from its counters.
  */
 #define _GNU_SOURCE
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
-#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <linux/can.h>
-#include <linux/can/error.h>
-#include <linux/can/raw.h>
+#include <linux/virtio_ring.h>
 
 #include <cmocka.h>
 
 #include "vd.h"
-
-#include <endian.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/eventfd.h>
-
-#include <linux/virtio_ring.h>
-
 #include "vhost-user/vhost_user.h"
 
 #define HOSTILE_IF "vcanst0"

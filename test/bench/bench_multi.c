@@ -167,7 +167,7 @@ static void run(void **state)
 
 	(void)state;
 	if (vd_sh("ip link show vcan3 >/dev/null 2>&1 || "
-	       "{ ip link add dev vcan3 type vcan && ip link set up vcan3; }") != 0)
+		  "{ ip link add dev vcan3 type vcan && ip link set up vcan3; }") != 0)
 		fail_msg("cannot create vcan3");
 	for (int rx = 0; rx <= 1; rx++) {
 		for (unsigned int i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {

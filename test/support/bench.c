@@ -92,8 +92,7 @@ double bench_put_runs(const char *key, const double *v, int n, const char *unit)
 	return m;
 }
 
-double
-bench_put_runsf(const double *v, int n, const char *unit, const char *fmt, ...)
+double bench_put_runsf(const double *v, int n, const char *unit, const char *fmt, ...)
 {
 	char key[96];
 	va_list ap;
@@ -154,8 +153,8 @@ static void *bench_flood_main(void *arg)
 	return NULL;
 }
 
-void bench_flood_start(struct bench_flood *w, const char *ifname, bool fd,
-				     double secs, unsigned long long limit)
+void bench_flood_start(struct bench_flood *w, const char *ifname, bool fd, double secs,
+		       unsigned long long limit)
 {
 	memset(w, 0, sizeof(*w));
 	w->fd = fd;
@@ -174,8 +173,8 @@ void bench_flood_join(struct bench_flood *w)
 		fail_msg("flood writer: %s after %llu frames", strerror(w->err), w->written);
 }
 
-int bench_guest_txflood(struct gdrv *c, bool fd, const struct cframe *fixed,
-				      double secs, struct bench_txflood *out)
+int bench_guest_txflood(struct gdrv *c, bool fd, const struct cframe *fixed, double secs,
+			struct bench_txflood *out)
 {
 	unsigned long long sent = 0;
 	double t0 = bench_now_s();

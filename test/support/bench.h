@@ -44,7 +44,8 @@ double bench_median(const double *v, int n);
 double bench_put_runs(const char *key, const double *v, int n, const char *unit);
 
 /* bench_put_runs under a key given as a printf format. */
-double bench_put_runsf(const double *v, int n, const char *unit, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+double bench_put_runsf(const double *v, int n, const char *unit, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * A benchmark's body runs as one cmocka test, so that a failed check is
@@ -60,7 +61,7 @@ extern char **bench_argv;
                                                                                                    \
 		bench_argc = argc;                                                                 \
 		bench_argv = argv;                                                                 \
-		vd_skip_without_vcan();                                                               \
+		vd_skip_without_vcan();                                                            \
 		return cmocka_run_group_tests_name(#body, t, NULL, NULL);                          \
 	}
 
@@ -87,8 +88,8 @@ struct bench_flood {
 	int stop; /* atomic: the receiver saw a marker */
 };
 
-
-void bench_flood_start(struct bench_flood *w, const char *ifname, bool fd, double secs, unsigned long long limit);
+void bench_flood_start(struct bench_flood *w, const char *ifname, bool fd, double secs,
+		       unsigned long long limit);
 
 void bench_flood_join(struct bench_flood *w);
 
@@ -109,7 +110,8 @@ struct bench_txflood {
 	double t;		    /* when the last completion within secs came */
 };
 
-int bench_guest_txflood(struct gdrv *c, bool fd, const struct cframe *fixed, double secs, struct bench_txflood *out);
+int bench_guest_txflood(struct gdrv *c, bool fd, const struct cframe *fixed, double secs,
+			struct bench_txflood *out);
 
 /* The daemon's RSS without shared memory (guest memory is shared), in kB. */
 long bench_rss_private_kb(const struct vd *d);

@@ -127,8 +127,8 @@ int vd_listen_at(const char *path)
 	return s;
 }
 
-void vd_spawn_with(struct vd *d, const char *const *wrapper, int pass_fd,
-				 const char *notify, const char *const *args)
+void vd_spawn_with(struct vd *d, const char *const *wrapper, int pass_fd, const char *notify,
+		   const char *const *args)
 {
 	const char *argv[40];
 	unsigned int argc = 0;
@@ -338,7 +338,8 @@ void vd_stats(struct vd *d, struct vd_stats *s)
 		if (vd_count_str(buf, "bus-off events:") > before &&
 		    (bo = vd_last_str(buf, "bus-off events:")) && strchr(bo, '\n') &&
 		    (!strstr(buf, "rx: dropped by the kernel") ||
-		     ((kd = vd_last_str(buf, "rx: dropped by the kernel")) > bo && strchr(kd, '\n'))))
+		     ((kd = vd_last_str(buf, "rx: dropped by the kernel")) > bo &&
+		      strchr(kd, '\n'))))
 			break;
 		if (vd_now_ms() >= end || !vd_running(d)) {
 			vd_print_log(d);
@@ -652,8 +653,7 @@ int vd_fixture_teardown(void **state)
 	return 0;
 }
 
-void vd_fixture_serve(struct vd_fixture *t, const char *in, const char *out,
-		      uint64_t can_features)
+void vd_fixture_serve(struct vd_fixture *t, const char *in, const char *out, uint64_t can_features)
 {
 	vd_start(&t->d, in, out, NULL);
 	t->peer = vd_peer_open(in);

@@ -226,7 +226,6 @@ int vd_fixture_teardown(void **state);
  * Start the daemon on in/out (extra options none), open a peer on in and a
  * guest with can_features: the daemon serves.
  */
-void vd_fixture_serve(struct vd_fixture *t, const char *in, const char *out,
-		      uint64_t can_features);
+void vd_fixture_serve(struct vd_fixture *t, const char *in, const char *out, uint64_t can_features);
 
 #endif

@@ -190,8 +190,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_line_format),	  cmocka_unit_test(test_threshold),
 	    cmocka_unit_test(test_long_line),	  cmocka_unit_test(test_limit_window),
-	    cmocka_unit_test(test_limited_lines),
-	    cmocka_unit_test(test_vlog_level_round_trip),
+	    cmocka_unit_test(test_limited_lines), cmocka_unit_test(test_vlog_level_round_trip),
 	};
 
 	/* cmocka prints to stdout; stderr is ours to capture. */

@@ -823,7 +823,7 @@ static void test_partial_batch(void **state)
 	p = port_open(TIF, TIF, false);
 	assert_true(can_port_fd_capable(p));
 	assert_int_equal(vd_sh("ip link set dev " TIF " down && ip link set dev " TIF
-			    " mtu 16 && ip link set dev " TIF " up"),
+			       " mtu 16 && ip link set dev " TIF " up"),
 			 0);
 	peer = peer_open(TIF, false);
 	memset(res, 0x55, sizeof(res));
@@ -886,11 +886,12 @@ static void test_kernel_drops(void **state)
 static int ifs_setup(void **state)
 {
 	(void)state;
-	(void)vd_sh("ip link del dev " COV_OUT " 2>/dev/null; ip link del dev " COV_IN " 2>/dev/null");
+	(void)vd_sh("ip link del dev " COV_OUT " 2>/dev/null; ip link del dev " COV_IN
+		    " 2>/dev/null");
 	return vd_sh("ip link add dev " COV_OUT " type vcan && ip link set dev " COV_OUT
-		   " mtu 72 up && "
-		   "ip link add dev " COV_IN " type vcan && ip link set dev " COV_IN
-		   " mtu 72 up") == 0
+		     " mtu 72 up && "
+		     "ip link add dev " COV_IN " type vcan && ip link set dev " COV_IN
+		     " mtu 72 up") == 0
 		   ? 0
 		   : -1;
 }
@@ -899,7 +900,8 @@ static int ifs_setup(void **state)
 static int ifs_teardown(void **state)
 {
 	(void)state;
-	(void)vd_sh("ip link del dev " COV_OUT " 2>/dev/null; ip link del dev " COV_IN " 2>/dev/null");
+	(void)vd_sh("ip link del dev " COV_OUT " 2>/dev/null; ip link del dev " COV_IN
+		    " 2>/dev/null");
 	return 0;
 }
 

@@ -388,7 +388,8 @@ static void usr1_wait(struct vd *d, const char *name)
 	for (;;) {
 		vd_sleep_ms(10);
 		vd_read_file(d->log, buf, sizeof(buf));
-		if (vd_count_str(buf, key) > before && (p = vd_last_str(buf, key)) && strchr(p, '\n'))
+		if (vd_count_str(buf, key) > before && (p = vd_last_str(buf, key)) &&
+		    strchr(p, '\n'))
 			return;
 		if (vd_now_ms() > end) {
 			vd_print_log(d);

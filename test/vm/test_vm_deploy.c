@@ -236,7 +236,7 @@ static void test_four_devices_one_killed(void **state)
 	(void)state;
 	vd_skip_without_vcan();
 	if (vd_sh("ip link show vcan3 >/dev/null 2>&1 || "
-	       "{ ip link add dev vcan3 type vcan && ip link set up vcan3; }") != 0)
+		  "{ ip link add dev vcan3 type vcan && ip link set up vcan3; }") != 0)
 		fail_msg("cannot create vcan3");
 	vd_init(&d);
 	for (unsigned int k = 0; k < NDEV; k++) {
@@ -295,7 +295,8 @@ static void test_four_devices_one_killed(void **state)
 				int token;
 
 				vd_assert_bus_frame(peer[k], &want);
-				assert_int_equal(gdrv_tx_wait(c[k], VD_WAIT_MS, &token, &result), 1);
+				assert_int_equal(gdrv_tx_wait(c[k], VD_WAIT_MS, &token, &result),
+						 1);
 				assert_int_equal(result, VIRTIO_CAN_RESULT_OK);
 				want.id = frame_id(k, r * BATCH + i, true);
 				vd_guest_rx(c[k], &got);

@@ -44,7 +44,8 @@ static void if_del_quiet(const char *name)
 static void if_add(const char *name, unsigned int mtu)
 {
 	assert_int_equal(
-	    vd_sh("ip link add dev %s mtu %u type vcan && ip link set dev %s up", name, mtu, name), 0);
+	    vd_sh("ip link add dev %s mtu %u type vcan && ip link set dev %s up", name, mtu, name),
+	    0);
 }
 
 static void if_del(const char *name)
@@ -264,7 +265,8 @@ static void tx_fails_while_gone(struct vd_fixture *t)
 	uint64_t t0 = vd_now_ms();
 
 	assert_int_equal(gdrv_tx_sync(t->c, &f, VD_WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
-	printf("TX while unplugged: NOT_OK after %llu ms\n", (unsigned long long)(vd_now_ms() - t0));
+	printf("TX while unplugged: NOT_OK after %llu ms\n",
+	       (unsigned long long)(vd_now_ms() - t0));
 }
 
 /* The connected guest was told: config change, bus-off in the status. */
@@ -378,16 +380,16 @@ static void test_rename_away_and_back(void **state)
 
 	/* A link is renamed only while down. */
 	assert_int_equal(vd_sh("ip link set dev %s down && ip link set dev %s name %s && "
-			    "ip link set dev %s up",
-			    IF_C, IF_C, IF_C_AWAY, IF_C_AWAY),
+			       "ip link set dev %s up",
+			       IF_C, IF_C, IF_C_AWAY, IF_C_AWAY),
 			 0);
 	guest_sees_bus_off(t);
 	wait_log(&t->d, IF_C ": gone", 1);
 	tx_fails_while_gone(t);
 
 	assert_int_equal(vd_sh("ip link set dev %s down && ip link set dev %s name %s && "
-			    "ip link set dev %s up",
-			    IF_C_AWAY, IF_C_AWAY, IF_C, IF_C),
+			       "ip link set dev %s up",
+			       IF_C_AWAY, IF_C_AWAY, IF_C, IF_C),
 			 0);
 	wait_log(&t->d, IF_C ": back", 1);
 	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
@@ -397,14 +399,14 @@ static void test_rename_away_and_back(void **state)
 
 	/* Away again; another adapter takes the name. */
 	assert_int_equal(vd_sh("ip link set dev %s down && ip link set dev %s name %s && "
-			    "ip link set dev %s up",
-			    IF_C, IF_C, IF_C_AWAY, IF_C_AWAY),
+			       "ip link set dev %s up",
+			       IF_C, IF_C, IF_C_AWAY, IF_C_AWAY),
 			 0);
 	guest_sees_bus_off(t);
 	wait_log(&t->d, IF_C ": gone", 2);
 	assert_int_equal(vd_sh("ip link add dev %s type vcan && ip link set dev %s mtu 16 && "
-			    "ip link set dev %s name %s && ip link set dev %s up",
-			    IF_C_OTHER, IF_C_OTHER, IF_C_OTHER, IF_C, IF_C),
+			       "ip link set dev %s name %s && ip link set dev %s up",
+			       IF_C_OTHER, IF_C_OTHER, IF_C_OTHER, IF_C, IF_C),
 			 0);
 	wait_log(&t->d, IF_C ": back", 2);
 	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
@@ -488,8 +490,8 @@ static void test_mtu_shrink_logged(void **state)
 
 	/* vcan changes its MTU only while down. */
 	assert_int_equal(vd_sh("ip link set dev %s down && ip link set dev %s mtu 16 && "
-			    "ip link set dev %s up",
-			    IF_E, IF_E, IF_E),
+			       "ip link set dev %s up",
+			       IF_E, IF_E, IF_E),
 			 0);
 	wait_log(&t->d, IF_E ": MTU is now 16", 1);
 	for (unsigned int i = 0; i < 3; i++)
@@ -503,8 +505,8 @@ static void test_mtu_shrink_logged(void **state)
 	assert_int_equal(ls.vd.busoff, 0);
 
 	assert_int_equal(vd_sh("ip link set dev %s down && ip link set dev %s mtu 72 && "
-			    "ip link set dev %s up",
-			    IF_E, IF_E, IF_E),
+			       "ip link set dev %s up",
+			       IF_E, IF_E, IF_E),
 			 0);
 	wait_log(&t->d, IF_E ": MTU is now 72", 1);
 	assert_int_equal(gdrv_tx_sync(t->c, &fd, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);

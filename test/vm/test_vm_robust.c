@@ -227,8 +227,8 @@ static void sync_guest(struct gdrv *c, int s, struct rx_tally *r, unsigned long 
  * the daemon reports backlog-full drops: that path is counted too, and the
  * backlog ring is filled to the brim.
  */
-static void flood_run(struct vd_fixture *t, unsigned int n, unsigned long long stall_at, struct rx_tally *r,
-		      unsigned long long *sent, struct flood *w)
+static void flood_run(struct vd_fixture *t, unsigned int n, unsigned long long stall_at,
+		      struct rx_tally *r, unsigned long long *sent, struct flood *w)
 {
 	bool stalled = false;
 	struct cframe f;
@@ -623,7 +623,8 @@ static void kill_round(struct vd_fixture *t, struct kill_ctx *k, bool frozen)
 	end = vd_now_ms() + VD_WAIT_MS;
 	for (;;) {
 		vd_stats(&t->d, &s);
-		if (s.rx_delivered + vd_rx_drops(&s) + (vd_softnet_drops() - k->stack0) == k->bus_sent)
+		if (s.rx_delivered + vd_rx_drops(&s) + (vd_softnet_drops() - k->stack0) ==
+		    k->bus_sent)
 			break;
 		if (vd_now_ms() >= end)
 			fail_msg("bus frames: %llu sent, %llu delivered + %llu dropped",
@@ -781,9 +782,12 @@ static void test_sigterm_live_session(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_flood_accounted, vd_fixture_setup, vd_fixture_teardown),
-	    cmocka_unit_test_setup_teardown(test_frontend_killed, vd_fixture_setup, vd_fixture_teardown),
-	    cmocka_unit_test_setup_teardown(test_sigterm_live_session, vd_fixture_setup, vd_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_flood_accounted, vd_fixture_setup,
+					    vd_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_frontend_killed, vd_fixture_setup,
+					    vd_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_sigterm_live_session, vd_fixture_setup,
+					    vd_fixture_teardown),
 	};
 
 	vd_skip_without_vcan();

@@ -110,8 +110,10 @@ static void test_guest_fault_caught_sent_one_not(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_kill_bus_ends_daemon, vd_fixture_setup, vd_fixture_teardown),
-	    cmocka_unit_test_setup_teardown(test_guest_fault_caught_sent_one_not, vd_fixture_setup, vd_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_kill_bus_ends_daemon, vd_fixture_setup,
+					    vd_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_guest_fault_caught_sent_one_not, vd_fixture_setup,
+					    vd_fixture_teardown),
 	};
 
 	vd_skip_without_vcan();

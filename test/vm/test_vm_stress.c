@@ -371,7 +371,7 @@ static void atk_unplug(const char *sock)
 	(void)vd_sh("ip link del dev %s", HOSTILE_IF);
 	vd_sleep_ms(50);
 	(void)vd_sh("ip link add dev %s type vcan && ip link set dev %s mtu 72 up", HOSTILE_IF,
-		 HOSTILE_IF);
+		    HOSTILE_IF);
 	vd_sleep_ms(100);
 	gdrv_close(c);
 }
@@ -383,7 +383,7 @@ static void atk_mtu_shrink(const char *sock)
 	struct cframe fr[16];
 
 	(void)vd_sh("ip link set dev %s down && ip link set dev %s mtu 16 up", HOSTILE_IF,
-		 HOSTILE_IF);
+		    HOSTILE_IF);
 	if (c) {
 		(void)gdrv_start(c, VD_WAIT_MS);
 		for (unsigned int i = 0; i < 16; i++)
@@ -393,7 +393,7 @@ static void atk_mtu_shrink(const char *sock)
 		gdrv_close(c);
 	}
 	(void)vd_sh("ip link set dev %s down && ip link set dev %s mtu 72 up", HOSTILE_IF,
-		 HOSTILE_IF);
+		    HOSTILE_IF);
 }
 
 struct attack {
@@ -481,7 +481,7 @@ static void test_hostile_device_leaves_others_whole(void **state)
 	vd_skip_without_vcan();
 	(void)vd_sh("ip link del dev %s 2>/dev/null", HOSTILE_IF);
 	assert_int_equal(vd_sh("ip link add dev %s type vcan && ip link set dev %s mtu 72 up",
-			    HOSTILE_IF, HOSTILE_IF),
+			       HOSTILE_IF, HOSTILE_IF),
 			 0);
 	vd_init(&d);
 	snprintf(hsock, sizeof(hsock), "%s/hostile.sock", d.dir);

@@ -739,7 +739,7 @@ static void test_handle_msg_direct(void **state)
 	m.nfds = 1;
 	assert_int_equal(vu_backend_handle_msg(t->b, &m), -EPROTO);
 	assert_int_equal(m.nfds, 0);
-	assert_false(tb_fd_open(fd));
+	assert_false(tfd_is_open(fd));
 	assert_int_equal(tfd_count(), c0 - 1);
 	/* A GET replies on the connection. */
 	memset(&m, 0, sizeof(m));

@@ -463,12 +463,6 @@ static TB_UNUSED int tb_count_maps(const char *what)
 	return n;
 }
 
-/* Whether fd is (still) an open file in this process. */
-static TB_UNUSED bool tb_fd_open(int fd)
-{
-	return fcntl(fd, F_GETFD) >= 0;
-}
-
 /* Index of the first log entry (ev, q) at or after from, or -1. */
 static TB_UNUSED int tb_find(const struct tb_dev *d, enum tb_event ev, unsigned int q,
 			     unsigned int from)

@@ -359,7 +359,7 @@ static void test_one_frontend_at_a_time(void **state)
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(vu_backend_attach(b, sv[1]), -EBUSY);
-	assert_false(tb_fd_open(sv[1]));
+	assert_false(tfd_is_open(sv[1]));
 	close(sv[0]);
 
 	/* The first leaves; then the second is served. */

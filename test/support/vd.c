@@ -357,6 +357,27 @@ bool vd_log_has(const struct vd *d, const char *what)
 	return strstr(buf, what) != NULL;
 }
 
+unsigned int vd_log_count(const struct vd *d, const char *what)
+{
+	static char buf[1 << 20];
+
+	vd_read_file(d->log, buf, sizeof(buf));
+	return vd_count_str(buf, what);
+}
+
+void vd_wait_log(const struct vd *d, const char *what, unsigned int n)
+{
+	uint64_t end = vd_now_ms() + VD_WAIT_MS;
+
+	while (vd_log_count(d, what) < n) {
+		if (vd_now_ms() >= end) {
+			vd_print_log(d);
+			fail_msg("'%s' not %u times in the log after %d ms", what, n, VD_WAIT_MS);
+		}
+		vd_sleep_ms(10);
+	}
+}
+
 unsigned long long vd_rx_drops(const struct vd_stats *s)
 {
 	return s->rx_stopped + s->rx_type + s->rx_full + s->rx_small + s->rx_kernel;

@@ -122,6 +122,12 @@ void vd_stats(struct vd *d, struct vd_stats *s);
 /* Whether the daemon's log holds what. */
 bool vd_log_has(const struct vd *d, const char *what);
 
+/* How many times what occurs in the daemon's log (its first MiB). */
+unsigned int vd_log_count(const struct vd *d, const char *what);
+
+/* Wait until the daemon's log holds what at least n times (fails after VD_WAIT_MS). */
+void vd_wait_log(const struct vd *d, const char *what, unsigned int n);
+
 /* Every frame from the bus the daemon counted as dropped, for whatever reason. */
 unsigned long long vd_rx_drops(const struct vd_stats *s);
 

@@ -92,26 +92,6 @@ static int teardown(void **state)
 
 static char logbuf[1 << 20];
 
-static unsigned int log_count(const struct vd *d, const char *what)
-{
-	vd_read_file(d->log, logbuf, sizeof(logbuf));
-	return vd_count_str(logbuf, what);
-}
-
-/* Wait until the log holds what at least n times. */
-static void wait_log(const struct vd *d, const char *what, unsigned int n)
-{
-	uint64_t end = vd_now_ms() + VD_WAIT_MS;
-
-	while (log_count(d, what) < n) {
-		if (vd_now_ms() >= end) {
-			vd_print_log(d);
-			fail_msg("'%s' not %u times in the log after %d ms", what, n, VD_WAIT_MS);
-		}
-		vd_sleep_ms(10);
-	}
-}
-
 struct link_stats {
 	unsigned long lost, rebound, fd_refused;
 	struct vd_stats vd;
@@ -298,11 +278,11 @@ static void test_delete_recreate_same_mtu(void **state)
 	vd_peer_close(&t->peer);
 	delete_under_traffic(t, IF_A);
 	guest_sees_bus_off(t);
-	wait_log(&t->d, IF_A ": gone", 1);
+	vd_wait_log(&t->d, IF_A ": gone", 1);
 	tx_fails_while_gone(t);
 
 	if_add(IF_A, 72);
-	wait_log(&t->d, IF_A ": back", 1);
+	vd_wait_log(&t->d, IF_A ": back", 1);
 	/* Bus-off stays until the guest restarts its controller. */
 	assert_int_equal(gdrv_status(t->c), VIRTIO_CAN_S_CTRL_BUSOFF);
 	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
@@ -317,7 +297,7 @@ static void test_delete_recreate_same_mtu(void **state)
 	assert_int_equal(ls.rebound, 1);
 	assert_int_equal(ls.fd_refused, 0);
 	assert_int_equal(ls.vd.busoff, 1);
-	assert_int_equal(log_count(&t->d, "receive failed"), 0);
+	assert_int_equal(vd_log_count(&t->d, "receive failed"), 0);
 	vd_stop(&t->d);
 	t->passed = true;
 }
@@ -340,13 +320,13 @@ static void test_recreate_smaller_mtu(void **state)
 	vd_peer_close(&t->peer);
 	delete_under_traffic(t, IF_B);
 	guest_sees_bus_off(t);
-	wait_log(&t->d, IF_B ": gone", 1);
+	vd_wait_log(&t->d, IF_B ": gone", 1);
 	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	tx_fails_while_gone(t);
 
 	if_add(IF_B, 16);
-	wait_log(&t->d, IF_B ": back", 1);
-	wait_log(&t->d, IF_B ": back with MTU 16 (classic CAN only)", 1);
+	vd_wait_log(&t->d, IF_B ": back", 1);
+	vd_wait_log(&t->d, IF_B ": back with MTU 16 (classic CAN only)", 1);
 	t->peer = vd_peer_open(IF_B);
 	/* Started while gone: no second START needed. */
 	both_ways(t);
@@ -384,14 +364,14 @@ static void test_rename_away_and_back(void **state)
 			       IF_C, IF_C, IF_C_AWAY, IF_C_AWAY),
 			 0);
 	guest_sees_bus_off(t);
-	wait_log(&t->d, IF_C ": gone", 1);
+	vd_wait_log(&t->d, IF_C ": gone", 1);
 	tx_fails_while_gone(t);
 
 	assert_int_equal(vd_sh("ip link set dev %s down && ip link set dev %s name %s && "
 			       "ip link set dev %s up",
 			       IF_C_AWAY, IF_C_AWAY, IF_C, IF_C),
 			 0);
-	wait_log(&t->d, IF_C ": back", 1);
+	vd_wait_log(&t->d, IF_C ": back", 1);
 	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	vd_peer_close(&t->peer);
 	t->peer = vd_peer_open(IF_C);
@@ -403,12 +383,12 @@ static void test_rename_away_and_back(void **state)
 			       IF_C, IF_C, IF_C_AWAY, IF_C_AWAY),
 			 0);
 	guest_sees_bus_off(t);
-	wait_log(&t->d, IF_C ": gone", 2);
+	vd_wait_log(&t->d, IF_C ": gone", 2);
 	assert_int_equal(vd_sh("ip link add dev %s type vcan && ip link set dev %s mtu 16 && "
 			       "ip link set dev %s name %s && ip link set dev %s up",
 			       IF_C_OTHER, IF_C_OTHER, IF_C_OTHER, IF_C, IF_C),
 			 0);
-	wait_log(&t->d, IF_C ": back", 2);
+	vd_wait_log(&t->d, IF_C ": back", 2);
 	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	vd_peer_close(&t->peer);
 	t->peer = vd_peer_open(IF_C);
@@ -446,12 +426,12 @@ static void test_between_frontends(void **state)
 	vd_peer_close(&t->peer);
 
 	if_del(IF_D);
-	wait_log(&t->d, IF_D ": gone", 1);
+	vd_wait_log(&t->d, IF_D ": gone", 1);
 	t->c = vd_guest_open(&t->d, VD_ALL_CAN); /* START accepted without a bus */
 	assert_int_equal(gdrv_status(t->c), 0);
 	tx_fails_while_gone(t);
 	if_add(IF_D, 72);
-	wait_log(&t->d, IF_D ": back", 1);
+	vd_wait_log(&t->d, IF_D ": back", 1);
 	t->peer = vd_peer_open(IF_D);
 	both_ways(t);
 	gdrv_close(t->c);
@@ -459,9 +439,9 @@ static void test_between_frontends(void **state)
 	vd_peer_close(&t->peer);
 
 	if_del(IF_D);
-	wait_log(&t->d, IF_D ": gone", 2);
+	vd_wait_log(&t->d, IF_D ": gone", 2);
 	if_add(IF_D, 72);
-	wait_log(&t->d, IF_D ": back", 2);
+	vd_wait_log(&t->d, IF_D ": back", 2);
 	t->c = vd_guest_open(&t->d, VD_ALL_CAN);
 	t->peer = vd_peer_open(IF_D);
 	both_ways(t);
@@ -493,12 +473,12 @@ static void test_mtu_shrink_logged(void **state)
 			       "ip link set dev %s up",
 			       IF_E, IF_E, IF_E),
 			 0);
-	wait_log(&t->d, IF_E ": MTU is now 16", 1);
+	vd_wait_log(&t->d, IF_E ": MTU is now 16", 1);
 	for (unsigned int i = 0; i < 3; i++)
 		assert_int_equal(gdrv_tx_sync(t->c, &fd, VD_WAIT_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	vd_guest_marker_through(t->c, t->peer);
 	vd_bus_marker_through(t->c, t->peer);
-	assert_int_equal(log_count(&t->d, IF_E ": MTU is now 16"), 1);
+	assert_int_equal(vd_log_count(&t->d, IF_E ": MTU is now 16"), 1);
 	link_stats(t, &ls);
 	assert_int_equal(ls.fd_refused, 3);
 	assert_int_equal(ls.lost, 0);
@@ -508,10 +488,10 @@ static void test_mtu_shrink_logged(void **state)
 			       "ip link set dev %s up",
 			       IF_E, IF_E, IF_E),
 			 0);
-	wait_log(&t->d, IF_E ": MTU is now 72", 1);
+	vd_wait_log(&t->d, IF_E ": MTU is now 72", 1);
 	assert_int_equal(gdrv_tx_sync(t->c, &fd, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	vd_assert_bus_frame(t->peer, &fd);
-	assert_int_equal(log_count(&t->d, IF_E ": MTU is now 16"), 1);
+	assert_int_equal(vd_log_count(&t->d, IF_E ": MTU is now 16"), 1);
 	vd_stop(&t->d);
 	t->passed = true;
 }
@@ -543,10 +523,10 @@ static void test_split_in_unplugged(void **state)
 	vd_peer_close(&t->peer);
 	if_del(IF_IN);
 	guest_sees_bus_off(t);
-	wait_log(&t->d, IF_IN ": gone", 1);
+	vd_wait_log(&t->d, IF_IN ": gone", 1);
 	tx_fails_while_gone(t);
 	if_add(IF_IN, 72);
-	wait_log(&t->d, "in " IF_IN ", out " IF_OUT ": back", 1);
+	vd_wait_log(&t->d, "in " IF_IN ", out " IF_OUT ": back", 1);
 	assert_int_equal(gdrv_start(t->c, VD_WAIT_MS), VIRTIO_CAN_RESULT_OK);
 	t->peer = vd_peer_open(IF_IN);
 	/* The filter holds on the new socket; LATE_TX_ACK gets its echoes. */

@@ -65,29 +65,6 @@ static void start_devices(struct vd *d, char sock[][128], unsigned int n, const 
 	}
 }
 
-/* Times what occurs in the daemon's log. */
-static unsigned int log_count(const struct vd *d, const char *what)
-{
-	static char buf[1 << 17];
-
-	vd_read_file(d->log, buf, sizeof(buf));
-	return vd_count_str(buf, what);
-}
-
-/* Wait until the log holds what at least n times. */
-static void wait_log(const struct vd *d, const char *what, unsigned int n)
-{
-	uint64_t end = vd_now_ms() + VD_WAIT_MS;
-
-	while (log_count(d, what) < n) {
-		if (vd_now_ms() > end) {
-			vd_print_log(d);
-			fail_msg("the log never had '%s' %u times", what, n);
-		}
-		vd_sleep_ms(10);
-	}
-}
-
 /*
  * A frontend with guest memory as spec (NULL: fe's default), negotiated up
  * to the memory table: REPLY_ACK (every refusal answered) and
@@ -245,11 +222,12 @@ static void test_huge_sparse_table_refused(void **state)
 	r = fe_set(f, VHOST_USER_SET_MEM_TABLE, &t,
 		   (uint32_t)(8 + 7 * sizeof(struct vhost_user_mem_region)), fds, 7);
 	assert_refused(&d, f, r);
-	wait_log(&d,
-		 "devA: SET_MEM_TABLE: refused: a table of 7 regions asks 126 TiB of guest "
-		 "memory; the per-device limit on mapped guest memory is 1 TiB, 0 B of it in use "
-		 "(raise it with --guest-mem-limit, or guest-mem-limit= in its --device)",
-		 1);
+	vd_wait_log(
+	    &d,
+	    "devA: SET_MEM_TABLE: refused: a table of 7 regions asks 126 TiB of guest "
+	    "memory; the per-device limit on mapped guest memory is 1 TiB, 0 B of it in use "
+	    "(raise it with --guest-mem-limit, or guest-mem-limit= in its --device)",
+	    1);
 	for (unsigned int i = 0; i < 7; i++)
 		close(fds[i]);
 
@@ -261,10 +239,11 @@ static void test_huge_sparse_table_refused(void **state)
 	printf("frontend A was given %llu MiB of address space\n",
 	       (unsigned long long)(held / MiB));
 	assert_int_equal(held, 1 * TiB);
-	wait_log(&d,
-		 "devA: ADD_MEM_REG: refused: a region asks 64 TiB of guest memory; the per-device "
-		 "limit on mapped guest memory is 1 TiB, 0 B of it in use",
-		 1);
+	vd_wait_log(
+	    &d,
+	    "devA: ADD_MEM_REG: refused: a region asks 64 TiB of guest memory; the per-device "
+	    "limit on mapped guest memory is 1 TiB, 0 B of it in use",
+	    1);
 
 	/* While A holds its share, the other device's ordinary table (8 MiB) maps. */
 	b = vd_guest_at(&d, sock[1]);
@@ -313,19 +292,20 @@ static void test_limits_hold_and_bytes_return(void **state)
 	c = fe_on(sock[2], &m8);
 	assert_refused(&d, c, fe_set_mem_table(c));
 	fe_free(c);
-	wait_log(&d,
-		 "devC: SET_MEM_TABLE: refused: a table of 1 region asks 8 MiB of guest memory; "
-		 "the per-device limit on mapped guest memory is 4 MiB, 0 B of it in use",
-		 1);
+	vd_wait_log(&d,
+		    "devC: SET_MEM_TABLE: refused: a table of 1 region asks 8 MiB of guest memory; "
+		    "the per-device limit on mapped guest memory is 4 MiB, 0 B of it in use",
+		    1);
 
 	/* --guest-mem-limit: 20 MiB > 16 MiB though the total has room; 16 MiB is fine. */
 	a = fe_on(sock[0], &m20);
 	assert_refused(&d, a, fe_set_mem_table(a));
 	fe_free(a);
-	wait_log(&d,
-		 "devA: SET_MEM_TABLE: refused: a table of 1 region asks 20 MiB of guest memory; "
-		 "the per-device limit on mapped guest memory is 16 MiB",
-		 1);
+	vd_wait_log(
+	    &d,
+	    "devA: SET_MEM_TABLE: refused: a table of 1 region asks 20 MiB of guest memory; "
+	    "the per-device limit on mapped guest memory is 16 MiB",
+	    1);
 	a = fe_on(sock[0], &m16);
 	assert_int_equal(fe_set_mem_table(a), 0);
 
@@ -333,19 +313,20 @@ static void test_limits_hold_and_bytes_return(void **state)
 	b = fe_on(sock[1], &mb);
 	assert_int_equal(fe_add_mem_reg(b, 0), 0);
 	assert_refused(&d, b, fe_add_mem_reg(b, 1));
-	wait_log(&d,
-		 "devB: ADD_MEM_REG: refused: a region asks 8 MiB of guest memory; the "
-		 "per-process limit on mapped guest memory is 24 MiB, 24 MiB of it in use (raise "
-		 "it with --guest-mem-total)",
-		 1);
+	vd_wait_log(
+	    &d,
+	    "devB: ADD_MEM_REG: refused: a region asks 8 MiB of guest memory; the "
+	    "per-process limit on mapped guest memory is 24 MiB, 24 MiB of it in use (raise "
+	    "it with --guest-mem-total)",
+	    1);
 	/* Nor C's 4 MiB, within its own limit. */
 	c = fe_on(sock[2], &m4);
 	assert_refused(&d, c, fe_set_mem_table(c));
-	wait_log(&d, "devC: SET_MEM_TABLE: refused: a table of 1 region asks 4 MiB", 1);
+	vd_wait_log(&d, "devC: SET_MEM_TABLE: refused: a table of 1 region asks 4 MiB", 1);
 
 	/* A leaves: its 16 MiB come back, so B grows to 16 and C maps its 4. */
 	fe_free(a);
-	wait_log(&d, "devA: frontend disconnected", 2);
+	vd_wait_log(&d, "devA: frontend disconnected", 2);
 	assert_int_equal(fe_add_mem_reg(b, 1), 0);
 	assert_int_equal(fe_set_mem_table(c), 0);
 
@@ -354,14 +335,15 @@ static void test_limits_hold_and_bytes_return(void **state)
 	assert_int_equal(fe_add_mem_reg(b, 1), 0);
 	/* ADD_MEM_REG counts against the device too: 16 + 4 > 16 (the total has room). */
 	assert_refused(&d, b, fe_add_mem_reg(b, 2));
-	wait_log(&d,
-		 "devB: ADD_MEM_REG: refused: a region asks 4 MiB of guest memory; the per-device "
-		 "limit on mapped guest memory is 16 MiB, 16 MiB of it in use",
-		 1);
+	vd_wait_log(
+	    &d,
+	    "devB: ADD_MEM_REG: refused: a region asks 4 MiB of guest memory; the per-device "
+	    "limit on mapped guest memory is 16 MiB, 16 MiB of it in use",
+	    1);
 
 	/* B leaves too: A's new guest (8 MiB; 4 + 8 <= 24) maps and passes frames. */
 	fe_free(b);
-	wait_log(&d, "devB: frontend disconnected", 1);
+	vd_wait_log(&d, "devB: frontend disconnected", 1);
 	peer = vd_peer_open("vcan0");
 	g = vd_guest_at(&d, sock[0]);
 	frames_pass(g, peer, 0x220);

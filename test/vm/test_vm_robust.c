@@ -498,14 +498,6 @@ static void print_fds(const struct vd *d)
 	closedir(dp);
 }
 
-static unsigned int log_count(const struct vd *d, const char *what)
-{
-	static char buf[1 << 20];
-
-	vd_read_file(d->log, buf, sizeof(buf));
-	return vd_count_str(buf, what);
-}
-
 /* What one round leaves for the next checks. */
 struct kill_ctx {
 	int fds_idle, fds_session;
@@ -666,7 +658,7 @@ static void test_frontend_killed(void **state)
 	kill_round(t, &k, false);
 	kill_round(t, &k, true);
 	assert_int_equal(t->d.pid, pid0);
-	assert_int_equal(log_count(&t->d, "frontend disconnected"), 2);
+	assert_int_equal(vd_log_count(&t->d, "frontend disconnected"), 2);
 
 	/* The next frontend: START, then both ways, nothing of the old sessions. */
 	vd_stats(&t->d, &s0);

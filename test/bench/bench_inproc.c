@@ -117,32 +117,19 @@ static void run_tx(struct gdrv *c, bool fd, unsigned long n)
 	}
 }
 
-struct inject {
-	struct device *dev;
-	struct cframe f[RX_BATCH];
-	unsigned int n;
-};
-
-static void do_inject(struct vu_backend *b, void *arg)
-{
-	struct inject *in = arg;
-
-	(void)b;
-	device_rx_frames(in->dev, in->f, in->n);
-}
-
 /* Hand the device frames from "the bus" in batches; the guest takes each. */
 static void run_rx(struct bthread *t, struct device *dev, struct gdrv *c, bool fd, unsigned long n)
 {
-	struct inject in = {.dev = dev};
+	struct cframe in[RX_BATCH];
+	unsigned int k;
 	unsigned long got = 0;
 
 	while (got < n) {
-		in.n = (unsigned int)(n - got < RX_BATCH ? n - got : RX_BATCH);
-		for (unsigned int i = 0; i < in.n; i++)
-			in.f[i] = frame(fd, (uint32_t)(got + i));
-		CHECK(bthread_exec(t, do_inject, &in) == 0);
-		for (unsigned int i = 0; i < in.n; i++) {
+		k = (unsigned int)(n - got < RX_BATCH ? n - got : RX_BATCH);
+		for (unsigned int i = 0; i < k; i++)
+			in[i] = frame(fd, (uint32_t)(got + i));
+		CHECK(bthread_device_rx(t, dev, in, k) == 0);
+		for (unsigned int i = 0; i < k; i++) {
 			struct cframe f;
 			int r = gdrv_rx(c, &f, T_MS);
 
@@ -150,10 +137,10 @@ static void run_rx(struct bthread *t, struct device *dev, struct gdrv *c, bool f
 				fprintf(stderr, "bench_inproc: no RX frame (%d) after %lu of %lu\n",
 					r, got, n);
 			CHECK(r == 1);
-			CHECK(f.id == in.f[i].id && f.len == in.f[i].len);
-			CHECK(memcmp(f.data, in.f[i].data, f.len) == 0);
+			CHECK(f.id == in[i].id && f.len == in[i].len);
+			CHECK(memcmp(f.data, in[i].data, f.len) == 0);
 		}
-		got += in.n;
+		got += k;
 	}
 }
 

@@ -251,25 +251,9 @@ static bool pred_stopped(struct vu_backend *b, void *arg)
 	return !device_started(arg);
 }
 
-struct inject {
-	struct device *dev;
-	const struct cframe *f;
-	unsigned int n;
-};
-
-static void do_inject(struct vu_backend *b, void *arg)
-{
-	struct inject *in = arg;
-
-	(void)b;
-	device_rx_frames(in->dev, in->f, in->n);
-}
-
 static void inject(struct rig *x, const struct cframe *f, unsigned int n)
 {
-	struct inject in = {.dev = x->dev, .f = f, .n = n};
-
-	assert_int_equal(bthread_exec(x->bkt, do_inject, &in), 0);
+	assert_int_equal(bthread_device_rx(x->bkt, x->dev, f, n), 0);
 }
 
 /* The frames the port sent, compared with what was asked (BRS/ESI are the device's choice). */

@@ -140,41 +140,27 @@ static void test_tx(void **state)
 	assert_int_equal(gdrv_stop(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
 }
 
-struct inject {
-	struct device *dev;
-	struct cframe f[3];
-};
-
-static void do_inject(struct vu_backend *b, void *arg)
-{
-	struct inject *in = arg;
-
-	(void)b;
-	device_rx_frames(in->dev, in->f, 3);
-}
-
 static void test_rx_and_repost(void **state)
 {
 	struct fx *x = *state;
-	struct inject in = {.dev = x->dev};
-	struct cframe got;
+	struct cframe in[3], got;
 	uint32_t used;
 
-	in.f[0] = (struct cframe){.id = 0x7ff, .len = 8, .data = {1, 2, 3, 4, 5, 6, 7, 8}};
-	in.f[1] = (struct cframe){.id = 0x10, .flags = CFRAME_RTR, .len = 3};
-	in.f[2] = (struct cframe){.id = 0x1fffffff, .flags = CFRAME_EXT | CFRAME_FD, .len = 64};
-	memset(in.f[2].data, 0x5a, 64);
+	in[0] = (struct cframe){.id = 0x7ff, .len = 8, .data = {1, 2, 3, 4, 5, 6, 7, 8}};
+	in[1] = (struct cframe){.id = 0x10, .flags = CFRAME_RTR, .len = 3};
+	in[2] = (struct cframe){.id = 0x1fffffff, .flags = CFRAME_EXT | CFRAME_FD, .len = 64};
+	memset(in[2].data, 0x5a, 64);
 	assert_int_equal(gdrv_start(x->can, T_MS), VIRTIO_CAN_RESULT_OK);
-	assert_int_equal(bthread_exec(x->bkt, do_inject, &in), 0);
+	assert_int_equal(bthread_device_rx(x->bkt, x->dev, in, 3), 0);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(gdrv_rx(x->can, &got, T_MS), 1);
-		assert_int_equal(got.id, in.f[i].id);
-		assert_int_equal(got.flags, in.f[i].flags);
-		assert_int_equal(got.len, in.f[i].len);
+		assert_int_equal(got.id, in[i].id);
+		assert_int_equal(got.flags, in[i].flags);
+		assert_int_equal(got.len, in[i].len);
 		if (!(got.flags & CFRAME_RTR))
-			assert_memory_equal(got.data, in.f[i].data, got.len);
+			assert_memory_equal(got.data, in[i].data, got.len);
 		gdrv_rx_last(x->can, NULL, &used);
-		assert_int_equal(used, VIRTIO_CAN_HDR_SIZE + in.f[i].len);
+		assert_int_equal(used, VIRTIO_CAN_HDR_SIZE + in[i].len);
 		/* Every buffer taken went straight back. */
 		assert_int_equal(gdrv_rx_posted(x->can), 256);
 	}

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bthread.h"
+#include "device.h"
 
 enum { BTHREAD_EV_WAKE = 1, BTHREAD_EV_BACKEND = 2 };
 
@@ -342,4 +343,25 @@ int bthread_error(struct bthread *t)
 	e = t->error;
 	pthread_mutex_unlock(&t->lock);
 	return e;
+}
+
+struct bthread_rx {
+	struct device *dev;
+	const struct cframe *f;
+	unsigned int n;
+};
+
+static void bthread_rx_main(struct vu_backend *b, void *arg)
+{
+	struct bthread_rx *in = arg;
+
+	(void)b;
+	device_rx_frames(in->dev, in->f, in->n);
+}
+
+int bthread_device_rx(struct bthread *t, struct device *dev, const struct cframe *f, unsigned int n)
+{
+	struct bthread_rx in = {.dev = dev, .f = f, .n = n};
+
+	return bthread_exec(t, bthread_rx_main, &in);
 }

@@ -18,6 +18,9 @@
 
 #include "vhost-user/vu_backend.h"
 
+struct cframe;
+struct device;
+
 struct bthread;
 
 /* Create the directory and the backend for dev (must outlive t), listen, start the thread. */
@@ -48,5 +51,12 @@ int bthread_wait_idle(struct bthread *t, unsigned int sessions, int timeout_ms);
 
 /* First error vu_backend_dispatch returned (0 when none): the loop stops on one. */
 int bthread_error(struct bthread *t);
+
+/*
+ * Hand dev n frames from "the bus" (device_rx_frames) in the loop thread,
+ * between two dispatches: 0, or bthread_exec's error.
+ */
+int bthread_device_rx(struct bthread *t, struct device *dev, const struct cframe *f,
+		      unsigned int n);
 
 #endif

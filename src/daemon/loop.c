@@ -7,7 +7,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "virtio_can.h"
 #include "vhost-user/vlog.h"
 
 /*
@@ -530,6 +529,21 @@ out:
 	return ret;
 }
 
+/* "tx: ok 1, rejected 0, ...": one line per direction, from device.h's table. */
+static void loop_print_outcomes(FILE *f, const char *p, const char *sep,
+				const struct device_stats *s)
+{
+	for (unsigned int o = 0; o < DEVICE_OUTCOME_COUNT; o++) {
+		bool tx = device_outcome_is_tx(o);
+		bool last = o + 1 == DEVICE_OUTCOME_COUNT || device_outcome_is_tx(o + 1) != tx;
+
+		if (o == 0 || device_outcome_is_tx(o - 1) != tx)
+			fprintf(f, "%s%s%s: ", p, sep, tx ? "tx" : "rx");
+		fprintf(f, "%s %llu%s", device_outcome_label(o), (unsigned long long)s->outcome[o],
+			last ? "\n" : ", ");
+	}
+}
+
 void loop_print_stats(struct loop *m, FILE *f)
 {
 	for (unsigned int i = 0; i < m->ndevs; i++) {
@@ -538,26 +552,15 @@ void loop_print_stats(struct loop *m, FILE *f)
 		struct device_stats s;
 
 		device_get_stats(m->devs[i].dev, &s);
+		loop_print_outcomes(f, p, sep, &s);
 		fprintf(f,
-			"%s%stx: ok %llu, rejected %llu, failed %llu, ack timeout %llu, stopped "
-			"%llu, denied %llu\n"
-			"%s%srx: delivered %llu, dropped: stopped %llu, type %llu, backlog full "
-			"%llu, buffer too small %llu\n"
 			"%s%sbus-off events: %llu\n"
 			"%s%swork: most descriptors read in one wake-up: tx %llu, rx %llu, "
 			"control %llu\n",
-			p, sep, (unsigned long long)s.tx_ok, (unsigned long long)s.tx_rejected,
-			(unsigned long long)s.tx_failed, (unsigned long long)s.tx_timeout,
-			(unsigned long long)s.tx_stopped, (unsigned long long)s.tx_denied, p, sep,
-			(unsigned long long)s.rx_delivered,
-			(unsigned long long)s.rx_dropped_stopped,
-			(unsigned long long)s.rx_dropped_type,
-			(unsigned long long)s.rx_dropped_overflow,
-			(unsigned long long)s.rx_dropped_small, p, sep,
-			(unsigned long long)s.busoff_events, p, sep,
-			(unsigned long long)s.walk_max[VIRTIO_CAN_QUEUE_TX],
-			(unsigned long long)s.walk_max[VIRTIO_CAN_QUEUE_RX],
-			(unsigned long long)s.walk_max[VIRTIO_CAN_QUEUE_CTRL]);
+			p, sep, (unsigned long long)s.busoff_events, p, sep,
+			(unsigned long long)s.walk_max[DEVICE_QUEUE_TX],
+			(unsigned long long)s.walk_max[DEVICE_QUEUE_RX],
+			(unsigned long long)s.walk_max[DEVICE_QUEUE_CTRL]);
 	}
 	fflush(f);
 }

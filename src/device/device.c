@@ -34,6 +34,12 @@
 #include "virtio_can.h"
 #include "vhost-user/vlog.h"
 
+/* device.h names the queues without the wire header; they are the spec's. */
+_Static_assert(DEVICE_QUEUE_TX == VIRTIO_CAN_QUEUE_TX && DEVICE_QUEUE_RX == VIRTIO_CAN_QUEUE_RX &&
+		   DEVICE_QUEUE_CTRL == VIRTIO_CAN_QUEUE_CTRL &&
+		   DEVICE_NUM_QUEUES == VIRTIO_CAN_NUM_QUEUES,
+	       "device_queue is the spec's queue order");
+
 /* Chains completed per push (RX, failing pending requests). */
 #define DEVICE_BATCH 256
 /*
@@ -1119,26 +1125,24 @@ void device_set_observer(struct device *d, device_observe_fn fn, void *opaque)
 	d->obs_opaque = opaque;
 }
 
+#define DEVICE_OUTCOME_NAME(id, counter, name, label) [DEVICE_##id] = name,
+#define DEVICE_OUTCOME_LABEL(id, counter, name, label) [DEVICE_##id] = label,
+
 const char *device_outcome_name(enum device_outcome o)
 {
-	static const char *const names[] = {
-	    [DEVICE_TX_SENT] = "sent",
-	    [DEVICE_TX_REJECTED] = "rejected",
-	    [DEVICE_TX_DENIED] = "denied",
-	    [DEVICE_TX_FAILED] = "failed",
-	    [DEVICE_TX_TIMEOUT] = "failed: no confirmation",
-	    [DEVICE_TX_STOPPED] = "failed: controller stopped",
-	    [DEVICE_RX_DELIVERED] = "delivered",
-	    [DEVICE_RX_DROP_STOPPED] = "dropped: controller stopped",
-	    [DEVICE_RX_DROP_TYPE] = "dropped: type not negotiated",
-	    [DEVICE_RX_DROP_FULL] = "dropped: backlog full",
-	    [DEVICE_RX_DROP_SMALL] = "dropped: guest buffer too small",
-	};
+	static const char *const names[] = {DEVICE_OUTCOMES(DEVICE_OUTCOME_NAME)};
 
-	return (unsigned int)o < sizeof(names) / sizeof(names[0]) && names[o] ? names[o] : "?";
+	return (unsigned int)o < DEVICE_OUTCOME_COUNT ? names[o] : "?";
+}
+
+const char *device_outcome_label(enum device_outcome o)
+{
+	static const char *const labels[] = {DEVICE_OUTCOMES(DEVICE_OUTCOME_LABEL)};
+
+	return (unsigned int)o < DEVICE_OUTCOME_COUNT ? labels[o] : "?";
 }
 
 bool device_outcome_is_tx(enum device_outcome o)
 {
-	return o <= DEVICE_TX_STOPPED;
+	return (unsigned int)o < DEVICE_TX_OUTCOME_COUNT;
 }

@@ -82,21 +82,58 @@ struct device_config {
 	uint32_t bitrate, dbitrate;	/* pace TX as a bus of this speed; 0: no pacing */
 };
 
+/* The device's queues, in the spec's order: the index of walk_max. */
+enum device_queue {
+	DEVICE_QUEUE_TX,
+	DEVICE_QUEUE_RX,
+	DEVICE_QUEUE_CTRL,
+	DEVICE_NUM_QUEUES,
+};
+
+/*
+ * What became of a frame, each outcome once: X(id, counter, name, label) is
+ *   id       DEVICE_<id>, its value in enum device_outcome
+ *   counter  its counter in struct device_stats
+ *   name     what an observer (--capture) records
+ *   label    its place on the printed counters' line ("tx: ok 3, ...")
+ * TX (guest -> bus) first, then RX; each in the order of its printed line.
+ * rejected: failed the spec's checks, never sent; failed: the port refused
+ * it (ENOBUFS, link down); ack timeout: LATE_TX_ACK saw no echo in time;
+ * stopped: pending (TX) or arriving (RX) while the controller was stopped;
+ * denied: outside --tx-allow, never sent; type: not negotiated.
+ */
+#define DEVICE_TX_OUTCOMES(X)                                                                      \
+	X(TX_SENT, tx_ok, "sent", "ok")                                                            \
+	X(TX_REJECTED, tx_rejected, "rejected", "rejected")                                        \
+	X(TX_FAILED, tx_failed, "failed", "failed")                                                \
+	X(TX_TIMEOUT, tx_timeout, "failed: no confirmation", "ack timeout")                        \
+	X(TX_STOPPED, tx_stopped, "failed: controller stopped", "stopped")                         \
+	X(TX_DENIED, tx_denied, "denied", "denied")
+#define DEVICE_RX_OUTCOMES(X)                                                                      \
+	X(RX_DELIVERED, rx_delivered, "delivered", "delivered")                                    \
+	X(RX_DROP_STOPPED, rx_dropped_stopped, "dropped: controller stopped", "dropped: stopped")  \
+	X(RX_DROP_TYPE, rx_dropped_type, "dropped: type not negotiated", "type")                   \
+	X(RX_DROP_FULL, rx_dropped_overflow, "dropped: backlog full", "backlog full")              \
+	X(RX_DROP_SMALL, rx_dropped_small, "dropped: guest buffer too small", "buffer too small")
+#define DEVICE_OUTCOMES(X) DEVICE_TX_OUTCOMES(X) DEVICE_RX_OUTCOMES(X)
+
+#define DEVICE_OUTCOME_ENUM(id, counter, name, label) DEVICE_##id,
+enum device_outcome { DEVICE_OUTCOMES(DEVICE_OUTCOME_ENUM) DEVICE_OUTCOME_COUNT };
+#define DEVICE_OUTCOME_ONE(id, counter, name, label) +1
+#define DEVICE_TX_OUTCOME_COUNT (0 DEVICE_TX_OUTCOMES(DEVICE_OUTCOME_ONE))
+
+#define DEVICE_OUTCOME_FIELD(id, counter, name, label) uint64_t counter;
 struct device_stats {
-	uint64_t tx_ok;
-	uint64_t tx_rejected; /* failed the spec's checks; never sent */
-	uint64_t tx_failed;   /* the port refused it (ENOBUFS, link down) */
-	uint64_t tx_timeout;  /* LATE_TX_ACK: no echo in time */
-	uint64_t tx_stopped;  /* pending when the controller stopped */
-	uint64_t tx_denied;   /* outside --tx-allow: never sent */
-	uint64_t rx_delivered;
-	uint64_t rx_dropped_stopped;  /* controller stopped */
-	uint64_t rx_dropped_type;     /* type not negotiated */
-	uint64_t rx_dropped_overflow; /* backlog full */
-	uint64_t rx_dropped_small;    /* guest buffer too small */
+	/* One counter per outcome, by name or by enum device_outcome. */
+	union {
+		uint64_t outcome[DEVICE_OUTCOME_COUNT];
+		struct {
+			DEVICE_OUTCOMES(DEVICE_OUTCOME_FIELD)
+		};
+	};
 	uint64_t busoff_events;
-	/* Most descriptors one wakeup of each queue (Txq, Rxq, Controlq) read. */
-	uint64_t walk_max[3];
+	/* Most descriptors one wakeup of each queue read. */
+	uint64_t walk_max[DEVICE_NUM_QUEUES];
 };
 
 int device_new(struct device **out, const struct device_config *cfg, const struct device_port_ops *ops,
@@ -131,28 +168,16 @@ void device_tx_confirmed(struct device *d, const struct cframe *f);
 void device_bus_off(struct device *d);
 void device_bus_restarted(struct device *d);
 
-/* What became of a frame: for an observer (--capture). */
-enum device_outcome {
-	DEVICE_TX_SENT,	 /* on the bus (with LATE_TX_ACK: confirmed) */
-	DEVICE_TX_REJECTED, /* malformed request */
-	DEVICE_TX_DENIED,	 /* outside --tx-allow */
-	DEVICE_TX_FAILED,	 /* the port refused it */
-	DEVICE_TX_TIMEOUT,	 /* LATE_TX_ACK: no confirmation in time */
-	DEVICE_TX_STOPPED,	 /* pending when the controller stopped */
-	DEVICE_RX_DELIVERED,
-	DEVICE_RX_DROP_STOPPED,
-	DEVICE_RX_DROP_TYPE,
-	DEVICE_RX_DROP_FULL,
-	DEVICE_RX_DROP_SMALL,
-};
-
 typedef void (*device_observe_fn)(void *opaque, enum device_outcome o, const struct cframe *f);
 
 /* Call fn for every frame's outcome (NULL: none; the default costs nothing). */
 void device_set_observer(struct device *d, device_observe_fn fn, void *opaque);
 
-/* "sent", "denied", "dropped: backlog full", ... */
+/* Its name in the table above ("sent", "dropped: backlog full"), "?" for none. */
 const char *device_outcome_name(enum device_outcome o);
+
+/* Its label on the counters' line ("ok", "backlog full"), "?" for none. */
+const char *device_outcome_label(enum device_outcome o);
 
 /* A TX outcome (guest -> bus), else RX. */
 bool device_outcome_is_tx(enum device_outcome o);

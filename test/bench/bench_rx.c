@@ -90,7 +90,8 @@ static double guest_rx_rate(bool fd_frames, bool fd_guest, double secs, const ch
 	printf("%s: written %llu + %llu markers; delivered %llu (guest took %llu), dropped %llu "
 	       "(backlog full %llu, socket buffer %llu, stack %llu) in %.2f s\n",
 	       key, w.written, w.markers, delivered, n + 1 + extra, dropped,
-	       st1.rx_full - st0.rx_full, st1.rx_kernel - st0.rx_kernel, sn1 - sn0, t);
+	       st1.rx_dropped_overflow - st0.rx_dropped_overflow, st1.rx_kernel - st0.rx_kernel,
+	       sn1 - sn0, t);
 	if (delivered + dropped != sent || n + 1 + extra != delivered) {
 		vd_print_log(&d);
 		fail_msg("%s: frames unaccounted for: sent %llu, delivered %llu + dropped %llu, "

@@ -20,6 +20,7 @@
 #include <linux/can.h>
 
 #include "cframe.h"
+#include "device.h"
 #include "guest_driver.h"
 #include "virtio_can.h"
 
@@ -100,9 +101,15 @@ void vd_stop(struct vd *d);
 void vd_cleanup(struct vd *d);
 
 /* The counters SIGUSR1 prints. */
+#define VD_OUTCOME_FIELD(id, counter, name, label) unsigned long long counter;
 struct vd_stats {
-	unsigned long long tx_ok, tx_rejected, tx_failed, tx_timeout, tx_stopped;
-	unsigned long long rx_delivered, rx_stopped, rx_type, rx_full, rx_small;
+	/* By the names of struct device_stats, or by enum device_outcome. */
+	union {
+		unsigned long long outcome[DEVICE_OUTCOME_COUNT];
+		struct {
+			DEVICE_OUTCOMES(VD_OUTCOME_FIELD)
+		};
+	};
 	unsigned long long busoff;
 	unsigned long long rx_kernel; /* ~0 when the daemon does not print it */
 };
@@ -112,6 +119,13 @@ unsigned int vd_count_str(const char *s, const char *what);
 
 /* The last occurrence of what in s, or NULL. */
 const char *vd_last_str(const char *s, const char *what);
+
+/*
+ * The outcome counters of the last block in buf whose lines start with
+ * prefix ("" or "dev1: "), as the daemon prints them: "tx: ok N, rejected
+ * N, ..." in the order of device.h's table.
+ */
+void vd_parse_outcomes(const char *buf, const char *prefix, struct vd_stats *s);
 
 /* Parse the last block of counters in buf (a daemon log) into s. */
 void vd_parse_stats(const char *buf, struct vd_stats *s);

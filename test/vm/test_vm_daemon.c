@@ -180,7 +180,9 @@ static void test_bus_to_guest(void **state)
 
 	vd_stats(&t->d, &s);
 	assert_int_equal(s.rx_delivered, expect);
-	assert_int_equal(s.rx_stopped + s.rx_type + s.rx_full + s.rx_small, 0);
+	assert_int_equal(s.rx_dropped_stopped + s.rx_dropped_type + s.rx_dropped_overflow +
+			     s.rx_dropped_small,
+			 0);
 	vd_stop(&t->d);
 	t->passed = true;
 }
@@ -209,7 +211,7 @@ static void test_bus_fd_to_classic_guest(void **state)
 	vd_bus_marker_through(t->c, t->peer[0]);
 
 	vd_stats(&t->d, &s);
-	assert_int_equal(s.rx_type, 2);
+	assert_int_equal(s.rx_dropped_type, 2);
 	vd_stop(&t->d);
 	t->passed = true;
 }

@@ -186,29 +186,12 @@ static const char *const ifs[NDEV] = {"vcan0", "vcan1", "vcan2", "vcan3"};
 static void dev_stats(struct vd *d, unsigned int k, struct vd_stats *s)
 {
 	static char buf[1 << 20];
-	char tx[32], rx[32];
-	const char *p;
+	char prefix[16];
 
 	vd_stats(d, s); /* waits for a fresh block; its values are device 3's */
 	vd_read_file(d->log, buf, sizeof(buf));
-	snprintf(tx, sizeof(tx), "dev%u: tx: ok ", k);
-	snprintf(rx, sizeof(rx), "dev%u: rx: delivered ", k);
-	p = vd_last_str(buf, tx);
-	assert_non_null(p);
-	assert_int_equal(sscanf(p + strlen(tx) - strlen("tx: ok "),
-				"tx: ok %llu, rejected %llu, failed %llu, ack timeout %llu, "
-				"stopped %llu",
-				&s->tx_ok, &s->tx_rejected, &s->tx_failed, &s->tx_timeout,
-				&s->tx_stopped),
-			 5);
-	p = vd_last_str(buf, rx);
-	assert_non_null(p);
-	assert_int_equal(sscanf(p + strlen(rx) - strlen("rx: delivered "),
-				"rx: delivered %llu, dropped: stopped %llu, type %llu, backlog "
-				"full %llu, buffer too small %llu",
-				&s->rx_delivered, &s->rx_stopped, &s->rx_type, &s->rx_full,
-				&s->rx_small),
-			 5);
+	snprintf(prefix, sizeof(prefix), "dev%u: ", k);
+	vd_parse_outcomes(buf, prefix, s);
 }
 
 /* Extended (29-bit) ids that say which device, direction and frame. */
@@ -314,7 +297,9 @@ static void test_four_devices_one_killed(void **state)
 		assert_int_equal(s.tx_ok, ROUNDS * BATCH);
 		assert_int_equal(s.tx_rejected + s.tx_failed + s.tx_timeout + s.tx_stopped, 0);
 		assert_int_equal(s.rx_delivered, ROUNDS * BATCH);
-		assert_int_equal(s.rx_stopped + s.rx_type + s.rx_full + s.rx_small, 0);
+		assert_int_equal(s.rx_dropped_stopped + s.rx_dropped_type + s.rx_dropped_overflow +
+				     s.rx_dropped_small,
+				 0);
 		vd_assert_bus_quiet(peer[k]);
 	}
 	/* The killed device serves its next frontend. */

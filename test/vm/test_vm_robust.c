@@ -247,7 +247,7 @@ static void flood_run(struct vd_fixture *t, unsigned int n, unsigned long long s
 					fail_msg("no backlog-full drop while the guest stalled");
 				vd_sleep_ms(50);
 				vd_stats(&t->d, &s);
-			} while (s.rx_full == s0.rx_full);
+			} while (s.rx_dropped_overflow == s0.rx_dropped_overflow);
 			stalled = true;
 		}
 		ret = gdrv_rx(t->c, &f, 20);
@@ -304,8 +304,9 @@ static void test_flood_accounted(void **state)
 	       "%llu (backlog full %llu, socket buffer %llu, stopped %llu, type %llu, "
 	       "small %llu), by the stack %llu; %llu ms in all\n",
 	       w.written, (unsigned long long)w.ms, w.nobufs, sent - w.written, delivered, r.flood,
-	       r.sync, dropped, s1.rx_full - s0.rx_full, s1.rx_kernel - s0.rx_kernel,
-	       s1.rx_stopped - s0.rx_stopped, s1.rx_type - s0.rx_type, s1.rx_small - s0.rx_small,
+	       r.sync, dropped, s1.rx_dropped_overflow - s0.rx_dropped_overflow,
+	       s1.rx_kernel - s0.rx_kernel, s1.rx_dropped_stopped - s0.rx_dropped_stopped,
+	       s1.rx_dropped_type - s0.rx_dropped_type, s1.rx_dropped_small - s0.rx_dropped_small,
 	       stack, (unsigned long long)(vd_now_ms() - t0));
 	printf("flood: VmRSS %ld -> %ld kB, RssAnon %ld -> %ld kB\n", rss0, rss1, anon0, anon1);
 
@@ -315,11 +316,12 @@ static void test_flood_accounted(void **state)
 	if (delivered + dropped + stack != sent)
 		fail_msg("sent %llu != delivered %llu + dropped %llu + stack %llu", sent, delivered,
 			 dropped, stack);
-	assert_true(s1.rx_full > s0.rx_full); /* the stall overflowed the backlog */
+	assert_true(s1.rx_dropped_overflow >
+		    s0.rx_dropped_overflow); /* the stall overflowed the backlog */
 	/* Only overflow can drop here: started, classic frames, 80-byte buffers. */
-	assert_int_equal(s1.rx_stopped - s0.rx_stopped, 0);
-	assert_int_equal(s1.rx_type - s0.rx_type, 0);
-	assert_int_equal(s1.rx_small - s0.rx_small, 0);
+	assert_int_equal(s1.rx_dropped_stopped - s0.rx_dropped_stopped, 0);
+	assert_int_equal(s1.rx_dropped_type - s0.rx_dropped_type, 0);
+	assert_int_equal(s1.rx_dropped_small - s0.rx_dropped_small, 0);
 	/* The backlog is a fixed ring: no growth with the flood. */
 	if (rss1 - rss0 > RSS_BOUND_KB)
 		fail_msg("VmRSS grew by %ld kB during the flood", rss1 - rss0);
@@ -627,11 +629,12 @@ static void kill_round(struct vd_fixture *t, struct kill_ctx *k, bool frozen)
 	       "frames (daemon tx ok %llu in all); bus frames %llu: delivered %llu, dropped "
 	       "stopped %llu, full %llu, kernel %llu\n",
 	       frozen ? "frozen" : "live", at_kill_tx, pending, at_kill_rx, k->b.seen, s.tx_ok,
-	       k->bus_sent, s.rx_delivered, s.rx_stopped, s.rx_full, s.rx_kernel);
+	       k->bus_sent, s.rx_delivered, s.rx_dropped_stopped, s.rx_dropped_overflow,
+	       s.rx_kernel);
 	assert_int_equal(k->b.total, s.tx_ok);
 	assert_true(k->b.seen >= at_kill_tx);
 	assert_int_equal(s.tx_failed + s.tx_rejected + s.tx_timeout, 0);
-	assert_int_equal(s.rx_small + s.rx_type, 0);
+	assert_int_equal(s.rx_dropped_small + s.rx_dropped_type, 0);
 }
 
 static void test_frontend_killed(void **state)

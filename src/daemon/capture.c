@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "canfmt.h"
 #include "vhost-user/vlog.h"
 
 #define CAPTURE_BUF (512u * 1024u)
@@ -168,28 +169,26 @@ static size_t pcapng_packet(uint8_t *b, enum capture_dir dir, const char *outcom
 	return (size_t)(p - b);
 }
 
-/* One line of candump -l: "(secs.usecs) iface id#data". */
+/*
+ * One line of candump -l: "(secs.usecs) iface id#data", the frame in
+ * cansend's syntax by canfmt (as the frontend tool writes it). 0 for a
+ * frame canfmt refuses (no bus carries it: never one the log records).
+ */
 static size_t candump_line(uint8_t *b, const char *ifname, const struct cframe *f, uint64_t ns)
 {
 	char *s = (char *)b;
-	int n;
+	int n, len;
 
 	n = snprintf(s, CAPTURE_REC_MAX, "(%llu.%06llu) %s ", (unsigned long long)(ns / 1000000000u),
 		     (unsigned long long)(ns % 1000000000u / 1000u), ifname);
-	n += snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), (f->flags & CFRAME_EXT) ? "%08X" : "%03X",
-		      f->id);
-	if (f->flags & CFRAME_RTR) {
-		n += snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), f->len ? "#R%u" : "#R", f->len);
-	} else if (f->flags & CFRAME_FD) {
-		n +=
-		    snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), "##%X",
-			     ((f->flags & CFRAME_BRS) ? 1 : 0) | ((f->flags & CFRAME_ESI) ? 2 : 0));
-	} else {
-		n += snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), "#");
-	}
-	for (unsigned int i = 0; !(f->flags & CFRAME_RTR) && i < f->len && i < CFRAME_MAX_DATA; i++)
-		n += snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), "%02X", f->data[i]);
-	n += snprintf(s + n, (size_t)(CAPTURE_REC_MAX - n), "\n");
+	if (n < 0 || n >= CAPTURE_REC_MAX - 1)
+		return 0;
+	/* The room for the frame, and one byte more for its newline. */
+	len = canfmt_cansend(s + n, (size_t)(CAPTURE_REC_MAX - n - 1), f);
+	if (len < 0)
+		return 0;
+	n += len;
+	s[n++] = '\n';
 	return (size_t)n;
 }
 
@@ -341,6 +340,10 @@ void capture_record(struct capture *c, enum capture_dir dir, bool on_bus, const 
 	else
 		n = candump_line(c->buf + c->len, dir == CAPTURE_TX ? c->tx_if : c->rx_if, f,
 				 realtime_ns);
+	if (n == 0) {
+		c->lost++;
+		return;
+	}
 	c->len += n;
 	c->rlen[(c->rfirst + c->rcount) % CAPTURE_RECS] = (uint16_t)n;
 	c->rcount++;

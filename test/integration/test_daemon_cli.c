@@ -347,6 +347,39 @@ static void test_device_usage(void **state)
 }
 
 /*
+ * A device's option and its --device key are one thing: --name as an
+ * option, link-up=1 as a key, and the same bound both ways. Accepted means
+ * the daemon gets as far as the interfaces (exit 1, not 2).
+ */
+static void test_device_keys_as_options(void **state)
+{
+	struct run r;
+
+	(void)state;
+	run_daemon(&r, "--name=bus0", "-s", "/nonexistent-dir/x.sock", "-i", "no-such-can0", "-o",
+		   "no-such-can0", NULL);
+	assert_int_equal(r.status, 1);
+	run_daemon(&r, "--device",
+		   "socket-path=/nonexistent-dir/x.sock,can-in=no-such-can0,can-out=no-such-can0,"
+		   "link-up=1",
+		   NULL);
+	assert_int_equal(r.status, 1);
+	run_daemon(&r, "-s", "/nonexistent-dir/x.sock", "-i", "no-such-can0", "-o", "no-such-can0",
+		   "--tx-ack-timeout=600001", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "--tx-ack-timeout: '600001' is not a number in 1..600000"));
+	run_daemon(&r, "--device",
+		   "socket-path=/nonexistent-dir/x.sock,can-in=no-such-can0,can-out=no-such-can0,"
+		   "tx-ack-timeout=600001",
+		   NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(
+	    strstr(r.err, "--device tx-ack-timeout: '600001' is not a number in 1..600000"));
+	run_daemon(&r, "--help", NULL);
+	assert_non_null(strstr(r.out, "--name=NAME"));
+}
+
+/*
  * Every device is checked before any listens: the second device's bad
  * socket path leaves the first one's socket uncreated.
  */
@@ -627,6 +660,7 @@ int main(void)
 	    cmocka_unit_test(test_print_capabilities),
 	    cmocka_unit_test(test_fd_wrong),
 	    cmocka_unit_test(test_device_usage),
+	    cmocka_unit_test(test_device_keys_as_options),
 	    cmocka_unit_test(test_device_checked_before_listening),
 	    cmocka_unit_test(test_activation_count),
 	    cmocka_unit_test_teardown(test_fd_given_twice, reset_child),

@@ -44,92 +44,194 @@ enum {
 };
 
 #define AT(field) offsetof(struct dev_opts, field)
-/* A device's option: name, letter, kind, scope, bounds, where, the value's name, help. */
-#define DEV(n, l, k, s, lo, hi, at, at2, a, h) {n, l, k, s, lo, hi, at, at2, a, h}
-/* A process option: its id stands in min. */
-#define PROC(n, l, id, a, h) {n, l, OPTIONS_OTHER, OPTIONS_PROCESS, id, 0, 0, 0, a, h}
 
 const struct options_key options_keys[] = {
-    DEV("socket-path", 's', OPTIONS_TEXT, OPTIONS_SINGLE, 0, 0, AT(socket_path), 0, "PATH",
-	"unix socket to listen on (a stale socket file is\n"
-	"replaced; any other existing file is an error)"),
-    DEV("fd", 0, OPTIONS_FD, OPTIONS_SINGLE, 0, INT_MAX, AT(fd), 0, "FDNUM",
-	"serve the inherited unix socket FDNUM instead: a\n"
-	"listening one (frontends one at a time) or a\n"
-	"connected one (exit when it closes)"),
-    DEV("can-in", 'i', OPTIONS_TEXT, OPTIONS_SINGLE, 0, 0, AT(can_in), 0, "IFACE",
-	"CAN interface whose frames go to the guest"),
-    DEV("can-out", 'o', OPTIONS_TEXT, OPTIONS_SINGLE, 0, 0, AT(can_out), 0, "IFACE",
-	"CAN interface the guest's frames are sent on"),
-    DEV("name", 0, OPTIONS_TEXT, OPTIONS_SINGLE, 0, 0, AT(name), 0, "NAME",
-	"the device's name in logs and counters (default:\n"
-	"its interface, or IN>OUT when they differ)"),
-    DEV("rx-backlog", 0, OPTIONS_UINT, OPTIONS_DEVICE, 1, 1u << 20, AT(rx_backlog), 0, "N",
-	"frames kept while the guest has no free RX buffer\n"
-	"(default " OPTIONS_XSTR(DEVICE_DEFAULT_RX_BACKLOG) ", at most 1048576); beyond that the\n"
-	"newest are dropped and counted"),
-    DEV("tx-ack-timeout", 0, OPTIONS_UINT, OPTIONS_DEVICE, 1, 600000, AT(tx_ack_timeout_ms), 0,
-	"MS",
-	"with LATE_TX_ACK, fail a TX request whose frame\n"
-	"was not confirmed on the bus after MS ms\n"
-	"(default " OPTIONS_XSTR(DEVICE_DEFAULT_TX_ACK_TIMEOUT_MS) ", at most 600000)"),
-    DEV("link-up", 0, OPTIONS_FLAG, OPTIONS_DEVICE, 0, 0, AT(link_up), 0, NULL,
-	"bring the out interface up on the guest's START\n"
-	"and down on STOP (needs CAP_NET_ADMIN)"),
-    DEV("no-fd", 0, OPTIONS_FLAG, OPTIONS_DEVICE, 0, 0, AT(no_fd), 0, NULL,
-	"do not offer CAN FD, even on CAN FD interfaces"),
-    DEV("tx-allow", 0, OPTIONS_FILTERS, OPTIONS_DEVICE, 0, 0, AT(tx_allow), AT(has_tx_allow),
-	"FILTERS",
-	"ids the guest may send, in candump's syntax\n"
-	"(id:mask or id~mask, comma separated, hex; 8\n"
-	"digits: extended); others complete NOT_OK and\n"
-	"are counted as denied"),
-    DEV("rx-filter", 0, OPTIONS_FILTERS, OPTIONS_DEVICE, 0, 0, AT(rx_filter), AT(has_rx_filter),
-	"FILTERS",
-	"frames of --can-in the guest receives, same syntax,\n"
-	"applied in the kernel (CAN_RAW_FILTER)"),
-    DEV("bitrate", 0, OPTIONS_BITRATE, OPTIONS_DEVICE, 0, 0, AT(bitrate), AT(dbitrate),
-	"BPS[,DATA_BPS]",
-	"pace the guest's frames to a bus of BPS (CAN FD\n"
-	"data phase at DATA_BPS; k and M suffixes); with\n"
-	"--link-up on a real controller, also set them"),
-    DEV("capture", 0, OPTIONS_TEXT, OPTIONS_DEVICE, 0, 0, AT(capture), 0, "FILE",
-	"record every frame, both ways, with its outcome:\n"
-	"pcapng for Wireshark, or candump's log format\n"
-	"when FILE ends in .log (SIGHUP reopens it)"),
-    DEV("guest-mem-limit", 0, OPTIONS_SIZE, OPTIONS_DEVICE, 0, 0, AT(guest_mem_limit), 0, "SIZE",
-	"guest memory one device's frontend may map\n"
-	"(default 1T; K, M, G, T, P: powers of 1024);\n"
-	"a memory table asking more is refused"),
-    PROC("device", 0, OPTIONS_ID_DEVICE, "SPEC",
-	 "one device (repeatable, up to " OPTIONS_XSTR(LOOP_MAX_DEVICES) ") in this\n"
-	 "process: SPEC is KEY=VALUE,... whose keys are\n"
-	 "the device options above without their dashes:\n"
-	 "socket-path or fd, can-in and can-out needed,\n"
-	 "the others optional; a flag alone or =1 or =0;\n"
-	 "'+' for ',' inside a value. Not together with\n"
-	 "-s, --fd, -i, -o or --name; the other device\n"
-	 "options given as options are every device's\n"
-	 "defaults"),
-    PROC("guest-mem-total", 0, OPTIONS_ID_GUEST_MEM_TOTAL, "SIZE",
-	 "guest memory all devices of this process may\n"
-	 "map together (default 4T)"),
-    PROC("sandbox", 0, OPTIONS_ID_SANDBOX, "on|none",
-	 "once started, confine the process (default on):\n"
-	 "no capabilities (CAP_NET_ADMIN alone with\n"
-	 "--link-up), no files but the capture folders, a\n"
-	 "system call filter; none turns it all off"),
-    PROC("seccomp", 0, OPTIONS_ID_SECCOMP, "kill|log",
-	 "a system call outside the filter kills the process\n"
-	 "(default), or is only logged by the kernel"),
-    PROC("core-dumps", 0, OPTIONS_ID_CORE_DUMPS, NULL,
-	 "keep the core dump limit (the sandbox sets it to 0)"),
-    PROC("print-capabilities", 0, OPTIONS_ID_PRINT_CAPS, NULL,
-	 "print the backend's capabilities as JSON, exit"),
-    PROC("verbose", 'v', OPTIONS_ID_VERBOSE, NULL, "more log output (repeat for debug)"),
-    PROC("quiet", 'q', OPTIONS_ID_QUIET, NULL, "errors only"),
-    PROC("version", 'V', OPTIONS_ID_VERSION, NULL, "print the version and exit"),
-    PROC("help", 'h', OPTIONS_ID_HELP, NULL, "print this text and exit"),
+    {.name = "socket-path",
+     .letter = 's',
+     .kind = OPTIONS_TEXT,
+     .scope = OPTIONS_SINGLE,
+     .at = AT(socket_path),
+     .arg = "PATH",
+     .help = "unix socket to listen on (a stale socket file is\n"
+	     "replaced; any other existing file is an error)"},
+    {.name = "fd",
+     .kind = OPTIONS_FD,
+     .scope = OPTIONS_SINGLE,
+     .min = 0,
+     .max = INT_MAX,
+     .at = AT(fd),
+     .arg = "FDNUM",
+     .help = "serve the inherited unix socket FDNUM instead: a\n"
+	     "listening one (frontends one at a time) or a\n"
+	     "connected one (exit when it closes)"},
+    {.name = "can-in",
+     .letter = 'i',
+     .kind = OPTIONS_TEXT,
+     .scope = OPTIONS_SINGLE,
+     .at = AT(can_in),
+     .arg = "IFACE",
+     .help = "CAN interface whose frames go to the guest"},
+    {.name = "can-out",
+     .letter = 'o',
+     .kind = OPTIONS_TEXT,
+     .scope = OPTIONS_SINGLE,
+     .at = AT(can_out),
+     .arg = "IFACE",
+     .help = "CAN interface the guest's frames are sent on"},
+    {.name = "name",
+     .kind = OPTIONS_TEXT,
+     .scope = OPTIONS_SINGLE,
+     .at = AT(name),
+     .arg = "NAME",
+     .help = "the device's name in logs and counters (default:\n"
+	     "its interface, or IN>OUT when they differ)"},
+    {.name = "rx-backlog",
+     .kind = OPTIONS_UINT,
+     .scope = OPTIONS_DEVICE,
+     .min = 1,
+     .max = 1u << 20,
+     .at = AT(rx_backlog),
+     .arg = "N",
+     .help =
+	 "frames kept while the guest has no free RX buffer\n"
+	 "(default " OPTIONS_XSTR(DEVICE_DEFAULT_RX_BACKLOG) ", at most 1048576); beyond that the\n"
+							     "newest are dropped and counted"},
+    {.name = "tx-ack-timeout",
+     .kind = OPTIONS_UINT,
+     .scope = OPTIONS_DEVICE,
+     .min = 1,
+     .max = 600000,
+     .at = AT(tx_ack_timeout_ms),
+     .arg = "MS",
+     .help = "with LATE_TX_ACK, fail a TX request whose frame\n"
+	     "was not confirmed on the bus after MS ms\n"
+	     "(default " OPTIONS_XSTR(DEVICE_DEFAULT_TX_ACK_TIMEOUT_MS) ", at most 600000)"},
+    {.name = "link-up",
+     .kind = OPTIONS_FLAG,
+     .scope = OPTIONS_DEVICE,
+     .at = AT(link_up),
+     .help = "bring the out interface up on the guest's START\n"
+	     "and down on STOP (needs CAP_NET_ADMIN)"},
+    {.name = "no-fd",
+     .kind = OPTIONS_FLAG,
+     .scope = OPTIONS_DEVICE,
+     .at = AT(no_fd),
+     .help = "do not offer CAN FD, even on CAN FD interfaces"},
+    {.name = "tx-allow",
+     .kind = OPTIONS_FILTERS,
+     .scope = OPTIONS_DEVICE,
+     .at = AT(tx_allow),
+     .at2 = AT(has_tx_allow),
+     .arg = "FILTERS",
+     .help = "ids the guest may send, in candump's syntax\n"
+	     "(id:mask or id~mask, comma separated, hex; 8\n"
+	     "digits: extended); others complete NOT_OK and\n"
+	     "are counted as denied"},
+    {.name = "rx-filter",
+     .kind = OPTIONS_FILTERS,
+     .scope = OPTIONS_DEVICE,
+     .at = AT(rx_filter),
+     .at2 = AT(has_rx_filter),
+     .arg = "FILTERS",
+     .help = "frames of --can-in the guest receives, same syntax,\n"
+	     "applied in the kernel (CAN_RAW_FILTER)"},
+    {.name = "bitrate",
+     .kind = OPTIONS_BITRATE,
+     .scope = OPTIONS_DEVICE,
+     .at = AT(bitrate),
+     .at2 = AT(dbitrate),
+     .arg = "BPS[,DATA_BPS]",
+     .help = "pace the guest's frames to a bus of BPS (CAN FD\n"
+	     "data phase at DATA_BPS; k and M suffixes); with\n"
+	     "--link-up on a real controller, also set them"},
+    {.name = "capture",
+     .kind = OPTIONS_TEXT,
+     .scope = OPTIONS_DEVICE,
+     .at = AT(capture),
+     .arg = "FILE",
+     .help = "record every frame, both ways, with its outcome:\n"
+	     "pcapng for Wireshark, or candump's log format\n"
+	     "when FILE ends in .log (SIGHUP reopens it)"},
+    {.name = "guest-mem-limit",
+     .kind = OPTIONS_SIZE,
+     .scope = OPTIONS_DEVICE,
+     .at = AT(guest_mem_limit),
+     .arg = "SIZE",
+     .help = "guest memory one device's frontend may map\n"
+	     "(default 1T; K, M, G, T, P: powers of 1024);\n"
+	     "a memory table asking more is refused"},
+    {.name = "device",
+     .kind = OPTIONS_OTHER,
+     .scope = OPTIONS_PROCESS,
+     .id = OPTIONS_ID_DEVICE,
+     .arg = "SPEC",
+     .help = "one device (repeatable, up to " OPTIONS_XSTR(
+	 LOOP_MAX_DEVICES) ") in this\n"
+			   "process: SPEC is KEY=VALUE,... whose keys are\n"
+			   "the device options above without their dashes:\n"
+			   "socket-path or fd, can-in and can-out needed,\n"
+			   "the others optional; a flag alone or =1 or =0;\n"
+			   "'+' for ',' inside a value. Not together with\n"
+			   "-s, --fd, -i, -o or --name; the other device\n"
+			   "options given as options are every device's\n"
+			   "defaults"},
+    {.name = "guest-mem-total",
+     .kind = OPTIONS_OTHER,
+     .scope = OPTIONS_PROCESS,
+     .id = OPTIONS_ID_GUEST_MEM_TOTAL,
+     .arg = "SIZE",
+     .help = "guest memory all devices of this process may\n"
+	     "map together (default 4T)"},
+    {.name = "sandbox",
+     .kind = OPTIONS_OTHER,
+     .scope = OPTIONS_PROCESS,
+     .id = OPTIONS_ID_SANDBOX,
+     .arg = "on|none",
+     .help = "once started, confine the process (default on):\n"
+	     "no capabilities (CAP_NET_ADMIN alone with\n"
+	     "--link-up), no files but the capture folders, a\n"
+	     "system call filter; none turns it all off"},
+    {.name = "seccomp",
+     .kind = OPTIONS_OTHER,
+     .scope = OPTIONS_PROCESS,
+     .id = OPTIONS_ID_SECCOMP,
+     .arg = "kill|log",
+     .help = "a system call outside the filter kills the process\n"
+	     "(default), or is only logged by the kernel"},
+    {.name = "core-dumps",
+     .kind = OPTIONS_OTHER,
+     .scope = OPTIONS_PROCESS,
+     .id = OPTIONS_ID_CORE_DUMPS,
+     .help = "keep the core dump limit (the sandbox sets it to 0)"},
+    {.name = "print-capabilities",
+     .kind = OPTIONS_OTHER,
+     .scope = OPTIONS_PROCESS,
+     .id = OPTIONS_ID_PRINT_CAPS,
+     .help = "print the backend's capabilities as JSON, exit"},
+    {.name = "verbose",
+     .letter = 'v',
+     .kind = OPTIONS_OTHER,
+     .scope = OPTIONS_PROCESS,
+     .id = OPTIONS_ID_VERBOSE,
+     .help = "more log output (repeat for debug)"},
+    {.name = "quiet",
+     .letter = 'q',
+     .kind = OPTIONS_OTHER,
+     .scope = OPTIONS_PROCESS,
+     .id = OPTIONS_ID_QUIET,
+     .help = "errors only"},
+    {.name = "version",
+     .letter = 'V',
+     .kind = OPTIONS_OTHER,
+     .scope = OPTIONS_PROCESS,
+     .id = OPTIONS_ID_VERSION,
+     .help = "print the version and exit"},
+    {.name = "help",
+     .letter = 'h',
+     .kind = OPTIONS_OTHER,
+     .scope = OPTIONS_PROCESS,
+     .id = OPTIONS_ID_HELP,
+     .help = "print this text and exit"},
 };
 
 const unsigned int options_nkeys = sizeof(options_keys) / sizeof(options_keys[0]);
@@ -187,22 +289,21 @@ void options_usage(FILE *f)
 	for (unsigned int i = 0; i < options_nkeys; i++)
 		if (options_keys[i].scope == OPTIONS_PROCESS)
 			usage_key(f, &options_keys[i]);
-	fprintf(f,
-		"\n"
-		"Without -s or --fd (or socket-path/fd in a --device), the sockets come from\n"
-		"systemd socket activation (LISTEN_FDS), in order. READY=1 goes to\n"
-		"NOTIFY_SOCKET once every socket is served.\n"
-		"\n"
-		"CAN FD is offered when both interfaces have the CAN FD MTU (72). Logs go\n"
-		"to stderr. SIGINT and SIGTERM stop the daemon and remove the socket;\n"
-		"SIGUSR1 prints the frame counters, which are also printed at exit.\n"
-		"\n"
-		"Example:\n"
-		"  ip link add dev vcan0 type vcan && ip link set up vcan0\n"
-		"  vhost-device-can --socket-path=/tmp/can.sock --can-in=vcan0 --can-out=vcan0\n"
-		"\n"
-		"Exit status: 0 after SIGINT/SIGTERM (or when a --fd connection closed), 1 on\n"
-		"a start-up or runtime error, 2 on a usage error.\n");
+	fprintf(f, "\n"
+		   "Without -s or --fd (or socket-path/fd in a --device), the sockets come from\n"
+		   "systemd socket activation (LISTEN_FDS), in order. READY=1 goes to\n"
+		   "NOTIFY_SOCKET once every socket is served.\n"
+		   "\n"
+		   "CAN FD is offered when both interfaces have the CAN FD MTU (72). Logs go\n"
+		   "to stderr. SIGINT and SIGTERM stop the daemon and remove the socket;\n"
+		   "SIGUSR1 prints the frame counters, which are also printed at exit.\n"
+		   "\n"
+		   "Example:\n"
+		   "  ip link add dev vcan0 type vcan && ip link set up vcan0\n"
+		   "  vhost-device-can --socket-path=/tmp/can.sock --can-in=vcan0 --can-out=vcan0\n"
+		   "\n"
+		   "Exit status: 0 after SIGINT/SIGTERM (or when a --fd connection closed), 1 on\n"
+		   "a start-up or runtime error, 2 on a usage error.\n");
 }
 
 /*
@@ -222,7 +323,6 @@ static void print_capabilities(void)
 	       "  ]\n"
 	       "}\n");
 }
-
 
 static int parse_uint(const char *opt, const char *s, unsigned int min, unsigned int max,
 		      unsigned int *out)
@@ -400,7 +500,8 @@ static int parse_key(const struct options_key *k, const char *shown, const char 
 	case OPTIONS_FLAG:
 		return parse_flag(shown, v, (bool *)(void *)at);
 	case OPTIONS_UINT:
-		return parse_uint(shown, v, k->min, k->max, (unsigned int *)(void *)at) < 0 ? -1 : 0;
+		return parse_uint(shown, v, k->min, k->max, (unsigned int *)(void *)at) < 0 ? -1
+											    : 0;
 	case OPTIONS_FD:
 		if (parse_fd(shown, v, &d->fd) < 0)
 			return -1;
@@ -543,7 +644,7 @@ int options_parse(int argc, char **argv, struct options *o)
 			single = single || k->scope == OPTIONS_SINGLE;
 			continue;
 		}
-		switch (k->min) {
+		switch (k->id) {
 		case OPTIONS_ID_DEVICE:
 			if (nspecs >= LOOP_MAX_DEVICES) {
 				fprintf(stderr, "vhost-device-can: more than %u --device options\n",
@@ -558,7 +659,8 @@ int options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPTIONS_ID_SANDBOX:
 			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "none") != 0) {
-				fprintf(stderr, "vhost-device-can: --sandbox: '%s' is not on or none\n",
+				fprintf(stderr,
+					"vhost-device-can: --sandbox: '%s' is not on or none\n",
 					optarg);
 				return -1;
 			}
@@ -566,12 +668,13 @@ int options_parse(int argc, char **argv, struct options *o)
 			break;
 		case OPTIONS_ID_SECCOMP:
 			if (strcmp(optarg, "kill") != 0 && strcmp(optarg, "log") != 0) {
-				fprintf(stderr, "vhost-device-can: --seccomp: '%s' is not kill or log\n",
+				fprintf(stderr,
+					"vhost-device-can: --seccomp: '%s' is not kill or log\n",
 					optarg);
 				return -1;
 			}
-			o->seccomp = strcmp(optarg, "log") == 0 ? SANDBOX_SECCOMP_LOG
-							      : SANDBOX_SECCOMP_KILL;
+			o->seccomp =
+			    strcmp(optarg, "log") == 0 ? SANDBOX_SECCOMP_LOG : SANDBOX_SECCOMP_KILL;
 			break;
 		case OPTIONS_ID_CORE_DUMPS:
 			o->core_dumps = true;

@@ -79,7 +79,8 @@ struct options_key {
 	char letter;	  /* the short option, or 0 */
 	enum options_kind kind;
 	enum options_scope scope;
-	unsigned int min, max; /* OPTIONS_UINT's bounds */
+	unsigned int min, max; /* OPTIONS_UINT's and OPTIONS_FD's bounds */
+	int id;		       /* OPTIONS_OTHER: which one, for options_parse */
 	/* Where it lands in struct dev_opts; the second: the has_ flag, dbitrate. */
 	size_t at, at2;
 	const char *arg;  /* the value's name in the usage, NULL for none */

@@ -216,9 +216,8 @@ static void test_bounds_both_ways(void **state)
 static void test_name_option(void **state)
 {
 	(void)state;
-	assert_int_equal(parse("--name=bus0", "-s", "/tmp/t.sock", "-i", "vcan0", "-o", "vcan1",
-			       NULL),
-			 0);
+	assert_int_equal(
+	    parse("--name=bus0", "-s", "/tmp/t.sock", "-i", "vcan0", "-o", "vcan1", NULL), 0);
 	assert_string_equal(opts.dev[0].name, "bus0");
 	assert_int_equal(parse("--name=bus0", "--device",
 			       "socket-path=/tmp/t.sock,can-in=vcan0,can-out=vcan0", NULL),
@@ -230,9 +229,8 @@ static void test_name_option(void **state)
 static void test_flag_values(void **state)
 {
 	(void)state;
-	assert_int_equal(parse("--device", "socket-path=/tmp/t.sock,can-in=a,can-out=a,link-up=1",
-			       NULL),
-			 0);
+	assert_int_equal(
+	    parse("--device", "socket-path=/tmp/t.sock,can-in=a,can-out=a,link-up=1", NULL), 0);
 	assert_true(opts.dev[0].link_up);
 	assert_int_equal(parse("--link-up", "--no-fd", "--device",
 			       "socket-path=/tmp/t.sock,can-in=a,can-out=a,link-up=0,no-fd=0",
@@ -247,9 +245,8 @@ static void test_flag_values(void **state)
 	assert_int_equal(parse("--link-up=yes", "-s", "/tmp/t.sock", "-i", "a", "-o", "a", NULL),
 			 -1);
 	assert_non_null(strstr(err, "--link-up: 'yes' is not 1 or 0"));
-	assert_int_equal(parse("--device", "socket-path=/tmp/t.sock,can-in=a,can-out=a,link-up=yes",
-			       NULL),
-			 -1);
+	assert_int_equal(
+	    parse("--device", "socket-path=/tmp/t.sock,can-in=a,can-out=a,link-up=yes", NULL), -1);
 	assert_non_null(strstr(err, "--device link-up: 'yes' is not 1 or 0"));
 }
 
@@ -258,7 +255,8 @@ static void test_process_keys_not_in_device(void **state)
 {
 	(void)state;
 	assert_int_equal(parse("--device",
-			       "socket-path=/tmp/t.sock,can-in=a,can-out=a,guest-mem-total=1G", NULL),
+			       "socket-path=/tmp/t.sock,can-in=a,can-out=a,guest-mem-total=1G",
+			       NULL),
 			 -1);
 	assert_non_null(strstr(err, "unknown key 'guest-mem-total'"));
 }

@@ -2,12 +2,42 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "loop_test.h"
 #include "vhost-user/vlog.h"
+
+struct loop_dev {
+	struct device *dev;
+	struct vu_backend *backend;
+	const struct loop_port *port;
+	bool once;	     /* serving one connected frontend: done when it leaves */
+	struct capture *cap; /* --capture, or NULL; owned by the caller */
+	/* The capture's fd is watched for EPOLLOUT while bytes wait for it. */
+	bool capture_watched;
+	bool capture_retry;	  /* waiting, but its fd cannot be watched: a timer */
+	unsigned int capture_gen; /* capture_generation() when the watch was set */
+	int epfd;
+	unsigned int idx;
+	int fds[LOOP_PORT_MAX_FDS]; /* the port's fds in the epoll set */
+	unsigned int nfds;
+	bool refresh;	/* the port said GONE or BACK: its fds changed */
+	bool unwatched; /* port fds out of the epoll set for this turn's sends */
+	bool flood;	/* this turn sent a batch of LOOP_UNWATCH_FRAMES or more */
+	bool flooded;	/* and the turn before did */
+	struct vlog_limit log_limit;
+};
+
+struct loop {
+	struct loop_turns turns; /* measured for loop_test_turns only */
+	struct loop_dev devs[LOOP_MAX_DEVICES];
+	unsigned int ndevs;
+	int epfd;
+};
 
 /*
  * epoll tags: what became ready. Device i's sources are LOOP_TAG(i, kind);
@@ -58,82 +88,61 @@ static void loop_unwatch(struct loop_dev *d)
 	d->unwatched = true;
 }
 
-/* Back in the set: 0, or -errno with the device still out (tried again next turn). */
-static int loop_rewatch(struct loop_dev *d)
+/* The port's fds into the set (those already in it stay): 0 or -errno. */
+static int loop_watch_port(struct loop_dev *d)
 {
 	for (unsigned int i = 0; i < d->nfds; i++) {
 		int ret = loop_watch(d->epfd, d->fds[i], LOOP_TAG(d->idx, LOOP_KIND_PORT0 + i));
 
-		if (ret < 0 && ret != -EEXIST) {
-			vlog_limited(&d->log_limit, VLOG_WARN, NULL,
-				     "device %u: cannot watch its CAN port again: %s", d->idx,
-				     strerror(-ret));
+		if (ret < 0 && ret != -EEXIST)
 			return ret;
-		}
+	}
+	return 0;
+}
+
+/* Back in the set: 0, or -errno with the device still out (tried again next turn). */
+static int loop_rewatch(struct loop_dev *d)
+{
+	int ret = loop_watch_port(d);
+
+	if (ret < 0) {
+		vlog_limited(&d->log_limit, VLOG_WARN, NULL,
+			     "device %u: cannot watch its CAN port again: %s", d->idx,
+			     strerror(-ret));
+		return ret;
 	}
 	d->unwatched = false;
 	return 0;
 }
 
-static int loop_op_send(void *port, const struct cframe *f, unsigned int n, int *res)
+/* The device is about to send n frames: a flood's turn sends with the port unwatched. */
+static void loop_before_send(void *opaque, unsigned int n)
 {
-	struct loop_dev *d = port;
+	struct loop_dev *d = opaque;
 
 	if (n >= LOOP_UNWATCH_FRAMES)
 		d->flood = true;
 	/* A flood's turn also takes out the socket for its first, smaller call. */
 	if ((d->flood || d->flooded) && !d->unwatched)
 		loop_unwatch(d);
-	return d->port->ops->send(d->port->port, f, n, res);
 }
 
-static int loop_op_start(void *port)
+int loop_new(struct loop **out)
 {
-	const struct loop_dev *d = port;
+	struct loop *m = calloc(1, sizeof(*m));
 
-	return d->port->ops->start(d->port->port);
-}
-
-static int loop_op_stop(void *port)
-{
-	const struct loop_dev *d = port;
-
-	return d->port->ops->stop(d->port->port);
-}
-
-static int loop_op_set_tx_confirm(void *port, bool on)
-{
-	const struct loop_dev *d = port;
-
-	return d->port->ops->set_tx_confirm(d->port->port, on);
-}
-
-static uint64_t loop_op_now_ms(void *port)
-{
-	const struct loop_dev *d = port;
-
-	return d->port->ops->now_ms(d->port->port);
-}
-
-/* The port's ops with the device's loop_dev as their port: send is seen first. */
-static void loop_dev_ops(struct loop_dev *d)
-{
-	const struct device_port_ops *o = d->port->ops;
-
-	d->ops = (struct device_port_ops){
-	    .send = o->send ? loop_op_send : NULL,
-	    .start = o->start ? loop_op_start : NULL,
-	    .stop = o->stop ? loop_op_stop : NULL,
-	    .set_tx_confirm = o->set_tx_confirm ? loop_op_set_tx_confirm : NULL,
-	    .now_ms = o->now_ms ? loop_op_now_ms : NULL,
-	};
-}
-
-int loop_open(struct loop *m)
-{
-	memset(m, 0, sizeof(*m));
+	*out = NULL;
+	if (!m)
+		return -ENOMEM;
 	m->epfd = epoll_create1(EPOLL_CLOEXEC);
-	return m->epfd < 0 ? -errno : 0;
+	if (m->epfd < 0) {
+		int ret = -errno;
+
+		free(m);
+		return ret;
+	}
+	*out = m;
+	return 0;
 }
 
 static void loop_dev_free(struct loop_dev *d)
@@ -172,10 +181,10 @@ int loop_add(struct loop *m, const struct device_config *cfg, const struct loop_
 	d->idx = idx;
 	d->nfds = port->nfds < LOOP_PORT_MAX_FDS ? port->nfds : LOOP_PORT_MAX_FDS;
 	memcpy(d->fds, port->fds, sizeof(d->fds[0]) * d->nfds);
-	loop_dev_ops(d);
-	ret = device_new(&d->dev, cfg, &d->ops, d);
+	ret = device_new(&d->dev, cfg, port->ops, port->port);
 	if (ret < 0)
 		goto fail_sock;
+	device_set_before_send(d->dev, loop_before_send, d);
 	ret = vu_backend_new(&d->backend, device_vu_device(d->dev));
 	if (ret < 0)
 		goto fail;
@@ -196,8 +205,8 @@ int loop_add(struct loop *m, const struct device_config *cfg, const struct loop_
 		goto fail;
 
 	ret = loop_watch(m->epfd, vu_backend_fd(d->backend), LOOP_TAG(idx, LOOP_KIND_BACKEND));
-	for (unsigned int i = 0; ret == 0 && i < d->nfds; i++)
-		ret = loop_watch(m->epfd, d->fds[i], LOOP_TAG(idx, LOOP_KIND_PORT0 + i));
+	if (ret == 0)
+		ret = loop_watch_port(d);
 	if (ret < 0) {
 		/* Out of the set again: the fds stay open elsewhere (the port's). */
 		epoll_ctl(m->epfd, EPOLL_CTL_DEL, vu_backend_fd(d->backend), NULL);
@@ -206,10 +215,6 @@ int loop_add(struct loop *m, const struct device_config *cfg, const struct loop_
 		goto fail;
 	}
 	m->ndevs++;
-	if (idx == 0) {
-		m->dev = d->dev;
-		m->backend = d->backend;
-	}
 	return 0;
 
 fail:
@@ -219,23 +224,50 @@ fail_sock:
 	return ret;
 }
 
-int loop_init(struct loop *m, const struct device_config *cfg, const struct loop_port *port,
-	     const char *socket_path, int conn_fd)
+int loop_init(struct loop **out, const struct device_config *cfg, const struct loop_port *port,
+	      const char *socket_path, int conn_fd)
 {
 	struct loop_sock sock = {.path = socket_path, .listen_fd = -1, .conn_fd = -1};
 	int ret;
 
 	if (!socket_path)
 		sock.conn_fd = conn_fd;
-	ret = loop_open(m);
+	ret = loop_new(out);
 	if (ret < 0) {
 		loop_close_sock(&sock);
 		return ret;
 	}
-	ret = loop_add(m, cfg, port, &sock);
-	if (ret < 0)
-		loop_fini(m);
+	ret = loop_add(*out, cfg, port, &sock);
+	if (ret < 0) {
+		loop_free(*out);
+		*out = NULL;
+	}
 	return ret;
+}
+
+unsigned int loop_ndevs(const struct loop *m)
+{
+	return m->ndevs;
+}
+
+struct device *loop_device(struct loop *m, unsigned int idx)
+{
+	return idx < m->ndevs ? m->devs[idx].dev : NULL;
+}
+
+struct vu_backend *loop_backend(struct loop *m, unsigned int idx)
+{
+	return idx < m->ndevs ? m->devs[idx].backend : NULL;
+}
+
+struct loop_turns *loop_test_turns(struct loop *m)
+{
+	return &m->turns;
+}
+
+int loop_test_epfd(const struct loop *m)
+{
+	return m->epfd;
 }
 
 /* Hand a run of events to the device, frames in one batch. */
@@ -565,15 +597,13 @@ void loop_print_stats(struct loop *m, FILE *f)
 	fflush(f);
 }
 
-void loop_fini(struct loop *m)
+void loop_free(struct loop *m)
 {
+	if (!m)
+		return;
 	for (unsigned int i = 0; i < m->ndevs; i++)
 		loop_dev_free(&m->devs[i]);
-	m->ndevs = 0;
-	m->dev = NULL;
-	m->backend = NULL;
-	if (m->epfd >= 0) {
+	if (m->epfd >= 0)
 		close(m->epfd);
-		m->epfd = -1;
-	}
+	free(m);
 }

@@ -39,20 +39,6 @@ struct loop_port {
 	unsigned int (*get_fds)(void *port, int fds[LOOP_PORT_MAX_FDS]);
 };
 
-/*
- * How long each turn of the loop kept it away from epoll_wait: the bound on
- * how long a frame from the bus or a frontend message can wait for the
- * loop. Measured only when on (benchmarks); two clock reads a turn.
- */
-#define LOOP_TURN_BUCKETS 40
-struct loop_turns {
-	bool on;
-	uint64_t n;
-	uint64_t max_ns;
-	uint64_t sum_ns;
-	uint64_t log2_ns[LOOP_TURN_BUCKETS]; /* turns of [2^k, 2^(k+1)) ns */
-};
-
 /* Where a device's frontends come from: exactly one of the three. */
 struct loop_sock {
 	const char *path; /* listen on this path (created, removed at the end) */
@@ -60,40 +46,10 @@ struct loop_sock {
 	int conn_fd;	  /* an inherited connected socket, or -1: one frontend */
 };
 
-struct loop_dev {
-	struct device *dev;
-	struct vu_backend *backend;
-	const struct loop_port *port;
-	bool once;	 /* serving one connected frontend: done when it leaves */
-	struct capture *cap; /* --capture, or NULL; owned by the caller */
-	/* The capture's fd is watched for EPOLLOUT while bytes wait for it. */
-	bool capture_watched;
-	bool capture_retry;	      /* waiting, but its fd cannot be watched: a timer */
-	unsigned int capture_gen; /* capture_generation() when the watch was set */
-	/* The device's view of the port: port->ops, with send seen by the loop. */
-	struct device_port_ops ops;
-	int epfd;
-	unsigned int idx;
-	int fds[LOOP_PORT_MAX_FDS]; /* the port's fds in the epoll set */
-	unsigned int nfds;
-	bool refresh;	/* the port said GONE or BACK: its fds changed */
-	bool unwatched; /* port fds out of the epoll set for this turn's sends */
-	bool flood;	/* this turn sent a batch of LOOP_UNWATCH_FRAMES or more */
-	bool flooded;	/* and the turn before did */
-	struct vlog_limit log_limit;
-};
-
 #define LOOP_MAX_DEVICES 16
 
-struct loop {
-	struct loop_turns turns;
-	/* Device 0's, for callers that run a single device. */
-	struct device *dev;
-	struct vu_backend *backend;
-	struct loop_dev devs[LOOP_MAX_DEVICES];
-	unsigned int ndevs;
-	int epfd;
-};
+/* The loop: its devices, its epoll set (opaque, see loop.c). */
+struct loop;
 
 /*
  * Record every frame of device idx to cap (NULL: stop); the loop writes it
@@ -103,8 +59,8 @@ struct loop {
  */
 void loop_set_capture(struct loop *m, unsigned int idx, struct capture *cap);
 
-/* An empty loop. 0 or -errno. */
-int loop_open(struct loop *m);
+/* An empty loop into *out. 0 or -errno. */
+int loop_new(struct loop **out);
 
 /*
  * Add a device: create it and its backend, serve sock, register every fd.
@@ -115,11 +71,16 @@ int loop_add(struct loop *m, const struct device_config *cfg, const struct loop_
 	    const struct loop_sock *sock);
 
 /*
- * loop_open plus one device listening on socket_path (or, when NULL, serving
+ * loop_new plus one device listening on socket_path (or, when NULL, serving
  * the already connected conn_fd). On error nothing is left open.
  */
-int loop_init(struct loop *m, const struct device_config *cfg, const struct loop_port *port,
-	     const char *socket_path, int conn_fd);
+int loop_init(struct loop **out, const struct device_config *cfg, const struct loop_port *port,
+	      const char *socket_path, int conn_fd);
+
+/* Devices added so far; device idx's device and backend (NULL past the last). */
+unsigned int loop_ndevs(const struct loop *m);
+struct device *loop_device(struct loop *m, unsigned int idx);
+struct vu_backend *loop_backend(struct loop *m, unsigned int idx);
 
 /*
  * Run until on_ctl returns non-zero, or every device served its one
@@ -135,7 +96,7 @@ int loop_run(struct loop *m, int ctl_fd, int (*on_ctl)(struct loop *m, void *arg
  */
 void loop_print_stats(struct loop *m, FILE *f);
 
-/* Close everything, remove the socket file. */
-void loop_fini(struct loop *m);
+/* Close everything, remove the socket files, free m (NULL: nothing). */
+void loop_free(struct loop *m);
 
 #endif

@@ -406,6 +406,7 @@ static int start_device(struct loop *m, const struct dev_opts *d, struct dev_run
 	struct can_port_config pcfg = {0};
 	struct device_config dcfg = {0};
 	struct loop_sock sock = {.path = d->socket_path, .listen_fd = -1, .conn_fd = -1};
+	unsigned int idx;
 	int ret;
 
 	if (d->name)
@@ -458,15 +459,16 @@ static int start_device(struct loop *m, const struct dev_opts *d, struct dev_run
 			vlog_err(r->name, "%s: %s", d->fd_from, strerror(-ret));
 		return -1;
 	}
+	idx = loop_ndevs(m) - 1; /* the one just added */
 	if (r->cap)
-		loop_set_capture(m, m->ndevs - 1, r->cap);
+		loop_set_capture(m, idx, r->cap);
 	/* Before the loop runs: no frontend has mapped anything yet. */
 	r->mem = (struct gmem_budget)GMEM_BUDGET_INIT(
 	    d->guest_mem_limit, "per-device",
 	    "--guest-mem-limit, or guest-mem-limit= in its --device");
-	ret = vu_backend_add_mem_budget(m->devs[m->ndevs - 1].backend, &r->mem);
+	ret = vu_backend_add_mem_budget(loop_backend(m, idx), &r->mem);
 	if (ret == 0)
-		ret = vu_backend_add_mem_budget(m->devs[m->ndevs - 1].backend, total);
+		ret = vu_backend_add_mem_budget(loop_backend(m, idx), total);
 	if (ret < 0) {
 		vlog_err(r->name, "guest memory limits: %s", strerror(-ret));
 		return -1;
@@ -519,12 +521,11 @@ static int confine(const struct options *o, const struct dev_run *runs)
 int main(int argc, char **argv)
 {
 	static struct dev_run runs[LOOP_MAX_DEVICES];
-	struct loop m = {.epfd = -1};
+	struct loop *m = NULL;
 	struct sig_ctx sctx;
 	static struct options o;
 	static struct gmem_budget mem_total;
 	unsigned int started = 0;
-	bool inited = false;
 	sigset_t mask;
 	int sfd = -1, notify_fd = -1, ret, status = EXIT_FAILURE;
 
@@ -551,16 +552,15 @@ int main(int argc, char **argv)
 		vlog_err(NULL, "signalfd: %s", strerror(errno));
 		goto out;
 	}
-	ret = loop_open(&m);
+	ret = loop_new(&m);
 	if (ret < 0) {
 		vlog_err(NULL, "epoll: %s", strerror(-ret));
 		goto out;
 	}
-	inited = true;
 	mem_total = (struct gmem_budget)GMEM_BUDGET_INIT(o.guest_mem_total, "per-process",
 							 "--guest-mem-total");
 	for (; started < o.ndev; started++)
-		if (start_device(&m, &o.dev[started], runs, started, &mem_total) < 0)
+		if (start_device(m, &o.dev[started], runs, started, &mem_total) < 0)
 			goto out;
 	/* The sandbox allows no new sockets but CAN and netlink: connect it now. */
 	ret = sysd_notify_open(&notify_fd);
@@ -584,17 +584,17 @@ int main(int argc, char **argv)
 	sctx.sfd = sfd;
 	sctx.runs = runs;
 	sctx.nruns = o.ndev;
-	ret = loop_run(&m, sfd, on_signal, &sctx);
+	ret = loop_run(m, sfd, on_signal, &sctx);
 	if (ret < 0) {
 		vlog_err(NULL, "event loop: %s", strerror(-ret));
 		goto out;
 	}
 	status = EXIT_SUCCESS;
 out:
-	if (inited) {
-		if (m.ndevs)
-			print_stats(&m, runs, m.ndevs);
-		loop_fini(&m);
+	if (m) {
+		if (loop_ndevs(m))
+			print_stats(m, runs, loop_ndevs(m));
+		loop_free(m);
 	}
 	/* The fds of devices not tried yet were never taken. */
 	for (unsigned int k = started + 1; k < o.ndev; k++)

@@ -96,6 +96,8 @@ struct device {
 	struct vlog_limit deny_limit; /* one line a second */
 	device_observe_fn obs;
 	void *obs_opaque;
+	device_before_send_fn before_send;
+	void *before_send_opaque;
 	bool has_allow;
 	struct cfilt tx_allow;
 	uint32_t bitrate, dbitrate; /* --bitrate; 0: no pacing */
@@ -510,6 +512,8 @@ static void tx_send_batch(struct device *d, struct vq *q, unsigned int n)
 
 	for (unsigned int i = 0; i < n; i++)
 		d->tx_res[i] = 0;
+	if (d->before_send)
+		d->before_send(d->before_send_opaque, n);
 	r = d->ops.send(d->port, d->tx_frames, n, d->tx_res);
 	if (r < 0) {
 		vlog_limited(&d->log_limit, VLOG_WARN, d->name, "send of %u frames failed: %s", n,
@@ -1117,6 +1121,12 @@ void device_get_stats(const struct device *d, struct device_stats *s)
 const char *device_name(const struct device *d)
 {
 	return d->name;
+}
+
+void device_set_before_send(struct device *d, device_before_send_fn fn, void *opaque)
+{
+	d->before_send = fn;
+	d->before_send_opaque = opaque;
 }
 
 void device_set_observer(struct device *d, device_observe_fn fn, void *opaque)

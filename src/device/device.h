@@ -168,6 +168,14 @@ void device_tx_confirmed(struct device *d, const struct cframe *f);
 void device_bus_off(struct device *d);
 void device_bus_restarted(struct device *d);
 
+/*
+ * Called with n just before the device hands n frames to the port's send
+ * (the loop takes the port's fds out of its epoll set in a flood). NULL:
+ * nobody.
+ */
+typedef void (*device_before_send_fn)(void *opaque, unsigned int n);
+void device_set_before_send(struct device *d, device_before_send_fn fn, void *opaque);
+
 typedef void (*device_observe_fn)(void *opaque, enum device_outcome o, const struct cframe *f);
 
 /* Call fn for every frame's outcome (NULL: none; the default costs nothing). */

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "fakeport.h"
+#include "loop_test.h"
 #include "guest_driver.h"
 #include "txflood.h"
 #include "vhost-user/vlog.h"
@@ -73,14 +74,14 @@ static void put(const char *key, double value, const char *unit)
 static void turns_on(struct loop *m, void *arg)
 {
 	(void)arg;
-	memset(&m->turns, 0, sizeof(m->turns));
-	m->turns.on = true;
+	memset(loop_test_turns(m), 0, sizeof(struct loop_turns));
+	loop_test_turns(m)->on = true;
 }
 
 static void turns_take(struct loop *m, void *arg)
 {
-	*(struct loop_turns *)arg = m->turns;
-	m->turns.on = false;
+	*(struct loop_turns *)arg = *loop_test_turns(m);
+	loop_test_turns(m)->on = false;
 }
 
 /* Upper bound of the bucket where the p-th fraction of the turns falls. */

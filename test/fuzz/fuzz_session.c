@@ -208,7 +208,7 @@ struct track {
 /* One device of the loop, its fake port and its frontend + guest. */
 struct fdev {
 	unsigned int idx; /* in the loop */
-	struct loop *m;
+	struct loop **m;  /* the session's, once made */
 	struct fakeport *port;
 	struct loop_port dp;
 	struct device_port_ops ops; /* the fake port's, with the session's clock */
@@ -227,7 +227,7 @@ struct fdev {
 
 struct sess {
 	struct fuzz_in in;
-	struct loop m;
+	struct loop *m;
 	bool inited;
 	int ctl; /* always readable: loop_run() makes one turn and returns */
 	bool short_ok;
@@ -251,12 +251,12 @@ static uint64_t fake_clock(void *port)
 
 static struct vu_backend *dev_backend(const struct fdev *d)
 {
-	return d->m->devs[d->idx].backend;
+	return loop_backend(*d->m, d->idx);
 }
 
 static struct device *dev_vcd(const struct fdev *d)
 {
-	return d->m->devs[d->idx].dev;
+	return loop_device(*d->m, d->idx);
 }
 
 static int sess_stop_turn(struct loop *m, void *arg)
@@ -394,7 +394,7 @@ static void sess_open(struct sess *s)
 		struct loop_sock sock = {.path = NULL, .listen_fd = -1, .conn_fd = -1};
 
 		sock.conn_fd = dev_socketpair(&s->dev[1]);
-		if (loop_add(&s->m, &cfg, &s->dev[1].dp, &sock) != 0)
+		if (loop_add(s->m, &cfg, &s->dev[1].dp, &sock) != 0)
 			abort();
 	}
 	for (unsigned int i = 0; f & 8 && i < NDEV; i++)
@@ -441,7 +441,7 @@ static void sess_loop_turn(struct sess *s)
 {
 	uint64_t t0 = cpu_ns(), dt;
 
-	if (loop_run(&s->m, s->ctl, sess_stop_turn, s) != 0)
+	if (loop_run(s->m, s->ctl, sess_stop_turn, s) != 0)
 		abort();
 	dt = cpu_ns() - t0;
 	if (dt > TURN_CPU_LIMIT_NS) {
@@ -1866,7 +1866,7 @@ static void sess_close(struct sess *s)
 			(unsigned long long)st.walk_max[1], (unsigned long long)st.walk_max[2]);
 	}
 	if (s->inited)
-		loop_fini(&s->m);
+		loop_free(s->m);
 	for (unsigned int i = 0; i < NDEV; i++) {
 		struct fdev *d = &s->dev[i];
 

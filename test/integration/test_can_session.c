@@ -125,8 +125,8 @@ static void get_conn_state(struct loop *m, void *arg)
 {
 	struct conn_state *cs = arg;
 
-	cs->connected = vu_backend_connected(m->backend);
-	cs->sessions = vu_backend_sessions(m->backend);
+	cs->connected = vu_backend_connected(loop_backend(m, 0));
+	cs->sessions = vu_backend_sessions(loop_backend(m, 0));
 }
 
 /* Wait until the daemon served n sessions and has no frontend now. */
@@ -157,7 +157,7 @@ struct ring_state {
 static void get_rxq_state(struct loop *m, void *arg)
 {
 	struct ring_state *rs = arg;
-	struct vq *q = vu_backend_vq(m->backend, VIRTIO_CAN_QUEUE_RX);
+	struct vq *q = vu_backend_vq(loop_backend(m, 0), VIRTIO_CAN_QUEUE_RX);
 
 	rs->started = q && q->started;
 	if (!rs->started)

@@ -220,7 +220,7 @@ static void test_tx_refilling_guest_starves_nothing(void **state)
 static void set_msg_timeout_1s(struct loop *m, void *arg)
 {
 	(void)arg;
-	vu_backend_set_msg_timeout(m->backend, 1000);
+	vu_backend_set_msg_timeout(loop_backend(m, 0), 1000);
 }
 
 /*

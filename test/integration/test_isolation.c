@@ -120,7 +120,7 @@ static void get_dev_stats(struct loop *m, void *arg)
 {
 	struct dev_stats *ds = arg;
 
-	device_get_stats(m->devs[ds->idx].dev, &ds->s);
+	device_get_stats(loop_device(m, ds->idx), &ds->s);
 }
 
 static struct device_stats stats_of(struct fx *x, unsigned int idx)

@@ -27,6 +27,7 @@
 
 #include "fakeport.h"
 #include "tfd.h"
+#include "loop_test.h"
 #include "vhost-user/vlog.h"
 
 #define WAIT_MS 5000 /* a guard against hangs, not a timing assertion */
@@ -68,7 +69,7 @@ static void test_init_conn_fd_out_of_fds(void **state)
 	struct cov_fx *x = *state;
 	unsigned int failures = 0;
 	int ret = -EMFILE;
-	struct loop m;
+	struct loop *m;
 
 	for (int room = 0; room < 16; room++) {
 		int sv[2], before, base;
@@ -81,8 +82,8 @@ static void test_init_conn_fd_out_of_fds(void **state)
 		ret = loop_init(&m, &cov_cfg, &x->dp, NULL, sv[1]);
 		tfd_cap(old);
 		if (ret == 0) {
-			assert_true(vu_backend_connected(m.backend));
-			loop_fini(&m);
+			assert_true(vu_backend_connected(loop_backend(m, 0)));
+			loop_free(m);
 			close(sv[0]);
 			break;
 		}
@@ -107,7 +108,7 @@ static void test_init_bad_port_closes_conn(void **state)
 	struct device_port_ops ops = *x->dp.ops;
 	struct loop_port dp = x->dp;
 	int sv[2], before;
-	struct loop m;
+	struct loop *m;
 	char c;
 
 	ops.send = NULL;
@@ -137,7 +138,7 @@ static void test_init_unwatchable_port_fd(void **state)
 	char dir[] = "/tmp/vdc-cov.XXXXXX", path[64];
 	struct loop_port dp = x->dp;
 	struct stat st;
-	struct loop m;
+	struct loop *m;
 	int file, before;
 
 	assert_non_null(mkdtemp(dir));
@@ -168,13 +169,13 @@ static void test_run_bad_ctl_fd(void **state)
 {
 	struct cov_fx *x = *state;
 	int sv[2];
-	struct loop m;
+	struct loop *m;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(loop_init(&m, &cov_cfg, &x->dp, NULL, sv[1]), 0);
-	assert_int_equal(loop_run(&m, -1, never_called, NULL), -EBADF);
-	assert_int_equal(loop_run(&m, tfd_next(), never_called, NULL), -EBADF);
-	loop_fini(&m);
+	assert_int_equal(loop_run(m, -1, never_called, NULL), -EBADF);
+	assert_int_equal(loop_run(m, tfd_next(), never_called, NULL), -EBADF);
+	loop_free(m);
 	close(sv[0]);
 }
 
@@ -187,8 +188,8 @@ static void turns_switch(struct loop *m, void *arg)
 {
 	struct turns_arg *a = arg;
 
-	m->turns.on = a->on;
-	a->copy = m->turns;
+	loop_test_turns(m)->on = a->on;
+	a->copy = *loop_test_turns(m);
 }
 
 static struct loop_turns turns_set(struct fakeport_dmn *d, bool on)

@@ -24,6 +24,7 @@
 
 #include "bthread.h"
 #include "fakeport.h"
+#include "loop_test.h"
 #include "guest_driver.h"
 #include "tfd.h"
 #include "vhost-user/vlog.h"
@@ -102,7 +103,7 @@ static void on_send(void *arg, unsigned int n)
 
 static void get_epfd(struct loop *m, void *arg)
 {
-	*(int *)arg = m->epfd;
+	*(int *)arg = loop_test_epfd(m);
 }
 
 struct watched_arg {
@@ -114,7 +115,7 @@ static void get_watched(struct loop *m, void *arg)
 {
 	struct watched_arg *a = arg;
 
-	a->watched = in_epoll_set(m->epfd, a->x->port_fd);
+	a->watched = in_epoll_set(loop_test_epfd(m), a->x->port_fd);
 }
 
 /* Whether the port is watched, seen in the loop thread between turns. */

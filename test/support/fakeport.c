@@ -462,7 +462,7 @@ bool fakeport_tx_confirm(struct fakeport *p)
 #define FPD_MAX_EXTRA 4
 
 struct fakeport_dmn {
-	struct loop m;
+	struct loop *m;
 	struct loop_port dp;
 	struct fakeport *p;
 	/* Devices added with fakeport_dmn_add: their ports and socket paths. */
@@ -521,7 +521,7 @@ static int fpd_on_ctl(struct loop *m, void *arg)
 static void *fpd_thread(void *opaque)
 {
 	struct fakeport_dmn *d = opaque;
-	int ret = loop_run(&d->m, d->ctl_fd, fpd_on_ctl, d);
+	int ret = loop_run(d->m, d->ctl_fd, fpd_on_ctl, d);
 
 	pthread_mutex_lock(&d->lock);
 	d->ret = ret;
@@ -571,7 +571,7 @@ int fakeport_dmn_add(struct fakeport_dmn *d, const struct device_config *cfg, st
 static void fpd_free(struct fakeport_dmn *d)
 {
 	if (d->inited)
-		loop_fini(&d->m);
+		loop_free(d->m);
 	if (d->dir[0])
 		rmdir(d->dir);
 	if (d->ctl_fd >= 0)
@@ -738,7 +738,7 @@ int fakeport_dmn_sync(struct fakeport_dmn *d, int timeout_ms)
 
 static void fpd_get_stats(struct loop *m, void *arg)
 {
-	device_get_stats(m->dev, arg);
+	device_get_stats(loop_device(m, 0), arg);
 }
 
 int fakeport_dmn_stats(struct fakeport_dmn *d, struct device_stats *s)

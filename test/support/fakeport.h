@@ -109,7 +109,7 @@ int fakeport_dmn_add(struct fakeport_dmn *d, const struct device_config *cfg, st
 		     const char **path);
 
 /*
- * Stop the loop (through its control fd), join it, loop_fini(), remove the
+ * Stop the loop (through its control fd), join it, loop_free(), remove the
  * directory. Returns what loop_run() returned. NULL is a no-op (0).
  */
 int fakeport_dmn_stop(struct fakeport_dmn *d);

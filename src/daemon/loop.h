@@ -18,7 +18,6 @@
 #include "can_port.h"
 #include "capture.h"
 #include "device.h"
-#include "vhost-user/vlog.h"
 #include "vhost-user/vu_backend.h"
 
 /* Raw sockets (1 or 2) and the link-event fd. */

@@ -45,194 +45,113 @@ enum {
 
 #define AT(field) offsetof(struct dev_opts, field)
 
+/* A row in a few lines, not one field a line. */
+/* clang-format off */
 const struct options_key options_keys[] = {
-    {.name = "socket-path",
-     .letter = 's',
-     .kind = OPTIONS_TEXT,
-     .scope = OPTIONS_SINGLE,
-     .at = AT(socket_path),
-     .arg = "PATH",
+    {.name = "socket-path", .letter = 's', .kind = OPTIONS_TEXT, .scope = OPTIONS_SINGLE,
+     .at = AT(socket_path), .arg = "PATH",
      .help = "unix socket to listen on (a stale socket file is\n"
 	     "replaced; any other existing file is an error)"},
-    {.name = "fd",
-     .kind = OPTIONS_FD,
-     .scope = OPTIONS_SINGLE,
-     .min = 0,
-     .max = INT_MAX,
-     .at = AT(fd),
-     .arg = "FDNUM",
+    {.name = "fd", .kind = OPTIONS_FD, .scope = OPTIONS_SINGLE, .min = 0, .max = INT_MAX,
+     .at = AT(fd), .arg = "FDNUM",
      .help = "serve the inherited unix socket FDNUM instead: a\n"
 	     "listening one (frontends one at a time) or a\n"
 	     "connected one (exit when it closes)"},
-    {.name = "can-in",
-     .letter = 'i',
-     .kind = OPTIONS_TEXT,
-     .scope = OPTIONS_SINGLE,
-     .at = AT(can_in),
-     .arg = "IFACE",
+    {.name = "can-in", .letter = 'i', .kind = OPTIONS_TEXT, .scope = OPTIONS_SINGLE,
+     .at = AT(can_in), .arg = "IFACE",
      .help = "CAN interface whose frames go to the guest"},
-    {.name = "can-out",
-     .letter = 'o',
-     .kind = OPTIONS_TEXT,
-     .scope = OPTIONS_SINGLE,
-     .at = AT(can_out),
-     .arg = "IFACE",
+    {.name = "can-out", .letter = 'o', .kind = OPTIONS_TEXT, .scope = OPTIONS_SINGLE,
+     .at = AT(can_out), .arg = "IFACE",
      .help = "CAN interface the guest's frames are sent on"},
-    {.name = "name",
-     .kind = OPTIONS_TEXT,
-     .scope = OPTIONS_SINGLE,
-     .at = AT(name),
-     .arg = "NAME",
+    {.name = "name", .kind = OPTIONS_TEXT, .scope = OPTIONS_SINGLE, .at = AT(name), .arg = "NAME",
      .help = "the device's name in logs and counters (default:\n"
 	     "its interface, or IN>OUT when they differ)"},
-    {.name = "rx-backlog",
-     .kind = OPTIONS_UINT,
-     .scope = OPTIONS_DEVICE,
-     .min = 1,
-     .max = 1u << 20,
-     .at = AT(rx_backlog),
-     .arg = "N",
-     .help =
-	 "frames kept while the guest has no free RX buffer\n"
-	 "(default " OPTIONS_XSTR(DEVICE_DEFAULT_RX_BACKLOG) ", at most 1048576); beyond that the\n"
-							     "newest are dropped and counted"},
-    {.name = "tx-ack-timeout",
-     .kind = OPTIONS_UINT,
-     .scope = OPTIONS_DEVICE,
-     .min = 1,
-     .max = 600000,
-     .at = AT(tx_ack_timeout_ms),
-     .arg = "MS",
+    {.name = "rx-backlog", .kind = OPTIONS_UINT, .scope = OPTIONS_DEVICE, .min = 1,
+     .max = 1u << 20, .at = AT(rx_backlog), .arg = "N",
+     .help = "frames kept while the guest has no free RX buffer\n"
+	     "(default " OPTIONS_XSTR(DEVICE_DEFAULT_RX_BACKLOG) ", at most 1048576); "
+	     "beyond that the\n"
+	     "newest are dropped and counted"},
+    {.name = "tx-ack-timeout", .kind = OPTIONS_UINT, .scope = OPTIONS_DEVICE, .min = 1,
+     .max = 600000, .at = AT(tx_ack_timeout_ms), .arg = "MS",
      .help = "with LATE_TX_ACK, fail a TX request whose frame\n"
 	     "was not confirmed on the bus after MS ms\n"
 	     "(default " OPTIONS_XSTR(DEVICE_DEFAULT_TX_ACK_TIMEOUT_MS) ", at most 600000)"},
-    {.name = "link-up",
-     .kind = OPTIONS_FLAG,
-     .scope = OPTIONS_DEVICE,
-     .at = AT(link_up),
+    {.name = "link-up", .kind = OPTIONS_FLAG, .scope = OPTIONS_DEVICE, .at = AT(link_up),
      .help = "bring the out interface up on the guest's START\n"
 	     "and down on STOP (needs CAP_NET_ADMIN)"},
-    {.name = "no-fd",
-     .kind = OPTIONS_FLAG,
-     .scope = OPTIONS_DEVICE,
-     .at = AT(no_fd),
+    {.name = "no-fd", .kind = OPTIONS_FLAG, .scope = OPTIONS_DEVICE, .at = AT(no_fd),
      .help = "do not offer CAN FD, even on CAN FD interfaces"},
-    {.name = "tx-allow",
-     .kind = OPTIONS_FILTERS,
-     .scope = OPTIONS_DEVICE,
-     .at = AT(tx_allow),
-     .at2 = AT(has_tx_allow),
-     .arg = "FILTERS",
+    {.name = "tx-allow", .kind = OPTIONS_FILTERS, .scope = OPTIONS_DEVICE, .at = AT(tx_allow),
+     .at2 = AT(has_tx_allow), .arg = "FILTERS",
      .help = "ids the guest may send, in candump's syntax\n"
 	     "(id:mask or id~mask, comma separated, hex; 8\n"
 	     "digits: extended); others complete NOT_OK and\n"
 	     "are counted as denied"},
-    {.name = "rx-filter",
-     .kind = OPTIONS_FILTERS,
-     .scope = OPTIONS_DEVICE,
-     .at = AT(rx_filter),
-     .at2 = AT(has_rx_filter),
-     .arg = "FILTERS",
+    {.name = "rx-filter", .kind = OPTIONS_FILTERS, .scope = OPTIONS_DEVICE, .at = AT(rx_filter),
+     .at2 = AT(has_rx_filter), .arg = "FILTERS",
      .help = "frames of --can-in the guest receives, same syntax,\n"
 	     "applied in the kernel (CAN_RAW_FILTER)"},
-    {.name = "bitrate",
-     .kind = OPTIONS_BITRATE,
-     .scope = OPTIONS_DEVICE,
-     .at = AT(bitrate),
-     .at2 = AT(dbitrate),
-     .arg = "BPS[,DATA_BPS]",
+    {.name = "bitrate", .kind = OPTIONS_BITRATE, .scope = OPTIONS_DEVICE, .at = AT(bitrate),
+     .at2 = AT(dbitrate), .arg = "BPS[,DATA_BPS]",
      .help = "pace the guest's frames to a bus of BPS (CAN FD\n"
 	     "data phase at DATA_BPS; k and M suffixes); with\n"
 	     "--link-up on a real controller, also set them"},
-    {.name = "capture",
-     .kind = OPTIONS_TEXT,
-     .scope = OPTIONS_DEVICE,
-     .at = AT(capture),
+    {.name = "capture", .kind = OPTIONS_TEXT, .scope = OPTIONS_DEVICE, .at = AT(capture),
      .arg = "FILE",
      .help = "record every frame, both ways, with its outcome:\n"
 	     "pcapng for Wireshark, or candump's log format\n"
 	     "when FILE ends in .log (SIGHUP reopens it)"},
-    {.name = "guest-mem-limit",
-     .kind = OPTIONS_SIZE,
-     .scope = OPTIONS_DEVICE,
-     .at = AT(guest_mem_limit),
-     .arg = "SIZE",
+    {.name = "guest-mem-limit", .kind = OPTIONS_SIZE, .scope = OPTIONS_DEVICE,
+     .at = AT(guest_mem_limit), .arg = "SIZE",
      .help = "guest memory one device's frontend may map\n"
 	     "(default 1T; K, M, G, T, P: powers of 1024);\n"
 	     "a memory table asking more is refused"},
-    {.name = "device",
-     .kind = OPTIONS_OTHER,
-     .scope = OPTIONS_PROCESS,
-     .id = OPTIONS_ID_DEVICE,
+    {.name = "device", .kind = OPTIONS_OTHER, .scope = OPTIONS_PROCESS, .id = OPTIONS_ID_DEVICE,
      .arg = "SPEC",
-     .help = "one device (repeatable, up to " OPTIONS_XSTR(
-	 LOOP_MAX_DEVICES) ") in this\n"
-			   "process: SPEC is KEY=VALUE,... whose keys are\n"
-			   "the device options above without their dashes:\n"
-			   "socket-path or fd, can-in and can-out needed,\n"
-			   "the others optional; a flag alone or =1 or =0;\n"
-			   "'+' for ',' inside a value. Not together with\n"
-			   "-s, --fd, -i, -o or --name; the other device\n"
-			   "options given as options are every device's\n"
-			   "defaults"},
-    {.name = "guest-mem-total",
-     .kind = OPTIONS_OTHER,
-     .scope = OPTIONS_PROCESS,
-     .id = OPTIONS_ID_GUEST_MEM_TOTAL,
-     .arg = "SIZE",
+     .help = "one device (repeatable, up to " OPTIONS_XSTR(LOOP_MAX_DEVICES) ") in this\n"
+	     "process: SPEC is KEY=VALUE,... whose keys are\n"
+	     "the device options above without their dashes:\n"
+	     "socket-path or fd, can-in and can-out needed,\n"
+	     "the others optional; a flag alone or =1 or =0;\n"
+	     "'+' for ',' inside a value. Not together with\n"
+	     "-s, --fd, -i, -o or --name; the other device\n"
+	     "options given as options are every device's\n"
+	     "defaults"},
+    {.name = "guest-mem-total", .kind = OPTIONS_OTHER, .scope = OPTIONS_PROCESS,
+     .id = OPTIONS_ID_GUEST_MEM_TOTAL, .arg = "SIZE",
      .help = "guest memory all devices of this process may\n"
 	     "map together (default 4T)"},
-    {.name = "sandbox",
-     .kind = OPTIONS_OTHER,
-     .scope = OPTIONS_PROCESS,
-     .id = OPTIONS_ID_SANDBOX,
+    {.name = "sandbox", .kind = OPTIONS_OTHER, .scope = OPTIONS_PROCESS, .id = OPTIONS_ID_SANDBOX,
      .arg = "on|none",
      .help = "once started, confine the process (default on):\n"
 	     "no capabilities (CAP_NET_ADMIN alone with\n"
 	     "--link-up), no files but the capture folders, a\n"
 	     "system call filter; none turns it all off"},
-    {.name = "seccomp",
-     .kind = OPTIONS_OTHER,
-     .scope = OPTIONS_PROCESS,
-     .id = OPTIONS_ID_SECCOMP,
+    {.name = "seccomp", .kind = OPTIONS_OTHER, .scope = OPTIONS_PROCESS, .id = OPTIONS_ID_SECCOMP,
      .arg = "kill|log",
      .help = "a system call outside the filter kills the process\n"
 	     "(default), or is only logged by the kernel"},
-    {.name = "core-dumps",
-     .kind = OPTIONS_OTHER,
-     .scope = OPTIONS_PROCESS,
+    {.name = "core-dumps", .kind = OPTIONS_OTHER, .scope = OPTIONS_PROCESS,
      .id = OPTIONS_ID_CORE_DUMPS,
      .help = "keep the core dump limit (the sandbox sets it to 0)"},
-    {.name = "print-capabilities",
-     .kind = OPTIONS_OTHER,
-     .scope = OPTIONS_PROCESS,
+    {.name = "print-capabilities", .kind = OPTIONS_OTHER, .scope = OPTIONS_PROCESS,
      .id = OPTIONS_ID_PRINT_CAPS,
      .help = "print the backend's capabilities as JSON, exit"},
-    {.name = "verbose",
-     .letter = 'v',
-     .kind = OPTIONS_OTHER,
-     .scope = OPTIONS_PROCESS,
+    {.name = "verbose", .letter = 'v', .kind = OPTIONS_OTHER, .scope = OPTIONS_PROCESS,
      .id = OPTIONS_ID_VERBOSE,
      .help = "more log output (repeat for debug)"},
-    {.name = "quiet",
-     .letter = 'q',
-     .kind = OPTIONS_OTHER,
-     .scope = OPTIONS_PROCESS,
+    {.name = "quiet", .letter = 'q', .kind = OPTIONS_OTHER, .scope = OPTIONS_PROCESS,
      .id = OPTIONS_ID_QUIET,
      .help = "errors only"},
-    {.name = "version",
-     .letter = 'V',
-     .kind = OPTIONS_OTHER,
-     .scope = OPTIONS_PROCESS,
+    {.name = "version", .letter = 'V', .kind = OPTIONS_OTHER, .scope = OPTIONS_PROCESS,
      .id = OPTIONS_ID_VERSION,
      .help = "print the version and exit"},
-    {.name = "help",
-     .letter = 'h',
-     .kind = OPTIONS_OTHER,
-     .scope = OPTIONS_PROCESS,
+    {.name = "help", .letter = 'h', .kind = OPTIONS_OTHER, .scope = OPTIONS_PROCESS,
      .id = OPTIONS_ID_HELP,
      .help = "print this text and exit"},
 };
+/* clang-format on */
 
 const unsigned int options_nkeys = sizeof(options_keys) / sizeof(options_keys[0]);
 

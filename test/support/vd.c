@@ -293,14 +293,15 @@ const char *vd_last_str(const char *s, const char *what)
 void vd_parse_outcomes(const char *buf, const char *prefix, struct vd_stats *s)
 {
 	const char *p = NULL;
-	char key[64];
+	char key[128];
 
 	for (unsigned int o = 0; o < DEVICE_OUTCOME_COUNT; o++) {
 		int used = 0;
 
 		if (o == 0 || device_outcome_is_tx(o - 1) != device_outcome_is_tx(o)) {
-			snprintf(key, sizeof(key), "%s%s: %s ", prefix,
-				 device_outcome_is_tx(o) ? "tx" : "rx", device_outcome_label(o));
+			assert_true(snprintf(key, sizeof(key), "%s%s: %s ", prefix,
+					     device_outcome_is_tx(o) ? "tx" : "rx",
+					     device_outcome_label(o)) < (int)sizeof(key));
 			p = vd_last_str(buf, key);
 			assert_non_null(p);
 			p += strlen(key) - strlen(device_outcome_label(o)) - 1;

@@ -345,30 +345,15 @@ static void capture_counts(const struct vd *d, const char *name, unsigned long l
 static unsigned long long frames_seen(const struct vd *d, const char *name)
 {
 	static char buf[1 << 20];
-	unsigned long long v[11];
 	unsigned long long sum = 0;
-	char key[64];
-	const char *p;
+	struct vd_stats s;
+	char prefix[64];
 
 	vd_read_file(d->log, buf, sizeof(buf));
-	snprintf(key, sizeof(key), "%s: tx: ok ", name);
-	p = vd_last_str(buf, key);
-	assert_non_null(p);
-	assert_int_equal(sscanf(p + strlen(key),
-				"%llu, rejected %llu, failed %llu, ack timeout %llu, stopped %llu, "
-				"denied %llu",
-				&v[0], &v[1], &v[2], &v[3], &v[4], &v[5]),
-			 6);
-	snprintf(key, sizeof(key), "%s: rx: delivered ", name);
-	p = vd_last_str(buf, key);
-	assert_non_null(p);
-	assert_int_equal(sscanf(p + strlen(key),
-				"%llu, dropped: stopped %llu, type %llu, backlog full %llu, buffer "
-				"too small %llu",
-				&v[6], &v[7], &v[8], &v[9], &v[10]),
-			 5);
-	for (unsigned int i = 0; i < 11; i++)
-		sum += v[i];
+	snprintf(prefix, sizeof(prefix), "%s: ", name);
+	vd_parse_outcomes(buf, prefix, &s);
+	for (unsigned int i = 0; i < DEVICE_OUTCOME_COUNT; i++)
+		sum += s.outcome[i];
 	return sum;
 }
 

@@ -11,6 +11,7 @@
 #include "loop_test.h"
 #include "vhost-user/vlog.h"
 
+/* One device of the loop: what it serves, and the loop's state for it. */
 struct loop_dev {
 	struct device *dev;
 	struct vu_backend *backend;
@@ -32,6 +33,7 @@ struct loop_dev {
 	struct vlog_limit log_limit;
 };
 
+/* Defined here only: the daemon and the tests go through loop.h (and loop_test.h). */
 struct loop {
 	struct loop_turns turns; /* measured for loop_test_turns only */
 	struct loop_dev devs[LOOP_MAX_DEVICES];

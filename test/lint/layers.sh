@@ -25,7 +25,7 @@ below() {
 	src/can) echo "include/vhost-user" ;;
 	src/device/wire) echo "" ;;
 	src/device) echo "src/device/wire src/can include/vhost-user" ;;
-	src/daemon) echo "src/device src/device/wire src/can include/vhost-user" ;;
+	src/daemon) echo "src/device src/can include/vhost-user" ;;
 	src/frontend) echo "src/device/wire src/can include/vhost-user" ;;
 	*) return 1 ;;
 	esac

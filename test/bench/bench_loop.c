@@ -103,7 +103,7 @@ int main(int argc, char **argv)
 	struct device_config cfg = {.name = "bench-loop"};
 	struct timespec gap = {.tv_nsec = 10 * 1000000L};
 	static struct txflood fl;
-	struct fakeport_dmn *d = NULL;
+	struct fakeport_loop *d = NULL;
 	struct fakeport *p = NULL;
 	struct gdrv *c = NULL;
 	struct gdrv_opts o;
@@ -122,13 +122,13 @@ int main(int argc, char **argv)
 	vlog_set_level(VLOG_ERR);
 	CHECK(fakeport_new(&p) == 0);
 	fakeport_count_only(p, true);
-	CHECK(fakeport_dmn_start(&d, &cfg, p) == 0);
+	CHECK(fakeport_loop_start(&d, &cfg, p) == 0);
 	gdrv_opts_default(&o);
 	o.can_features = 1ull << VIRTIO_CAN_F_CAN_CLASSIC;
-	CHECK(gdrv_open(&c, fakeport_dmn_path(d), &o, T_MS) == 0);
+	CHECK(gdrv_open(&c, fakeport_loop_path(d), &o, T_MS) == 0);
 	CHECK(gdrv_start(c, T_MS) == VIRTIO_CAN_RESULT_OK);
 
-	CHECK(fakeport_dmn_exec(d, turns_on, NULL) == 0);
+	CHECK(fakeport_loop_exec(d, turns_on, NULL) == 0);
 	CHECK(txflood_start(&fl, c, p, d, (int)(secs * 1000) + 5000) == 0);
 	sent0 = fakeport_sent_count(p);
 	t0 = now_ns();
@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 	}
 	sent1 = fakeport_sent_count(p);
 	CHECK(txflood_running(&fl));
-	CHECK(fakeport_dmn_exec(d, turns_take, &turns) == 0);
+	CHECK(fakeport_loop_exec(d, turns_take, &turns) == 0);
 	CHECK(txflood_stop(&fl, d) == 0);
 
 	printf("bench_loop: %.1f s with the guest refilling its TX ring flat out: %u TX frames "
@@ -168,7 +168,7 @@ int main(int argc, char **argv)
 	put("loop_frame_wait_max", pct_us(frame_ns, nframe, 1.0), "us");
 
 	gdrv_close(c);
-	CHECK(fakeport_dmn_stop(d) == 0);
+	CHECK(fakeport_loop_stop(d) == 0);
 	fakeport_free(p);
 	return 0;
 }

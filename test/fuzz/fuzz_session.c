@@ -376,7 +376,7 @@ static void sess_open(struct sess *s)
 		struct fdev *d = &s->dev[i];
 
 		d->small_sndbuf = f & 4;
-		fakeport_dmn_port(d->port, &d->dp);
+		fakeport_loop_port(d->port, &d->dp);
 		d->ops = *d->dp.ops;
 		d->ops.now_ms = fake_clock;
 		d->dp.ops = &d->ops;

@@ -43,7 +43,7 @@
 
 struct fx {
 	struct fakeport *p;
-	struct fakeport_dmn *d;
+	struct fakeport_loop *d;
 	int fds_before; /* before the port and the daemon existed */
 };
 
@@ -65,8 +65,8 @@ static int fx_teardown(void **state)
 	int ret = 0;
 
 	if (x->d)
-		assert_false(fakeport_dmn_exited(x->d, &ret));
-	assert_int_equal(fakeport_dmn_stop(x->d), 0);
+		assert_false(fakeport_loop_exited(x->d, &ret));
+	assert_int_equal(fakeport_loop_stop(x->d), 0);
 	fakeport_free(x->p);
 	/* Every fd of the daemon, its sessions and the port is closed again. */
 	assert_int_equal(tfd_count(), x->fds_before);
@@ -84,7 +84,7 @@ static void fx_up(struct fx *x, bool fd, unsigned int rx_backlog, unsigned int a
 	    .tx_ack_timeout_ms = ack_ms,
 	};
 
-	assert_int_equal(fakeport_dmn_start(&x->d, &cfg, x->p), 0);
+	assert_int_equal(fakeport_loop_start(&x->d, &cfg, x->p), 0);
 }
 
 static struct gdrv *can_open(struct fx *x, enum fe_order order, uint64_t can_features,
@@ -97,7 +97,7 @@ static struct gdrv *can_open(struct fx *x, enum fe_order order, uint64_t can_fea
 	o.start.order = order;
 	o.can_features = can_features;
 	o.rx_buffers = rx_buffers;
-	assert_int_equal(gdrv_open(&c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(gdrv_open(&c, fakeport_loop_path(x->d), &o, T_MS), 0);
 	assert_non_null(c);
 	/* Never a device feature the guest did not ask for. */
 	assert_int_equal(gdrv_features(c) & F_ALL & ~can_features, 0);
@@ -106,12 +106,12 @@ static struct gdrv *can_open(struct fx *x, enum fe_order order, uint64_t can_fea
 
 static void sync_loop(struct fx *x)
 {
-	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
+	assert_int_equal(fakeport_loop_sync(x->d, T_MS), 0);
 }
 
 static void stats(struct fx *x, struct device_stats *s)
 {
-	assert_int_equal(fakeport_dmn_stats(x->d, s), 0);
+	assert_int_equal(fakeport_loop_stats(x->d, s), 0);
 }
 
 /* ---- Reading the backend and the Rxq in the loop thread ---- */
@@ -137,7 +137,7 @@ static void wait_idle(struct fx *x, unsigned int sessions)
 	for (int waited = 0; waited < T_MS; waited += 2) {
 		struct conn_state cs;
 
-		assert_int_equal(fakeport_dmn_exec(x->d, get_conn_state, &cs), 0);
+		assert_int_equal(fakeport_loop_exec(x->d, get_conn_state, &cs), 0);
 		if (!cs.connected && cs.sessions >= sessions) {
 			assert_int_equal(cs.sessions, sessions);
 			return;
@@ -178,7 +178,7 @@ static void assert_no_rx_held(struct fx *x, struct gdrv *c)
 	uint16_t waiting;
 
 	sync_loop(x);
-	assert_int_equal(fakeport_dmn_exec(x->d, get_rxq_state, &rs), 0);
+	assert_int_equal(fakeport_loop_exec(x->d, get_rxq_state, &rs), 0);
 	assert_true(rs.started);
 	assert_int_equal(rs.held, 0);
 	assert_true(rs.avail >= 0);
@@ -385,7 +385,7 @@ static void session(void **state, enum fe_order order)
 	 * A VMM that restarts: the same guest memory, a new connection (QEMU
 	 * gives the bases it got back, cloud-hypervisor the used indexes).
 	 */
-	assert_int_equal(gdrv_reconnect(c, fakeport_dmn_path(x->d), T_MS), 0);
+	assert_int_equal(gdrv_reconnect(c, fakeport_loop_path(x->d), T_MS), 0);
 	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(fakeport_starts(x->p), 2);
 	traffic(x, c);
@@ -438,7 +438,7 @@ static void test_reconnect_while_started(void **state)
 	assert_int_equal(fakeport_wait_sent(x->p, 2, T_MS), 0);
 	sync_loop(x);
 
-	assert_int_equal(gdrv_reconnect(c, fakeport_dmn_path(x->d), T_MS), 0);
+	assert_int_equal(gdrv_reconnect(c, fakeport_loop_path(x->d), T_MS), 0);
 	tx_results(c, (const int[]){ta, tb}, 2, VIRTIO_CAN_RESULT_NOT_OK);
 	for (unsigned int i = 0; i < 5; i++)
 		receive(c, &rx[i]);
@@ -485,7 +485,7 @@ static void counters_printed(struct fx *x, const char *want)
 	struct printed p = {0};
 	unsigned long long tx, rx, ctrl;
 
-	assert_int_equal(fakeport_dmn_exec(x->d, print_in_loop, &p), 0);
+	assert_int_equal(fakeport_loop_exec(x->d, print_in_loop, &p), 0);
 	assert_non_null(p.buf);
 	assert_true(p.len > strlen(want));
 	assert_memory_equal(p.buf, want, strlen(want));
@@ -1226,7 +1226,7 @@ static void test_rx_buffer_too_small(void **state)
 	gdrv_opts_default(&o);
 	o.rx_buf_size = VIRTIO_CAN_HDR_SIZE + 8;
 	o.rx_buffers = 4;
-	assert_int_equal(gdrv_open(&c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(gdrv_open(&c, fakeport_loop_path(x->d), &o, T_MS), 0);
 	assert_true(gdrv_has(c, VIRTIO_CAN_F_CAN_FD));
 	assert_int_equal(gdrv_start(c, T_MS), VIRTIO_CAN_RESULT_OK);
 
@@ -1347,7 +1347,7 @@ static void test_protocol_error_mid_session(void **state)
 	assert_int_equal(fe_wait_closed(gdrv_fe(c), T_MS), 0);
 	gdrv_close(c);
 	wait_idle(x, 1);
-	assert_false(fakeport_dmn_exited(x->d, &ret));
+	assert_false(fakeport_loop_exited(x->d, &ret));
 	assert_int_equal(tfd_count(), fds_running);
 
 	c = can_open(x, FE_ORDER_CLOUD_HV, F_ALL & ~F_LATE, 0);
@@ -1377,9 +1377,9 @@ static void assert_idle(struct fx *x)
 	int64_t used_us;
 
 	sync_loop(x);
-	assert_int_equal(fakeport_dmn_exec(x->d, thread_cpu, &a), 0);
+	assert_int_equal(fakeport_loop_exec(x->d, thread_cpu, &a), 0);
 	nanosleep(&pause, NULL);
-	assert_int_equal(fakeport_dmn_exec(x->d, thread_cpu, &b), 0);
+	assert_int_equal(fakeport_loop_exec(x->d, thread_cpu, &b), 0);
 	used_us = (int64_t)(b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000;
 	assert_true(used_us >= 0);
 	if (used_us > 30000)
@@ -1410,7 +1410,7 @@ static void test_idle_loop_sleeps(void **state)
 		struct fe *other;
 
 		assert_int_equal(fe_new(&other, NULL), 0);
-		assert_int_equal(fe_connect(other, fakeport_dmn_path(x->d), T_MS), 0);
+		assert_int_equal(fe_connect(other, fakeport_loop_path(x->d), T_MS), 0);
 		assert_idle(x);
 		fe_free(other);
 	}

@@ -36,7 +36,7 @@
 
 struct fx {
 	struct fakeport *p;
-	struct fakeport_dmn *d;
+	struct fakeport_loop *d;
 	struct gdrv *c;
 	int fds_before;
 };
@@ -50,10 +50,10 @@ static int fx_setup(void **state)
 	assert_non_null(x);
 	x->fds_before = tfd_count();
 	assert_int_equal(fakeport_new(&x->p), 0);
-	assert_int_equal(fakeport_dmn_start(&x->d, &cfg, x->p), 0);
+	assert_int_equal(fakeport_loop_start(&x->d, &cfg, x->p), 0);
 	gdrv_opts_default(&o);
 	o.can_features = F_CLASSIC;
-	assert_int_equal(gdrv_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(gdrv_open(&x->c, fakeport_loop_path(x->d), &o, T_MS), 0);
 	assert_int_equal(gdrv_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
 	*state = x;
 	return 0;
@@ -67,8 +67,8 @@ static int fx_teardown(void **state)
 	/* A test that failed may have left its guest hook behind. */
 	fakeport_on_send(x->p, NULL, NULL);
 	gdrv_close(x->c);
-	assert_false(fakeport_dmn_exited(x->d, &ret));
-	assert_int_equal(fakeport_dmn_stop(x->d), 0);
+	assert_false(fakeport_loop_exited(x->d, &ret));
+	assert_int_equal(fakeport_loop_stop(x->d), 0);
 	fakeport_free(x->p);
 	assert_int_equal(tfd_count(), x->fds_before);
 	free(x);
@@ -79,7 +79,7 @@ static int fx_teardown(void **state)
 #define T_ALIVE_MS 2000
 static void assert_loop_alive(struct fx *x)
 {
-	assert_int_equal(fakeport_dmn_ping(x->d, T_ALIVE_MS), 0);
+	assert_int_equal(fakeport_loop_ping(x->d, T_ALIVE_MS), 0);
 }
 
 /* SET_VRING_CALL / KICK of ring q with fd (the backend gets its own copy). */
@@ -244,7 +244,7 @@ static void test_dribbled_message(void **state)
 	const uint8_t *p = (const uint8_t *)&msg;
 	unsigned int sent = 0;
 
-	assert_int_equal(fakeport_dmn_exec(x->d, set_msg_timeout_1s, NULL), 0);
+	assert_int_equal(fakeport_loop_exec(x->d, set_msg_timeout_1s, NULL), 0);
 	for (; sent < sizeof(msg); sent++) {
 		if (send(fe_sock(f), p + sent, 1, MSG_NOSIGNAL) != 1)
 			break;
@@ -255,7 +255,7 @@ static void test_dribbled_message(void **state)
 	assert_true(sent < sizeof(msg));
 	assert_int_equal(fe_wait_closed(f, T_MS), 0);
 	assert_loop_alive(x);
-	assert_int_equal(gdrv_reconnect(x->c, fakeport_dmn_path(x->d), T_MS), 0);
+	assert_int_equal(gdrv_reconnect(x->c, fakeport_loop_path(x->d), T_MS), 0);
 	assert_true(gdrv_status(x->c) >= 0);
 }
 
@@ -287,7 +287,7 @@ static void test_replies_never_read(void **state)
 	assert_loop_alive(x);
 	assert_int_equal(fcntl(fe_sock(f), F_SETFL, fl), 0);
 	assert_int_equal(fe_wait_closed(f, T_MS), 0);
-	assert_int_equal(gdrv_reconnect(x->c, fakeport_dmn_path(x->d), T_MS), 0);
+	assert_int_equal(gdrv_reconnect(x->c, fakeport_loop_path(x->d), T_MS), 0);
 	assert_true(gdrv_status(x->c) >= 0);
 }
 
@@ -299,7 +299,7 @@ static void reopen_frontend(struct fx *x)
 	x->c = NULL;
 	gdrv_opts_default(&o);
 	o.can_features = F_CLASSIC;
-	assert_int_equal(gdrv_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(gdrv_open(&x->c, fakeport_loop_path(x->d), &o, T_MS), 0);
 	assert_int_equal(gdrv_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
 }
 

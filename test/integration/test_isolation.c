@@ -33,7 +33,7 @@
 
 struct fx {
 	struct fakeport *pa, *pb;
-	struct fakeport_dmn *d;
+	struct fakeport_loop *d;
 	struct gdrv *a, *b;
 	const char *path_b;
 	int fds_before;
@@ -60,9 +60,9 @@ static int fx_setup(void **state)
 	x->fds_before = tfd_count();
 	assert_int_equal(fakeport_new(&x->pa), 0);
 	assert_int_equal(fakeport_new(&x->pb), 0);
-	assert_int_equal(fakeport_dmn_start(&x->d, &cfg_a, x->pa), 0);
-	assert_int_equal(fakeport_dmn_add(x->d, &cfg_b, x->pb, &x->path_b), 0);
-	x->a = guest(fakeport_dmn_path(x->d));
+	assert_int_equal(fakeport_loop_start(&x->d, &cfg_a, x->pa), 0);
+	assert_int_equal(fakeport_loop_add(x->d, &cfg_b, x->pb, &x->path_b), 0);
+	x->a = guest(fakeport_loop_path(x->d));
 	x->b = guest(x->path_b);
 	*state = x;
 	return 0;
@@ -74,7 +74,7 @@ static int fx_teardown(void **state)
 
 	gdrv_close(x->a);
 	gdrv_close(x->b);
-	assert_int_equal(fakeport_dmn_stop(x->d), 0);
+	assert_int_equal(fakeport_loop_stop(x->d), 0);
 	fakeport_free(x->pa);
 	fakeport_free(x->pb);
 	assert_int_equal(tfd_count(), x->fds_before);
@@ -127,7 +127,7 @@ static struct device_stats stats_of(struct fx *x, unsigned int idx)
 {
 	struct dev_stats ds = {.idx = idx};
 
-	assert_int_equal(fakeport_dmn_exec(x->d, get_dev_stats, &ds), 0);
+	assert_int_equal(fakeport_loop_exec(x->d, get_dev_stats, &ds), 0);
 	return ds.s;
 }
 
@@ -160,11 +160,11 @@ static void test_broken_queue_on_a(void **state)
 	assert_int_equal(
 	    fe_ring_add(gdrv_fe(x->a), VIRTIO_CAN_QUEUE_TX, &bad, 1, &res, 1, NULL, NULL), 0);
 	assert_int_equal(fe_ring_kick(gdrv_fe(x->a), VIRTIO_CAN_QUEUE_TX, true), 1);
-	assert_int_equal(fakeport_dmn_ping(x->d, T_MS), 0);
+	assert_int_equal(fakeport_loop_ping(x->d, T_MS), 0);
 	b_works(x, 20, 0x200);
 	/* A's TX queue is broken: its next request is never answered. */
 	assert_true(gdrv_tx(x->a, &f) >= 0);
-	assert_int_equal(fakeport_dmn_ping(x->d, T_MS), 0);
+	assert_int_equal(fakeport_loop_ping(x->d, T_MS), 0);
 	assert_int_equal(fakeport_sent_count(x->pa), 0);
 	/* B still works after A's next frame too. */
 	b_works(x, 5, 0x220);
@@ -178,7 +178,7 @@ static void test_bus_off_on_a(void **state)
 	struct cframe f = frame(0x66);
 
 	assert_int_equal(fakeport_inject_event(x->pa, CAN_PORT_EV_BUSOFF, NULL), 0);
-	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
+	assert_int_equal(fakeport_loop_sync(x->d, T_MS), 0);
 	assert_true(gdrv_status(x->a) & VIRTIO_CAN_S_CTRL_BUSOFF);
 	assert_false(gdrv_status(x->b) & VIRTIO_CAN_S_CTRL_BUSOFF);
 	assert_int_equal(gdrv_tx_sync(x->a, &f, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
@@ -200,7 +200,7 @@ static void test_disconnect_on_a(void **state)
 	gdrv_close(x->a);
 	x->a = NULL;
 	b_works(x, 20, 0x400);
-	x->a = guest(fakeport_dmn_path(x->d));
+	x->a = guest(fakeport_loop_path(x->d));
 	assert_int_equal(gdrv_tx_sync(x->a, &f, T_MS), VIRTIO_CAN_RESULT_OK);
 	b_works(x, 5, 0x420);
 }
@@ -216,7 +216,7 @@ static int a_reopen(struct fx *x, uint16_t num)
 	gdrv_opts_default(&o);
 	o.can_features = F_CLASSIC;
 	o.start.queue_size = num;
-	ret = gdrv_open(&x->a, fakeport_dmn_path(x->d), &o, T_MS);
+	ret = gdrv_open(&x->a, fakeport_loop_path(x->d), &o, T_MS);
 	if (ret == 0)
 		ret = gdrv_start(x->a, T_MS) == VIRTIO_CAN_RESULT_OK ? 0 : -EIO;
 	return ret;
@@ -339,8 +339,8 @@ static void test_long_chains_on_a(void **state)
 			worst = dt;
 	}
 	b_works(x, 20, 0x600);
-	assert_int_equal(fakeport_dmn_exec(x->d, repost_off, &r), 0);
-	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
+	assert_int_equal(fakeport_loop_exec(x->d, repost_off, &r), 0);
+	assert_int_equal(fakeport_loop_sync(x->d, T_MS), 0);
 	fakeport_on_send(x->pa, NULL, NULL);
 	a = stats_of(x, 0);
 	print_message("B's GET_FEATURES under A's chains of %u descriptors (queue %u): "
@@ -363,7 +363,7 @@ static void test_overlong_chain_on_a(void **state)
 
 	(void)a_long_chain(x, DEVICE_MAX_CHAIN + 1);
 	assert_int_equal(fe_ring_kick(gdrv_fe(x->a), VIRTIO_CAN_QUEUE_TX, true), 1);
-	assert_int_equal(fakeport_dmn_ping(x->d, T_MS), 0);
+	assert_int_equal(fakeport_loop_ping(x->d, T_MS), 0);
 	assert_int_equal(fakeport_sent_count(x->pa), 0);
 	assert_int_equal(stats_of(x, 0).tx_ok, 0);
 	b_works(x, 5, 0x700);

@@ -45,7 +45,7 @@ static int fx_setup(void **state)
 
 	if (!x || fakeport_new(&x->p) != 0)
 		return -1;
-	fakeport_dmn_port(x->p, &x->dp);
+	fakeport_loop_port(x->p, &x->dp);
 	*state = x;
 	return 0;
 }
@@ -192,11 +192,11 @@ static void turns_switch(struct loop *m, void *arg)
 	a->copy = *loop_test_turns(m);
 }
 
-static struct loop_turns turns_set(struct fakeport_dmn *d, bool on)
+static struct loop_turns turns_set(struct fakeport_loop *d, bool on)
 {
 	struct turns_arg a = {.on = on};
 
-	assert_int_equal(fakeport_dmn_exec(d, turns_switch, &a), 0);
+	assert_int_equal(fakeport_loop_exec(d, turns_switch, &a), 0);
 	return a.copy;
 }
 
@@ -222,12 +222,12 @@ static void bus_frames(struct fakeport *p, unsigned int n)
 static void test_turns_measured_only_when_on(void **state)
 {
 	struct cov_fx *x = *state;
-	struct fakeport_dmn *d = NULL;
+	struct fakeport_loop *d = NULL;
 	struct loop_turns t, after;
 	uint64_t in_buckets = 0;
 	int top = -1;
 
-	assert_int_equal(fakeport_dmn_start(&d, &cov_cfg, x->p), 0);
+	assert_int_equal(fakeport_loop_start(&d, &cov_cfg, x->p), 0);
 	bus_frames(x->p, 5);
 	t = turns_set(d, true);
 	assert_int_equal(t.n, 0);
@@ -254,7 +254,7 @@ static void test_turns_measured_only_when_on(void **state)
 	after = turns_set(d, false);
 	assert_int_equal(after.n, t.n);
 	assert_int_equal(after.sum_ns, t.sum_ns);
-	assert_int_equal(fakeport_dmn_stop(d), 0);
+	assert_int_equal(fakeport_loop_stop(d), 0);
 }
 
 int main(void)

@@ -36,7 +36,7 @@
 
 struct fx {
 	struct fakeport *p;
-	struct fakeport_dmn *d;
+	struct fakeport_loop *d;
 	struct gdrv *c;
 	int epfd;    /* the loop's */
 	int port_fd; /* the port's readable fd */
@@ -123,7 +123,7 @@ static bool watched_now(struct fx *x)
 {
 	struct watched_arg a = {.x = x};
 
-	assert_int_equal(fakeport_dmn_exec(x->d, get_watched, &a), 0);
+	assert_int_equal(fakeport_loop_exec(x->d, get_watched, &a), 0);
 	assert_true(a.watched >= 0);
 	return a.watched == 1;
 }
@@ -139,13 +139,13 @@ static int fx_setup(void **state)
 	x->swap_fd = -1;
 	x->fds_before = tfd_count();
 	assert_int_equal(fakeport_new(&x->p), 0);
-	fakeport_dmn_port(x->p, &dp);
+	fakeport_loop_port(x->p, &dp);
 	x->port_fd = dp.fds[0];
-	assert_int_equal(fakeport_dmn_start(&x->d, &cfg, x->p), 0);
-	assert_int_equal(fakeport_dmn_exec(x->d, get_epfd, &x->epfd), 0);
+	assert_int_equal(fakeport_loop_start(&x->d, &cfg, x->p), 0);
+	assert_int_equal(fakeport_loop_exec(x->d, get_epfd, &x->epfd), 0);
 	gdrv_opts_default(&o);
 	o.can_features = F_CLASSIC;
-	assert_int_equal(gdrv_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(gdrv_open(&x->c, fakeport_loop_path(x->d), &o, T_MS), 0);
 	assert_int_equal(gdrv_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
 	fakeport_on_send(x->p, on_send, x);
 	*state = x;
@@ -158,7 +158,7 @@ static int fx_teardown(void **state)
 
 	fakeport_on_send(x->p, NULL, NULL);
 	gdrv_close(x->c);
-	assert_int_equal(fakeport_dmn_stop(x->d), 0);
+	assert_int_equal(fakeport_loop_stop(x->d), 0);
 	fakeport_free(x->p);
 	if (x->swap_fd >= 0)
 		close(x->swap_fd);

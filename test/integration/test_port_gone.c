@@ -24,7 +24,7 @@
 
 struct fx {
 	struct fakeport *p;
-	struct fakeport_dmn *d;
+	struct fakeport_loop *d;
 	struct gdrv *c;
 };
 
@@ -40,9 +40,9 @@ static int setup(void **state)
 
 	assert_non_null(x);
 	assert_int_equal(fakeport_new(&x->p), 0);
-	assert_int_equal(fakeport_dmn_start(&x->d, &cfg, x->p), 0);
+	assert_int_equal(fakeport_loop_start(&x->d, &cfg, x->p), 0);
 	gdrv_opts_default(&o);
-	assert_int_equal(gdrv_open(&x->c, fakeport_dmn_path(x->d), &o, T_MS), 0);
+	assert_int_equal(gdrv_open(&x->c, fakeport_loop_path(x->d), &o, T_MS), 0);
 	*state = x;
 	return 0;
 }
@@ -52,7 +52,7 @@ static int teardown(void **state)
 	struct fx *x = *state;
 
 	gdrv_close(x->c);
-	assert_int_equal(fakeport_dmn_stop(x->d), 0);
+	assert_int_equal(fakeport_loop_stop(x->d), 0);
 	fakeport_free(x->p);
 	free(x);
 	return 0;
@@ -92,12 +92,12 @@ static void test_gone_then_back(void **state)
 	assert_int_equal(gdrv_tx_sync(x->c, &b, T_MS), VIRTIO_CAN_RESULT_NOT_OK);
 	assert_int_equal(fakeport_sent_count(x->p), 1);
 	assert_int_equal(fakeport_inject_frames(x->p, &bus, 1), 0);
-	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
+	assert_int_equal(fakeport_loop_sync(x->d, T_MS), 0);
 	assert_int_equal(gdrv_rx(x->c, &got, 0), -ETIMEDOUT);
 
 	/* Back: bus-off stays until the guest's START. */
 	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_BACK, NULL), 0);
-	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
+	assert_int_equal(fakeport_loop_sync(x->d, T_MS), 0);
 	assert_int_equal(gdrv_status(x->c), VIRTIO_CAN_S_CTRL_BUSOFF);
 	assert_int_equal(gdrv_start(x->c, T_MS), VIRTIO_CAN_RESULT_OK);
 	assert_int_equal(gdrv_status(x->c), 0);
@@ -110,7 +110,7 @@ static void test_gone_then_back(void **state)
 	assert_int_equal(gdrv_rx(x->c, &got, T_MS), 1);
 	assert_int_equal(got.id, bus.id);
 
-	assert_int_equal(fakeport_dmn_stats(x->d, &s), 0);
+	assert_int_equal(fakeport_loop_stats(x->d, &s), 0);
 	assert_int_equal(s.busoff_events, 1);
 	assert_int_equal(s.tx_stopped, 1);
 	assert_int_equal(s.tx_ok, 1);
@@ -125,7 +125,7 @@ static void test_gone_twice(void **state)
 	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_GONE, NULL), 0);
 	assert_int_equal(gdrv_wait_config_change(x->c, T_MS), 0);
 	assert_int_equal(fakeport_inject_event(x->p, CAN_PORT_EV_GONE, NULL), 0);
-	assert_int_equal(fakeport_dmn_sync(x->d, T_MS), 0);
+	assert_int_equal(fakeport_loop_sync(x->d, T_MS), 0);
 	assert_int_equal(gdrv_wait_config_change(x->c, 0), -ETIMEDOUT);
 	assert_int_equal(gdrv_status(x->c), VIRTIO_CAN_S_CTRL_BUSOFF);
 }

@@ -234,7 +234,7 @@ void fakeport_free(struct fakeport *p)
 	free(p);
 }
 
-void fakeport_dmn_port(struct fakeport *p, struct loop_port *dp)
+void fakeport_loop_port(struct fakeport *p, struct loop_port *dp)
 {
 	memset(dp, 0, sizeof(*dp));
 	dp->ops = &fp_ops;
@@ -461,11 +461,11 @@ bool fakeport_tx_confirm(struct fakeport *p)
 
 #define FPD_MAX_EXTRA 4
 
-struct fakeport_dmn {
+struct fakeport_loop {
 	struct loop *m;
 	struct loop_port dp;
 	struct fakeport *p;
-	/* Devices added with fakeport_dmn_add: their ports and socket paths. */
+	/* Devices added with fakeport_loop_add: their ports and socket paths. */
 	struct loop_port extra_dp[FPD_MAX_EXTRA];
 	char extra_path[FPD_MAX_EXTRA][112];
 	unsigned int nextra;
@@ -490,9 +490,9 @@ struct fakeport_dmn {
 };
 
 /* loop_run's control callback: run the posted request, say whether to stop. */
-static int fpd_on_ctl(struct loop *m, void *arg)
+static int fpl_on_ctl(struct loop *m, void *arg)
 {
-	struct fakeport_dmn *d = arg;
+	struct fakeport_loop *d = arg;
 	void (*fn)(struct loop * m, void *arg);
 	void *fn_arg;
 	eventfd_t v;
@@ -518,10 +518,10 @@ static int fpd_on_ctl(struct loop *m, void *arg)
 	return stop ? 1 : 0;
 }
 
-static void *fpd_thread(void *opaque)
+static void *fpl_thread(void *opaque)
 {
-	struct fakeport_dmn *d = opaque;
-	int ret = loop_run(d->m, d->ctl_fd, fpd_on_ctl, d);
+	struct fakeport_loop *d = opaque;
+	int ret = loop_run(d->m, d->ctl_fd, fpl_on_ctl, d);
 
 	pthread_mutex_lock(&d->lock);
 	d->ret = ret;
@@ -531,34 +531,34 @@ static void *fpd_thread(void *opaque)
 	return NULL;
 }
 
-struct fpd_add {
+struct fpl_add {
 	const struct device_config *cfg;
 	struct loop_port *dp;
 	const char *path;
 	int ret;
 };
 
-static void fpd_do_add(struct loop *m, void *arg)
+static void fpl_do_add(struct loop *m, void *arg)
 {
-	struct fpd_add *a = arg;
+	struct fpl_add *a = arg;
 	struct loop_sock sock = {.path = a->path, .listen_fd = -1, .conn_fd = -1};
 
 	a->ret = loop_add(m, a->cfg, a->dp, &sock);
 }
 
-int fakeport_dmn_add(struct fakeport_dmn *d, const struct device_config *cfg, struct fakeport *p,
+int fakeport_loop_add(struct fakeport_loop *d, const struct device_config *cfg, struct fakeport *p,
 		     const char **path)
 {
-	struct fpd_add a;
+	struct fpl_add a;
 	unsigned int k = d->nextra;
 	int ret;
 
 	if (k >= FPD_MAX_EXTRA)
 		return -ENOSPC;
 	snprintf(d->extra_path[k], sizeof(d->extra_path[k]), "%s/vhost-%u.sock", d->dir, k + 1);
-	fakeport_dmn_port(p, &d->extra_dp[k]);
-	a = (struct fpd_add){.cfg = cfg, .dp = &d->extra_dp[k], .path = d->extra_path[k]};
-	ret = fakeport_dmn_exec(d, fpd_do_add, &a);
+	fakeport_loop_port(p, &d->extra_dp[k]);
+	a = (struct fpl_add){.cfg = cfg, .dp = &d->extra_dp[k], .path = d->extra_path[k]};
+	ret = fakeport_loop_exec(d, fpl_do_add, &a);
 	if (ret < 0)
 		return ret;
 	if (a.ret < 0)
@@ -568,7 +568,7 @@ int fakeport_dmn_add(struct fakeport_dmn *d, const struct device_config *cfg, st
 	return 0;
 }
 
-static void fpd_free(struct fakeport_dmn *d)
+static void fpl_free(struct fakeport_loop *d)
 {
 	if (d->inited)
 		loop_free(d->m);
@@ -581,10 +581,10 @@ static void fpd_free(struct fakeport_dmn *d)
 	free(d);
 }
 
-int fakeport_dmn_start(struct fakeport_dmn **out, const struct device_config *cfg, struct fakeport *p)
+int fakeport_loop_start(struct fakeport_loop **out, const struct device_config *cfg, struct fakeport *p)
 {
 	const char *tmp = getenv("TMPDIR");
-	struct fakeport_dmn *d;
+	struct fakeport_loop *d;
 	int ret;
 
 	*out = NULL;
@@ -611,12 +611,12 @@ int fakeport_dmn_start(struct fakeport_dmn **out, const struct device_config *cf
 		ret = -errno;
 		goto err;
 	}
-	fakeport_dmn_port(p, &d->dp);
+	fakeport_loop_port(p, &d->dp);
 	ret = loop_init(&d->m, cfg, &d->dp, d->path, -1);
 	if (ret < 0)
 		goto err;
 	d->inited = true;
-	ret = -pthread_create(&d->thread, NULL, fpd_thread, d);
+	ret = -pthread_create(&d->thread, NULL, fpl_thread, d);
 	if (ret < 0)
 		goto err;
 	d->thread_running = true;
@@ -624,11 +624,11 @@ int fakeport_dmn_start(struct fakeport_dmn **out, const struct device_config *cf
 	return 0;
 
 err:
-	fpd_free(d);
+	fpl_free(d);
 	return ret;
 }
 
-int fakeport_dmn_stop(struct fakeport_dmn *d)
+int fakeport_loop_stop(struct fakeport_loop *d)
 {
 	int ret;
 
@@ -642,16 +642,16 @@ int fakeport_dmn_stop(struct fakeport_dmn *d)
 		pthread_join(d->thread, NULL);
 	}
 	ret = d->ret;
-	fpd_free(d);
+	fpl_free(d);
 	return ret;
 }
 
-const char *fakeport_dmn_path(const struct fakeport_dmn *d)
+const char *fakeport_loop_path(const struct fakeport_loop *d)
 {
 	return d->path;
 }
 
-int fakeport_dmn_exec(struct fakeport_dmn *d, void (*fn)(struct loop *m, void *arg), void *arg)
+int fakeport_loop_exec(struct fakeport_loop *d, void (*fn)(struct loop *m, void *arg), void *arg)
 {
 	int ret = 0;
 
@@ -681,13 +681,13 @@ int fakeport_dmn_exec(struct fakeport_dmn *d, void (*fn)(struct loop *m, void *a
 	return ret;
 }
 
-static void fpd_nothing(struct loop *m, void *arg)
+static void fpl_nothing(struct loop *m, void *arg)
 {
 	(void)m;
 	(void)arg;
 }
 
-int fakeport_dmn_ping(struct fakeport_dmn *d, int timeout_ms)
+int fakeport_loop_ping(struct fakeport_loop *d, int timeout_ms)
 {
 	struct timespec until = deadline_in(timeout_ms);
 	int ret = 0;
@@ -699,7 +699,7 @@ int fakeport_dmn_ping(struct fakeport_dmn *d, int timeout_ms)
 		pthread_mutex_unlock(&d->lock);
 		return ret ? -ETIMEDOUT : -ESRCH;
 	}
-	d->req_fn = fpd_nothing;
+	d->req_fn = fpl_nothing;
 	d->req_arg = NULL;
 	d->req_busy = true;
 	d->req_done = false;
@@ -714,7 +714,7 @@ int fakeport_dmn_ping(struct fakeport_dmn *d, int timeout_ms)
 		ret = 0;
 		d->req_busy = false;
 	} else {
-		/* fpd_nothing needs no caller: the loop ends it when it gets there. */
+		/* fpl_nothing needs no caller: the loop ends it when it gets there. */
 		d->req_abandoned = true;
 		ret = d->exited ? -ESRCH : -ETIMEDOUT;
 	}
@@ -723,7 +723,7 @@ int fakeport_dmn_ping(struct fakeport_dmn *d, int timeout_ms)
 	return ret;
 }
 
-int fakeport_dmn_sync(struct fakeport_dmn *d, int timeout_ms)
+int fakeport_loop_sync(struct fakeport_loop *d, int timeout_ms)
 {
 	int ret = fakeport_wait_consumed(d->p, timeout_ms);
 
@@ -733,21 +733,21 @@ int fakeport_dmn_sync(struct fakeport_dmn *d, int timeout_ms)
 	 * The loop counts events as read before it hands them to the device,
 	 * in the same callback: a request it runs after that sees them handled.
 	 */
-	return fakeport_dmn_exec(d, fpd_nothing, NULL);
+	return fakeport_loop_exec(d, fpl_nothing, NULL);
 }
 
-static void fpd_get_stats(struct loop *m, void *arg)
+static void fpl_get_stats(struct loop *m, void *arg)
 {
 	device_get_stats(loop_device(m, 0), arg);
 }
 
-int fakeport_dmn_stats(struct fakeport_dmn *d, struct device_stats *s)
+int fakeport_loop_stats(struct fakeport_loop *d, struct device_stats *s)
 {
 	memset(s, 0, sizeof(*s));
-	return fakeport_dmn_exec(d, fpd_get_stats, s);
+	return fakeport_loop_exec(d, fpl_get_stats, s);
 }
 
-bool fakeport_dmn_exited(struct fakeport_dmn *d, int *ret)
+bool fakeport_loop_exited(struct fakeport_loop *d, int *ret)
 {
 	bool e;
 

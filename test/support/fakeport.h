@@ -11,10 +11,10 @@
  * real path. The port's accessors are thread-safe (the loop calls send()
  * in its thread while the test reads what was sent in its own).
  *
- * The runner (fakeport_dmn_*) is the daemon minus SocketCAN: loop_init()
+ * The runner (fakeport_loop_*) is the daemon minus SocketCAN: loop_init()
  * listening on a socket in a fresh temporary directory, and loop_run() in a
  * thread, with an eventfd as its control fd. The device and the backend
- * are single-threaded: the test reaches them only through fakeport_dmn_exec,
+ * are single-threaded: the test reaches them only through fakeport_loop_exec,
  * which runs a function in the loop thread.
  */
 #ifndef FAKEPORT_H
@@ -35,7 +35,7 @@ int fakeport_new(struct fakeport **out);
 void fakeport_free(struct fakeport *p);
 
 /* Fill dp so that loop_init() uses this port (p must outlive the loop). */
-void fakeport_dmn_port(struct fakeport *p, struct loop_port *dp);
+void fakeport_loop_port(struct fakeport *p, struct loop_port *dp);
 
 /* ---- The bus side: what the loop will read ---- */
 
@@ -93,31 +93,31 @@ bool fakeport_tx_confirm(struct fakeport *p);
 
 /* ---- The daemon's loop in a thread ---- */
 
-struct fakeport_dmn;
+struct fakeport_loop;
 
 /*
  * Make a temporary directory, loop_init() listening on a socket in it with
  * cfg and port p (p must outlive the runner), start loop_run() in a thread.
  */
-int fakeport_dmn_start(struct fakeport_dmn **out, const struct device_config *cfg, struct fakeport *p);
+int fakeport_loop_start(struct fakeport_loop **out, const struct device_config *cfg, struct fakeport *p);
 
 /*
  * One more device in the same loop (loop_add, run in the loop thread), on
  * port p, listening at *path (in the runner's directory). At most 4.
  */
-int fakeport_dmn_add(struct fakeport_dmn *d, const struct device_config *cfg, struct fakeport *p,
+int fakeport_loop_add(struct fakeport_loop *d, const struct device_config *cfg, struct fakeport *p,
 		     const char **path);
 
 /*
  * Stop the loop (through its control fd), join it, loop_free(), remove the
  * directory. Returns what loop_run() returned. NULL is a no-op (0).
  */
-int fakeport_dmn_stop(struct fakeport_dmn *d);
+int fakeport_loop_stop(struct fakeport_loop *d);
 
-const char *fakeport_dmn_path(const struct fakeport_dmn *d);
+const char *fakeport_loop_path(const struct fakeport_loop *d);
 
 /* Run fn(m, arg) in the loop thread; 0, or -ESRCH when the loop has ended. */
-int fakeport_dmn_exec(struct fakeport_dmn *d, void (*fn)(struct loop *m, void *arg), void *arg);
+int fakeport_loop_exec(struct fakeport_loop *d, void (*fn)(struct loop *m, void *arg), void *arg);
 
 /*
  * Make the loop run an empty request and wait up to timeout_ms for it: 0, or
@@ -125,18 +125,18 @@ int fakeport_dmn_exec(struct fakeport_dmn *d, void (*fn)(struct loop *m, void *a
  * stuck in a call, or busy past the bound). Safe to give up on: the loop
  * ends the request by itself when it gets there.
  */
-int fakeport_dmn_ping(struct fakeport_dmn *d, int timeout_ms);
+int fakeport_loop_ping(struct fakeport_loop *d, int timeout_ms);
 
 /*
  * Wait until the loop has read and handled every event injected into the
  * port so far: 0 or -ETIMEDOUT / -ESRCH.
  */
-int fakeport_dmn_sync(struct fakeport_dmn *d, int timeout_ms);
+int fakeport_loop_sync(struct fakeport_loop *d, int timeout_ms);
 
 /* The device's counters, read in the loop thread. */
-int fakeport_dmn_stats(struct fakeport_dmn *d, struct device_stats *s);
+int fakeport_loop_stats(struct fakeport_loop *d, struct device_stats *s);
 
 /* The loop has ended (loop_run returned), and what it returned. */
-bool fakeport_dmn_exited(struct fakeport_dmn *d, int *ret);
+bool fakeport_loop_exited(struct fakeport_loop *d, int *ret);
 
 #endif

@@ -32,7 +32,7 @@ static void txflood_hook(void *arg, unsigned int n)
 	__atomic_store_n(&f->avail->idx, htole16(f->idx), __ATOMIC_RELEASE);
 }
 
-int txflood_start(struct txflood *f, struct gdrv *c, struct fakeport *p, struct fakeport_dmn *d,
+int txflood_start(struct txflood *f, struct gdrv *c, struct fakeport *p, struct fakeport_loop *d,
 		  int ms)
 {
 	struct fe *fe = gdrv_fe(c);
@@ -59,7 +59,7 @@ int txflood_start(struct txflood *f, struct gdrv *c, struct fakeport *p, struct 
 	}
 	ret = fakeport_wait_sent(p, base + f->num, TXFLOOD_T_MS);
 	if (ret == 0)
-		ret = fakeport_dmn_sync(d, TXFLOOD_T_MS);
+		ret = fakeport_loop_sync(d, TXFLOOD_T_MS);
 	if (ret)
 		return ret;
 	/* All done and the loop idle: the hook cannot run until the kick. */
@@ -83,12 +83,12 @@ int txflood_running(struct txflood *f)
 	return __atomic_load_n(&f->left, __ATOMIC_RELAXED) > 0;
 }
 
-int txflood_stop(struct txflood *f, struct fakeport_dmn *d)
+int txflood_stop(struct txflood *f, struct fakeport_loop *d)
 {
 	int ret;
 
 	__atomic_store_n(&f->left, 0, __ATOMIC_RELAXED);
-	ret = fakeport_dmn_sync(d, TXFLOOD_T_MS);
+	ret = fakeport_loop_sync(d, TXFLOOD_T_MS);
 	fakeport_on_send(f->p, NULL, NULL);
 	return ret;
 }

@@ -34,11 +34,11 @@ struct txflood {
  * The ring must have 256 entries and indirect descriptors. 0 or -errno.
  * f must stay where it is (the hook holds it) until txflood_stop().
  */
-int txflood_start(struct txflood *f, struct gdrv *c, struct fakeport *p, struct fakeport_dmn *d,
+int txflood_start(struct txflood *f, struct gdrv *c, struct fakeport *p, struct fakeport_loop *d,
 		  int ms);
 
 /* Stop reposting (in the loop thread, where the hook runs) and remove the hook. */
-int txflood_stop(struct txflood *f, struct fakeport_dmn *d);
+int txflood_stop(struct txflood *f, struct fakeport_loop *d);
 
 /* Whether it still reposts (its time limit not reached). */
 int txflood_running(struct txflood *f);

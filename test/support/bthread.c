@@ -14,6 +14,7 @@
 
 #include "bthread.h"
 #include "device.h"
+#include "tmbox.h"
 
 enum { BTHREAD_EV_WAKE = 1, BTHREAD_EV_BACKEND = 2 };
 
@@ -22,42 +23,14 @@ struct bthread {
 	pthread_t thread;
 	bool thread_running;
 	int ep;
-	int wake_fd;
 	char dir[64];
 	char path[96];
-
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stop;
-	bool exited;
+	/* The test thread's requests; its lock and cond also guard what follows. */
+	struct tmbox mb;
 	int error;
-	/* One request at a time from the test thread. */
-	void (*req_fn)(struct vu_backend *b, void *arg);
-	void *req_arg;
-	bool req_busy; /* a request is posted or running */
-	bool req_done;
 	/* Dispatches so far: what bthread_wait waits on. */
 	unsigned long gen;
 };
-
-/* Run the posted request, if any, in the loop thread. */
-static void run_request(struct bthread *t)
-{
-	void (*fn)(struct vu_backend * b, void *arg);
-	void *arg;
-
-	pthread_mutex_lock(&t->lock);
-	fn = t->req_busy && !t->req_done ? t->req_fn : NULL;
-	arg = t->req_arg;
-	pthread_mutex_unlock(&t->lock);
-	if (!fn)
-		return;
-	fn(t->b, arg);
-	pthread_mutex_lock(&t->lock);
-	t->req_done = true;
-	pthread_cond_broadcast(&t->cond);
-	pthread_mutex_unlock(&t->lock);
-}
 
 static void *loop(void *opaque)
 {
@@ -65,50 +38,39 @@ static void *loop(void *opaque)
 
 	for (;;) {
 		struct epoll_event ev[4];
-		bool backend = false;
-		bool stop;
+		bool backend = false, wake = false;
 		int n = epoll_wait(t->ep, ev, 4, -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			pthread_mutex_lock(&t->lock);
+			pthread_mutex_lock(&t->mb.lock);
 			t->error = -errno;
-			pthread_mutex_unlock(&t->lock);
+			pthread_mutex_unlock(&t->mb.lock);
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			if (ev[i].data.u32 == BTHREAD_EV_WAKE) {
-				eventfd_t v;
-
-				eventfd_read(t->wake_fd, &v);
-			} else {
+			if (ev[i].data.u32 == BTHREAD_EV_WAKE)
+				wake = true;
+			else
 				backend = true;
-			}
 		}
-		pthread_mutex_lock(&t->lock);
-		stop = t->stop;
-		pthread_mutex_unlock(&t->lock);
-		if (stop)
+		if (wake && tmbox_serve(&t->mb, t->b))
 			break;
-		run_request(t);
 		if (backend) {
 			int ret = vu_backend_dispatch(t->b);
 
-			pthread_mutex_lock(&t->lock);
+			pthread_mutex_lock(&t->mb.lock);
 			if (ret < 0 && t->error == 0)
 				t->error = ret;
 			t->gen++;
-			pthread_cond_broadcast(&t->cond);
-			pthread_mutex_unlock(&t->lock);
+			pthread_cond_broadcast(&t->mb.cond);
+			pthread_mutex_unlock(&t->mb.lock);
 			if (ret < 0)
 				break;
 		}
 	}
-	pthread_mutex_lock(&t->lock);
-	t->exited = true;
-	pthread_cond_broadcast(&t->cond);
-	pthread_mutex_unlock(&t->lock);
+	tmbox_exited(&t->mb);
 	return NULL;
 }
 
@@ -120,17 +82,13 @@ static void bthread_free(struct bthread *t)
 		rmdir(t->dir);
 	if (t->ep >= 0)
 		close(t->ep);
-	if (t->wake_fd >= 0)
-		close(t->wake_fd);
-	pthread_cond_destroy(&t->cond);
-	pthread_mutex_destroy(&t->lock);
+	tmbox_fini(&t->mb);
 	free(t);
 }
 
 int bthread_start(struct bthread **out, const struct vu_device *dev)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
-	pthread_condattr_t ca;
 	const char *tmp = getenv("TMPDIR");
 	struct bthread *t;
 	int ret;
@@ -139,12 +97,10 @@ int bthread_start(struct bthread **out, const struct vu_device *dev)
 	if (!t)
 		return -ENOMEM;
 	t->ep = -1;
-	t->wake_fd = -1;
-	pthread_mutex_init(&t->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&t->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	t->mb.wake_fd = -1;
+	ret = tmbox_init(&t->mb);
+	if (ret < 0)
+		goto err;
 
 	if (!tmp || !tmp[0] || strlen(tmp) > 32)
 		tmp = "/tmp";
@@ -166,13 +122,12 @@ int bthread_start(struct bthread **out, const struct vu_device *dev)
 		goto err;
 
 	t->ep = epoll_create1(EPOLL_CLOEXEC);
-	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (t->ep < 0 || t->wake_fd < 0) {
+	if (t->ep < 0) {
 		ret = -errno;
 		goto err;
 	}
 	ev.data.u32 = BTHREAD_EV_WAKE;
-	if (epoll_ctl(t->ep, EPOLL_CTL_ADD, t->wake_fd, &ev) < 0) {
+	if (epoll_ctl(t->ep, EPOLL_CTL_ADD, tmbox_fd(&t->mb), &ev) < 0) {
 		ret = -errno;
 		goto err;
 	}
@@ -198,10 +153,7 @@ void bthread_stop(struct bthread *t)
 	if (!t)
 		return;
 	if (t->thread_running) {
-		pthread_mutex_lock(&t->lock);
-		t->stop = true;
-		pthread_mutex_unlock(&t->lock);
-		eventfd_write(t->wake_fd, 1);
+		tmbox_stop(&t->mb);
 		pthread_join(t->thread, NULL);
 	}
 	bthread_free(t);
@@ -212,48 +164,24 @@ const char *bthread_path(const struct bthread *t)
 	return t->path;
 }
 
-static struct timespec deadline_in(int timeout_ms)
-{
-	struct timespec ts;
+/* bthread_exec's function and argument, called through the mailbox. */
+struct bthread_call {
+	void (*fn)(struct vu_backend *b, void *arg);
+	void *arg;
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
+static void bthread_call(void *ctx, void *arg)
+{
+	struct bthread_call *c = arg;
+
+	c->fn(ctx, c->arg);
 }
 
 int bthread_exec(struct bthread *t, void (*fn)(struct vu_backend *b, void *arg), void *arg)
 {
-	int ret = 0;
+	struct bthread_call c = {.fn = fn, .arg = arg};
 
-	pthread_mutex_lock(&t->lock);
-	while (t->req_busy && !t->exited)
-		pthread_cond_wait(&t->cond, &t->lock);
-	if (t->exited) {
-		pthread_mutex_unlock(&t->lock);
-		return -ESRCH;
-	}
-	t->req_fn = fn;
-	t->req_arg = arg;
-	t->req_busy = true;
-	t->req_done = false;
-	pthread_mutex_unlock(&t->lock);
-
-	eventfd_write(t->wake_fd, 1);
-
-	pthread_mutex_lock(&t->lock);
-	while (!t->req_done && !t->exited)
-		pthread_cond_wait(&t->cond, &t->lock);
-	if (!t->req_done)
-		ret = -ESRCH;
-	t->req_busy = false;
-	pthread_cond_broadcast(&t->cond);
-	pthread_mutex_unlock(&t->lock);
-	return ret;
+	return tmbox_exec(&t->mb, bthread_call, &c);
 }
 
 struct pred_call {
@@ -270,15 +198,15 @@ static void eval_pred(struct vu_backend *b, void *opaque)
 
 	pc->result = pc->pred(b, pc->arg);
 	/* gen only moves in this thread: the value seen goes with the result. */
-	pthread_mutex_lock(&pc->t->lock);
+	pthread_mutex_lock(&pc->t->mb.lock);
 	pc->gen = pc->t->gen;
-	pthread_mutex_unlock(&pc->t->lock);
+	pthread_mutex_unlock(&pc->t->mb.lock);
 }
 
 int bthread_wait(struct bthread *t, bool (*pred)(struct vu_backend *b, void *arg), void *arg,
 	     int timeout_ms)
 {
-	struct timespec dl = deadline_in(timeout_ms);
+	struct timespec dl = tmbox_deadline(timeout_ms);
 	struct pred_call pc = {.pred = pred, .arg = arg, .t = t};
 
 	for (;;) {
@@ -288,14 +216,14 @@ int bthread_wait(struct bthread *t, bool (*pred)(struct vu_backend *b, void *arg
 			return ret;
 		if (pc.result)
 			return 0;
-		pthread_mutex_lock(&t->lock);
-		while (t->gen == pc.gen && !t->exited) {
-			if (pthread_cond_timedwait(&t->cond, &t->lock, &dl) == ETIMEDOUT) {
-				pthread_mutex_unlock(&t->lock);
+		pthread_mutex_lock(&t->mb.lock);
+		while (t->gen == pc.gen && !t->mb.exited) {
+			if (pthread_cond_timedwait(&t->mb.cond, &t->mb.lock, &dl) == ETIMEDOUT) {
+				pthread_mutex_unlock(&t->mb.lock);
 				return -ETIMEDOUT;
 			}
 		}
-		pthread_mutex_unlock(&t->lock);
+		pthread_mutex_unlock(&t->mb.lock);
 	}
 }
 
@@ -339,9 +267,9 @@ int bthread_error(struct bthread *t)
 {
 	int e;
 
-	pthread_mutex_lock(&t->lock);
+	pthread_mutex_lock(&t->mb.lock);
 	e = t->error;
-	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_unlock(&t->mb.lock);
 	return e;
 }
 

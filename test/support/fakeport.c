@@ -2,6 +2,7 @@
 /* A fake CAN port fed through a pipe, and the daemon's loop in a thread. */
 #define _GNU_SOURCE
 #include "fakeport.h"
+#include "tmbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,30 +43,6 @@ struct fakeport {
 /* Records per write: at most PIPE_BUF bytes, so each write is atomic and the
  * pipe only ever holds whole records. */
 #define FAKEPORT_CHUNK (PIPE_BUF / sizeof(struct can_port_event))
-
-static struct timespec deadline_in(int timeout_ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
-static void cond_init_monotonic(pthread_cond_t *c)
-{
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &ca);
-	pthread_condattr_destroy(&ca);
-}
 
 /* ---- device_port_ops, called in the loop thread ---- */
 
@@ -217,7 +194,7 @@ int fakeport_new(struct fakeport **out)
 	p->rfd = fds[0];
 	p->wfd = fds[1];
 	pthread_mutex_init(&p->lock, NULL);
-	cond_init_monotonic(&p->cond);
+	tmbox_cond_init(&p->cond);
 	*out = p;
 	return 0;
 }
@@ -323,7 +300,7 @@ uint64_t fakeport_consumed(struct fakeport *p)
 
 int fakeport_wait_consumed(struct fakeport *p, int timeout_ms)
 {
-	struct timespec dl = deadline_in(timeout_ms);
+	struct timespec dl = tmbox_deadline(timeout_ms);
 	int ret = 0;
 
 	pthread_mutex_lock(&p->lock);
@@ -364,7 +341,7 @@ int fakeport_sent(struct fakeport *p, unsigned int i, struct cframe *f)
 
 int fakeport_wait_sent(struct fakeport *p, unsigned int n, int timeout_ms)
 {
-	struct timespec dl = deadline_in(timeout_ms);
+	struct timespec dl = tmbox_deadline(timeout_ms);
 	int ret = 0;
 
 	pthread_mutex_lock(&p->lock);
@@ -469,65 +446,33 @@ struct fakeport_loop {
 	struct loop_port extra_dp[FPD_MAX_EXTRA];
 	char extra_path[FPD_MAX_EXTRA][112];
 	unsigned int nextra;
-	int ctl_fd;
 	pthread_t thread;
 	bool thread_running;
 	bool inited;
 	char dir[64];
 	char path[96];
-
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stop;
-	bool exited;
-	int ret;
-	/* One request at a time from the test thread. */
-	void (*req_fn)(struct loop *m, void *arg);
-	void *req_arg;
-	bool req_busy;
-	bool req_done;
-	bool req_abandoned; /* its waiter timed out: the loop ends the request */
+	/* The test thread's requests; the loop's control fd is its wake-up. */
+	struct tmbox mb;
+	int ret; /* loop_run's, under mb.lock */
 };
 
 /* loop_run's control callback: run the posted request, say whether to stop. */
 static int fpl_on_ctl(struct loop *m, void *arg)
 {
 	struct fakeport_loop *d = arg;
-	void (*fn)(struct loop * m, void *arg);
-	void *fn_arg;
-	eventfd_t v;
-	bool stop;
 
-	eventfd_read(d->ctl_fd, &v);
-	pthread_mutex_lock(&d->lock);
-	stop = d->stop;
-	fn = d->req_busy && !d->req_done ? d->req_fn : NULL;
-	fn_arg = d->req_arg;
-	pthread_mutex_unlock(&d->lock);
-	if (fn) {
-		fn(m, fn_arg);
-		pthread_mutex_lock(&d->lock);
-		d->req_done = true;
-		if (d->req_abandoned) {
-			d->req_busy = false;
-			d->req_abandoned = false;
-		}
-		pthread_cond_broadcast(&d->cond);
-		pthread_mutex_unlock(&d->lock);
-	}
-	return stop ? 1 : 0;
+	return tmbox_serve(&d->mb, m) ? 1 : 0;
 }
 
 static void *fpl_thread(void *opaque)
 {
 	struct fakeport_loop *d = opaque;
-	int ret = loop_run(d->m, d->ctl_fd, fpl_on_ctl, d);
+	int ret = loop_run(d->m, tmbox_fd(&d->mb), fpl_on_ctl, d);
 
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->mb.lock);
 	d->ret = ret;
-	d->exited = true;
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->mb.lock);
+	tmbox_exited(&d->mb);
 	return NULL;
 }
 
@@ -574,10 +519,7 @@ static void fpl_free(struct fakeport_loop *d)
 		loop_free(d->m);
 	if (d->dir[0])
 		rmdir(d->dir);
-	if (d->ctl_fd >= 0)
-		close(d->ctl_fd);
-	pthread_cond_destroy(&d->cond);
-	pthread_mutex_destroy(&d->lock);
+	tmbox_fini(&d->mb);
 	free(d);
 }
 
@@ -591,10 +533,12 @@ int fakeport_loop_start(struct fakeport_loop **out, const struct device_config *
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	d->ctl_fd = -1;
 	d->p = p;
-	pthread_mutex_init(&d->lock, NULL);
-	cond_init_monotonic(&d->cond);
+	ret = tmbox_init(&d->mb);
+	if (ret < 0) {
+		free(d);
+		return ret;
+	}
 
 	if (!tmp || !tmp[0] || strlen(tmp) > 32)
 		tmp = "/tmp";
@@ -606,11 +550,6 @@ int fakeport_loop_start(struct fakeport_loop **out, const struct device_config *
 	}
 	snprintf(d->path, sizeof(d->path), "%s/vhost.sock", d->dir);
 
-	d->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d->ctl_fd < 0) {
-		ret = -errno;
-		goto err;
-	}
 	fakeport_loop_port(p, &d->dp);
 	ret = loop_init(&d->m, cfg, &d->dp, d->path, -1);
 	if (ret < 0)
@@ -635,10 +574,7 @@ int fakeport_loop_stop(struct fakeport_loop *d)
 	if (!d)
 		return 0;
 	if (d->thread_running) {
-		pthread_mutex_lock(&d->lock);
-		d->stop = true;
-		pthread_mutex_unlock(&d->lock);
-		eventfd_write(d->ctl_fd, 1);
+		tmbox_stop(&d->mb);
 		pthread_join(d->thread, NULL);
 	}
 	ret = d->ret;
@@ -651,34 +587,24 @@ const char *fakeport_loop_path(const struct fakeport_loop *d)
 	return d->path;
 }
 
+/* fakeport_loop_exec's function and argument, called through the mailbox. */
+struct fpl_call {
+	void (*fn)(struct loop *m, void *arg);
+	void *arg;
+};
+
+static void fpl_call(void *ctx, void *arg)
+{
+	struct fpl_call *c = arg;
+
+	c->fn(ctx, c->arg);
+}
+
 int fakeport_loop_exec(struct fakeport_loop *d, void (*fn)(struct loop *m, void *arg), void *arg)
 {
-	int ret = 0;
+	struct fpl_call c = {.fn = fn, .arg = arg};
 
-	pthread_mutex_lock(&d->lock);
-	while (d->req_busy && !d->exited)
-		pthread_cond_wait(&d->cond, &d->lock);
-	if (d->exited) {
-		pthread_mutex_unlock(&d->lock);
-		return -ESRCH;
-	}
-	d->req_fn = fn;
-	d->req_arg = arg;
-	d->req_busy = true;
-	d->req_done = false;
-	pthread_mutex_unlock(&d->lock);
-
-	eventfd_write(d->ctl_fd, 1);
-
-	pthread_mutex_lock(&d->lock);
-	while (!d->req_done && !d->exited)
-		pthread_cond_wait(&d->cond, &d->lock);
-	if (!d->req_done)
-		ret = -ESRCH;
-	d->req_busy = false;
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
-	return ret;
+	return tmbox_exec(&d->mb, fpl_call, &c);
 }
 
 static void fpl_nothing(struct loop *m, void *arg)
@@ -689,38 +615,7 @@ static void fpl_nothing(struct loop *m, void *arg)
 
 int fakeport_loop_ping(struct fakeport_loop *d, int timeout_ms)
 {
-	struct timespec until = deadline_in(timeout_ms);
-	int ret = 0;
-
-	pthread_mutex_lock(&d->lock);
-	while (d->req_busy && !d->exited && ret == 0)
-		ret = pthread_cond_timedwait(&d->cond, &d->lock, &until);
-	if (ret || d->exited) {
-		pthread_mutex_unlock(&d->lock);
-		return ret ? -ETIMEDOUT : -ESRCH;
-	}
-	d->req_fn = fpl_nothing;
-	d->req_arg = NULL;
-	d->req_busy = true;
-	d->req_done = false;
-	pthread_mutex_unlock(&d->lock);
-
-	eventfd_write(d->ctl_fd, 1);
-
-	pthread_mutex_lock(&d->lock);
-	while (!d->req_done && !d->exited && ret == 0)
-		ret = pthread_cond_timedwait(&d->cond, &d->lock, &until);
-	if (d->req_done) {
-		ret = 0;
-		d->req_busy = false;
-	} else {
-		/* fpl_nothing needs no caller: the loop ends it when it gets there. */
-		d->req_abandoned = true;
-		ret = d->exited ? -ESRCH : -ETIMEDOUT;
-	}
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
-	return ret;
+	return tmbox_ping(&d->mb, timeout_ms);
 }
 
 int fakeport_loop_sync(struct fakeport_loop *d, int timeout_ms)
@@ -751,10 +646,10 @@ bool fakeport_loop_exited(struct fakeport_loop *d, int *ret)
 {
 	bool e;
 
-	pthread_mutex_lock(&d->lock);
-	e = d->exited;
+	pthread_mutex_lock(&d->mb.lock);
+	e = d->mb.exited;
 	if (ret)
 		*ret = d->ret;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->mb.lock);
 	return e;
 }

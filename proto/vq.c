@@ -686,15 +686,16 @@ void vq_resume_later(struct vq *q)
 			     strerror(errno));
 }
 
-size_t vq_iov_read_pieces(const struct iovec *iov, unsigned int n, size_t off, void *buf,
-			  size_t len)
+/* Copy len bytes between flat and the iovec's bytes from off: into it or out of it. */
+static size_t iov_copy(const struct iovec *iov, unsigned int n, size_t off, uint8_t *flat,
+		       size_t len, bool to_iov)
 {
-	uint8_t *dst = buf;
 	size_t done = 0;
 	unsigned int k;
 
 	for (k = 0; k < n && done < len; k++) {
 		size_t l = iov[k].iov_len;
+		uint8_t *piece = iov[k].iov_base;
 
 		if (off >= l) {
 			off -= l;
@@ -703,33 +704,25 @@ size_t vq_iov_read_pieces(const struct iovec *iov, unsigned int n, size_t off, v
 		l -= off;
 		if (l > len - done)
 			l = len - done;
-		memcpy(dst + done, (const uint8_t *)iov[k].iov_base + off, l);
+		if (to_iov)
+			memcpy(piece + off, flat + done, l);
+		else
+			memcpy(flat + done, piece + off, l);
 		done += l;
 		off = 0;
 	}
 	return done;
 }
 
+size_t vq_iov_read_pieces(const struct iovec *iov, unsigned int n, size_t off, void *buf,
+			  size_t len)
+{
+	return iov_copy(iov, n, off, buf, len, false);
+}
+
 size_t vq_iov_write(const struct iovec *iov, unsigned int n, size_t off, const void *buf,
 		    size_t len)
 {
-	const uint8_t *src = buf;
-	size_t done = 0;
-	unsigned int k;
-
-	for (k = 0; k < n && done < len; k++) {
-		size_t l = iov[k].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		l -= off;
-		if (l > len - done)
-			l = len - done;
-		memcpy((uint8_t *)iov[k].iov_base + off, src + done, l);
-		done += l;
-		off = 0;
-	}
-	return done;
+	/* Only read from when to_iov: iov_copy takes one flat pointer for both ways. */
+	return iov_copy(iov, n, off, (uint8_t *)(uintptr_t)buf, len, true);
 }

@@ -943,6 +943,24 @@ static int device_get_config(void *opaque, uint32_t offset, uint8_t *buf, uint32
 	return 0;
 }
 
+/* What a queue's buffers let the device do: on a kick, or a start that may have missed one. */
+static void queue_serve(struct device *d, struct vq *q)
+{
+	switch (q->index) {
+	case VIRTIO_CAN_QUEUE_TX:
+		tx_kick(d, q);
+		break;
+	case VIRTIO_CAN_QUEUE_RX:
+		/* New buffers: the backlog can move. */
+		if (rx_deliver(d))
+			vq_notify(q);
+		break;
+	default:
+		ctrl_kick(d, q);
+		break;
+	}
+}
+
 static void device_queue_start(void *opaque, struct vq *q)
 {
 	struct device *d = opaque;
@@ -966,18 +984,7 @@ static void device_queue_start(void *opaque, struct vq *q)
 	}
 	d->q[q->index] = q;
 	/* Kicks may have been lost while the ring was stopped. */
-	switch (q->index) {
-	case VIRTIO_CAN_QUEUE_TX:
-		tx_kick(d, q);
-		break;
-	case VIRTIO_CAN_QUEUE_RX:
-		if (rx_deliver(d))
-			vq_notify(q);
-		break;
-	default:
-		ctrl_kick(d, q);
-		break;
-	}
+	queue_serve(d, q);
 }
 
 static void device_queue_stop(void *opaque, struct vq *q)
@@ -1001,19 +1008,7 @@ static void device_queue_kick(void *opaque, struct vq *q)
 
 	if (q->index >= VIRTIO_CAN_NUM_QUEUES || d->q[q->index] != q)
 		return;
-	switch (q->index) {
-	case VIRTIO_CAN_QUEUE_TX:
-		tx_kick(d, q);
-		break;
-	case VIRTIO_CAN_QUEUE_RX:
-		/* New buffers: the backlog can move. */
-		if (rx_deliver(d))
-			vq_notify(q);
-		break;
-	default:
-		ctrl_kick(d, q);
-		break;
-	}
+	queue_serve(d, q);
 }
 
 static void device_reset(void *opaque)

@@ -11,6 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 usage() {
 	cat <<EOF
 Usage: $prog [--build-dir DIR] [--in-vm] [--first-step=N]
+       $prog --guest [--build-dir DIR]
 
 A guided demo of vhost-device-can, for newcomers; every step is printed
 with the command it runs. On a fresh Debian machine, as root, it:
@@ -30,6 +31,15 @@ When this machine's kernel has no CAN support (no vcan module), the same
 demo runs inside a small QEMU virtual machine that has it, through
 scripts/vm-test.sh (the first run downloads Debian's kernel, about 70 MB).
 
+  --guest          the same with a real VM instead of the frontend tool:
+                   after the install and the build, test/guest/run.sh
+                   --demo fetches Debian sid's QEMU and 7.2 kernel
+                   (scripts/guest-fetch.sh; cached, about 1 GB the first
+                   time), builds the virtio_can driver for that kernel
+                   (scripts/virtio-can-driver.sh), boots the guest (nested
+                   in the VM rig when this kernel has no CAN, minutes under
+                   TCG) and shows candump can0 in the guest and candump
+                   vcan0 here as frames cross both ways
   --build-dir DIR  the CMake build directory (default: $root/build)
   --in-vm          run in the VM rig: no install, no build, vcan0 given
   --first-step=N   number the steps from N (the VM run goes on counting)
@@ -44,6 +54,7 @@ EOF
 
 build_dir=$root/build
 in_vm=0
+guest=0
 step_no=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -61,6 +72,10 @@ while [ $# -gt 0 ]; do
 		;;
 	--in-vm)
 		in_vm=1
+		shift
+		;;
+	--guest)
+		guest=1
 		shift
 		;;
 	--first-step=*)
@@ -136,7 +151,11 @@ fi
 # --- install and build (not in the VM: its filesystem is read-only) ----------
 if [ $in_vm -eq 0 ]; then
 	step "Install the Debian packages the build and the demo need (only the missing ones)"
-	run scripts/install-deps.sh build vm || fail "installing the packages"
+	if [ $guest -eq 1 ]; then
+		run scripts/install-deps.sh build vm guest || fail "installing the packages"
+	else
+		run scripts/install-deps.sh build vm || fail "installing the packages"
+	fi
 
 	step "Build the daemon and the frontend tool with CMake"
 	run_quiet cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo ||
@@ -149,6 +168,12 @@ frontend=$build_dir/vhost-device-can-frontend
 for b in "$daemon" "$frontend"; do
 	[ -x "$b" ] || fail "$b is missing: build first (cmake -S . -B build && cmake --build build)"
 done
+
+# --- a real guest: test/guest/run.sh --demo goes on from here ----------------
+if [ $guest -eq 1 ]; then
+	show "$(cmdline test/guest/run.sh --demo --first-step=$((step_no + 1)) "$build_dir")"
+	exec test/guest/run.sh --demo --first-step=$((step_no + 1)) "$build_dir"
+fi
 
 # --- a kernel with CAN, or the VM ------------------------------------------
 if [ $in_vm -eq 0 ]; then

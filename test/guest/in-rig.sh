@@ -516,9 +516,9 @@ run_demo() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 	dguest 'ip link set can0 up && ip link show can0' || demo_fail "ip link set can0 up failed"
 
 	dstep "candump on both sides: in the guest on can0, here on vcan0"
-	dguest 'candump -t z can0 >/tmp/candump.log 2>&1 &'
-	printf '    $ %s\n' "candump -t z vcan0 >candump-host.log &"
-	candump -t z vcan0 >"$work/candump-host.log" 2>&1 &
+	dguest 'candump can0 >/tmp/candump.log 2>&1 & echo $! >/tmp/candump.pid'
+	printf '    $ %s\n' "candump vcan0 >candump-host.log &"
+	candump vcan0 >"$work/candump-host.log" 2>&1 &
 	local hpid=$!
 	sleep 1
 
@@ -531,7 +531,8 @@ run_demo() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 	dstep "This side sends ${#hframes[@]} frames on vcan0"
 	for f in "${hframes[@]}"; do dhost cansend vcan0 "$f" || ok=0; done
 	sleep 2
-	dnote "In the guest, candump can0 printed:"
+	dnote "In the guest, candump can0 printed (first the guest's own frames: Linux" \
+		"shows a frame sent on can0 to the other sockets on can0 too):"
 	dguest 'cat /tmp/candump.log'
 	local glines=$G_OUT
 
@@ -544,7 +545,7 @@ run_demo() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 	done
 
 	dstep "Stop: the guest's candump, QEMU, then the daemon (SIGTERM: it prints its counters)"
-	dguest 'kill $!'
+	dguest 'kill $(cat /tmp/candump.pid)'
 	kill "$hpid" 2>/dev/null
 	wait "$hpid" 2>/dev/null
 	printf '    $ %s\n' "kill $qpid   # qemu-system-x86_64"

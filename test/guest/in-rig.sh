@@ -66,6 +66,8 @@ cleanup() {
 	wait 2>/dev/null
 	local i
 	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount "${mounted[$i]}" 2>/dev/null; done
+	# Directly on a host /tmp is not the rig's tmpfs: the initramfs go too.
+	rm -rf "$work"
 }
 trap cleanup EXIT
 bind() { # SRC DST: bind-mount, undone at exit

@@ -57,22 +57,6 @@ kvm_here() {
 	echo quit | timeout 30 qemu-system-x86_64 -machine none,accel=kvm -display none \
 		-nodefaults -monitor stdio >/dev/null 2>&1
 }
-mode=${VDC_GUEST_MODE:-auto}
-case $mode in
-auto) if can_here; then mode=direct; else mode=rig; fi ;;
-direct | rig) ;;
-*)
-	echo "$prog: VDC_GUEST_MODE=$mode: direct, rig or auto" >&2
-	exit 2
-	;;
-esac
-accel=tcg
-[ "$mode" = rig ] || ! kvm_here || accel=kvm
-if [ "$print_mode" -eq 1 ]; then
-	echo "$mode $accel"
-	exit 0
-fi
-
 # --- the demo's way of printing steps -------------------------------------------
 step() {
 	[ "$demo" -eq 1 ] || return 0
@@ -99,6 +83,22 @@ t0=$(date +%s)
 [ -x "$build/vhost-device-can" ] || unavailable "no daemon in $build (build first)"
 "$root/scripts/install-deps.sh" vm guest >/dev/null ||
 	unavailable "the packages of the VM rig and the guest tier cannot be installed"
+# (after the install: the KVM probe runs this machine's QEMU)
+mode=${VDC_GUEST_MODE:-auto}
+case $mode in
+auto) if can_here; then mode=direct; else mode=rig; fi ;;
+direct | rig) ;;
+*)
+	echo "$prog: VDC_GUEST_MODE=$mode: direct, rig or auto" >&2
+	exit 2
+	;;
+esac
+accel=tcg
+[ "$mode" = rig ] || ! kvm_here || accel=kvm
+if [ "$print_mode" -eq 1 ]; then
+	echo "$mode $accel"
+	exit 0
+fi
 # The rig's kernel (also the 6.1 guest's) must be there before its headers
 # can be fetched.
 [ -n "$(find "${VDC_KERNEL_CACHE:-/var/cache/vhost-device-can/kernel}" -name .complete 2>/dev/null)" ] ||

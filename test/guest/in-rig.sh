@@ -41,6 +41,7 @@ accel=${VDC_GUEST_ACCEL:-tcg}
 if [ "$accel" = kvm ]; then
 	accel_args=(-accel kvm -cpu host)
 else
+	# shellcheck disable=SC2054 # one option's value, not two elements
 	accel_args=(-accel tcg,tb-size=128 -cpu max)
 fi
 
@@ -506,7 +507,8 @@ run_demo() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 	}
 	qpid=$Q_PID
 	[ "$accel" = kvm ] || dnote "Under TCG (no KVM here) the boot takes a few minutes..."
-	local t=$(date +%s)
+	local t
+	t=$(date +%s)
 	if ! expect_line '^VDC-GUEST-(READY|FAIL)' 900 || [[ $G_LINE != VDC-GUEST-READY* ]]; then
 		demo_fail "the guest did not boot: ${G_LINE:-}; $(tail -n 3 "$work/$1.qemu.log")"
 	fi

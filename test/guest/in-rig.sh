@@ -338,6 +338,25 @@ check_two() { # can0 and can1 isolated
 		"can1 up rc=$c1; guest $gi0, $gi1; host vcan0: $hi0, vcan1: $hi1"
 }
 
+# qemu_args NAME NDEV: QEMU's options (in qargs) for guest NAME with NDEV
+# virtio-can devices on the daemon's can.sock (and can1.sock); the tier and
+# the demo boot the same machine.
+# shellcheck disable=SC2054 # the commas are QEMU's, inside one option
+qemu_args() {
+	qargs=(-m 256 -smp 1 -display none -no-reboot -nic none -monitor none
+		-chardev stdio,id=con,signal=off -serial chardev:con
+		-kernel "/vdc/run/$1/vmlinuz" -initrd "/vdc/run/$1/initrd.gz"
+		-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init"
+		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem
+		-chardev socket,id=can0,path=/vdc/run/can.sock
+		-device "vhost-user-test-device-pci,chardev=can0,$vdev_opts")
+	if [ "$2" -ge 2 ]; then
+		qargs+=(-chardev socket,id=can1,path=/vdc/run/can1.sock
+			-device "vhost-user-test-device-pci,chardev=can1,$vdev_opts")
+	fi
+	qargs+=(-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap)
+}
+
 run_guest() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 	kname=$1
 	local vmlinuz=$2 mbase=$3 kver=$4 ko=$5 cfg=$6 d=$work/run/$1 boot_t
@@ -377,19 +396,9 @@ run_guest() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 	fi
 
 	begin
+	qemu_args "$1" 2
 	coproc Q {
-		exec chroot "$R" qemu-system-x86_64 "${accel_args[@]}" -m 256 -smp 1 \
-			-display none -no-reboot -nic none -monitor none \
-			-chardev stdio,id=con,signal=off -serial chardev:con \
-			-kernel "/vdc/run/$1/vmlinuz" -initrd "/vdc/run/$1/initrd.gz" \
-			-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" \
-			-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
-			-chardev socket,id=can0,path=/vdc/run/can.sock \
-			-device vhost-user-test-device-pci,chardev=can0,$vdev_opts \
-			-chardev socket,id=can1,path=/vdc/run/can1.sock \
-			-device vhost-user-test-device-pci,chardev=can1,$vdev_opts \
-			-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
-			2>"$work/$1.qemu.log"
+		exec chroot "$R" qemu-system-x86_64 "${accel_args[@]}" "${qargs[@]}" 2>"$work/$1.qemu.log"
 	}
 	qpid=$Q_PID
 	if ! expect_line '^VDC-GUEST-(READY|FAIL)' 900 || [[ $G_LINE != VDC-GUEST-READY* ]]; then
@@ -493,17 +502,9 @@ run_demo() { # NAME VMLINUZ MODULE_BASE KVER KO CONFIG
 		"-device vhost-user-test-device-pci,chardev=can0,$vdev_opts \\" \
 		"-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on"
 	dnote "(QEMU runs chrooted in the sid root, which has that folder mounted; its / is the guest's userland over 9p.)"
+	qemu_args "$1" 1
 	coproc Q {
-		exec chroot "$R" qemu-system-x86_64 "${accel_args[@]}" -m 256 -smp 1 \
-			-display none -no-reboot -nic none -monitor none \
-			-chardev stdio,id=con,signal=off -serial chardev:con \
-			-kernel "/vdc/run/$1/vmlinuz" -initrd "/vdc/run/$1/initrd.gz" \
-			-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" \
-			-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
-			-chardev socket,id=can0,path=/vdc/run/can.sock \
-			-device vhost-user-test-device-pci,chardev=can0,$vdev_opts \
-			-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
-			2>"$work/$1.qemu.log"
+		exec chroot "$R" qemu-system-x86_64 "${accel_args[@]}" "${qargs[@]}" 2>"$work/$1.qemu.log"
 	}
 	qpid=$Q_PID
 	[ "$accel" = kvm ] || dnote "Under TCG (no KVM here) the boot takes a few minutes..."
